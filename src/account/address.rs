@@ -1,0 +1,202 @@
+//! `EmailAddress` and `Domain`: parsed once at the edge (trimmed, IDN domains to ASCII,
+//! lower-cased, length-capped, restricted character set) and then carried as proof that the
+//! value is well-formed. Nothing here knows about HTTP or protocols.
+
+use std::fmt;
+
+/// RFC 5321 §4.5.3.1: 64 octets for a local part, 254 for a path (minus the angle brackets).
+const MAX_LOCAL_PART: usize = 64;
+const MAX_ADDRESS: usize = 254;
+const MAX_DOMAIN: usize = 253;
+const MAX_LABEL: usize = 63;
+
+/// Why a text is not an acceptable address or domain. The messages are short and never echo
+/// the input, so they are safe to send back to a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    #[error("the address is empty")]
+    Empty,
+    #[error("the address is longer than 254 characters")]
+    TooLong,
+    #[error("the address has no @ sign")]
+    MissingAt,
+    #[error("the local part (before @) is empty or longer than 64 characters")]
+    LocalPartLength,
+    #[error("the local part (before @) contains a character that is not allowed")]
+    LocalPartCharacter,
+    #[error("the local part (before @) has a misplaced dot")]
+    LocalPartDot,
+    #[error("the domain is not a valid host name")]
+    InvalidDomain,
+}
+
+/// A lower-cased, ASCII (punycode for IDN) DNS domain name with at least two labels.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Domain(String);
+
+impl Domain {
+    /// Parses a domain: trims, drops one trailing dot, converts IDN to ASCII, lower-cases and
+    /// checks label syntax (letters, digits, hyphens; no leading/trailing hyphen).
+    pub fn parse(text: &str) -> Result<Self, AddressError> {
+        let text = text.trim();
+        let text = text.strip_suffix('.').unwrap_or(text);
+        if text.is_empty() || text.len() > MAX_DOMAIN * 4 {
+            return Err(AddressError::InvalidDomain);
+        }
+        let ascii = if text.is_ascii() {
+            text.to_ascii_lowercase()
+        } else {
+            idna::domain_to_ascii(text).map_err(|_| AddressError::InvalidDomain)?
+        };
+        if ascii.len() > MAX_DOMAIN || !ascii.contains('.') {
+            return Err(AddressError::InvalidDomain);
+        }
+        let labels_ok = ascii.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= MAX_LABEL
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        });
+        // The top-level label is never all digits: rejects IP literals like 127.0.0.1.
+        let tld_ok = ascii
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()));
+        if labels_ok && tld_ok {
+            Ok(Domain(ascii))
+        } else {
+            Err(AddressError::InvalidDomain)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The domain in Unicode form for display (`xn--bcher-kva.example` → `bücher.example`).
+    pub fn to_unicode(&self) -> String {
+        idna::domain_to_unicode(&self.0).0
+    }
+}
+
+impl fmt::Display for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A syntactically valid mailbox address `local@domain`. The local part keeps its case
+/// (servers may treat it case-sensitively); the domain is a [`Domain`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EmailAddress {
+    full: String,
+    at: usize,
+    domain: Domain,
+}
+
+impl EmailAddress {
+    /// Parses an already percent-decoded address. Quoted local parts and address literals
+    /// are refused: no mail client asks for them and they only widen the attack surface.
+    pub fn parse(text: &str) -> Result<Self, AddressError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(AddressError::Empty);
+        }
+        if text.chars().count() > MAX_ADDRESS {
+            return Err(AddressError::TooLong);
+        }
+        let (local, domain) = text.rsplit_once('@').ok_or(AddressError::MissingAt)?;
+        if local.is_empty() || local.len() > MAX_LOCAL_PART {
+            return Err(AddressError::LocalPartLength);
+        }
+        if !local.chars().all(is_local_part_char) {
+            return Err(AddressError::LocalPartCharacter);
+        }
+        if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+            return Err(AddressError::LocalPartDot);
+        }
+        let domain = Domain::parse(domain)?;
+        let full = format!("{local}@{domain}");
+        if full.len() > MAX_ADDRESS * 4 {
+            return Err(AddressError::TooLong);
+        }
+        Ok(EmailAddress {
+            at: local.len(),
+            full,
+            domain,
+        })
+    }
+
+    /// The whole address with the normalised domain.
+    pub fn as_str(&self) -> &str {
+        &self.full
+    }
+
+    pub fn local_part(&self) -> &str {
+        &self.full[..self.at]
+    }
+
+    pub fn domain(&self) -> &Domain {
+        &self.domain
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.full)
+    }
+}
+
+/// RFC 5322 `atext` plus `.`, and non-ASCII characters (RFC 6531), minus controls and spaces.
+fn is_local_part_char(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c)
+    } else {
+        !c.is_control() && !c.is_whitespace()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_domain_and_trims() {
+        let a = EmailAddress::parse("  John.Doe@Example.ORG. ").unwrap();
+        assert_eq!(a.as_str(), "John.Doe@example.org");
+        assert_eq!(a.local_part(), "John.Doe");
+        assert_eq!(a.domain().as_str(), "example.org");
+    }
+
+    #[test]
+    fn accepts_idn_domains() {
+        let a = EmailAddress::parse("jörg@bücher.example").unwrap();
+        assert_eq!(a.domain().as_str(), "xn--bcher-kva.example");
+        assert_eq!(a.domain().to_unicode(), "bücher.example");
+    }
+
+    #[test]
+    fn rejects_hostile_and_malformed_input() {
+        for bad in [
+            "",
+            "not-an-address",
+            "<script>alert(1)</script>@example.com",
+            "a\"b@example.com",
+            "a b@example.com",
+            "user@localhost",
+            "user@127.0.0.1",
+            "user@exa_mple.com",
+            ".user@example.com",
+            "us..er@example.com",
+            "user@-example.com",
+            "user@example.com<x>",
+        ] {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+        let long = format!("{}@example.com", "a".repeat(1024));
+        assert_eq!(EmailAddress::parse(&long), Err(AddressError::TooLong));
+    }
+}

@@ -1,0 +1,57 @@
+//! The resolved account: everything a renderer needs to answer one client for one address
+//! (or one domain, when the client did not say who it is). Produced by `resolve`, consumed by
+//! `protocol` and `profile`; holds no I/O and no references back to the config.
+
+mod address;
+mod server;
+pub mod username;
+
+pub use address::{AddressError, Domain, EmailAddress};
+pub use server::{AuthMethod, MailServer, Security, ServerKind};
+
+/// Who operates the mail service: the autoconfig `emailProvider`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    /// A real domain (Thunderbird rejects placeholders here).
+    pub id: String,
+    pub display_name: String,
+    pub short_name: String,
+}
+
+/// Settings for one address, or for a whole domain when `email` is `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub provider: Provider,
+    /// The domain the client asked about.
+    pub domain: Domain,
+    /// The address, when the client sent one. Usernames are expanded only then.
+    pub email: Option<EmailAddress>,
+    /// The user's display name, when a backend (or the form) supplies one.
+    pub display_name: Option<String>,
+    /// IMAP then POP3 servers, each group in preference order (implicit TLS first).
+    pub incoming: Vec<MailServer>,
+    /// SMTP servers in preference order.
+    pub outgoing: Vec<MailServer>,
+    pub activesync_url: Option<String>,
+    pub caldav_url: Option<String>,
+    pub carddav_url: Option<String>,
+    pub documentation_url: Option<String>,
+}
+
+impl Account {
+    /// The servers of one kind, in preference order.
+    pub fn servers(&self, kind: ServerKind) -> impl Iterator<Item = &MailServer> {
+        self.incoming
+            .iter()
+            .chain(self.outgoing.iter())
+            .filter(move |server| server.kind == kind)
+    }
+
+    /// The login name of the preferred incoming server (what Outlook shows as `LoginName`).
+    pub fn login_name(&self) -> Option<&str> {
+        self.incoming
+            .first()
+            .or(self.outgoing.first())
+            .map(|server| server.username.as_str())
+    }
+}

@@ -1,0 +1,26 @@
+//! `mxconf check-config`: load and validate, print every problem as `file:line: field: what`.
+
+use std::process::ExitCode;
+
+use super::{ConfigArg, EXIT_CHECK_FAILED};
+use crate::config::{Config, ConfigError};
+
+pub fn run(args: &ConfigArg) -> anyhow::Result<ExitCode> {
+    let result = match &args.config {
+        Some(path) => Config::load(path),
+        None => Config::demo(),
+    };
+    match result {
+        Ok(config) => {
+            println!("{}: OK", config.source_name());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ConfigError::Invalid(issues)) => {
+            for issue in &issues {
+                eprintln!("{issue}");
+            }
+            Ok(ExitCode::from(EXIT_CHECK_FAILED))
+        }
+        Err(error) => Err(error.into()),
+    }
+}

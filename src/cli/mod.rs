@@ -1,0 +1,83 @@
+//! The `mxconf` command line: clap definitions (their doc comments are `--help`) and dispatch
+//! to one file per subcommand. The only place besides `server` that knows about the terminal,
+//! and the only place that uses `anyhow`.
+
+mod check_config;
+mod logging;
+mod render;
+mod serve;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+/// Mail client autoconfiguration server and Apple configuration profile toolkit.
+#[derive(Debug, Parser)]
+#[command(name = "mxconf", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the embedded demo config when --config is not given).
+    Serve(serve::ServeArgs),
+    /// Validate a config file; exit 0 when it is valid, 1 when not.
+    CheckConfig(ConfigArg),
+    /// Print exactly what the server would answer a client for EMAIL.
+    Render(render::RenderArgs),
+}
+
+/// `--config PATH`, shared by every subcommand that reads the configuration.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArg {
+    /// The mxconf.toml to use; without it, the embedded demo configuration.
+    #[arg(long, short = 'c', value_name = "PATH", env = "MXCONF_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    /// Loads the named file, or the embedded demo.
+    pub fn load(&self) -> anyhow::Result<Config> {
+        Ok(match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::demo()?,
+        })
+    }
+}
+
+/// Exit codes: 0 success, 1 the check failed (invalid config, bad signature…), 2 usage or I/O.
+pub const EXIT_CHECK_FAILED: u8 = 1;
+
+/// Runs one subcommand.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::CheckConfig(args) => check_config::run(&args),
+        Command::Render(args) => render::run(&args),
+    }
+}
+
+/// Writes `bytes` to `path` atomically (a temporary file renamed into place), so a failure
+/// never leaves a partial output file behind.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&temp, bytes).with_context(|| format!("cannot write {}", temp.display()))?;
+    std::fs::rename(&temp, path).with_context(|| {
+        let _ = std::fs::remove_file(&temp);
+        format!("cannot write {}", path.display())
+    })
+}

@@ -1,0 +1,183 @@
+use super::*;
+use crate::account::{AuthMethod, Security, ServerKind};
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(text, ConfigSource::File(PathBuf::from("mxconf.toml")))
+}
+
+fn messages(error: ConfigError) -> Vec<String> {
+    match error {
+        ConfigError::Invalid(issues) => issues.iter().map(ToString::to_string).collect(),
+        ConfigError::Read { .. } => vec![error.to_string()],
+    }
+}
+
+const PROVIDER: &str =
+    "[provider]\nid = \"example.org\"\ndisplay-name = \"Org Mail\"\nshort-name = \"Org\"\n";
+
+#[test]
+fn demo_is_exactly_the_specified_demo() {
+    let config = Config::demo().unwrap();
+    assert_eq!(config.provider.id, "example.com");
+    assert_eq!(config.provider.display_name, "Example Mail");
+    assert_eq!(config.provider.short_name, "Example");
+    let domain = config
+        .domain(&Domain::parse("EXAMPLE.com").unwrap())
+        .unwrap();
+    let summary: Vec<_> = domain
+        .incoming
+        .iter()
+        .chain(&domain.outgoing)
+        .map(|s| (s.kind, s.host.as_str(), s.port, s.security))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (ServerKind::Imap, "imap.example.com", 993, Security::Tls),
+            (
+                ServerKind::Imap,
+                "imap.example.com",
+                143,
+                Security::Starttls
+            ),
+            (ServerKind::Pop3, "pop.example.com", 995, Security::Tls),
+            (ServerKind::Smtp, "smtp.example.com", 465, Security::Tls),
+            (
+                ServerKind::Smtp,
+                "smtp.example.com",
+                587,
+                Security::Starttls
+            ),
+        ]
+    );
+    for server in domain.incoming.iter().chain(&domain.outgoing) {
+        assert_eq!(server.authentication, [AuthMethod::PasswordCleartext]);
+        assert_eq!(server.username, "%EMAILADDRESS%");
+    }
+    assert_eq!(
+        domain.activesync_url.as_deref(),
+        Some("https://mail.example.com/Microsoft-Server-ActiveSync")
+    );
+    assert_eq!(
+        domain.caldav_url.as_deref(),
+        Some("https://dav.example.com/")
+    );
+    assert_eq!(
+        domain.carddav_url.as_deref(),
+        Some("https://dav.example.com/")
+    );
+}
+
+#[test]
+fn port_zero_names_file_line_and_field() {
+    let text = format!(
+        "{PROVIDER}\n[[domains.\"Example.org\".smtp]]\nhost = \"smtp.example.org\"\nport = 465\nsecurity = \"tls\"\n\n[[domains.\"Example.org\".smtp]]\nhost = \"smtp.example.org\"\nport = 0\nsecurity = \"starttls\"\n"
+    );
+    let errors = messages(load(&text).unwrap_err());
+    assert_eq!(
+        errors,
+        ["mxconf.toml:13: domain \"Example.org\": smtp[1].port: 0 is not a port"]
+    );
+}
+
+#[test]
+fn syntax_and_unknown_keys_report_lines() {
+    let errors = messages(
+        load(&format!(
+            "{PROVIDER}[server]\nlisten = [\"x\"]\nbogus = 1\n"
+        ))
+        .unwrap_err(),
+    );
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].starts_with("mxconf.toml:7:"), "{errors:?}");
+    assert!(errors[0].contains("bogus"), "{errors:?}");
+
+    let errors = messages(load(&format!("{PROVIDER}[[domains.\"a.org\".imap]]\nhost = \"h.a.org\"\nport = 993\nsecurity = \"ssl\"\n")).unwrap_err());
+    assert!(errors[0].starts_with("mxconf.toml:8:"), "{errors:?}");
+    assert!(errors[0].contains("ssl"), "{errors:?}");
+}
+
+#[test]
+fn collects_every_problem() {
+    let text = format!(
+        "{PROVIDER}[server]\nlisten = [\"nope\"]\ntrusted-proxies = [\"10.0.0.0/8\", \"bad\"]\n[domains.\"a.org\"]\ncaldav = \"ftp://x\"\n[[domains.\"a.org\".imap]]\nhost = \"bad host\"\nport = 70000\nsecurity = \"tls\"\nauthentication = []\n"
+    );
+    let errors = messages(load(&text).unwrap_err());
+    assert_eq!(errors.len(), 6, "{errors:#?}");
+    assert!(errors.iter().any(|e| e.contains("server.listen")));
+    assert!(errors.iter().any(|e| e.contains("trusted-proxies")));
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("caldav: \"ftp://x\" is not an http(s) URL"))
+    );
+    assert!(errors.iter().any(|e| e.contains("imap[0].host")));
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("imap[0].port: 70000 is not a port"))
+    );
+    assert!(errors.iter().any(|e| e.contains("imap[0].authentication")));
+}
+
+#[test]
+fn defaults_merge_and_wildcards_match() {
+    let text = format!(
+        "{PROVIDER}[defaults]\ncarddav = \"https://dav.example.org/\"\n[[defaults.imap]]\nhost = \"imap.example.org\"\nport = 143\nsecurity = \"starttls\"\n[[defaults.imap]]\nhost = \"imap.example.org\"\nport = 993\nsecurity = \"tls\"\nauthentication = [\"oauth2\", \"password-cleartext\"]\n\n[domains.\"example.org\"]\n[domains.\"*.example.org\"]\ncarddav = \"https://wild.example.org/\"\n[domains.\"*.deep.example.org\"]\n[domains.\"special.example.org\"]\nimap = []\n"
+    );
+    let config = load(&text).unwrap();
+    let get = |name: &str| {
+        config
+            .domain(&Domain::parse(name).unwrap())
+            .map(|d| d.pattern.clone())
+    };
+    assert_eq!(get("example.org").as_deref(), Some("example.org"));
+    assert_eq!(get("a.example.org").as_deref(), Some("*.example.org"));
+    assert_eq!(
+        get("x.y.deep.example.org").as_deref(),
+        Some("*.deep.example.org")
+    );
+    assert_eq!(
+        get("special.example.org").as_deref(),
+        Some("special.example.org")
+    );
+    assert_eq!(get("example.net"), None);
+    assert_eq!(get("badexample.org"), None);
+
+    let base = config
+        .domain(&Domain::parse("example.org").unwrap())
+        .unwrap();
+    assert_eq!(
+        base.carddav_url.as_deref(),
+        Some("https://dav.example.org/")
+    );
+    // implicit TLS sorted first even though configured second
+    assert_eq!(base.incoming[0].port, 993);
+    assert_eq!(
+        base.incoming[0].authentication,
+        [AuthMethod::OAuth2, AuthMethod::PasswordCleartext]
+    );
+    let wild = config
+        .domain(&Domain::parse("a.example.org").unwrap())
+        .unwrap();
+    assert_eq!(
+        wild.carddav_url.as_deref(),
+        Some("https://wild.example.org/")
+    );
+    let special = config
+        .domain(&Domain::parse("special.example.org").unwrap())
+        .unwrap();
+    assert!(special.incoming.is_empty());
+}
+
+#[test]
+fn duplicate_domains_differing_in_case_are_refused() {
+    let errors = messages(
+        load(&format!(
+            "{PROVIDER}[domains.\"a.org\"]\n[domains.\"A.ORG\"]\n"
+        ))
+        .unwrap_err(),
+    );
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("configured twice"));
+}

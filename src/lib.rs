@@ -1,0 +1,24 @@
+//! mxconf: mail client autoconfiguration from nothing but an address, and signed Apple
+//! configuration profiles.
+//!
+//! Data flows one way, and the modules read in that order:
+//!
+//! ```text
+//! config ──► resolve (+ backends) ──► protocol / profile ──► signing ──► server / cli
+//! (TOML)     email → Account           pure renderers         CMS         HTTP, terminal
+//! ```
+//!
+//! - [`config`]: `mxconf.toml` (or the embedded demo) validated once into an immutable `Config`.
+//! - [`account`]: the vocabulary: `EmailAddress`, `Domain`, servers, the resolved `Account`.
+//! - [`resolve`]: the seam: address → `Account`; backends plug in here.
+//! - [`protocol`]: Mozilla autoconfig, Autodiscover POX (Outlook, MobileSync) and v2 JSON.
+//! - [`server`]: the thin axum layer; [`cli`]: the `mxconf` subcommands.
+//!
+//! Core modules never import `server` or `cli`.
+
+pub mod account;
+pub mod cli;
+pub mod config;
+pub mod protocol;
+pub mod resolve;
+pub mod server;

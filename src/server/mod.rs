@@ -1,0 +1,87 @@
+//! The HTTP layer (axum): thin handlers that extract, resolve, render and respond. Routes and
+//! the layer stack are listed in [`router`], top to bottom. Nothing here renders a protocol
+//! itself; it only maps requests to the pure renderers and their results to responses.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::config::Config;
+use crate::resolve::Resolver;
+
+/// Everything a request needs, built once at start-up and shared read-only.
+#[derive(Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub resolver: Resolver,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Self {
+        let config = Arc::new(config);
+        AppState {
+            resolver: Resolver::new(Arc::clone(&config)),
+            config,
+        }
+    }
+}
+
+/// Every route and layer of the server.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .with_state(state)
+}
+
+/// Default listen address when neither `--listen` nor `[server].listen` names one.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Binds every listen address and serves until Ctrl-C or SIGTERM.
+pub async fn serve(config: Config, listen: Vec<SocketAddr>) -> std::io::Result<()> {
+    let listen = if !listen.is_empty() {
+        listen
+    } else if !config.listen.is_empty() {
+        config.listen.clone()
+    } else {
+        vec![DEFAULT_LISTEN.parse().map_err(std::io::Error::other)?]
+    };
+    let app = router(Arc::new(AppState::new(config)));
+    let mut servers = tokio::task::JoinSet::new();
+    for addr in listen {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        tracing::info!("listening on http://{}", listener.local_addr()?);
+        let app = app.clone();
+        servers.spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+        });
+    }
+    while let Some(result) = servers.join_next().await {
+        result.map_err(std::io::Error::other)??;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return ctrl_c.await.unwrap_or_default(),
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.unwrap_or_default();
+}

@@ -1,0 +1,46 @@
+//! The `mxconf` binary itself: subcommands, exit codes, messages.
+
+use assert_cmd::Command;
+
+fn mxconf() -> Command {
+    Command::cargo_bin("mxconf").expect("binary builds")
+}
+
+#[test]
+fn check_config_accepts_the_shipped_example() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/mxconf.toml");
+    mxconf()
+        .args(["check-config", "--config", example])
+        .assert()
+        .success();
+}
+
+#[test]
+fn check_config_names_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mxconf.toml");
+    std::fs::write(
+        &path,
+        "[provider]\nid = \"example.org\"\ndisplay-name = \"X\"\nshort-name = \"X\"\n[[domains.\"example.org\".smtp]]\nhost = \"smtp.example.org\"\nport = 0\nsecurity = \"tls\"\n",
+    )
+    .unwrap();
+    let output = mxconf()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("mxconf.toml:7: domain \"example.org\": smtp[0].port: 0 is not a port"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn missing_config_file_is_a_usage_error() {
+    mxconf()
+        .args(["check-config", "--config", "/nonexistent/mxconf.toml"])
+        .assert()
+        .code(2);
+}

@@ -1,0 +1,8 @@
+//! The one integration-test binary. Each module covers one surface; `support` starts the real
+//! server on an ephemeral port and runs the external validators (xmllint, openssl, Chromium).
+
+// Tests fail loudly on any unexpected error; unwrap/expect are the point here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod support;
