@@ -19,6 +19,7 @@
 pub mod account;
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod protocol;
 pub mod resolve;
 pub mod server;

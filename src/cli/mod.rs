@@ -3,6 +3,7 @@
 //! and the only place that uses `anyhow`.
 
 mod check_config;
+mod dns;
 mod logging;
 mod render;
 mod serve;
@@ -30,6 +31,8 @@ pub enum Command {
     CheckConfig(ConfigArg),
     /// Print exactly what the server would answer a client for EMAIL.
     Render(render::RenderArgs),
+    /// Print the DNS records to publish for DOMAIN (SRV, CNAME, TXT).
+    Dns(dns::DnsArgs),
 }
 
 /// `--config PATH`, shared by every subcommand that reads the configuration.
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args),
         Command::CheckConfig(args) => check_config::run(&args),
         Command::Render(args) => render::run(&args),
+        Command::Dns(args) => dns::run(&args),
     }
 }
 
