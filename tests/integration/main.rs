@@ -5,6 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod architecture;
+mod autoconfig;
+mod autodiscover;
 mod cli;
 mod support;
 mod thunderbird;
+
