@@ -12,6 +12,7 @@
 //! - [`account`]: the vocabulary: `EmailAddress`, `Domain`, servers, the resolved `Account`.
 //! - [`resolve`]: the seam: address → `Account`; backends plug in here.
 //! - [`protocol`]: Mozilla autoconfig, Autodiscover POX (Outlook, MobileSync) and v2 JSON.
+//! - [`signing`]: CMS SignedData signing of profiles and verification of signed ones.
 //! - [`server`]: the thin axum layer; [`cli`]: the `mxconf` subcommands.
 //!
 //! Core modules never import `server` or `cli`.
@@ -22,3 +23,4 @@ pub mod config;
 pub mod protocol;
 pub mod resolve;
 pub mod server;
+pub mod signing;
