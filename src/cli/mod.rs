@@ -6,6 +6,8 @@ mod check_config;
 mod logging;
 mod render;
 mod serve;
+mod sign;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -30,6 +32,10 @@ pub enum Command {
     CheckConfig(ConfigArg),
     /// Print exactly what the server would answer a client for EMAIL.
     Render(render::RenderArgs),
+    /// Sign a profile or any property list byte for byte (CMS SignedData, DER, SHA-256).
+    Sign(sign::SignArgs),
+    /// Verify a signed profile's signature and chain; print the signer and its payloads.
+    Verify(verify::VerifyArgs),
 }
 
 /// `--config PATH`, shared by every subcommand that reads the configuration.
@@ -59,6 +65,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args),
         Command::CheckConfig(args) => check_config::run(&args),
         Command::Render(args) => render::run(&args),
+        Command::Sign(args) => sign::run(&args),
+        Command::Verify(args) => verify::run(&args),
     }
 }
 

@@ -216,9 +216,9 @@ pub(super) fn check_validity(certificate: &X509Ref, origin: &str) -> Result<(), 
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, SigningError> {
-    std::fs::read(path).map_err(|source| SigningError::Read {
+    std::fs::read(path).map_err(|error| SigningError::Read {
         file: path.display().to_string(),
-        source,
+        error,
     })
 }
 

@@ -1,0 +1,127 @@
+//! `mxconf verify FILE [--ca PEM]`: check a signed profile as a device would (signature, then
+//! the chain to --ca or the system trust store, any certificate purpose) and print who signed
+//! it and what it configures. Exit 0 only when signature and chain hold.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use super::{EXIT_CHECK_FAILED, logging};
+use crate::signing::{SigningError, VerifyReport, verify};
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The signed profile (DER CMS SignedData, as served or written by `mxconf sign`).
+    pub file: PathBuf,
+    /// PEM file of trusted root certificates; without it, the system trust store.
+    #[arg(long, value_name = "PEM")]
+    pub ca: Option<PathBuf>,
+}
+
+pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    logging::init();
+    let der = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    match verify(&der, args.ca.as_deref()) {
+        Ok(report) => {
+            print!("{}", render(&report, args.ca.is_some()));
+            Ok(ExitCode::SUCCESS)
+        }
+        // An unreadable --ca file is a usage problem (exit 2), not a verdict on the profile.
+        Err(error @ (SigningError::Read { .. } | SigningError::TrustStore { .. })) => {
+            Err(error.into())
+        }
+        Err(error) => {
+            eprintln!("mxconf: {}: {error}", args.file.display());
+            Ok(ExitCode::from(EXIT_CHECK_FAILED))
+        }
+    }
+}
+
+/// The human-readable report; the payload summary reads the signed content with `plist`.
+fn render(report: &VerifyReport, own_ca: bool) -> String {
+    let mut out = String::new();
+    let anchor = if own_ca {
+        "--ca"
+    } else {
+        "the system trust store"
+    };
+    let _ = writeln!(out, "Signature: OK, chain OK (trusted by {anchor})");
+    let _ = writeln!(out, "Signer:    {}", report.signer_subject);
+    let _ = writeln!(out, "Issuer:    {}", report.signer_issuer);
+    let _ = writeln!(
+        out,
+        "Validity:  {} until {}",
+        report.not_before, report.not_after
+    );
+    for (index, subject) in report.chain.iter().enumerate() {
+        let label = if index == 0 { "Chain:" } else { "" };
+        let _ = writeln!(out, "{label:<10} {index}: {subject}");
+    }
+    let _ = writeln!(out, "Digest:    {}", report.digest);
+    let _ = writeln!(
+        out,
+        "Embedded:  {} certificate(s): {}",
+        report.embedded.len(),
+        report.embedded.join(" | ")
+    );
+    let _ = writeln!(
+        out,
+        "Content:   {} bytes, SHA-256 {}",
+        report.content.len(),
+        report.content_sha256
+    );
+    match plist::from_bytes::<plist::Value>(&report.content) {
+        Ok(value) => summarize(&mut out, &value),
+        Err(error) => {
+            let _ = writeln!(
+                out,
+                "Payloads:  the content is not a property list ({error})"
+            );
+        }
+    }
+    out
+}
+
+fn summarize(out: &mut String, profile: &plist::Value) {
+    let text = |dict: &plist::Dictionary, key: &str| {
+        dict.get(key)
+            .and_then(plist::Value::as_string)
+            .unwrap_or("-")
+            .to_owned()
+    };
+    let Some(top) = profile.as_dictionary() else {
+        let _ = writeln!(out, "Payloads:  the property list is not a dictionary");
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "Profile:   {} ({}, {})",
+        text(top, "PayloadDisplayName"),
+        text(top, "PayloadType"),
+        text(top, "PayloadIdentifier")
+    );
+    let payloads = top
+        .get("PayloadContent")
+        .and_then(plist::Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let _ = writeln!(out, "Payloads:  {}", payloads.len());
+    for payload in payloads {
+        match payload.as_dictionary() {
+            Some(dict) => {
+                let _ = writeln!(
+                    out,
+                    "  {}: {}",
+                    text(dict, "PayloadType"),
+                    text(dict, "PayloadDisplayName")
+                );
+            }
+            None => {
+                let _ = writeln!(out, "  (an entry that is not a dictionary)");
+            }
+        }
+    }
+}
