@@ -84,9 +84,7 @@ pub enum AuthList {
 pub use super::profile::ProfileFile;
 
 /// `[signing]`: the identity that signs profiles.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct SigningFile {}
+pub use super::signing::SigningFile;
 
 /// `[web]`: the download form.
 #[derive(Debug, Default, Deserialize)]

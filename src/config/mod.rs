@@ -5,6 +5,7 @@
 mod error;
 pub mod file;
 mod profile;
+mod signing;
 mod validate;
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 pub use error::{ConfigError, ConfigIssue};
 use ipnet::IpNet;
 pub use profile::ProfileSettings;
+pub use signing::SigningSettings;
 
 use crate::account::{Domain, MailServer, Provider};
 
@@ -54,6 +56,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// `[profile]`: labels and identifiers of Apple configuration profiles.
     pub profile: ProfileSettings,
+    /// `[signing]`; `None` serves profiles unsigned (and the server says so at start).
+    pub signing: Option<SigningSettings>,
     exact: HashMap<String, Arc<DomainSettings>>,
     /// `(".example.org", settings)`, longest suffix first so the most specific wildcard wins.
     wildcards: Vec<(String, Arc<DomainSettings>)>,
