@@ -126,6 +126,24 @@ pub fn build_value(account: &Account, settings: &ProfileSettings) -> Result<Valu
     Ok(Value::Dictionary(top))
 }
 
+/// A file name for `address`'s profile: the address plus `.mobileconfig`, with path separators,
+/// control characters and a leading dot replaced so it stays one plain file in one directory.
+pub fn file_name(address: &crate::account::EmailAddress) -> String {
+    let name: String = address
+        .as_str()
+        .chars()
+        .enumerate()
+        .map(|(index, c)| {
+            if c == '/' || c == '\\' || c.is_control() || (index == 0 && c == '.') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    format!("{name}.mobileconfig")
+}
+
 /// A display name as it may appear in a profile: trimmed, control characters dropped (XML 1.0
 /// cannot carry most of them), capped; `None` when nothing is left.
 pub fn clean_name(name: &str) -> Option<String> {

@@ -266,10 +266,9 @@ fn hostile_names_survive_as_data() {
 
 #[test]
 fn mac_target_drops_ios_only_parts() {
-    let config = config(&format!(
-        "{}[profile]\ntarget-device-type = 5\n",
-        crate::config::DEMO_TOML
-    ));
+    let text =
+        crate::config::DEMO_TOML.replace("# target-device-type = 1", "target-device-type = 5");
+    let config = config(&text);
     let top = build_checked(&config, "jane@example.com", None);
     assert_eq!(int(&top, "TargetDeviceType"), 5);
     assert!(!types(&top).contains(&"com.apple.eas.account".to_owned()));
