@@ -3,7 +3,9 @@
 //! and the only place that uses `anyhow`.
 
 mod check_config;
+mod export;
 mod logging;
+mod profile;
 mod render;
 mod serve;
 mod sign;
@@ -32,6 +34,10 @@ pub enum Command {
     CheckConfig(ConfigArg),
     /// Print exactly what the server would answer a client for EMAIL.
     Render(render::RenderArgs),
+    /// Write the Apple configuration profile (.mobileconfig) for one address.
+    Profile(profile::ProfileArgs),
+    /// Write one profile per line of a CSV file (address[,name]), for MDM.
+    Export(export::ExportArgs),
     /// Sign a profile or any property list byte for byte (CMS SignedData, DER, SHA-256).
     Sign(sign::SignArgs),
     /// Verify a signed profile's signature and chain; print the signer and its payloads.
@@ -65,6 +71,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args),
         Command::CheckConfig(args) => check_config::run(&args),
         Command::Render(args) => render::run(&args),
+        Command::Profile(args) => profile::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::Sign(args) => sign::run(&args),
         Command::Verify(args) => verify::run(&args),
     }

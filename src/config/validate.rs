@@ -61,6 +61,7 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
     };
 
     let provider = check_provider(&mut checker, &raw);
+    let profile = super::profile::check(&mut checker, &raw.profile, &provider);
     let listen = raw
         .server
         .listen
@@ -138,6 +139,7 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
             provider,
             listen,
             trusted_proxies,
+            profile,
             signing,
             exact,
             wildcards,

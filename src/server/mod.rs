@@ -2,6 +2,8 @@
 //! the layer stack are listed in [`router`], top to bottom. Nothing here renders a protocol
 //! itself; it only maps requests to the pure renderers and their results to responses.
 
+pub mod mobileconfig;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -10,21 +12,53 @@ use axum::routing::get;
 
 use crate::config::Config;
 use crate::resolve::Resolver;
+use crate::signing::{Signer, SigningError};
 
 /// Everything a request needs, built once at start-up and shared read-only.
 #[derive(Debug)]
 pub struct AppState {
     pub config: Arc<Config>,
     pub resolver: Resolver,
+    /// The profile signer named by `[signing]`, loaded and checked once at start-up.
+    pub signer: Option<Arc<Signer>>,
 }
 
 impl AppState {
+    /// A state without a signer: with `[signing]` configured, `/mobileconfig` then refuses
+    /// (503) rather than serve unsigned. The server uses [`AppState::load`].
     pub fn new(config: Config) -> Self {
         let config = Arc::new(config);
         AppState {
             resolver: Resolver::new(Arc::clone(&config)),
             config,
+            signer: None,
         }
+    }
+
+    /// The state with the signer `[signing]` names; an unusable identity (expired, key does
+    /// not match, unreadable) stops the start here, with the reason.
+    pub fn load(config: Config) -> Result<Self, SigningError> {
+        let signer = match &config.signing {
+            Some(settings) => {
+                let signer = Signer::from_settings(settings, &config.base_dir())?;
+                if signer.is_development() {
+                    tracing::warn!(
+                        "signing profiles with the DEVELOPMENT chain: profiles will show Not Verified on devices"
+                    );
+                } else {
+                    tracing::info!("signing profiles as {}", signer.describe());
+                }
+                Some(Arc::new(signer))
+            }
+            None => {
+                tracing::warn!("no [signing] configured: profiles are served UNSIGNED");
+                None
+            }
+        };
+        Ok(AppState {
+            signer,
+            ..AppState::new(config)
+        })
     }
 }
 
@@ -32,6 +66,10 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/mobileconfig",
+            get(mobileconfig::get).post(mobileconfig::post),
+        )
         .with_state(state)
 }
 
@@ -47,7 +85,8 @@ pub async fn serve(config: Config, listen: Vec<SocketAddr>) -> std::io::Result<(
     } else {
         vec![DEFAULT_LISTEN.parse().map_err(std::io::Error::other)?]
     };
-    let app = router(Arc::new(AppState::new(config)));
+    let state = AppState::load(config).map_err(std::io::Error::other)?;
+    let app = router(Arc::new(state));
     let mut servers = tokio::task::JoinSet::new();
     for addr in listen {
         let listener = tokio::net::TcpListener::bind(addr).await?;
