@@ -1,6 +1,7 @@
-//! `mxconf verify FILE [--ca PEM]`: check a signed profile as a device would (signature, then
-//! the chain to --ca or the system trust store, any certificate purpose) and print who signed
-//! it and what it configures. Exit 0 only when signature and chain hold.
+//! `mxconf verify FILE [--ca PEM] [--schema DIR]`: check a signed profile as a device would
+//! (signature, then the chain to --ca or the system trust store, any certificate purpose), print
+//! who signed it and what it configures, and with --schema check its payloads against Apple's
+//! YAML. Exit 0 only when signature and chain hold (and the payloads conform, when checked).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use super::{EXIT_CHECK_FAILED, logging};
+use crate::profile::Schema;
 use crate::signing::{SigningError, VerifyReport, verify};
 
 #[derive(Debug, clap::Args)]
@@ -18,16 +20,49 @@ pub struct VerifyArgs {
     /// PEM file of trusted root certificates; without it, the system trust store.
     #[arg(long, value_name = "PEM")]
     pub ca: Option<PathBuf>,
+    /// Directory of Apple's device-management profile YAML (mdm/profiles of
+    /// github.com/apple/device-management); validates every payload against it.
+    #[arg(long, value_name = "DIR", env = "MXCONF_APPLE_SCHEMA")]
+    pub schema: Option<PathBuf>,
 }
 
 pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     logging::init();
     let der = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
+    // Loaded before verifying, so a wrong --schema is a usage error whatever the file holds.
+    let schema = args
+        .schema
+        .as_deref()
+        .map(Schema::load)
+        .transpose()
+        .context("cannot load --schema")?;
     match verify(&der, args.ca.as_deref()) {
         Ok(report) => {
-            print!("{}", render(&report, args.ca.is_some()));
-            Ok(ExitCode::SUCCESS)
+            let profile = plist::from_bytes::<plist::Value>(&report.content);
+            print!("{}", render(&report, args.ca.is_some(), &profile));
+            let Some(schema) = schema else {
+                println!("Schema:    not checked (--schema DIR validates the payloads)");
+                return Ok(ExitCode::SUCCESS);
+            };
+            let violations = match &profile {
+                Ok(profile) => schema.validate(profile),
+                Err(_) => vec!["the content is not a property list".to_owned()],
+            };
+            if violations.is_empty() {
+                println!("Schema:    OK (Apple's device-management YAML)");
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("Schema:    {} violation(s)", violations.len());
+            for violation in &violations {
+                println!("  {violation}");
+            }
+            eprintln!(
+                "mxconf: {}: signature and chain hold, but {} payload violation(s) of Apple's schema",
+                args.file.display(),
+                violations.len()
+            );
+            Ok(ExitCode::from(EXIT_CHECK_FAILED))
         }
         // An unreadable --ca file is a usage problem (exit 2), not a verdict on the profile.
         Err(error @ (SigningError::Read { .. } | SigningError::TrustStore { .. })) => {
@@ -41,7 +76,11 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The human-readable report; the payload summary reads the signed content with `plist`.
-fn render(report: &VerifyReport, own_ca: bool) -> String {
+fn render(
+    report: &VerifyReport,
+    own_ca: bool,
+    profile: &Result<plist::Value, plist::Error>,
+) -> String {
     let mut out = String::new();
     let anchor = if own_ca {
         "--ca"
@@ -73,8 +112,8 @@ fn render(report: &VerifyReport, own_ca: bool) -> String {
         report.content.len(),
         report.content_sha256
     );
-    match plist::from_bytes::<plist::Value>(&report.content) {
-        Ok(value) => summarize(&mut out, &value),
+    match profile {
+        Ok(value) => summarize(&mut out, value),
         Err(error) => {
             let _ = writeln!(
                 out,

@@ -763,3 +763,99 @@ fn cli_sign_with_pkcs12_signs_a_binary_plist_byte_for_byte() {
     .unwrap();
     assert_eq!(content, std::fs::read(&input).unwrap());
 }
+
+fn apple_schema() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/apple-device-management")
+}
+
+#[test]
+fn demo_profile_is_signed_by_the_dev_chain_and_passes_verify_with_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let unsigned = dir.path().join("jane.xml");
+    let signed = dir.path().join("jane.mobileconfig");
+    for (path, extra) in [(&unsigned, Some("--unsigned")), (&signed, None)] {
+        let output = mxconf()
+            .args(["profile", "jane@example.com", "--name", "Jane & Søn", "-o"])
+            .arg(path)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    // The signed profile's content is byte for byte the unsigned one.
+    let der = std::fs::read(&signed).unwrap();
+    assert_eq!(
+        openssl_verify(dir.path(), &der, &certs("root.pem")).unwrap(),
+        std::fs::read(&unsigned).unwrap()
+    );
+    let output = mxconf()
+        .arg("verify")
+        .arg(&signed)
+        .arg("--ca")
+        .arg(certs("root.pem"))
+        .arg("--schema")
+        .arg(apple_schema())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("Schema:    OK"), "{stdout}");
+    assert!(stdout.contains("com.apple.mail.managed"), "{stdout}");
+}
+
+#[test]
+fn verify_reports_schema_violations_with_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let signed = dir.path().join("incomplete.mobileconfig");
+    // Signature and chain are fine; the payloads lack Apple's required keys.
+    std::fs::write(
+        &signed,
+        dev_signer().sign(PROFILE.as_bytes()).unwrap().as_der(),
+    )
+    .unwrap();
+    let output = mxconf()
+        .arg("verify")
+        .arg(&signed)
+        .arg("--ca")
+        .arg(certs("root.pem"))
+        .arg("--schema")
+        .arg(apple_schema())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("Signature: OK, chain OK"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "PayloadContent[0] (com.apple.mail.managed): missing required key EmailAccountType"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("payload violation(s) of Apple's schema"),
+        "{stderr}"
+    );
+    // A schema directory that is not one is a usage error.
+    let output = mxconf()
+        .arg("verify")
+        .arg(&signed)
+        .args([
+            "--ca",
+            certs("root.pem").to_str().unwrap(),
+            "--schema",
+            "/nonexistent",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
