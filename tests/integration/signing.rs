@@ -859,3 +859,79 @@ fn verify_reports_schema_violations_with_exit_1() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn check_config_loads_the_signer_relative_to_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let provider = "[provider]\nid = \"example.org\"\ndisplay-name = \"X\"\nshort-name = \"X\"\n";
+    std::fs::create_dir(dir.path().join("tls")).unwrap();
+    for name in ["fullchain.pem", "signer.key", "signer-ec.key"] {
+        std::fs::copy(certs(name), dir.path().join("tls").join(name)).unwrap();
+        restrict(&dir.path().join("tls").join(name));
+    }
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        format!("{provider}[signing]\ncert = \"tls/fullchain.pem\"\nkey = \"tls/signer.key\"\n"),
+    )
+    .unwrap();
+    let output = mxconf()
+        .args(["check-config", "--config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("signing: C=XX, O=mxconf development"),
+        "{stdout}"
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        format!("{provider}[signing]\ncert = \"tls/fullchain.pem\"\nkey = \"tls/signer-ec.key\"\n"),
+    )
+    .unwrap();
+    let output = mxconf()
+        .args(["check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("bad.toml: signing: "), "{stderr}");
+    assert!(
+        stderr.contains("tls/signer-ec.key: the private key does not match"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn one_signer_signs_from_many_threads() {
+    let signer = std::sync::Arc::new(dev_signer());
+    let threads: Vec<_> = (0..4u8)
+        .map(|thread| {
+            let signer = std::sync::Arc::clone(&signer);
+            std::thread::spawn(move || {
+                (0..25u8)
+                    .map(|index| {
+                        let content = format!("{PROFILE}<!-- {thread}/{index} -->");
+                        (content.clone(), signer.sign(content.as_bytes()).unwrap())
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for handle in threads {
+        for (content, signed) in handle.join().unwrap() {
+            let report = verify(signed.as_der(), Some(&certs("root.pem"))).unwrap();
+            assert_eq!(report.content, content.as_bytes());
+        }
+    }
+}
