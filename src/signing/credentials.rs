@@ -41,6 +41,15 @@ pub(super) fn from_pem(
     warn_if_exposed(key);
     let key_name = key.display().to_string();
     let key = parse_key(&read(key)?, &key_name)?;
+    // A file in root-first order would otherwise read as "key does not match".
+    if !key_matches(&certificate, &key)
+        && let Some(signer) = intermediates.iter().find(|c| key_matches(c, &key))
+    {
+        return Err(SigningError::SignerNotFirst {
+            file: cert_name,
+            subject: name_to_string(signer.subject_name()),
+        });
+    }
     Signer::checked(certificate, key, intermediates, cert_name, &key_name, false)
 }
 
@@ -130,11 +139,7 @@ impl Signer {
         key_name: &str,
         development: bool,
     ) -> Result<Signer, SigningError> {
-        let matches = certificate
-            .public_key()
-            .map(|public| public.public_eq(&key))
-            .unwrap_or(false);
-        if !matches {
+        if !key_matches(&certificate, &key) {
             return Err(SigningError::KeyMismatch {
                 key: key_name.to_owned(),
                 cert: origin,
@@ -179,6 +184,13 @@ impl Signer {
             name_to_string(leaf.issuer_name()),
         );
     }
+}
+
+fn key_matches(certificate: &X509Ref, key: &PKey<Private>) -> bool {
+    certificate
+        .public_key()
+        .map(|public| public.public_eq(key))
+        .unwrap_or(false)
 }
 
 /// Expired or not-yet-valid signers are refused: devices treat such a profile as unsigned.

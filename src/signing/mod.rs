@@ -42,6 +42,10 @@ pub enum SigningError {
         subject: String,
     },
     #[error(
+        "{file}: the key belongs to {subject}, which is not the first certificate in the file; put the signer first, then its intermediates"
+    )]
+    SignerNotFirst { file: String, subject: String },
+    #[error(
         "{file}: the signing certificate {subject} expired on {not_after} (valid from {not_before})"
     )]
     Expired {

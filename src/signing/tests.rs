@@ -163,3 +163,21 @@ fn describe_names_subject_issuer_and_expiry() {
     assert!(text.contains("valid until"), "{text}");
     assert!(text.contains("GMT"), "{text}");
 }
+
+#[test]
+fn a_chain_file_in_the_wrong_order_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let reversed = dir.path().join("reversed.pem");
+    let mut pem = std::fs::read(certs("chain.pem")).unwrap();
+    pem.extend(std::fs::read(certs("signer.pem")).unwrap());
+    std::fs::write(&reversed, pem).unwrap();
+    let error = Signer::from_pem(&reversed, None, &certs("signer.key")).unwrap_err();
+    assert!(
+        matches!(error, SigningError::SignerNotFirst { .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("put the signer first"),
+        "{error}"
+    );
+}
