@@ -71,6 +71,19 @@ fn sign(c: &mut Criterion) {
     group.bench_function(format!("ecdsa_p256_{}_bytes", profile.len()), |b| {
         b.iter(|| ecdsa.sign(&profile).expect("signs"))
     });
+    // The floor: one bare RSA-2048 PKCS#1 signature, what `openssl speed rsa2048` measures.
+    let key = openssl::pkey::PKey::private_key_from_pem(
+        &std::fs::read(certs("signer.key")).expect("dev key"),
+    )
+    .expect("RSA key");
+    group.bench_function("rsa2048_bare_private_key_op", |b| {
+        b.iter(|| {
+            let mut raw = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key)
+                .expect("signer");
+            raw.update(&profile).expect("update");
+            raw.sign_to_vec().expect("signs")
+        })
+    });
     group.finish();
 
     let signed = rsa.sign(&profile).expect("signs");
