@@ -935,3 +935,43 @@ fn one_signer_signs_from_many_threads() {
         }
     }
 }
+
+#[test]
+fn a_profile_whose_signer_has_expired_fails_verify() {
+    // Devices treat an expired signature as none; verify must not call it good. Signed by the
+    // openssl CLI, since our signer refuses expired certificates.
+    let ca = TestCa::new();
+    let (pem, key) = ca.issue(
+        "lapsed",
+        "200101000000Z",
+        "210101000000Z",
+        "emailProtection",
+    );
+    std::fs::write(ca.path("profile.xml"), PROFILE).unwrap();
+    openssl_ok(
+        ca.dir.path(),
+        &[
+            "cms",
+            "-sign",
+            "-binary",
+            "-nodetach",
+            "-outform",
+            "DER",
+            "-in",
+            "profile.xml",
+            "-signer",
+            pem.to_str().unwrap(),
+            "-inkey",
+            key.to_str().unwrap(),
+            "-out",
+            "lapsed.der",
+        ],
+    );
+    let der = std::fs::read(ca.path("lapsed.der")).unwrap();
+    let error = verify(&der, Some(&ca.path("ca.pem"))).unwrap_err();
+    assert!(matches!(error, SigningError::Chain(_)), "{error}");
+    assert!(
+        error.to_string().contains("certificate has expired"),
+        "{error}"
+    );
+}
