@@ -353,6 +353,26 @@ mod tests {
     }
 
     #[test]
+    fn every_truncation_and_bit_flip_is_an_error_not_a_panic() {
+        let der = crate::signing::Signer::development()
+            .unwrap()
+            .sign(b"<plist version=\"1.0\"><dict/></plist>")
+            .unwrap()
+            .into_der();
+        assert!(walk_signed_data(&der).is_some());
+        for end in 0..der.len() {
+            // The walker must stay in bounds; OpenSSL must refuse what the walker cannot read.
+            let _ = walk_signed_data(&der[..end]);
+            assert!(verify(&der[..end], None).is_err(), "truncated at {end}");
+        }
+        for at in (0..der.len()).step_by(7) {
+            let mut flipped = der.clone();
+            flipped[at] ^= 0x80;
+            let _ = walk_signed_data(&flipped);
+        }
+    }
+
+    #[test]
     fn garbage_is_not_signed_data() {
         assert!(matches!(
             verify(b"<?xml version=\"1.0\"?><plist/>", None),
