@@ -12,6 +12,8 @@
 //! - [`account`]: the vocabulary: `EmailAddress`, `Domain`, servers, the resolved `Account`.
 //! - [`resolve`]: the seam: address → `Account`; backends plug in here.
 //! - [`protocol`]: Mozilla autoconfig, Autodiscover POX (Outlook, MobileSync) and v2 JSON.
+//! - [`profile`]: Apple `.mobileconfig` profiles, and their check against Apple's schema.
+//! - [`signing`]: CMS SignedData signing of profiles and verification of signed ones.
 //! - [`server`]: the thin axum layer; [`cli`]: the `mxconf` subcommands.
 //!
 //! Core modules never import `server` or `cli`.
@@ -20,6 +22,8 @@ pub mod account;
 pub mod cli;
 pub mod config;
 pub mod dns;
+pub mod profile;
 pub mod protocol;
 pub mod resolve;
 pub mod server;
+pub mod signing;

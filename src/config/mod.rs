@@ -4,6 +4,8 @@
 
 mod error;
 pub mod file;
+mod profile;
+mod signing;
 mod validate;
 
 use std::collections::HashMap;
@@ -13,6 +15,8 @@ use std::sync::Arc;
 
 pub use error::{ConfigError, ConfigIssue};
 use ipnet::IpNet;
+pub use profile::ProfileSettings;
+pub use signing::SigningSettings;
 
 use crate::account::{Domain, MailServer, Provider};
 
@@ -50,6 +54,10 @@ pub struct Config {
     /// Listen addresses from the file; empty when the file names none.
     pub listen: Vec<SocketAddr>,
     pub trusted_proxies: Vec<IpNet>,
+    /// `[profile]`: labels and identifiers of Apple configuration profiles.
+    pub profile: ProfileSettings,
+    /// `[signing]`; `None` serves profiles unsigned (and the server says so at start).
+    pub signing: Option<SigningSettings>,
     exact: HashMap<String, Arc<DomainSettings>>,
     /// `(".example.org", settings)`, longest suffix first so the most specific wildcard wins.
     wildcards: Vec<(String, Arc<DomainSettings>)>,

@@ -14,7 +14,7 @@ use super::{Config, ConfigError, ConfigIssue, ConfigSource, DEMO_NAME, DomainSet
 use crate::account::{Domain, MailServer, Provider, ServerKind};
 
 /// Collects issues while walking the file form.
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     file: String,
     text: &'a str,
     issues: Vec<ConfigIssue>,
@@ -30,7 +30,7 @@ impl Checker<'_> {
             + 1
     }
 
-    fn report(&mut self, span: Option<&Range<usize>>, field: String, message: String) {
+    pub(super) fn report(&mut self, span: Option<&Range<usize>>, field: String, message: String) {
         let line = span.map(|span| self.line_of(span));
         self.issues.push(ConfigIssue {
             file: self.file.clone(),
@@ -61,6 +61,7 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
     };
 
     let provider = check_provider(&mut checker, &raw);
+    let profile = super::profile::check(&mut checker, &raw.profile, &provider);
     let listen = raw
         .server
         .listen
@@ -130,6 +131,7 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
         }
     }
     wildcards.sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
+    let signing = super::signing::check(&mut checker, raw.signing.as_ref());
 
     if checker.issues.is_empty() {
         Ok(Config {
@@ -137,6 +139,8 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
             provider,
             listen,
             trusted_proxies,
+            profile,
+            signing,
             exact,
             wildcards,
         })

@@ -8,6 +8,7 @@ mod architecture;
 mod autoconfig;
 mod autodiscover;
 mod cli;
+mod mobileconfig;
+mod signing;
 mod support;
 mod thunderbird;
-
