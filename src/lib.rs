@@ -12,6 +12,7 @@
 //! - [`account`]: the vocabulary: `EmailAddress`, `Domain`, servers, the resolved `Account`.
 //! - [`resolve`]: the seam: address → `Account`; backends plug in here.
 //! - [`protocol`]: Mozilla autoconfig, Autodiscover POX (Outlook, MobileSync) and v2 JSON.
+//! - [`import`]: `automx.conf` and Thunderbird ISPDB files → `mxconf.toml` text.
 //! - [`server`]: the thin axum layer; [`cli`]: the `mxconf` subcommands.
 //!
 //! Core modules never import `server` or `cli`.
@@ -19,6 +20,7 @@
 pub mod account;
 pub mod cli;
 pub mod config;
+pub mod import;
 pub mod protocol;
 pub mod resolve;
 pub mod server;

@@ -3,6 +3,7 @@
 //! and the only place that uses `anyhow`.
 
 mod check_config;
+mod import;
 mod logging;
 mod render;
 mod serve;
@@ -30,6 +31,8 @@ pub enum Command {
     CheckConfig(ConfigArg),
     /// Print exactly what the server would answer a client for EMAIL.
     Render(render::RenderArgs),
+    /// Translate an automx.conf or a Thunderbird ISPDB file into mxconf.toml (stdout).
+    Import(import::ImportArgs),
 }
 
 /// `--config PATH`, shared by every subcommand that reads the configuration.
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args),
         Command::CheckConfig(args) => check_config::run(&args),
         Command::Render(args) => render::run(&args),
+        Command::Import(args) => import::run(&args),
     }
 }
 

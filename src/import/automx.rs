@@ -1,0 +1,1110 @@
+//! `mxconf import automx`: automx 1.x's `automx.conf` (Python `RawConfigParser` INI) → an
+//! mxconf configuration. Follows what automx's code does where its man page differs
+//! (reference/automx.md §1.2–1.6): `[DEFAULT]` is merged into every section, a served domain
+//! without its own section uses `[global]`, a missing `_auth_identity` means `%u`, `follow`
+//! chains sections, `static_append` adds servers. Anything without an mxconf equivalent becomes
+//! a `#` comment at the place it would have applied.
+
+use std::collections::HashSet;
+
+use configparser::ini::Ini;
+
+use super::{DomainOut, ImportError, Imported, ServerOut, fit};
+use crate::account::{AuthMethod, Domain, Security};
+
+/// Sections with a fixed meaning in automx.
+const AUTOMX: &str = "automx";
+const DEFAULT: &str = "default";
+const GLOBAL: &str = "global";
+
+/// Follow chains deeper than this are a loop (automx itself recursed until Python gave up).
+const MAX_FOLLOW: usize = 16;
+
+/// Options automx reads from `[automx]`, and why mxconf does not need them.
+const AUTOMX_OPTIONS: [(&str, &str); 10] = [
+    ("provider", ""),
+    ("domains", ""),
+    ("debug", "mxconf logs to stderr; set RUST_LOG=debug"),
+    (
+        "logfile",
+        "mxconf logs to stderr; redirect it or use the journal",
+    ),
+    (
+        "homedir",
+        "mxconf signs in-process, without an openssl child",
+    ),
+    (
+        "openssl",
+        "mxconf signs in-process, without an openssl child",
+    ),
+    ("memcache", "rate limiting belongs at the reverse proxy"),
+    ("memcache_ttl", "rate limiting belongs at the reverse proxy"),
+    (
+        "client_error_limit",
+        "rate limiting belongs at the reverse proxy",
+    ),
+    (
+        "rate_limit_exception_networks",
+        "rate limiting belongs at the reverse proxy",
+    ),
+];
+
+/// Section options automx reads outside the per-service ones.
+const SECTION_OPTIONS: [&str; 17] = [
+    "backend",
+    "action",
+    "account_type",
+    "account_name",
+    "account_name_short",
+    "display_name",
+    "server_url",
+    "server_name",
+    "follow",
+    "sign_mobileconfig",
+    "sign_cert",
+    "sign_key",
+    "sign_more_certs",
+    "autoconfig",
+    "autodiscover",
+    "mobileconfig",
+    "section_filter",
+];
+
+/// Options of the ldap, sql and script backends (automx_ldap(5), automx_sql(5), automx_script(5)).
+const BACKEND_OPTIONS: [&str; 18] = [
+    "host",
+    "base",
+    "bindmethod",
+    "binddn",
+    "bindpw",
+    "saslmech",
+    "authzid",
+    "filter",
+    "result_attrs",
+    "scope",
+    "usetls",
+    "cipher",
+    "reqcert",
+    "cert",
+    "key",
+    "cacert",
+    "query",
+    "script",
+];
+
+const SERVICES: [&str; 6] = ["smtp", "imap", "pop", "caldav", "carddav", "ox"];
+const SERVICE_OPTIONS: [&str; 9] = [
+    "server",
+    "port",
+    "encryption",
+    "auth",
+    "auth_identity",
+    "expiration_date",
+    "refresh_ttl",
+    "domain_required",
+    "domain_name",
+];
+
+/// Parses automx.conf `text` read from `file` (the name is only used in messages).
+pub fn import(text: &str, file: &str) -> Result<Imported, ImportError> {
+    let conf = AutomxConf::parse(text, file)?;
+    conf.translate()
+}
+
+/// The parsed INI plus where each section and option was written, for messages.
+struct AutomxConf<'t> {
+    ini: Ini,
+    file: &'t str,
+    /// `(section, option or "", line)`, in file order.
+    lines: Vec<(String, String, usize)>,
+}
+
+impl<'t> AutomxConf<'t> {
+    fn parse(text: &str, file: &'t str) -> Result<Self, ImportError> {
+        // RawConfigParser: keys case-insensitive, `=` or `:`, indented continuation lines, and
+        // (Python 3) no inline comments, so `#` and `;` inside values are kept.
+        let mut defaults = Ini::new().defaults();
+        defaults.enable_inline_comments = false;
+        defaults.multiline = true;
+        let mut ini = Ini::new_from_defaults(defaults);
+        ini.read(text.to_owned())
+            .map_err(|message| ImportError::Syntax {
+                file: file.to_owned(),
+                line: message
+                    .strip_prefix("line ")
+                    .and_then(|rest| rest.split([':', ' ']).next())
+                    .and_then(|n| n.parse().ok()),
+                message,
+            })?;
+        Ok(AutomxConf {
+            ini,
+            file,
+            lines: line_index(text),
+        })
+    }
+
+    fn line(&self, section: &str, option: &str) -> Option<usize> {
+        self.lines
+            .iter()
+            .rev()
+            .find(|(s, o, _)| s == section && o == option)
+            .map(|(_, _, line)| *line)
+    }
+
+    fn invalid(&self, section: &str, option: &str, message: String) -> ImportError {
+        ImportError::Invalid {
+            file: self.file.to_owned(),
+            line: self
+                .line(section, option)
+                .or_else(|| self.line(DEFAULT, option)),
+            message: format!("[{section}] {option}: {message}"),
+        }
+    }
+
+    fn has_section(&self, section: &str) -> bool {
+        self.ini.get_map_ref().contains_key(section)
+    }
+
+    /// A section's own options (without `[DEFAULT]`), in file order.
+    fn own(&self, section: &str) -> Vec<(&str, &str)> {
+        self.ini
+            .get_map_ref()
+            .get(section)
+            .into_iter()
+            .flatten()
+            .filter_map(|(key, value)| Some((key.as_str(), value.as_deref()?)))
+            .collect()
+    }
+
+    /// An option as automx sees it: the section's own value, else `[DEFAULT]`'s.
+    fn get(&self, section: &str, option: &str) -> Option<&str> {
+        let map = self.ini.get_map_ref();
+        [section, DEFAULT]
+            .into_iter()
+            .find_map(|s| map.get(s)?.get(option)?.as_deref())
+            .map(str::trim)
+    }
+
+    /// automx's `is_true`: `1 y yes t true on`, case-insensitive.
+    fn enabled(&self, section: &str, option: &str) -> bool {
+        self.get(section, option).is_some_and(|value| {
+            matches!(
+                value.to_ascii_lowercase().as_str(),
+                "1" | "y" | "yes" | "t" | "true" | "on"
+            )
+        })
+    }
+
+    fn translate(&self) -> Result<Imported, ImportError> {
+        if !self.has_section(AUTOMX) {
+            return Err(ImportError::Invalid {
+                file: self.file.to_owned(),
+                line: None,
+                message: "no [automx] section (automx refuses to run without one)".into(),
+            });
+        }
+        let provider_text = self.get(AUTOMX, "provider").ok_or_else(|| {
+            self.invalid(AUTOMX, "provider", "missing (automx requires it)".into())
+        })?;
+        let provider_id = Domain::parse(provider_text)
+            .map_err(|_| {
+                self.invalid(
+                    AUTOMX,
+                    "provider",
+                    format!("{provider_text:?} is not a domain name"),
+                )
+            })?
+            .to_string();
+        let domains_text = self.get(AUTOMX, "domains").ok_or_else(|| {
+            self.invalid(AUTOMX, "domains", "missing (automx requires it)".into())
+        })?;
+
+        let mut header = vec![
+            format!(
+                "Imported from the automx configuration {} by `mxconf import automx`.",
+                self.file
+            ),
+            "Check it with `mxconf check-config --config FILE` and read every comment below:"
+                .into(),
+            "each marks a setting that did not carry over as it was.".into(),
+        ];
+        let mut unhandled = self.automx_section_notes();
+        unhandled.extend(self.unknown_option_notes());
+
+        let items = list(domains_text);
+        let wildcard = items.first().is_some_and(|first| first == "*");
+        let mut provider_notes = Vec::new();
+        let mut domain_names = Vec::new();
+        if wildcard {
+            header.push(String::new());
+            header.extend([
+                "automx had `domains = *`: it answered for ANY domain, using a domain's own section"
+                    .to_owned(),
+                "or else [global]. mxconf answers only for domains it lists, so [global] became"
+                    .into(),
+                "[defaults] below: add an empty table per domain you serve to give it those settings,"
+                    .into(),
+                "e.g.  [domains.\"example.org\"]".into(),
+            ]);
+            domain_names.extend(self.domain_sections(&mut unhandled));
+        } else {
+            for item in &items {
+                match Domain::parse(item) {
+                    Ok(domain) if !domain_names.contains(&domain.to_string()) => {
+                        domain_names.push(domain.to_string());
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        unhandled.push(format!("[automx] domains: {item:?} is not a domain name"))
+                    }
+                }
+            }
+            if domains_text.contains(',') && domains_text.split_whitespace().count() < items.len() {
+                unhandled.push(
+                    "[automx] domains: a comma without a space after it made automx read two names as one; \
+                     both are served here"
+                        .into(),
+                );
+            }
+        }
+
+        let uses_global = wildcard
+            || domain_names
+                .iter()
+                .any(|d| !self.has_section(d) || self.get(d, "backend") == Some(GLOBAL));
+        let defaults = if uses_global && self.has_section(GLOBAL) {
+            let eval = self.evaluate(GLOBAL)?;
+            Some((eval.instantiate(None), eval))
+        } else {
+            if uses_global {
+                unhandled.push(
+                    "automx needed a [global] section for some domain but there is none (it answered 500)"
+                        .into(),
+                );
+            }
+            None
+        };
+
+        let name_source = if self.has_section(GLOBAL) {
+            GLOBAL
+        } else {
+            DEFAULT
+        };
+        let (display_name, short_name) =
+            self.provider_names(name_source, &provider_id, &mut provider_notes);
+
+        let mut domains = Vec::new();
+        for name in &domain_names {
+            let section = if self.has_section(name) {
+                name.as_str()
+            } else {
+                GLOBAL
+            };
+            let from_global = section == GLOBAL || self.get(section, "backend") == Some(GLOBAL);
+            let mut out = match (&defaults, from_global) {
+                (Some((_, global)), true) => global.instantiate(Some(name)),
+                _ => self.evaluate(section)?.instantiate(Some(name)),
+            };
+            if from_global {
+                // [global]'s own notes are already above [defaults].
+                out.notes = vec![format!("automx served {name} from [global].")];
+            } else {
+                out.notes
+                    .insert(0, format!("From automx section [{section}]."));
+            }
+            if let Some((default_out, _)) = &defaults {
+                if default_out.same_settings(&out) {
+                    out = DomainOut {
+                        notes: out.notes,
+                        ..DomainOut::default()
+                    };
+                    out.notes.push("Same settings as [defaults].".into());
+                } else {
+                    // automx did not fall back to [global] for a domain with its own
+                    // section; an empty list keeps mxconf's [defaults] from filling in.
+                    for (mine, theirs) in [
+                        (&mut out.imap, &default_out.imap),
+                        (&mut out.pop3, &default_out.pop3),
+                        (&mut out.smtp, &default_out.smtp),
+                    ] {
+                        if mine.is_none() && theirs.is_some() {
+                            *mine = Some(Vec::new());
+                        }
+                    }
+                }
+            }
+            out.notes.retain(|note| !note.is_empty());
+            domains.push((name.clone(), out));
+        }
+
+        if !unhandled.is_empty() {
+            header.push(String::new());
+            header.push("Not carried over:".into());
+            header.extend(unhandled.into_iter().map(|note| format!("- {note}")));
+        }
+        let defaults = defaults.map(|(mut out, _)| {
+            out.notes.insert(
+                0,
+                "From automx section [global] (with [DEFAULT] merged in).".into(),
+            );
+            out
+        });
+        Ok(Imported {
+            header,
+            provider_id,
+            display_name,
+            short_name,
+            provider_notes,
+            defaults,
+            domains,
+        })
+    }
+
+    /// `[automx]` options mxconf handles differently, each with the reason.
+    fn automx_section_notes(&self) -> Vec<String> {
+        self.own(AUTOMX)
+            .into_iter()
+            .filter_map(
+                |(key, value)| match AUTOMX_OPTIONS.iter().find(|(name, _)| *name == key) {
+                    Some((_, "")) => None,
+                    Some((_, why)) => Some(format!("[automx] {key} = {value}: {why}")),
+                    None => Some(format!("[automx] {key} = {value}: not an automx option")),
+                },
+            )
+            .collect()
+    }
+
+    /// Options automx would not read at all (typos, options of other tools).
+    fn unknown_option_notes(&self) -> Vec<String> {
+        let filter_commands: HashSet<String> = self
+            .ini
+            .get_map_ref()
+            .keys()
+            .flat_map(|section| {
+                self.get(section, "section_filter")
+                    .map(list)
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mut notes = Vec::new();
+        for section in self.ini.get_map_ref().keys() {
+            if section == AUTOMX {
+                continue;
+            }
+            for (key, _) in self.own(section) {
+                if !known_option(key) && !filter_commands.contains(key) {
+                    notes.push(format!("[{section}] {key}: not an automx option, ignored"));
+                }
+            }
+        }
+        notes
+    }
+
+    /// With `domains = *`: the sections named like a domain that automx would pick for it.
+    /// Sections only reached through `follow` or a filter are not domains of their own.
+    fn domain_sections(&self, notes: &mut Vec<String>) -> Vec<String> {
+        let mut reached: HashSet<String> = HashSet::new();
+        for section in self.ini.get_map_ref().keys() {
+            if let Some(target) = self.get(section, "follow") {
+                reached.insert(target.to_ascii_lowercase());
+            }
+            if let Some(filters) = self.get(section, "section_filter") {
+                reached.extend(list(filters));
+            }
+        }
+        let mut names = Vec::new();
+        for section in self.ini.get_map_ref().keys() {
+            if [AUTOMX, DEFAULT, GLOBAL].contains(&section.as_str()) || reached.contains(section) {
+                continue;
+            }
+            match Domain::parse(section) {
+                Ok(domain) => names.push(domain.to_string()),
+                Err(_) => notes.push(format!(
+                    "[{section}]: not a domain name and not reached by follow/section_filter, so never used"
+                )),
+            }
+        }
+        names
+    }
+
+    /// `account_name` / `account_name_short` → the provider's names. mxconf has one provider
+    /// name for all domains, and no per-user part, so `${…}` variables are cut out.
+    fn provider_names(
+        &self,
+        section: &str,
+        provider_id: &str,
+        notes: &mut Vec<String>,
+    ) -> (String, String) {
+        let mut pick = |option: &str| {
+            let raw = self.get(section, option)?;
+            let stripped = strip_variables(raw);
+            if stripped != raw {
+                notes.push(format!(
+                    "automx {option} = {raw}: mxconf's provider names are the same for every user, \
+                     so the ${{…}} part was dropped"
+                ));
+            }
+            (!stripped.is_empty()).then_some(stripped)
+        };
+        let display = pick("account_name").unwrap_or_else(|| provider_id.to_owned());
+        let short = pick("account_name_short").unwrap_or_else(|| display.clone());
+        (
+            fit(&display, 60, "display-name", notes),
+            fit(&short, 20, "short-name", notes),
+        )
+    }
+
+    /// What automx computes for `section` (its backend, then `follow`), as a template: host
+    /// names may still hold `%EMAILDOMAIN%`.
+    fn evaluate(&self, section: &str) -> Result<Evaluation, ImportError> {
+        let mut eval = Evaluation::default();
+        self.evaluate_into(section, &mut eval, 0)?;
+        Ok(eval)
+    }
+
+    fn evaluate_into(
+        &self,
+        section: &str,
+        eval: &mut Evaluation,
+        depth: usize,
+    ) -> Result<(), ImportError> {
+        if depth > MAX_FOLLOW {
+            return Err(self.invalid(
+                section,
+                "follow",
+                "follow chain loops (automx recursed until it crashed)".into(),
+            ));
+        }
+        let Some(backend) = self.get(section, "backend") else {
+            // automx silently contributes nothing for such a section.
+            eval.notes.push(format!(
+                "[{section}] has no `backend =`: automx took nothing from it"
+            ));
+            return Ok(());
+        };
+        let backend = backend.to_ascii_lowercase();
+        let (kind, append) = match backend.strip_suffix("_append") {
+            Some(kind) => (kind, true),
+            None => (backend.as_str(), false),
+        };
+        match kind {
+            "global" if !append => return self.evaluate_into(GLOBAL, eval, depth + 1),
+            "static" => {}
+            "file" => {
+                for protocol in ["autoconfig", "autodiscover", "mobileconfig"] {
+                    if let Some(path) = self.get(section, protocol) {
+                        eval.notes.push(format!(
+                            "[{section}] {protocol} = {path}: automx served this file verbatim; \
+                             mxconf renders every answer from the settings below"
+                        ));
+                    }
+                }
+            }
+            "ldap" | "sql" | "script" => {
+                eval.lookups.push(self.lookup(section, kind)?);
+            }
+            "filter" if !append => {
+                // The filter backend ran commands to pick another section; automx 3.0
+                // dropped it too. Evaluate what it could lead to, loudly.
+                let targets = self
+                    .get(section, "section_filter")
+                    .map(list)
+                    .unwrap_or_default();
+                eval.notes.push(format!(
+                    "[{section}] backend = filter: automx ran a command per request to choose the \
+                     section ({}); mxconf has no filter backend. The settings of [{}] are used \
+                     unconditionally: review them.",
+                    targets
+                        .iter()
+                        .map(|t| format!("{t} = {}", self.get(section, t).unwrap_or("?")))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    targets.first().map_or("?", String::as_str),
+                ));
+                if let Some(target) = targets.first().filter(|t| self.has_section(t)) {
+                    return self.evaluate_into(target, eval, depth + 1);
+                }
+                return Ok(());
+            }
+            _ => {
+                return Err(self.invalid(
+                    section,
+                    "backend",
+                    format!("unknown backend {backend:?} (automx answered 500)"),
+                ));
+            }
+        }
+        self.evaluate_static(section, append, eval)?;
+        if let Some(target) = self.get(section, "follow") {
+            let target = target.to_ascii_lowercase();
+            if !self.has_section(&target) {
+                return Err(self.invalid(section, "follow", format!("no section [{target}]")));
+            }
+            self.evaluate_into(&target, eval, depth + 1)?;
+        }
+        Ok(())
+    }
+
+    /// automx's static evaluation: every enabled service replaces (or, `_append`, extends) the
+    /// list for its kind.
+    fn evaluate_static(
+        &self,
+        section: &str,
+        append: bool,
+        eval: &mut Evaluation,
+    ) -> Result<(), ImportError> {
+        let has_lookup = !eval.lookups.is_empty();
+        for option in ["action", "account_type"] {
+            let expected = if option == "action" {
+                "settings"
+            } else {
+                "email"
+            };
+            if let Some(value) = self.get(section, option).filter(|v| *v != expected) {
+                eval.notes.push(format!(
+                    "[{section}] {option} = {value}: mxconf always answers {option} {expected}"
+                ));
+            }
+        }
+        if let Some(value) = self.get(section, "display_name") {
+            if has_lookup && value.contains("${") {
+                eval.add_field("display-name", value);
+            } else {
+                eval.notes.push(format!(
+                    "[{section}] display_name = {value}: mxconf sends a display name only when a \
+                     backend supplies one"
+                ));
+            }
+        }
+        if let Some(url) = self.get(section, "server_url") {
+            // MobileSync <Url> (reference/automx.md §1.11): mxconf's `activesync`.
+            eval.activesync = Some(macros(url));
+        }
+        for option in [
+            "server_name",
+            "sign_mobileconfig",
+            "sign_cert",
+            "sign_key",
+            "sign_more_certs",
+        ] {
+            if let Some(value) = self.get(section, option) {
+                let why = if option.starts_with("sign") {
+                    "profile signing is configured once, in [signing]"
+                } else {
+                    "mxconf names the ActiveSync server by its URL"
+                };
+                eval.notes
+                    .push(format!("[{section}] {option} = {value}: {why}"));
+            }
+        }
+        for service in SERVICES {
+            if !self.enabled(section, service) {
+                if append && self.get(section, service).is_some() {
+                    eval.notes.push(format!(
+                        "[{section}] {service} = no under static_append: automx added an empty \
+                         server entry here; mxconf adds nothing"
+                    ));
+                }
+                continue;
+            }
+            let option = |name: &str| self.get(section, &format!("{service}_{name}"));
+            for name in [
+                "expiration_date",
+                "refresh_ttl",
+                "domain_required",
+                "domain_name",
+            ] {
+                if let Some(value) = option(name) {
+                    eval.notes.push(format!(
+                        "[{section}] {service}_{name} = {value}: an Outlook-only knob mxconf does not send"
+                    ));
+                }
+            }
+            match service {
+                "caldav" | "carddav" => {
+                    let url = option("server").map(macros);
+                    if service == "caldav" {
+                        eval.caldav = url;
+                    } else {
+                        eval.carddav = url;
+                    }
+                }
+                "ox" => eval.notes.push(format!(
+                    "[{section}] ox = yes: mxconf does not announce OX App Suite (X-OX-APPSUITE)"
+                )),
+                _ => {
+                    let server = self.server(section, service, has_lookup, eval)?;
+                    let list = match service {
+                        "imap" => &mut eval.imap,
+                        "pop" => &mut eval.pop3,
+                        _ => &mut eval.smtp,
+                    };
+                    if !append {
+                        list.clear();
+                    }
+                    list.extend(server);
+                }
+            }
+        }
+        for option in ["smtp_author", "smtp_default"] {
+            if let Some(value) = self.get(section, option) {
+                let why = if option == "smtp_author" {
+                    "Outlook's AutoDiscoverSMTPAddress is always the address asked about"
+                } else {
+                    // NOTES.md / mail-in-a-box#1736: useGlobalPreferredServer should be false.
+                    "mxconf never asks clients to use one SMTP server for all accounts"
+                };
+                eval.notes
+                    .push(format!("[{section}] {option} = {value}: {why}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// One imap/pop/smtp service of a section as an mxconf server (`None` when it cannot be
+    /// represented, with a note saying why).
+    fn server(
+        &self,
+        section: &str,
+        service: &str,
+        has_lookup: bool,
+        eval: &mut Evaluation,
+    ) -> Result<Option<ServerOut>, ImportError> {
+        let key = |name: &str| format!("{service}_{name}");
+        let option = |name: &str| self.get(section, &key(name));
+        let mut notes = Vec::new();
+        let Some(host) = option("server") else {
+            eval.notes.push(format!(
+                "[{section}] {service} = yes without {service}_server: left out"
+            ));
+            return Ok(None);
+        };
+        if host.contains("${") || host.contains("%s") || host.contains("%u") {
+            eval.notes.push(format!(
+                "[{section}] {service}_server = {host}: mxconf host names are fixed per domain; \
+                 this server was left out"
+            ));
+            return Ok(None);
+        }
+        let port_text = option("port").unwrap_or_default();
+        let port = match port_text.parse::<u16>() {
+            Ok(port) if port != 0 => port,
+            _ if port_text.contains("${") => {
+                eval.notes.push(format!(
+                    "[{section}] {service}_port = {port_text}: a per-user port cannot carry over; \
+                     this server was left out"
+                ));
+                return Ok(None);
+            }
+            _ => {
+                return Err(self.invalid(
+                    section,
+                    &key("port"),
+                    format!("{port_text:?} is not a port number"),
+                ));
+            }
+        };
+        let security = match option("encryption").map(str::to_ascii_lowercase).as_deref() {
+            Some("ssl") => Security::Tls,
+            Some("starttls") => Security::Starttls,
+            Some("none") => {
+                // NOTES.md: Thunderbird for Android rejects a whole answer holding one plain
+                // IMAP/SMTP entry; kept because the admin asked for it, but flagged.
+                notes.push(format!(
+                    "automx {service}_encryption = none: kept as plain. Thunderbird for Android \
+                     rejects an answer with a plain IMAP or SMTP server; prefer TLS"
+                ));
+                Security::Plain
+            }
+            Some("auto") => {
+                notes.push(format!(
+                    "automx {service}_encryption = auto (\"try STARTTLS, then SSL, then none\"; \
+                     Mozilla clients got `plain`): mxconf announces STARTTLS"
+                ));
+                Security::Starttls
+            }
+            other => {
+                let security = match port {
+                    465 | 993 | 995 => Security::Tls,
+                    _ => Security::Starttls,
+                };
+                notes.push(format!(
+                    "automx {service}_encryption = {}: guessed {} from the port",
+                    other.unwrap_or("(not set)"),
+                    super::security_name(security)
+                ));
+                security
+            }
+        };
+        let auth_text = option("auth").map(str::to_ascii_lowercase);
+        let authentication = match auth_text.as_deref() {
+            Some("plaintext" | "cleartext") => AuthMethod::PasswordCleartext,
+            Some("encrypted") => AuthMethod::PasswordEncrypted,
+            Some("ntlm") => AuthMethod::Ntlm,
+            Some("gssapi") => AuthMethod::Gssapi,
+            Some("tls-client-cert") => AuthMethod::ClientCert,
+            Some("none") => AuthMethod::None,
+            Some(other @ ("client-ip-address" | "smtp-after-pop")) => {
+                notes.push(format!(
+                    "automx {service}_auth = {other}: the client sends no credentials, written as \"none\""
+                ));
+                AuthMethod::None
+            }
+            other => {
+                notes.push(format!(
+                    "automx {service}_auth = {}: written as password-cleartext",
+                    other.unwrap_or("(not set)")
+                ));
+                AuthMethod::PasswordCleartext
+            }
+        };
+        let username = match option("auth_identity") {
+            // automx's default login is the local part (reference/automx.md §1.4).
+            None => {
+                notes.push(format!(
+                    "no {service}_auth_identity: automx's default login was the local part (%u)"
+                ));
+                Some("%EMAILLOCALPART%".to_owned())
+            }
+            Some(identity) if identity.contains("${") => {
+                if has_lookup {
+                    eval.add_field("username", identity);
+                    notes.push(format!(
+                        "automx {service}_auth_identity = {identity}: per user from the lookup"
+                    ));
+                } else {
+                    // Without a lookup automx sent the text `${…}` itself, which no client
+                    // can log in with.
+                    notes.push(format!(
+                        "automx {service}_auth_identity = {identity}, but [{section}] does no lookup \
+                         (automx sent the literal text): mxconf's default %EMAILADDRESS% applies"
+                    ));
+                }
+                None
+            }
+            Some(identity) => Some(macros(identity)),
+        };
+        Ok(Some(ServerOut {
+            notes,
+            host: macros(host),
+            port,
+            security,
+            authentication: vec![authentication],
+            username,
+        }))
+    }
+
+    /// A per-user lookup of `section` (ldap, sql or script), as far as mxconf can carry it.
+    fn lookup(&self, section: &str, kind: &str) -> Result<Lookup, ImportError> {
+        let options = match kind {
+            "ldap" => &BACKEND_OPTIONS[..16],
+            "sql" => &["host", "query", "result_attrs"][..],
+            _ => &["script", "result_attrs", "separator"][..],
+        };
+        let settings = options
+            .iter()
+            .filter_map(|option| Some((*option, self.get(section, option)?.to_owned())))
+            .collect();
+        Ok(Lookup {
+            section: section.to_owned(),
+            kind: kind.to_owned(),
+            settings,
+        })
+    }
+}
+
+/// The outcome of evaluating a section: servers with host templates, plus what could not be
+/// carried over.
+#[derive(Debug, Default, Clone)]
+struct Evaluation {
+    imap: Vec<ServerOut>,
+    pop3: Vec<ServerOut>,
+    smtp: Vec<ServerOut>,
+    activesync: Option<String>,
+    caldav: Option<String>,
+    carddav: Option<String>,
+    notes: Vec<String>,
+    /// Per-user lookups (ldap/sql/script sections) in evaluation order.
+    lookups: Vec<Lookup>,
+    /// Account fields automx filled from lookup variables: (mxconf field, automx template).
+    fields: Vec<(&'static str, String)>,
+}
+
+/// One automx per-user lookup section.
+#[derive(Debug, Clone)]
+struct Lookup {
+    section: String,
+    kind: String,
+    settings: Vec<(&'static str, String)>,
+}
+
+impl Evaluation {
+    fn add_field(&mut self, field: &'static str, template: &str) {
+        if !self
+            .fields
+            .iter()
+            .any(|(f, t)| *f == field && t == template)
+        {
+            self.fields.push((field, template.to_owned()));
+        }
+    }
+
+    /// The evaluation for one domain (`%EMAILDOMAIN%` in host names filled in), or for
+    /// `[defaults]` (`None`: such servers cannot be shared and are left out).
+    fn instantiate(&self, domain: Option<&str>) -> DomainOut {
+        let mut notes = self.notes.clone();
+        let mut servers = |list: &[ServerOut]| -> Option<Vec<ServerOut>> {
+            let servers: Vec<ServerOut> = list
+                .iter()
+                .filter_map(|server| {
+                    if !server.host.contains("%EMAILDOMAIN%") {
+                        return Some(server.clone());
+                    }
+                    let Some(domain) = domain else {
+                        notes.push(format!(
+                            "{}:{} depends on the domain: it is written into each domain's table instead",
+                            server.host, server.port
+                        ));
+                        return None;
+                    };
+                    let mut server = server.clone();
+                    server.notes.push(format!("automx host {} with %d filled in", server.host));
+                    server.host = server.host.replace("%EMAILDOMAIN%", domain);
+                    Some(server)
+                })
+                .collect();
+            (!list.is_empty()).then_some(servers)
+        };
+        let imap = servers(&self.imap);
+        let pop3 = servers(&self.pop3);
+        let smtp = servers(&self.smtp);
+        for lookup in &self.lookups {
+            notes.push(lookup.describe(&self.fields));
+        }
+        DomainOut {
+            notes,
+            imap,
+            pop3,
+            smtp,
+            activesync: self.activesync.clone(),
+            caldav: self.caldav.clone(),
+            carddav: self.carddav.clone(),
+            documentation: None,
+        }
+    }
+}
+
+impl Lookup {
+    /// A comment describing the lookup and what it fed, so the admin can set up the backend.
+    fn describe(&self, fields: &[(&'static str, String)]) -> String {
+        let mut text = format!(
+            "automx looked each user up with backend = {} in [{}]:",
+            self.kind, self.section
+        );
+        for (option, value) in &self.settings {
+            let value = if *option == "bindpw" {
+                "(secret, not copied)"
+            } else {
+                value
+            };
+            text.push_str(&format!("\n  {option} = {}", macros(value)));
+        }
+        for (field, template) in fields {
+            text.push_str(&format!("\n  {field} <- {template}"));
+        }
+        text.push_str(
+            "\nConfigure an mxconf backend for it (see the backends section of the README); \
+             until then every user gets the static settings below.",
+        );
+        text
+    }
+}
+
+/// automx's macros → mxconf placeholders. `%%` is documented but automx never implemented it,
+/// so it is left as it is.
+fn macros(text: &str) -> String {
+    // One pass, so a placeholder's own `%` never pairs with the next character.
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let placeholder = match (c, chars.peek()) {
+            ('%', Some('s')) => "%EMAILADDRESS%",
+            ('%', Some('u')) => "%EMAILLOCALPART%",
+            ('%', Some('d')) => "%EMAILDOMAIN%",
+            _ => {
+                out.push(c);
+                continue;
+            }
+        };
+        chars.next();
+        out.push_str(placeholder);
+    }
+    out
+}
+
+/// Removes `${…}` variables and the separators they leave behind (`Foobar - ${cn}` → `Foobar`).
+fn strip_variables(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        rest = rest[start..]
+            .find('}')
+            .map_or("", |end| &rest[start + end + 1..]);
+    }
+    out.push_str(rest);
+    out.trim()
+        .trim_end_matches(|c: char| c.is_whitespace() || "-:,|/".contains(c))
+        .trim()
+        .to_owned()
+}
+
+/// automx's list syntax: names separated by whitespace and/or commas, lower-cased.
+fn list(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|item| !item.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+fn known_option(key: &str) -> bool {
+    if SECTION_OPTIONS.contains(&key)
+        || BACKEND_OPTIONS.contains(&key)
+        || SERVICES.contains(&key)
+        || matches!(key, "separator" | "smtp_author" | "smtp_default")
+    {
+        return true;
+    }
+    key.split_once('_').is_some_and(|(service, option)| {
+        SERVICES.contains(&service) && SERVICE_OPTIONS.contains(&option)
+    })
+}
+
+/// Where each section header and option is, as configparser reads them (lower-cased names,
+/// `=`/`:` delimiters, `#`/`;` comment lines, indented continuation lines).
+fn line_index(text: &str) -> Vec<(String, String, usize)> {
+    let mut index = Vec::new();
+    let mut section = DEFAULT.to_owned();
+    for (number, raw) in (1..).zip(text.lines()) {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with(['#', ';']) || raw.starts_with([' ', '\t']) {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
+            section = name.trim().to_lowercase();
+            index.push((section.clone(), String::new(), number));
+        } else if let Some(end) = line.find(['=', ':']) {
+            index.push((section.clone(), line[..end].trim().to_lowercase(), number));
+        }
+    }
+    index
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ConfigSource};
+
+    fn load(text: &str) -> Config {
+        Config::from_toml(text, ConfigSource::File("out.toml".into()))
+            .unwrap_or_else(|e| panic!("{e}\n{text}"))
+    }
+
+    fn domain<'c>(config: &'c Config, name: &str) -> &'c crate::config::DomainSettings {
+        config.domain(&Domain::parse(name).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn default_merges_and_missing_identity_is_the_local_part() {
+        let conf = "[automx]\nprovider = example.org\ndomains = example.org, other.example\n\
+            [DEFAULT]\naccount_name = Example Org\nimap = yes\nimap_server = imap.%d\n\
+            imap_port = 993\nimap_encryption = ssl\nimap_auth = plaintext\n\
+            [global]\nbackend = static\n\
+            [other.example]\nbackend = static\nimap = no\nsmtp = yes\nsmtp_server = smtp.example.org\n\
+            smtp_port = 465\nsmtp_encryption = SSL\nsmtp_auth = encrypted\nsmtp_auth_identity = %s\n";
+        let text = import(conf, "automx.conf").unwrap().to_toml();
+        let config = load(&text);
+        assert_eq!(config.provider.display_name, "Example Org");
+        let org = domain(&config, "example.org");
+        assert_eq!(org.incoming[0].host, "imap.example.org");
+        assert_eq!(org.incoming[0].username, "%EMAILLOCALPART%");
+        assert_eq!(org.incoming[0].security, Security::Tls);
+        let other = domain(&config, "other.example");
+        // Its own section: [global]'s IMAP must not leak in through [defaults].
+        assert!(other.incoming.is_empty(), "{text}");
+        assert_eq!(other.outgoing[0].username, "%EMAILADDRESS%");
+        assert_eq!(
+            other.outgoing[0].authentication,
+            vec![AuthMethod::PasswordEncrypted]
+        );
+    }
+
+    #[test]
+    fn static_append_and_follow_add_servers() {
+        let conf = "[automx]\nprovider = example.org\ndomains = example.org\n\
+            [example.org]\nbackend = static\nfollow = more\nimap = yes\nimap_server = a.example.org\n\
+            imap_port = 143\nimap_encryption = starttls\nimap_auth = plaintext\n\
+            [more]\nbackend = static_append\nimap = yes\nimap_server = b.example.org\nimap_port = 993\n\
+            imap_encryption = ssl\nimap_auth = plaintext\n";
+        let config = load(&import(conf, "automx.conf").unwrap().to_toml());
+        let hosts: Vec<_> = domain(&config, "example.org")
+            .incoming
+            .iter()
+            .map(|s| s.host.as_str())
+            .collect();
+        assert_eq!(hosts, ["b.example.org", "a.example.org"]);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_option() {
+        let conf = "[automx]\nprovider = example.org\ndomains = example.org\n[example.org]\n\
+            backend = static\nimap = yes\nimap_server = x.example.org\nimap_port = many\n";
+        let error = import(conf, "a.conf").unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "a.conf:8: [example.org] imap_port: \"many\" is not a port number"
+        );
+        let error = import("[automx]\ndomains = x.org\n", "b.conf")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("provider: missing"), "{error}");
+        let error = import(
+            "[automx]\nprovider = x.org\ndomains = x.org\n[x.org]\nbackend = magic\n",
+            "c.conf",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("c.conf:5: [x.org] backend: unknown backend"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn follow_loops_are_refused() {
+        let conf = "[automx]\nprovider = x.org\ndomains = x.org\n[x.org]\nbackend = static\nfollow = x.org\n";
+        assert!(
+            import(conf, "loop.conf")
+                .unwrap_err()
+                .to_string()
+                .contains("loops")
+        );
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(strip_variables("Foobar - ${cn}"), "Foobar");
+        assert_eq!(strip_variables("${a}"), "");
+        assert_eq!(
+            list("a.com, b.com c.com,d.com"),
+            ["a.com", "b.com", "c.com", "d.com"]
+        );
+        assert_eq!(macros("%sd"), "%EMAILADDRESS%d");
+        assert_eq!(
+            macros("%u@%d (%s) 100%"),
+            "%EMAILLOCALPART%@%EMAILDOMAIN% (%EMAILADDRESS%) 100%"
+        );
+        assert!(known_option("imap_auth_identity"));
+        assert!(!known_option("imap_colour"));
+    }
+}
