@@ -18,6 +18,7 @@
 //! Core modules never import `server` or `cli`.
 
 pub mod account;
+pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod import;
