@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use configparser::ini::Ini;
 
-use super::{DomainOut, ImportError, Imported, ServerOut, fit};
+use super::{BackendOut, DomainOut, ImportError, Imported, ServerOut, TomlValue, fit};
 use crate::account::{AuthMethod, Domain, Security};
 
 /// Sections with a fixed meaning in automx.
@@ -185,14 +185,8 @@ impl<'t> AutomxConf<'t> {
             .map(str::trim)
     }
 
-    /// automx's `is_true`: `1 y yes t true on`, case-insensitive.
     fn enabled(&self, section: &str, option: &str) -> bool {
-        self.get(section, option).is_some_and(|value| {
-            matches!(
-                value.to_ascii_lowercase().as_str(),
-                "1" | "y" | "yes" | "t" | "true" | "on"
-            )
-        })
+        self.get(section, option).is_some_and(is_true)
     }
 
     fn translate(&self) -> Result<Imported, ImportError> {
@@ -272,9 +266,19 @@ impl<'t> AutomxConf<'t> {
             || domain_names
                 .iter()
                 .any(|d| !self.has_section(d) || self.get(d, "backend") == Some(GLOBAL));
+        let mut backends: Vec<BackendOut> = Vec::new();
+        let mut collect = |found: Vec<BackendOut>| {
+            for backend in found {
+                if !backends.iter().any(|b| b.name == backend.name) {
+                    backends.push(backend);
+                }
+            }
+        };
         let defaults = if uses_global && self.has_section(GLOBAL) {
             let eval = self.evaluate(GLOBAL)?;
-            Some((eval.instantiate(None), eval))
+            let (out, found) = eval.instantiate(None);
+            collect(found);
+            Some((out, eval))
         } else {
             if uses_global {
                 unhandled.push(
@@ -301,10 +305,11 @@ impl<'t> AutomxConf<'t> {
                 GLOBAL
             };
             let from_global = section == GLOBAL || self.get(section, "backend") == Some(GLOBAL);
-            let mut out = match (&defaults, from_global) {
+            let (mut out, found) = match (&defaults, from_global) {
                 (Some((_, global)), true) => global.instantiate(Some(name)),
                 _ => self.evaluate(section)?.instantiate(Some(name)),
             };
+            collect(found);
             if from_global {
                 // [global]'s own notes are already above [defaults].
                 out.notes = vec![format!("automx served {name} from [global].")];
@@ -331,6 +336,9 @@ impl<'t> AutomxConf<'t> {
                             *mine = Some(Vec::new());
                         }
                     }
+                    if out.sources.is_none() && default_out.sources.is_some() {
+                        out.sources = Some(Vec::new());
+                    }
                 }
             }
             out.notes.retain(|note| !note.is_empty());
@@ -355,6 +363,7 @@ impl<'t> AutomxConf<'t> {
             display_name,
             short_name,
             provider_notes,
+            backends,
             defaults,
             domains,
         })
@@ -568,7 +577,7 @@ impl<'t> AutomxConf<'t> {
         }
         if let Some(value) = self.get(section, "display_name") {
             if has_lookup && value.contains("${") {
-                eval.add_field("display-name", value);
+                eval.add_field("display_name".into(), value);
             } else {
                 eval.notes.push(format!(
                     "[{section}] display_name = {value}: mxconf sends a display name only when a \
@@ -768,7 +777,8 @@ impl<'t> AutomxConf<'t> {
             }
             Some(identity) if identity.contains("${") => {
                 if has_lookup {
-                    eval.add_field("username", identity);
+                    let kind = if service == "pop" { "pop3" } else { service };
+                    eval.add_field(format!("{kind}_username"), identity);
                     notes.push(format!(
                         "automx {service}_auth_identity = {identity}: per user from the lookup"
                     ));
@@ -827,7 +837,7 @@ struct Evaluation {
     /// Per-user lookups (ldap/sql/script sections) in evaluation order.
     lookups: Vec<Lookup>,
     /// Account fields automx filled from lookup variables: (mxconf field, automx template).
-    fields: Vec<(&'static str, String)>,
+    fields: Vec<(String, String)>,
 }
 
 /// One automx per-user lookup section.
@@ -839,7 +849,7 @@ struct Lookup {
 }
 
 impl Evaluation {
-    fn add_field(&mut self, field: &'static str, template: &str) {
+    fn add_field(&mut self, field: String, template: &str) {
         if !self
             .fields
             .iter()
@@ -851,7 +861,7 @@ impl Evaluation {
 
     /// The evaluation for one domain (`%EMAILDOMAIN%` in host names filled in), or for
     /// `[defaults]` (`None`: such servers cannot be shared and are left out).
-    fn instantiate(&self, domain: Option<&str>) -> DomainOut {
+    fn instantiate(&self, domain: Option<&str>) -> (DomainOut, Vec<BackendOut>) {
         let mut notes = self.notes.clone();
         let mut servers = |list: &[ServerOut]| -> Option<Vec<ServerOut>> {
             let servers: Vec<ServerOut> = list
@@ -878,10 +888,33 @@ impl Evaluation {
         let imap = servers(&self.imap);
         let pop3 = servers(&self.pop3);
         let smtp = servers(&self.smtp);
+        let mut backends = Vec::new();
+        let mut sources = Vec::new();
         for lookup in &self.lookups {
-            notes.push(lookup.describe(&self.fields));
+            match lookup.to_backend(&self.fields) {
+                Ok((backend, enabled)) => {
+                    notes.push(format!(
+                        "automx looked users up in [{}] (backend = {}): see [backends.{}].",
+                        lookup.section, lookup.kind, backend.name
+                    ));
+                    if enabled {
+                        sources.push(backend.name.clone());
+                    } else {
+                        notes.push(format!(
+                            "Enable it with  sources = [\"{}\"]  once it fits (see its comments).",
+                            backend.name
+                        ));
+                    }
+                    backends.push(backend);
+                }
+                Err(why) => notes.push(format!(
+                    "automx looked users up in [{}] (backend = {}), which cannot carry over: {why}. \
+                     Every user gets the static settings below.",
+                    lookup.section, lookup.kind
+                )),
+            }
         }
-        DomainOut {
+        let out = DomainOut {
             notes,
             imap,
             pop3,
@@ -890,34 +923,328 @@ impl Evaluation {
             caldav: self.caldav.clone(),
             carddav: self.carddav.clone(),
             documentation: None,
-        }
+            sources: (!sources.is_empty()).then_some(sources),
+        };
+        (out, backends)
     }
 }
 
 impl Lookup {
-    /// A comment describing the lookup and what it fed, so the admin can set up the backend.
-    fn describe(&self, fields: &[(&'static str, String)]) -> String {
-        let mut text = format!(
-            "automx looked each user up with backend = {} in [{}]:",
-            self.kind, self.section
-        );
-        for (option, value) in &self.settings {
-            let value = if *option == "bindpw" {
-                "(secret, not copied)"
-            } else {
-                value
-            };
-            text.push_str(&format!("\n  {option} = {}", macros(value)));
-        }
-        for (field, template) in fields {
-            text.push_str(&format!("\n  {field} <- {template}"));
-        }
-        text.push_str(
-            "\nConfigure an mxconf backend for it (see the backends section of the README); \
-             until then every user gets the static settings below.",
-        );
-        text
+    fn setting(&self, key: &str) -> Option<&str> {
+        self.settings
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
     }
+
+    /// `[backends.NAME]` for this lookup, and whether it can be switched on as it is. `Err`
+    /// says why nothing usable can be written.
+    fn to_backend(&self, fields: &[(String, String)]) -> Result<(BackendOut, bool), String> {
+        let section: String = self
+            .section
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let kind = match self.kind.as_str() {
+            "script" => "command",
+            other => other,
+        };
+        let name = format!("{section}-{kind}");
+        let mut notes = vec![format!(
+            "From automx section [{}] (backend = {}).",
+            self.section, self.kind
+        )];
+        let (mapping, unmapped) = field_mapping(fields);
+        notes.extend(unmapped);
+        let mut keys = vec![("type", TomlValue::Str(kind.into()))];
+        let enabled = match kind {
+            "ldap" => {
+                self.ldap(&name, &mapping, &mut keys, &mut notes)?;
+                true
+            }
+            "sql" => {
+                self.sql(&name, &mapping, &mut keys, &mut notes)?;
+                true
+            }
+            _ => {
+                // Not switched on: the script's output format must change first.
+                self.script(&mapping, &mut keys, &mut notes)?;
+                false
+            }
+        };
+        Ok((BackendOut { name, notes, keys }, enabled))
+    }
+
+    fn ldap(
+        &self,
+        name: &str,
+        mapping: &[(String, String)],
+        keys: &mut Vec<(&'static str, TomlValue)>,
+        notes: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let hosts = split_list(self.setting("host").unwrap_or("ldap://127.0.0.1/"));
+        let url = hosts.first().cloned().unwrap_or_default();
+        if hosts.len() > 1 {
+            notes.push(format!(
+                "automx host = {}: mxconf takes one URL; the fallbacks were dropped",
+                hosts.join(", ")
+            ));
+        }
+        keys.push(("url", TomlValue::Str(url.clone())));
+        if url.starts_with("ldap://") && !self.setting("usetls").is_some_and(is_true) {
+            notes.push(
+                "automx usetls = no: mxconf always uses StartTLS on ldap:// (or use ldaps://)"
+                    .into(),
+            );
+        }
+        let bindmethod = self
+            .setting("bindmethod")
+            .unwrap_or("simple")
+            .to_ascii_lowercase();
+        match (bindmethod.as_str(), self.setting("binddn")) {
+            ("simple", Some(dn)) => {
+                keys.push(("bind-dn", TomlValue::Str(dn.to_owned())));
+                let file = format!("/etc/mxconf/{name}.password");
+                notes.push(format!(
+                    "Put automx's bindpw into {file} (one line, mode 0600): passwords never go \
+                     into mxconf.toml."
+                ));
+                keys.push(("password-file", TomlValue::Str(file)));
+            }
+            ("simple", None) => {}
+            (method, _) => notes.push(format!(
+                "automx bindmethod = {method} (saslmech = {}): mxconf binds with a DN and \
+                 password only; this writes an anonymous bind",
+                self.setting("saslmech").unwrap_or("none")
+            )),
+        }
+        let base = self.setting("base").unwrap_or_default();
+        keys.push(("base", TomlValue::Str(base.to_owned())));
+        let filter = macros(self.setting("filter").unwrap_or("(objectClass=*)"));
+        if !crate::account::username::has_placeholder(&filter) {
+            return Err(format!(
+                "its filter {filter} does not depend on the address, so every user would get \
+                 the same entry"
+            ));
+        }
+        keys.push(("filter", TomlValue::Str(filter)));
+        let scope = match self
+            .setting("scope")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("one" | "onelevel") => "one",
+            Some("base" | "exact") => "base",
+            _ => "sub",
+        };
+        keys.push(("scope", TomlValue::Str(scope.into())));
+        for (option, why) in [
+            ("reqcert", "mxconf always verifies the server certificate"),
+            (
+                "cacert",
+                "mxconf verifies against the system trust store: add this CA there",
+            ),
+            ("cert", "mxconf does not present a client certificate"),
+            ("key", "mxconf does not present a client certificate"),
+            ("cipher", "TLS parameters come from the system TLS library"),
+        ] {
+            if let Some(value) = self.setting(option) {
+                notes.push(format!("automx {option} = {value}: {why}"));
+            }
+        }
+        if mapping.is_empty() {
+            return Err("no setting took a single ${attribute} from it".into());
+        }
+        keys.push(("attributes", TomlValue::Table(mapping.to_vec())));
+        Ok(())
+    }
+
+    fn sql(
+        &self,
+        name: &str,
+        mapping: &[(String, String)],
+        keys: &mut Vec<(&'static str, TomlValue)>,
+        notes: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let hosts = split_list(self.setting("host").unwrap_or_default());
+        let host = hosts.first().cloned().unwrap_or_default();
+        if hosts.len() > 1 {
+            notes.push(format!(
+                "automx host = {}: mxconf takes one database; the fallbacks were dropped",
+                hosts.join(", ")
+            ));
+        }
+        if let Some(path) = host.strip_prefix("sqlite:///") {
+            let absolute = if path.starts_with('/') {
+                path.to_owned()
+            } else {
+                // SQLAlchemy reads three slashes as a path relative to automx's working
+                // directory, which was / under mod_wsgi and uWSGI by default.
+                notes.push(format!(
+                    "automx host = {host}: SQLAlchemy reads this relative to automx's working \
+                     directory; written as /{path}"
+                ));
+                format!("/{path}")
+            };
+            keys.push(("path", TomlValue::Str(absolute)));
+        } else if let Some((scheme, rest)) = host.split_once("://")
+            && matches!(scheme.split('+').next(), Some("postgres" | "postgresql"))
+        {
+            let mut url = url::Url::parse(&format!("postgres://{rest}"))
+                .map_err(|_| format!("{host} is not a URL"))?;
+            if url.password().is_some() {
+                let _ = url.set_password(None);
+                let file = format!("/etc/mxconf/{name}.password");
+                notes.push(format!(
+                    "The password in automx's URL goes into {file} (one line, mode 0600)."
+                ));
+                keys.push(("url", TomlValue::Str(url.to_string())));
+                keys.push(("password-file", TomlValue::Str(file)));
+            } else {
+                keys.push(("url", TomlValue::Str(url.to_string())));
+            }
+        } else {
+            return Err(format!(
+                "host = {}: mxconf speaks SQLite and PostgreSQL only",
+                host.split("://").next().unwrap_or_default()
+            ));
+        }
+        let query = self.setting("query").unwrap_or_default();
+        if mapping.is_empty() {
+            return Err("no setting took a single ${column} from it".into());
+        }
+        notes.push(format!(
+            "automx query: {query}\nautomx pasted the address into that text; mxconf binds it \
+             ($1 address, $2 local part, $3 domain) and names columns after fields."
+        ));
+        let select: Vec<String> = mapping
+            .iter()
+            .map(|(field, column)| format!("{column} AS {field}"))
+            .collect();
+        keys.push((
+            "query",
+            TomlValue::Str(format!(
+                "SELECT {} FROM ({}) AS automx",
+                select.join(", "),
+                bind_parameters(query)
+            )),
+        ));
+        Ok(())
+    }
+
+    fn script(
+        &self,
+        mapping: &[(String, String)],
+        keys: &mut Vec<(&'static str, TomlValue)>,
+        notes: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let script = self.setting("script").unwrap_or_default();
+        let argv: Vec<String> = shell_words(script).iter().map(|w| macros(w)).collect();
+        if !argv.first().is_some_and(|p| p.starts_with('/')) {
+            return Err(format!(
+                "script = {script}: mxconf runs a program by its absolute path"
+            ));
+        }
+        keys.push(("command", TomlValue::Strings(argv)));
+        let attrs = split_list(self.setting("result_attrs").unwrap_or_default());
+        let example: Vec<String> = mapping
+            .iter()
+            .map(|(field, attr)| format!("\"{field}\": <{attr}>"))
+            .collect();
+        notes.push(format!(
+            "automx read whitespace-separated values ({}) from this script's stdout; mxconf \
+             reads one JSON object of fields, e.g. {{{}}}. Adapt the script, then list this \
+             backend in `sources`.",
+            attrs.join(", "),
+            example.join(", ")
+        ));
+        Ok(())
+    }
+}
+
+/// automx `${var}` templates → mxconf field → attribute/column pairs. A login taken from the
+/// same variable for every service becomes `login_name`. Templates that are more than one
+/// variable cannot be a field; they come back as notes.
+fn field_mapping(fields: &[(String, String)]) -> (Vec<(String, String)>, Vec<String>) {
+    let usernames: Vec<&String> = fields
+        .iter()
+        .filter(|(f, _)| f.ends_with("_username"))
+        .map(|(_, t)| t)
+        .collect();
+    let one_login = usernames
+        .first()
+        .filter(|first| usernames.iter().all(|t| t == *first));
+    let mut mapping: Vec<(String, String)> = Vec::new();
+    let mut notes = Vec::new();
+    for (field, template) in fields {
+        let field = if field.ends_with("_username") && one_login.is_some() {
+            "login_name".to_owned()
+        } else {
+            field.clone()
+        };
+        let variable = template
+            .trim()
+            .strip_prefix("${")
+            .and_then(|rest| rest.strip_suffix('}'))
+            .filter(|name| !name.is_empty() && !name.contains(['$', '}', ':', ' ']));
+        match variable {
+            Some(variable) => {
+                if !mapping.iter().any(|(f, _)| *f == field) {
+                    mapping.push((field, variable.to_owned()));
+                }
+            }
+            None => notes.push(format!(
+                "automx {field} <- {template}: only a single ${{name}} maps to a field; \
+                 return it ready-made from the directory or database"
+            )),
+        }
+    }
+    (mapping, notes)
+}
+
+/// automx's `'%s'`-style interpolation → bound parameters `$1` (address), `$2` (local part),
+/// `$3` (domain); the quotes around a macro go, since a parameter is a value already.
+fn bind_parameters(query: &str) -> String {
+    let mut query = query.trim().trim_end_matches(';').trim().to_owned();
+    for (macro_, parameter) in [("%s", "$1"), ("%u", "$2"), ("%d", "$3")] {
+        for quote in ["'", "\""] {
+            query = query.replace(&format!("{quote}{macro_}{quote}"), parameter);
+        }
+        query = query.replace(macro_, parameter);
+    }
+    query
+}
+
+/// Python `shlex.split` for the cases automx configs use: whitespace-separated words, single
+/// quotes literal, double quotes with backslash escapes, backslash escapes outside quotes.
+fn shell_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = text.chars();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (None, c) if c.is_whitespace() => words.extend(word.take()),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.get_or_insert_with(String::new);
+            }
+            (Some(q), c) if c == q => quote = None,
+            (None | Some('"'), '\\') => {
+                let next = chars.next().unwrap_or('\\');
+                word.get_or_insert_with(String::new).push(next);
+            }
+            (_, c) => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    words
 }
 
 /// automx's macros → mxconf placeholders. `%%` is documented but automx never implemented it,
@@ -961,10 +1288,26 @@ fn strip_variables(text: &str) -> String {
 
 /// automx's list syntax: names separated by whitespace and/or commas, lower-cased.
 fn list(text: &str) -> Vec<String> {
+    split_list(text)
+        .iter()
+        .map(|item| item.to_ascii_lowercase())
+        .collect()
+}
+
+/// A list as written (case kept: URLs and attribute names).
+fn split_list(text: &str) -> Vec<String> {
     text.split(|c: char| c == ',' || c.is_whitespace())
         .filter(|item| !item.is_empty())
-        .map(str::to_ascii_lowercase)
+        .map(str::to_owned)
         .collect()
+}
+
+/// automx's `is_true`: `1 y yes t true on`, case-insensitive.
+fn is_true(value: &str) -> bool {
+    matches!(
+        value.to_ascii_lowercase().as_str(),
+        "1" | "y" | "yes" | "t" | "true" | "on"
+    )
 }
 
 fn known_option(key: &str) -> bool {
@@ -1103,6 +1446,33 @@ mod tests {
         assert_eq!(
             macros("%u@%d (%s) 100%"),
             "%EMAILLOCALPART%@%EMAILDOMAIN% (%EMAILADDRESS%) 100%"
+        );
+        assert_eq!(
+            bind_parameters("SELECT a FROM t WHERE m='%s' AND d = \"%d\" OR u=%u ;"),
+            "SELECT a FROM t WHERE m=$1 AND d = $3 OR u=$2"
+        );
+        assert_eq!(
+            shell_words(r#"/bin/x "a b" 'c "d"' e\ f "g\"h""#),
+            ["/bin/x", "a b", "c \"d\"", "e f", "g\"h"]
+        );
+        let fields = [
+            ("imap_username".to_owned(), "${uid}".to_owned()),
+            ("smtp_username".to_owned(), "${uid}".to_owned()),
+            ("display_name".to_owned(), "${givenName} ${sn}".to_owned()),
+        ];
+        let (mapping, notes) = field_mapping(&fields);
+        assert_eq!(mapping, [("login_name".to_owned(), "uid".to_owned())]);
+        assert_eq!(notes.len(), 1);
+        let (mapping, _) = field_mapping(&[
+            ("imap_username".to_owned(), "${a}".to_owned()),
+            ("smtp_username".to_owned(), "${b}".to_owned()),
+        ]);
+        assert_eq!(
+            mapping,
+            [
+                ("imap_username".to_owned(), "a".to_owned()),
+                ("smtp_username".to_owned(), "b".to_owned())
+            ]
         );
         assert!(known_option("imap_auth_identity"));
         assert!(!known_option("imap_colour"));

@@ -191,6 +191,7 @@ pub fn import(text: &str, file: &str) -> Result<Imported, ImportError> {
         display_name,
         short_name,
         provider_notes,
+        backends: Vec::new(),
         defaults: Some(defaults),
         domains: entries,
     })

@@ -54,6 +54,8 @@ pub struct Imported {
     pub short_name: String,
     /// Comments placed above `[provider]`.
     pub provider_notes: Vec<String>,
+    /// `[backends.NAME]` tables (per-user sources), in output order.
+    pub backends: Vec<BackendOut>,
     /// `[defaults]`, merged by mxconf into every domain.
     pub defaults: Option<DomainOut>,
     /// `[domains."NAME"]` in output order.
@@ -72,6 +74,57 @@ pub struct DomainOut {
     pub caldav: Option<String>,
     pub carddav: Option<String>,
     pub documentation: Option<String>,
+    /// `sources = [...]`: names of `[backends.NAME]`; `Some(vec![])` switches inherited ones off.
+    pub sources: Option<Vec<String>>,
+}
+
+/// One `[backends.NAME]` table: keys in output order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendOut {
+    pub name: String,
+    pub notes: Vec<String>,
+    pub keys: Vec<(&'static str, TomlValue)>,
+}
+
+/// The few TOML value shapes a backend table needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TomlValue {
+    Str(String),
+    Strings(Vec<String>),
+    /// An inline table of strings, e.g. `{ login_name = "uid" }`.
+    Table(Vec<(String, String)>),
+}
+
+impl TomlValue {
+    fn to_toml(&self) -> String {
+        match self {
+            TomlValue::Str(text) => quote(text),
+            TomlValue::Strings(items) => {
+                let items: Vec<String> = items.iter().map(|item| quote(item)).collect();
+                format!("[{}]", items.join(", "))
+            }
+            TomlValue::Table(pairs) => {
+                let pairs: Vec<String> = pairs
+                    .iter()
+                    .map(|(key, value)| format!("{} = {}", key_text(key), quote(value)))
+                    .collect();
+                format!("{{ {} }}", pairs.join(", "))
+            }
+        }
+    }
+}
+
+/// A bare key when TOML allows one, else a quoted key.
+fn key_text(key: &str) -> String {
+    if !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        key.to_owned()
+    } else {
+        quote(key)
+    }
 }
 
 impl DomainOut {
@@ -85,6 +138,7 @@ impl DomainOut {
             && self.caldav == other.caldav
             && self.carddav == other.carddav
             && self.documentation == other.documentation
+            && self.sources == other.sources
     }
 }
 
@@ -167,6 +221,14 @@ impl Imported {
         let _ = writeln!(out, "id = {}", quote(&self.provider_id));
         let _ = writeln!(out, "display-name = {}", quote(&self.display_name));
         let _ = writeln!(out, "short-name = {}", quote(&self.short_name));
+        for backend in &self.backends {
+            out.push('\n');
+            comment(&mut out, &backend.notes);
+            let _ = writeln!(out, "[backends.{}]", key_text(&backend.name));
+            for (key, value) in &backend.keys {
+                let _ = writeln!(out, "{key} = {}", value.to_toml());
+            }
+        }
         if let Some(defaults) = &self.defaults {
             out.push('\n');
             write_domain(&mut out, "defaults", defaults);
@@ -191,6 +253,13 @@ fn write_domain(out: &mut String, path: &str, domain: &DomainOut) {
         if let Some(value) = value {
             let _ = writeln!(out, "{key} = {}", quote(value));
         }
+    }
+    if let Some(sources) = &domain.sources {
+        let _ = writeln!(
+            out,
+            "sources = {}",
+            TomlValue::Strings(sources.clone()).to_toml()
+        );
     }
     let kinds = [
         ("imap", &domain.imap),
@@ -275,6 +344,7 @@ mod tests {
                 username: Some("%EMAILLOCALPART%".into()),
             }]),
             pop3: Some(vec![]),
+            sources: Some(vec!["users-1_x".into()]),
             ..DomainOut::default()
         };
         let imported = Imported {
@@ -283,6 +353,17 @@ mod tests {
             display_name: "Example \"Mail\"".into(),
             short_name: "Ex".into(),
             provider_notes: vec![],
+            backends: vec![BackendOut {
+                name: "users-1_x".into(),
+                notes: vec![],
+                keys: vec![
+                    ("type", TomlValue::Str("command".into())),
+                    (
+                        "command",
+                        TomlValue::Strings(vec!["/bin/x".into(), "%EMAILADDRESS%".into()]),
+                    ),
+                ],
+            }],
             defaults: None,
             domains: vec![("example.org".into(), domain)],
         };

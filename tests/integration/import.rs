@@ -158,8 +158,22 @@ fn automx_complex_sample_translates_and_loads() {
             .domain(&Domain::parse("filter.foobar.org").unwrap())
             .is_none()
     );
-    // The SQL query's %s became a placeholder; no automx macro survives anywhere.
-    assert!(text.contains("mailaddr='%EMAILADDRESS%'"), "{text}");
+    // The LDAP filter's %s became a placeholder and the SQL query's '%s' a bound parameter,
+    // each in a [backends] table the domain uses; no automx macro survives anywhere.
+    assert!(
+        text.contains("filter = \"(&(objectClass=*)(recipientAddress=%EMAILADDRESS%))\""),
+        "{text}"
+    );
+    assert!(text.contains("WHERE mailaddr=$1) AS automx\""), "{text}");
+    assert_eq!(config.backends.len(), 2);
+    assert_eq!(foobar.sources.len(), 1);
+    // lululala.net did no lookup in automx, so it must not inherit [global]'s LDAP source.
+    assert!(lululala.sources.is_empty());
+    // automx took the login from LDAP's deliverToAddress, for every service.
+    assert!(
+        text.contains("attributes = { login_name = \"deliverToAddress\" }"),
+        "{text}"
+    );
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         assert!(
             !line.contains("%s") && !line.contains("%u") && !line.contains("${"),
@@ -449,4 +463,104 @@ fn ispdb_errors_name_file_and_line() {
         stderr.starts_with(&format!("mxconf: {}:4:", path.display())),
         "{stderr}"
     );
+}
+
+/// An automx `backend = sql` section becomes a `[backends.…]` SQL source that really runs:
+/// the translated query finds the user in SQLite through bound parameters, and the address
+/// can no longer rewrite the query the way automx's string interpolation let it.
+#[tokio::test]
+async fn automx_sql_section_becomes_a_working_sqlite_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("users.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", db.display()))
+        .await
+        .unwrap();
+    for statement in [
+        "CREATE TABLE mail (mailaddr TEXT, login TEXT, displayname TEXT)",
+        "INSERT INTO mail VALUES ('jane@example.org', 'jdoe', 'Jane Doe')",
+        "INSERT INTO mail VALUES ('max@example.org', 'mmuster', 'Max Muster')",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    let conf = dir.path().join("automx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[automx]\nprovider = example.org\ndomains = example.org\n\n\
+             [example.org]\nbackend = sql\naction = settings\nhost = sqlite:///{}\n\
+             query = SELECT displayname, login FROM mail WHERE mailaddr='%s';\n\
+             result_attrs = displayname, login\ndisplay_name = ${{displayname}}\n\
+             imap = yes\nimap_server = imap.example.org\nimap_port = 993\nimap_encryption = ssl\n\
+             imap_auth = plaintext\nimap_auth_identity = ${{login}}\n\
+             smtp = yes\nsmtp_server = smtp.example.org\nsmtp_port = 465\nsmtp_encryption = ssl\n\
+             smtp_auth = plaintext\nsmtp_auth_identity = ${{login}}\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let (text, config) = import_and_check("automx", &conf);
+    assert!(
+        text.contains(
+            "query = \"SELECT displayname AS display_name, login AS login_name FROM \
+             (SELECT displayname, login FROM mail WHERE mailaddr=$1) AS automx\""
+        ),
+        "{text}"
+    );
+    let resolver = mxconf::resolve::Resolver::new(std::sync::Arc::new(config));
+    let jane = mxconf::account::EmailAddress::parse("jane@example.org").unwrap();
+    let account = resolver.resolve(&jane).await.unwrap();
+    assert_eq!(account.display_name.as_deref(), Some("Jane Doe"));
+    assert!(
+        account
+            .incoming
+            .iter()
+            .chain(&account.outgoing)
+            .all(|s| s.username == "jdoe"),
+        "{account:?}"
+    );
+    // automx spliced this into `mailaddr='…'` and matched every row; bound, it matches none,
+    // and the static settings answer (the address itself as login).
+    let hostile = mxconf::account::EmailAddress::parse("x'OR'1'='1@example.org").unwrap();
+    let account = resolver.resolve(&hostile).await.unwrap();
+    assert_eq!(account.display_name, None);
+    assert_eq!(account.incoming[0].username, "x'OR'1'='1@example.org");
+}
+
+#[test]
+fn automx_ldap_and_script_sections_become_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("automx.conf");
+    std::fs::write(
+        &conf,
+        "[automx]\nprovider = example.org\ndomains = example.org, example.net\n\n\
+         [example.org]\nbackend = ldap\nhost = ldaps://ldap.example.org\nbase = dc=example,dc=org\n\
+         bindmethod = simple\nbinddn = cn=automx,dc=example,dc=org\nbindpw = s3cret!\n\
+         filter = (&(mail=%s)(objectClass=inetOrgPerson))\nscope = one\nresult_attrs = uid, cn\n\
+         display_name = ${cn}\nimap = yes\nimap_server = imap.example.org\nimap_port = 143\n\
+         imap_encryption = starttls\nimap_auth = plaintext\nimap_auth_identity = ${uid}\n\n\
+         [example.net]\nbackend = script\nscript = /usr/local/bin/lookup --user \"%u\" --domain %d\n\
+         result_attrs = login\nimap = yes\nimap_server = imap.example.net\nimap_port = 993\n\
+         imap_encryption = ssl\nimap_auth = plaintext\nimap_auth_identity = ${login}\n",
+    )
+    .unwrap();
+    let (text, config) = import_and_check("automx", &conf);
+    for expected in [
+        "[backends.example-org-ldap]\ntype = \"ldap\"\nurl = \"ldaps://ldap.example.org\"\n\
+         bind-dn = \"cn=automx,dc=example,dc=org\"\n\
+         password-file = \"/etc/mxconf/example-org-ldap.password\"\nbase = \"dc=example,dc=org\"\n\
+         filter = \"(&(mail=%EMAILADDRESS%)(objectClass=inetOrgPerson))\"\nscope = \"one\"\n\
+         attributes = { display_name = \"cn\", login_name = \"uid\" }\n",
+        "[backends.example-net-command]\ntype = \"command\"\n\
+         command = [\"/usr/local/bin/lookup\", \"--user\", \"%EMAILLOCALPART%\", \"--domain\", \"%EMAILDOMAIN%\"]\n",
+        // The script's output format differs, so it is not switched on by the import.
+        "Enable it with  sources = [\"example-net-command\"]",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in\n{text}");
+    }
+    // The bind password never reaches mxconf.toml.
+    assert!(!text.contains("s3cret"), "{text}");
+    let org = domain(&config, "example.org");
+    assert_eq!(org.sources.len(), 1);
+    assert!(domain(&config, "example.net").sources.is_empty());
 }
