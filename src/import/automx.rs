@@ -9,7 +9,10 @@ use std::collections::HashSet;
 
 use configparser::ini::Ini;
 
-use super::{BackendOut, DomainOut, ImportError, Imported, ServerOut, TomlValue, fit};
+use super::{
+    BackendOut, DomainOut, ImportError, Imported, ServerOut, TomlValue, fit, is_host_template,
+    is_url_template,
+};
 use crate::account::{AuthMethod, Domain, Security};
 
 /// Sections with a fixed meaning in automx.
@@ -304,6 +307,16 @@ impl<'t> AutomxConf<'t> {
             } else {
                 GLOBAL
             };
+            if section == GLOBAL && !self.has_section(GLOBAL) {
+                // automx answered 500 for such a domain; mxconf serves it with no servers
+                // until the admin fills the table in.
+                let mut out = DomainOut::default();
+                out.notes.push(format!(
+                    "automx had no section for {name} and no [global]: it answered 500. Fill this in."
+                ));
+                domains.push((name.clone(), out));
+                continue;
+            }
             let from_global = section == GLOBAL || self.get(section, "backend") == Some(GLOBAL);
             let (mut out, found) = match (&defaults, from_global) {
                 (Some((_, global)), true) => global.instantiate(Some(name)),
@@ -587,7 +600,7 @@ impl<'t> AutomxConf<'t> {
         }
         if let Some(url) = self.get(section, "server_url") {
             // MobileSync <Url> (reference/automx.md §1.11): mxconf's `activesync`.
-            eval.activesync = Some(macros(url));
+            eval.activesync = self.url(section, "server_url", url, &mut eval.notes);
         }
         for option in [
             "server_name",
@@ -631,7 +644,9 @@ impl<'t> AutomxConf<'t> {
             }
             match service {
                 "caldav" | "carddav" => {
-                    let url = option("server").map(macros);
+                    let key = format!("{service}_server");
+                    let url = option("server")
+                        .and_then(|url| self.url(section, &key, url, &mut eval.notes));
                     if service == "caldav" {
                         eval.caldav = url;
                     } else {
@@ -670,6 +685,25 @@ impl<'t> AutomxConf<'t> {
         Ok(())
     }
 
+    /// An http(s) URL setting with macros translated, or `None` with a note.
+    fn url(
+        &self,
+        section: &str,
+        option: &str,
+        value: &str,
+        notes: &mut Vec<String>,
+    ) -> Option<String> {
+        let url = macros(value);
+        if is_url_template(&url) {
+            Some(url)
+        } else {
+            notes.push(format!(
+                "[{section}] {option} = {value}: not an http(s) URL, left out"
+            ));
+            None
+        }
+    }
+
     /// One imap/pop/smtp service of a section as an mxconf server (`None` when it cannot be
     /// represented, with a note saying why).
     fn server(
@@ -694,6 +728,13 @@ impl<'t> AutomxConf<'t> {
                  this server was left out"
             ));
             return Ok(None);
+        }
+        if !is_host_template(&macros(host)) {
+            return Err(self.invalid(
+                section,
+                &key("server"),
+                format!("{host:?} is not a host name"),
+            ));
         }
         let port_text = option("port").unwrap_or_default();
         let port = match port_text.parse::<u16>() {
@@ -774,6 +815,13 @@ impl<'t> AutomxConf<'t> {
                     "no {service}_auth_identity: automx's default login was the local part (%u)"
                 ));
                 Some("%EMAILLOCALPART%".to_owned())
+            }
+            Some("") => {
+                notes.push(format!(
+                    "automx {service}_auth_identity is empty (clients got no login name): \
+                     mxconf's default %EMAILADDRESS% applies"
+                ));
+                None
             }
             Some(identity) if identity.contains("${") => {
                 if has_lookup {
@@ -1421,6 +1469,16 @@ mod tests {
             error.starts_with("c.conf:5: [x.org] backend: unknown backend"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn listed_domain_without_section_or_global_gets_an_empty_table() {
+        let conf = "[automx]\nprovider = x.org\ndomains = x.org\n[DEFAULT]\nbackend = static\n\
+            smtp = yes\nsmtp_server = smtp.x.org\nsmtp_port = 587\n";
+        let text = import(conf, "a.conf").unwrap().to_toml();
+        let config = load(&text);
+        assert!(domain(&config, "x.org").outgoing.is_empty(), "{text}");
+        assert!(text.contains("no [global]: it answered 500"), "{text}");
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use roxmltree::{Document, Node};
 
-use super::{DomainOut, ImportError, Imported, ServerOut, fit};
+use super::{DomainOut, ImportError, Imported, ServerOut, fit, is_host_template, is_url_template};
 use crate::account::{AuthMethod, Domain, Security};
 
 /// Parses ISPDB XML `text` read from `file` (the name is only used in messages).
@@ -105,7 +105,7 @@ pub fn import(text: &str, file: &str) -> Result<Imported, ImportError> {
             }
             "documentation" => {
                 let url = node.attribute("url").unwrap_or_default().trim();
-                let usable = url.starts_with("https://") || url.starts_with("http://");
+                let usable = is_url_template(url);
                 if usable && documentation.is_none() {
                     documentation = Some(url.to_owned());
                 } else {
@@ -237,6 +237,12 @@ fn server(
             .ok_or_else(|| invalid(node, format!("server has no <{name}>")))
     };
     let host = required("hostname")?.to_owned();
+    if !is_host_template(&host) {
+        return Err(invalid(
+            child(node, "hostname").unwrap_or(node),
+            format!("<hostname> {host:?} is not a host name"),
+        ));
+    }
     let port_node = child(node, "port").unwrap_or(node);
     let port = required("port")?
         .parse::<u16>()

@@ -9,7 +9,7 @@ pub mod ispdb;
 
 use std::fmt::Write as _;
 
-use crate::account::{AuthMethod, Security};
+use crate::account::{AuthMethod, Domain, Security};
 
 /// Why a foreign file could not be imported. Every variant names the file and, where the
 /// parser knows it, the line, so `mxconf import` errors read `file:line: what is wrong`.
@@ -299,6 +299,22 @@ fn write_domain(out: &mut String, path: &str, domain: &DomainOut) {
             }
         }
     }
+}
+
+/// True when `host` is a host name once `%EMAILDOMAIN%` is filled in (the only placeholder a
+/// host may hold before the importer writes it out per domain).
+fn is_host_template(host: &str) -> bool {
+    Domain::parse(&host.replace("%EMAILDOMAIN%", "example.org")).is_ok()
+}
+
+/// True when `url` is an http(s) URL once placeholders are filled in (what the config checks).
+fn is_url_template(url: &str) -> bool {
+    let probe = url
+        .replace("%EMAILADDRESS%", "user@example.org")
+        .replace("%EMAILLOCALPART%", "user")
+        .replace("%EMAILDOMAIN%", "example.org");
+    url::Url::parse(&probe)
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some())
 }
 
 /// Cuts `text` to at most `limit` characters (the config's caps on provider names), saying so

@@ -564,3 +564,34 @@ fn automx_ldap_and_script_sections_become_backends() {
     assert_eq!(org.sources.len(), 1);
     assert!(domain(&config, "example.net").sources.is_empty());
 }
+
+/// Parsers are strict and bounded (STYLE.md): every prefix of real files either imports into
+/// a config that loads, or is refused with an error. Never a panic, never invalid output.
+#[test]
+fn truncated_inputs_import_cleanly_or_fail_cleanly() {
+    let cases = [
+        ("automx", automx_sample("automx.conf")),
+        ("automx", automx_sample("automx.conf.example-complex")),
+        ("ispdb", spec_dir().join("ispdb/office365.com.xml")),
+        ("ispdb", spec_dir().join("ispdb/mx1.tiki.ne.jp.xml")),
+    ];
+    for (format, path) in cases {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut cut = 0;
+        while cut < text.len() {
+            let prefix = &text[..cut];
+            let result = match format {
+                "automx" => mxconf::import::automx::import(prefix, "cut"),
+                _ => mxconf::import::ispdb::import(prefix, "cut"),
+            };
+            if let Ok(imported) = result {
+                let toml = imported.to_toml();
+                if let Err(error) = Config::from_toml(&toml, ConfigSource::File("cut.toml".into()))
+                {
+                    panic!("{} cut at {cut}: {error}\n{toml}", path.display());
+                }
+            }
+            cut = text.ceil_char_boundary(cut + 7);
+        }
+    }
+}
