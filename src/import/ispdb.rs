@@ -146,6 +146,19 @@ pub fn import(text: &str, file: &str) -> Result<Imported, ImportError> {
         .filter(|name| !name.is_empty())
         .unwrap_or(&display_name)
         .to_owned();
+    // mxconf's provider names are sent as they are (Outlook and Apple profiles do not expand
+    // placeholders), so mail.ee's `%EMAILDOMAIN%` becomes the provider's own domain.
+    let (display_name, short_name) = if format!("{display_name}{short_name}").contains('%') {
+        provider_notes.push(format!(
+            "ISPDB names {display_name:?} / {short_name:?}: placeholders filled in with {provider_id}"
+        ));
+        (
+            display_name.replace("%EMAILDOMAIN%", &provider_id),
+            short_name.replace("%EMAILDOMAIN%", &provider_id),
+        )
+    } else {
+        (display_name, short_name)
+    };
     let display_name = fit(&display_name, 60, "display-name", &mut provider_notes);
     let short_name = fit(&short_name, 20, "short-name", &mut provider_notes);
 
@@ -367,6 +380,7 @@ mod tests {
         let imported = import(xml, "t.xml").unwrap();
         let text = imported.to_toml();
         assert_eq!(imported.provider_id, "a.example");
+        assert_eq!(imported.display_name, "a.example");
         assert_eq!(imported.domains.len(), 2);
         assert!(text.contains("<webMail>"), "{text}");
         let config = load(&text);
