@@ -21,6 +21,7 @@ pub mod account;
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod import;
 pub mod protocol;
 pub mod resolve;

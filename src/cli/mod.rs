@@ -3,6 +3,7 @@
 //! and the only place that uses `anyhow`.
 
 mod check_config;
+mod dns;
 mod import;
 mod logging;
 mod render;
@@ -33,6 +34,8 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Translate an automx.conf or a Thunderbird ISPDB file into mxconf.toml (stdout).
     Import(import::ImportArgs),
+    /// Print the DNS records to publish for DOMAIN (SRV, CNAME, TXT).
+    Dns(dns::DnsArgs),
 }
 
 /// `--config PATH`, shared by every subcommand that reads the configuration.
@@ -63,6 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig(args) => check_config::run(&args),
         Command::Render(args) => render::run(&args),
         Command::Import(args) => import::run(&args),
+        Command::Dns(args) => dns::run(&args),
     }
 }
 

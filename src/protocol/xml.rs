@@ -109,7 +109,7 @@ fn start_tag<'a>(name: &'a str, attributes: &[(&str, &str)]) -> BytesStart<'a> {
 /// ill-formed. Borrowed (no copy) in the normal case.
 fn xml_chars(text: &str) -> Cow<'_, str> {
     let allowed = |c: char| {
-        !(c < '\u{20}' && !matches!(c, '\t' | '\n' | '\r')) && !matches!(c, '\u{FFFE}' | '\u{FFFF}')
+        (c >= '\u{20}' || matches!(c, '\t' | '\n' | '\r')) && !matches!(c, '\u{FFFE}' | '\u{FFFF}')
     };
     if text.chars().all(allowed) {
         Cow::Borrowed(text)

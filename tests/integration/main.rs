@@ -4,6 +4,10 @@
 // Tests fail loudly on any unexpected error; unwrap/expect are the point here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod architecture;
+mod autoconfig;
+mod autodiscover;
 mod cli;
 mod import;
 mod support;
+mod thunderbird;
