@@ -4,5 +4,6 @@
 // Tests fail loudly on any unexpected error; unwrap/expect are the point here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod backends;
 mod cli;
 mod support;
