@@ -402,6 +402,58 @@ async fn ldap_wrong_bind_password_is_unavailable() {
     assert!(!error.to_string().contains("XYZZY"), "{error}");
 }
 
+/// Verification is on: an unknown certificate fails both ldaps:// and StartTLS, while
+/// `ldapsearch` trusting that certificate succeeds (so TLS itself works).
+#[tokio::test]
+async fn ldap_tls_verifies_certificates() {
+    let slapd = Slapd::start_tls(LDIF);
+    let tls_port = slapd.tls_port.unwrap();
+    for (url, starttls) in [
+        (format!("ldaps://127.0.0.1:{tls_port}"), "-x"),
+        (slapd.url(), "-ZZ"),
+    ] {
+        let text = ldap_backend(&slapd, "(mail=%EMAILADDRESS%)", "")
+            .replace(&slapd.url(), &url)
+            .replace("starttls = false\n", "");
+        let config = config_from(&format!("{PROVIDER}{text}"));
+        let error = backend::build(&config.backends[0])
+            .lookup(&address("jane@example.org"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, BackendError::Unavailable(_)),
+            "{url}: {error}"
+        );
+        assert!(error.to_string().contains("certificate"), "{url}: {error}");
+
+        let output = std::process::Command::new("ldapsearch")
+            .args([
+                starttls,
+                "-H",
+                &url,
+                "-D",
+                Slapd::BIND_DN,
+                "-w",
+                Slapd::PASSWORD,
+            ])
+            .args([
+                "-b",
+                "ou=people,dc=example,dc=org",
+                "(mail=jane@example.org)",
+                "uid",
+            ])
+            .env("LDAPTLS_CACERT", slapd.certificate())
+            .output()
+            .expect("ldapsearch (ldap-utils) runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("uid: jdoe"),
+            "{url}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
 const SCRIPT: &str = r#"#!/bin/sh
 case "$1" in
   jane@example.org) echo '{"login_name": "jdoe", "display_name": "Jane Doe", "imap_host": "store7.example.org"}' ;;

@@ -176,6 +176,8 @@ impl Drop for Postgres {
 pub struct Slapd {
     dir: TempDir,
     pub port: u16,
+    /// ldaps:// port, when started with [`Slapd::start_tls`].
+    pub tls_port: Option<u16>,
     pub password_file: PathBuf,
     running: bool,
 }
@@ -185,6 +187,16 @@ impl Slapd {
     pub const BIND_DN: &str = "cn=admin,dc=example,dc=org";
 
     pub fn start(ldif: &str) -> Slapd {
+        Self::start_with(ldif, false)
+    }
+
+    /// Also serves ldaps:// and StartTLS, with a self-signed certificate for 127.0.0.1 that no
+    /// trust store knows.
+    pub fn start_tls(ldif: &str) -> Slapd {
+        Self::start_with(ldif, true)
+    }
+
+    fn start_with(ldif: &str, tls: bool) -> Slapd {
         for binary in ["/usr/sbin/slapd", "/usr/sbin/slapadd"] {
             assert!(
                 Path::new(binary).exists(),
@@ -194,10 +206,32 @@ impl Slapd {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path();
         std::fs::create_dir(path.join("db")).expect("db dir");
+        let tls_config = if tls {
+            run(Command::new("openssl")
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                ])
+                .args([
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                ])
+                .arg("-keyout")
+                .arg(path.join("key.pem"))
+                .arg("-out")
+                .arg(path.join("cert.pem")));
+            format!(
+                "TLSCertificateFile {dir}/cert.pem\nTLSCertificateKeyFile {dir}/key.pem\n",
+                dir = path.display()
+            )
+        } else {
+            String::new()
+        };
         std::fs::write(
             path.join("slapd.conf"),
             format!(
-                "include /etc/ldap/schema/core.schema\n\
+                "{tls_config}include /etc/ldap/schema/core.schema\n\
                  include /etc/ldap/schema/cosine.schema\n\
                  include /etc/ldap/schema/inetorgperson.schema\n\
                  include /etc/ldap/schema/misc.schema\n\
@@ -222,6 +256,7 @@ impl Slapd {
         std::fs::write(&password_file, Self::PASSWORD).expect("password file");
         let mut slapd = Slapd {
             port: free_port(),
+            tls_port: tls.then(free_port),
             dir,
             password_file,
             running: false,
@@ -234,13 +269,20 @@ impl Slapd {
     /// wait (bounded) until the port accepts connections.
     pub fn start_again(&mut self) {
         let path = self.dir.path();
+        let mut urls = format!("ldap://127.0.0.1:{}/", self.port);
+        if let Some(port) = self.tls_port {
+            urls.push_str(&format!(" ldaps://127.0.0.1:{port}/"));
+        }
         run(Command::new("/usr/sbin/slapd")
             .arg("-f")
             .arg(path.join("slapd.conf"))
             .arg("-h")
-            .arg(format!("ldap://127.0.0.1:{}/", self.port)));
+            .arg(urls));
         self.running = true;
         wait_for_port(self.port);
+        if let Some(port) = self.tls_port {
+            wait_for_port(port);
+        }
     }
 
     pub fn stop(&mut self) {
@@ -251,6 +293,11 @@ impl Slapd {
 
     pub fn url(&self) -> String {
         format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    /// The self-signed certificate, for clients told to trust it.
+    pub fn certificate(&self) -> PathBuf {
+        self.dir.path().join("cert.pem")
     }
 }
 
