@@ -10,7 +10,8 @@
 //!
 //! - [`config`]: `mxconf.toml` (or the embedded demo) validated once into an immutable `Config`.
 //! - [`account`]: the vocabulary: `EmailAddress`, `Domain`, servers, the resolved `Account`.
-//! - [`resolve`]: the seam: address → `Account`; backends plug in here.
+//! - [`resolve`]: the seam: address → `Account`; owns the backends' cache and failure policy.
+//! - [`backend`]: per-user sources (SQL, LDAP, a command) behind one trait, returning patches.
 //! - [`protocol`]: Mozilla autoconfig, Autodiscover POX (Outlook, MobileSync) and v2 JSON.
 //! - [`import`]: `automx.conf` and Thunderbird ISPDB files → `mxconf.toml` text.
 //! - [`server`]: the thin axum layer; [`cli`]: the `mxconf` subcommands.

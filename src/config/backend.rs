@@ -822,4 +822,45 @@ mod tests {
         }
         assert!(!errors.iter().any(|e| e.contains("hunter2")), "{errors:#?}");
     }
+
+    /// `examples/mxconf.toml` documents every backend key in commented-out examples; with the
+    /// comment marks removed, they must load and mean what they say.
+    #[test]
+    fn example_file_documents_every_key_and_its_examples_load() {
+        let demo = crate::config::DEMO_TOML;
+        let start = demo.find("## ---- Per-user backends").unwrap();
+        let uncomment = |line: &str| line.strip_prefix("# ").map(str::to_owned);
+        let backends: Vec<String> = demo[start..].lines().filter_map(uncomment).collect();
+        let defaults = demo[..start].replace("# sources = [", "sources = [");
+        let text = format!("{defaults}\n{}\n", backends.join("\n"));
+        let config = Config::from_toml(&text, ConfigSource::File("/etc/mxconf/mxconf.toml".into()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<_> = config.backends.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["directory", "pg", "script", "users"]);
+        let domain = config
+            .domain(&crate::account::Domain::parse("example.com").unwrap())
+            .unwrap();
+        assert_eq!(domain.sources, [3, 0]);
+        let keys = [
+            "type",
+            "timeout",
+            "cache-ttl",
+            "negative-cache-ttl",
+            "cache-size",
+            "on-failure",
+        ];
+        for key in keys
+            .into_iter()
+            .chain(TYPE_KEYS.iter().map(|(key, _)| *key))
+        {
+            assert!(
+                demo.contains(&format!("\n# {key} = "))
+                    || demo.contains(&format!("\n# # {key} = "))
+                    || demo.contains(&format!("\n# [backends.directory.{key}]")),
+                "examples/mxconf.toml does not document {key}"
+            );
+        }
+        // The demo itself serves without any backend.
+        assert!(Config::demo().unwrap().backends.is_empty());
+    }
 }

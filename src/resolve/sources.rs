@@ -141,3 +141,102 @@ impl Source {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tracing_subscriber::fmt::MakeWriter;
+
+    use super::*;
+    use crate::config::{Config, ConfigSource};
+
+    /// Collects formatted log lines.
+    #[derive(Clone, Default)]
+    struct Logs(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl MakeWriter<'_> for Logs {
+        type Writer = Logs;
+        fn make_writer(&self) -> Logs {
+            self.clone()
+        }
+    }
+
+    impl Logs {
+        fn count(&self, needle: &str) -> usize {
+            String::from_utf8_lossy(&self.0.lock().unwrap())
+                .matches(needle)
+                .count()
+        }
+    }
+
+    #[tokio::test]
+    async fn failures_are_logged_once_per_incident() {
+        let logs = Logs::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("lookup");
+        let text = format!(
+            "[provider]\nid = \"example.org\"\ndisplay-name = \"E\"\nshort-name = \"E\"\n\
+             [backends.run]\ntype = \"command\"\ncommand = [\"/bin/sh\", \"{}\"]\n\
+             [domains.\"example.org\"]\nsources = [\"run\"]\n",
+            program.display()
+        );
+        let config = Config::from_toml(&text, ConfigSource::File("t.toml".into())).unwrap();
+        let sources = Sources::new(&config.backends);
+        let domain = config
+            .domain(&crate::account::Domain::parse("example.org").unwrap())
+            .unwrap();
+        let resolver = super::super::Resolver::new(Arc::new(config.clone()));
+        let lookup = |n: usize| {
+            let email = EmailAddress::parse(&format!("user{n}@example.org")).unwrap();
+            let mut account = resolver.account(email.domain(), Some(&email), domain);
+            let sources = &sources;
+            let indices = domain.sources.clone();
+            async move { sources.apply(&indices, &email, &mut account).await }
+        };
+
+        for n in 0..5 {
+            assert_eq!(
+                lookup(n).await,
+                Ok(()),
+                "on-failure = static answers anyway"
+            );
+        }
+        assert_eq!(logs.count("per-user source failed"), 1);
+
+        // Run through /bin/sh rather than exec'd: exec right after writing a file races with
+        // forks in other test threads (ETXTBSY).
+        std::fs::write(&program, "echo null\n").unwrap();
+        for n in 5..8 {
+            assert_eq!(lookup(n).await, Ok(()));
+        }
+        assert_eq!(logs.count("per-user source recovered"), 1);
+
+        std::fs::remove_file(&program).unwrap();
+        for n in 8..11 {
+            assert_eq!(lookup(n).await, Ok(()));
+        }
+        assert_eq!(
+            logs.count("per-user source failed"),
+            2,
+            "a new incident is logged again"
+        );
+    }
+}

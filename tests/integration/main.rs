@@ -7,6 +7,7 @@
 mod architecture;
 mod autoconfig;
 mod autodiscover;
+mod backends;
 mod cli;
 mod import;
 mod support;
