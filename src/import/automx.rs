@@ -74,7 +74,7 @@ const SECTION_OPTIONS: [&str; 17] = [
 ];
 
 /// Options of the ldap, sql and script backends (automx_ldap(5), automx_sql(5), automx_script(5)).
-const BACKEND_OPTIONS: [&str; 18] = [
+const LDAP_OPTIONS: [&str; 16] = [
     "host",
     "base",
     "bindmethod",
@@ -91,9 +91,9 @@ const BACKEND_OPTIONS: [&str; 18] = [
     "cert",
     "key",
     "cacert",
-    "query",
-    "script",
 ];
+const SQL_OPTIONS: [&str; 3] = ["host", "query", "result_attrs"];
+const SCRIPT_OPTIONS: [&str; 3] = ["script", "result_attrs", "separator"];
 
 const SERVICES: [&str; 6] = ["smtp", "imap", "pop", "caldav", "carddav", "ox"];
 const SERVICE_OPTIONS: [&str; 9] = [
@@ -523,7 +523,7 @@ impl<'t> AutomxConf<'t> {
                 }
             }
             "ldap" | "sql" | "script" => {
-                eval.lookups.push(self.lookup(section, kind)?);
+                eval.lookups.push(self.lookup(section, kind));
             }
             "filter" if !append => {
                 // The filter backend ran commands to pick another section; automx 3.0
@@ -853,21 +853,21 @@ impl<'t> AutomxConf<'t> {
     }
 
     /// A per-user lookup of `section` (ldap, sql or script), as far as mxconf can carry it.
-    fn lookup(&self, section: &str, kind: &str) -> Result<Lookup, ImportError> {
+    fn lookup(&self, section: &str, kind: &str) -> Lookup {
         let options = match kind {
-            "ldap" => &BACKEND_OPTIONS[..16],
-            "sql" => &["host", "query", "result_attrs"][..],
-            _ => &["script", "result_attrs", "separator"][..],
+            "ldap" => &LDAP_OPTIONS[..],
+            "sql" => &SQL_OPTIONS[..],
+            _ => &SCRIPT_OPTIONS[..],
         };
         let settings = options
             .iter()
             .filter_map(|option| Some((*option, self.get(section, option)?.to_owned())))
             .collect();
-        Ok(Lookup {
+        Lookup {
             section: section.to_owned(),
             kind: kind.to_owned(),
             settings,
-        })
+        }
     }
 }
 
@@ -1360,9 +1360,11 @@ fn is_true(value: &str) -> bool {
 
 fn known_option(key: &str) -> bool {
     if SECTION_OPTIONS.contains(&key)
-        || BACKEND_OPTIONS.contains(&key)
+        || LDAP_OPTIONS.contains(&key)
+        || SQL_OPTIONS.contains(&key)
+        || SCRIPT_OPTIONS.contains(&key)
         || SERVICES.contains(&key)
-        || matches!(key, "separator" | "smtp_author" | "smtp_default")
+        || matches!(key, "smtp_author" | "smtp_default")
     {
         return true;
     }
