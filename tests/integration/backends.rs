@@ -552,3 +552,72 @@ async fn command_failures_follow_the_policy_within_the_timeout() {
         );
     }
 }
+
+/// Over HTTP: a per-user override reaches the client's XML, and a source set to fail answers a
+/// short fixed 503 on every endpoint that takes an address: never a 500, never the error text.
+#[tokio::test]
+async fn server_answers_overrides_and_503_with_a_fixed_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = script(dir.path());
+    let server = crate::support::TestServer::start(config(
+        &format!(
+            "[backends.run]\ntype = \"command\"\ncommand = [\"{program}\", \"%EMAILADDRESS%\"]\n\
+             timeout = \"500ms\"\non-failure = \"fail\"\n"
+        ),
+        "\"run\"",
+    ))
+    .await;
+    let client = reqwest::Client::new();
+    let autoconfig =
+        |email: &str| server.url(&format!("/mail/config-v1.1.xml?emailaddress={email}"));
+
+    let ok = client
+        .get(autoconfig("jane@example.org"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let body = ok.text().await.unwrap();
+    assert!(
+        body.contains("<hostname>store7.example.org</hostname>"),
+        "{body}"
+    );
+    assert!(body.contains("<username>jdoe</username>"), "{body}");
+
+    let pox = |email: &str| {
+        format!(
+            "<?xml version=\"1.0\"?><Autodiscover xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006\">\
+             <Request><EMailAddress>{email}</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>"
+        )
+    };
+    for email in [
+        "garbage@example.org",
+        "slow@example.org",
+        "fail@example.org",
+    ] {
+        let responses = [
+            client.get(autoconfig(email)).send().await.unwrap(),
+            client
+                .post(server.url("/autodiscover/autodiscover.xml"))
+                .header("content-type", "text/xml")
+                .body(pox(email))
+                .send()
+                .await
+                .unwrap(),
+            client
+                .get(server.url(&format!(
+                    "/autodiscover/autodiscover.json/v1.0/{email}?Protocol=ActiveSync"
+                )))
+                .send()
+                .await
+                .unwrap(),
+        ];
+        for response in responses {
+            assert_eq!(response.status(), 503, "{email}");
+            assert_eq!(
+                response.text().await.unwrap(),
+                "settings are temporarily unavailable\n"
+            );
+        }
+    }
+}
