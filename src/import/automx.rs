@@ -110,6 +110,7 @@ const SERVICE_OPTIONS: [&str; 9] = [
 
 /// Parses automx.conf `text` read from `file` (the name is only used in messages).
 pub fn import(text: &str, file: &str) -> Result<Imported, ImportError> {
+    super::check_size(text, file)?;
     let conf = AutomxConf::parse(text, file)?;
     conf.translate()
 }

@@ -16,6 +16,7 @@ use crate::account::{AuthMethod, Domain, Security};
 
 /// Parses ISPDB XML `text` read from `file` (the name is only used in messages).
 pub fn import(text: &str, file: &str) -> Result<Imported, ImportError> {
+    super::check_size(text, file)?;
     let doc = Document::parse(text).map_err(|error| ImportError::Syntax {
         file: file.to_owned(),
         line: Some(error.pos().row as usize),

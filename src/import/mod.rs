@@ -37,6 +37,25 @@ pub enum ImportError {
     },
 }
 
+/// Larger inputs are refused before parsing (STYLE.md: parsers are bounded). The biggest real
+/// files are far below this: automx.conf a few KiB, ISPDB files under 10 KiB.
+pub const MAX_INPUT: usize = 4 * 1024 * 1024;
+
+/// Refuses input over [`MAX_INPUT`] before any parser sees it.
+fn check_size(text: &str, file: &str) -> Result<(), ImportError> {
+    if text.len() > MAX_INPUT {
+        return Err(ImportError::Invalid {
+            file: file.to_owned(),
+            line: None,
+            message: format!(
+                "larger than {} MiB; not a configuration file",
+                MAX_INPUT >> 20
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn location(file: &str, line: Option<usize>) -> String {
     match line {
         Some(line) => format!("{file}:{line}"),
@@ -399,6 +418,17 @@ mod tests {
             vec![AuthMethod::OAuth2, AuthMethod::PasswordCleartext]
         );
         assert_eq!(config.provider.display_name, "Example \"Mail\"");
+    }
+
+    #[test]
+    fn oversized_input_is_refused_before_parsing() {
+        let big = "#".repeat(MAX_INPUT + 1);
+        for result in [automx::import(&big, "big"), ispdb::import(&big, "big")] {
+            assert!(
+                matches!(result, Err(ImportError::Invalid { line: None, .. })),
+                "{result:?}"
+            );
+        }
     }
 
     #[test]
