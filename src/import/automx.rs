@@ -1,9 +1,7 @@
 //! `mxconf import automx`: automx 1.x's `automx.conf` (Python `RawConfigParser` INI) → an
-//! mxconf configuration. Follows what automx's code does where its man page differs
-//! (reference/automx.md §1.2–1.6): `[DEFAULT]` is merged into every section, a served domain
-//! without its own section uses `[global]`, a missing `_auth_identity` means `%u`, `follow`
-//! chains sections, `static_append` adds servers. Anything without an mxconf equivalent becomes
-//! a `#` comment at the place it would have applied.
+//! mxconf configuration, following automx's code where its man page differs
+//! (reference/automx.md §1.2–1.6). Lookup sections become `[backends.NAME]` sources; anything
+//! without an mxconf equivalent becomes a `#` comment where it would have applied.
 
 use std::collections::HashSet;
 
@@ -109,6 +107,10 @@ const SERVICE_OPTIONS: [&str; 9] = [
 ];
 
 /// Parses automx.conf `text` read from `file` (the name is only used in messages).
+///
+/// automx's semantics kept: `[DEFAULT]` is merged into every section, a served domain without
+/// its own section uses `[global]`, a missing `_auth_identity` means `%u`, `follow` chains
+/// sections, `static_append` adds servers.
 pub fn import(text: &str, file: &str) -> Result<Imported, ImportError> {
     super::check_size(text, file)?;
     let conf = AutomxConf::parse(text, file)?;

@@ -2,12 +2,6 @@
 //! by autoconfig.thunderbird.net) → an mxconf configuration. Parsed with roxmltree (no DTD, no
 //! entities); what mxconf cannot model (webmail, POP3 options, root `<oAuth2>`, Exchange
 //! types…) becomes a comment in the output rather than disappearing silently.
-//!
-//! Shape of the output: servers shared by every `<domain>` go to `[defaults]` once, and each
-//! `<domain>` gets its own (usually empty) `[domains."NAME"]` table. ISPDB files list up to
-//! 191 domains (mail.com); repeating every server per domain would bury the settings. A server
-//! whose host is `%EMAILDOMAIN%` (mail.ee, tiki.ne.jp) is written out per domain with the name
-//! filled in, because mxconf host names are literal.
 
 use roxmltree::{Document, Node};
 
@@ -15,6 +9,12 @@ use super::{DomainOut, ImportError, Imported, ServerOut, fit, is_host_template, 
 use crate::account::{AuthMethod, Domain, Security};
 
 /// Parses ISPDB XML `text` read from `file` (the name is only used in messages).
+///
+/// Shape of the output: servers shared by every `<domain>` go to `[defaults]` once, and each
+/// `<domain>` gets its own (usually empty) `[domains."NAME"]` table. ISPDB files list up to
+/// 191 domains (mail.com); repeating every server per domain would bury the settings. A server
+/// whose host is `%EMAILDOMAIN%` (mail.ee, tiki.ne.jp) is written out per domain with the name
+/// filled in, because mxconf host names are literal.
 pub fn import(text: &str, file: &str) -> Result<Imported, ImportError> {
     super::check_size(text, file)?;
     let doc = Document::parse(text).map_err(|error| ImportError::Syntax {
