@@ -1049,10 +1049,28 @@ impl Lookup {
         }
         keys.push(("url", TomlValue::Str(url.clone())));
         if url.starts_with("ldap://") && !self.setting("usetls").is_some_and(is_true) {
-            notes.push(
-                "automx usetls = no: mxconf always uses StartTLS on ldap:// (or use ldaps://)"
-                    .into(),
-            );
+            let loopback = url::Url::parse(&url).is_ok_and(|u| match u.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                // Non-special schemes keep IPv4 hosts as text.
+                Some(url::Host::Domain(name)) => {
+                    name == "localhost"
+                        || name
+                            .parse::<std::net::IpAddr>()
+                            .is_ok_and(|ip| ip.is_loopback())
+                }
+                None => false,
+            });
+            if loopback {
+                // The one case mxconf allows plain LDAP: nothing crosses a network.
+                keys.push(("starttls", TomlValue::Bool(false)));
+            } else {
+                notes.push(
+                    "automx usetls = no: mxconf uses StartTLS on ldap:// to anything but \
+                     loopback (or use ldaps://)"
+                        .into(),
+                );
+            }
         }
         let bindmethod = self
             .setting("bindmethod")

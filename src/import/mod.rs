@@ -109,6 +109,7 @@ pub struct BackendOut {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TomlValue {
     Str(String),
+    Bool(bool),
     Strings(Vec<String>),
     /// An inline table of strings, e.g. `{ login_name = "uid" }`.
     Table(Vec<(String, String)>),
@@ -118,6 +119,7 @@ impl TomlValue {
     fn to_toml(&self) -> String {
         match self {
             TomlValue::Str(text) => quote(text),
+            TomlValue::Bool(value) => value.to_string(),
             TomlValue::Strings(items) => {
                 let items: Vec<String> = items.iter().map(|item| quote(item)).collect();
                 format!("[{}]", items.join(", "))

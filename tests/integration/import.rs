@@ -595,3 +595,55 @@ fn truncated_inputs_import_cleanly_or_fail_cleanly() {
         }
     }
 }
+
+/// An automx `backend = ldap` section against a real slapd: after the one manual step the
+/// import asks for (the bind password into the named file), the translated source finds the
+/// user by the filter automx used, and a wildcard in the address is escaped, not obeyed.
+#[tokio::test]
+async fn automx_ldap_section_becomes_a_working_ldap_source() {
+    use crate::support::servers::Slapd;
+    let slapd = Slapd::start(
+        "dn: dc=example,dc=org\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n\
+         dn: ou=people,dc=example,dc=org\nobjectClass: organizationalUnit\nou: people\n\n\
+         dn: uid=jdoe,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\n\
+         uid: jdoe\ncn: Jane Doe\nsn: Doe\nmail: jane@example.org\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("automx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[automx]\nprovider = example.org\ndomains = example.org\n\n\
+             [DEFAULT]\nhost = {}\nbase = ou=people,dc=example,dc=org\nbindmethod = simple\n\
+             binddn = {}\nbindpw = {}\nfilter = (mail=%s)\nresult_attrs = uid, cn\nusetls = no\n\n\
+             [example.org]\nbackend = ldap\ndisplay_name = ${{cn}}\n\
+             imap = yes\nimap_server = imap.example.org\nimap_port = 993\nimap_encryption = ssl\n\
+             imap_auth = plaintext\nimap_auth_identity = ${{uid}}\n\
+             smtp = yes\nsmtp_server = smtp.example.org\nsmtp_port = 587\n\
+             smtp_encryption = starttls\nsmtp_auth = plaintext\nsmtp_auth_identity = ${{uid}}\n",
+            slapd.url(),
+            Slapd::BIND_DN,
+            Slapd::PASSWORD
+        ),
+    )
+    .unwrap();
+    let (text, _) = import_and_check("automx", &conf);
+    assert!(!text.contains(Slapd::PASSWORD), "{text}");
+    // The manual step the comment asks for.
+    let text = text.replace(
+        "/etc/mxconf/example-org-ldap.password",
+        &slapd.password_file.display().to_string(),
+    );
+    let config = Config::from_toml(&text, ConfigSource::File("mxconf.toml".into())).unwrap();
+    let resolver = mxconf::resolve::Resolver::new(std::sync::Arc::new(config));
+    let jane = mxconf::account::EmailAddress::parse("jane@example.org").unwrap();
+    let account = resolver.resolve(&jane).await.unwrap();
+    assert_eq!(account.display_name.as_deref(), Some("Jane Doe"), "{text}");
+    assert_eq!(account.login_name(), Some("jdoe"));
+    assert_eq!(account.outgoing[0].username, "jdoe");
+    // automx put `*` into (mail=*@example.org) and matched any entry; escaped, it matches none.
+    let star = mxconf::account::EmailAddress::parse("*@example.org").unwrap();
+    let account = resolver.resolve(&star).await.unwrap();
+    assert_eq!(account.display_name, None);
+    assert_eq!(account.login_name(), Some("*@example.org"));
+}
