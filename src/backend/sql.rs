@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, AnyRow, AnyTypeInfoKind};
 use sqlx::{AssertSqlSafe, Column as _, Row as _, TypeInfo as _, ValueRef as _};
@@ -13,6 +14,9 @@ use tokio::sync::OnceCell;
 use super::{Backend, BackendError, Lookup, LookupResult, patch_from, read_secret};
 use crate::account::EmailAddress;
 use crate::config::backend::{SqlDatabase, SqlSettings};
+
+/// What must not appear literally in the path part of a `sqlite://` URL.
+const PATH: &AsciiSet = &CONTROLS.add(b'%').add(b'?').add(b'#').add(b' ');
 
 #[derive(Debug)]
 pub struct SqlBackend {
@@ -37,7 +41,12 @@ impl SqlBackend {
             .get_or_try_init(|| async {
                 let url = match &self.settings.database {
                     // Read-only: mxconf never writes to the admin's database.
-                    SqlDatabase::Sqlite(path) => format!("sqlite://{}?mode=ro", path.display()),
+                    SqlDatabase::Sqlite(path) => {
+                        // sqlx percent-decodes the path: encode `%`, `?`, `#` and spaces in it.
+                        let path = path.to_string_lossy();
+                        let path = utf8_percent_encode(&path, PATH);
+                        format!("sqlite://{path}?mode=ro")
+                    }
                     SqlDatabase::Postgres { url, password } => {
                         let mut url = url.clone();
                         if let Some(secret) = password {

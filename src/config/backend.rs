@@ -376,14 +376,12 @@ fn check_sql(
         }
         Some(query) => {
             let text = query.get_ref().trim();
-            // $1..$3 are the only values there are; a $4 would bind to nothing.
-            let bad_parameter = text
-                .split('$')
-                .skip(1)
-                .filter_map(|rest| rest.chars().next())
-                .any(|c| c.is_ascii_digit() && !matches!(c, '1'..='3'))
-                || text.contains("$10")
-                || text.contains('?');
+            // $1..$3 are the only values there are; a $4 would bind to nothing. `?` would be
+            // SQLite's positional form, read differently by PostgreSQL.
+            let bad_parameter = text.split('$').skip(1).any(|rest| {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                !digits.is_empty() && !matches!(digits.as_str(), "1" | "2" | "3")
+            }) || text.contains('?');
             if text.is_empty() || bad_parameter {
                 checker.report(
                     Some(&query.span()),
@@ -798,7 +796,7 @@ mod tests {
     #[test]
     fn mistakes_name_file_line_and_field() {
         let errors = errors(
-            "[backends.pg]\ntype = \"sql\"\nurl = \"postgres://mx:hunter2@db.example.org/mail\"\nquery = \"SELECT 1 WHERE $4 = 1\"\nfilter = \"(uid=x)\"\n\
+            "[backends.pg]\ntype = \"sql\"\nurl = \"postgres://mx:hunter2@db.example.org/mail\"\nquery = \"SELECT 1 WHERE $12 = 1\"\nfilter = \"(uid=x)\"\n\
              [backends.dir]\ntype = \"ldap\"\nurl = \"ldap://ldap.example.org\"\nstarttls = false\nbase = \"dc=x\"\nfilter = \"(mail=jane)\"\nattributes = { login = \"uid\" }\n\
              [backends.run]\ntype = \"command\"\ncommand = [\"lookup\"]\ntimeout = \"soon\"\n\
              [domains.\"example.org\"]\nsources = [\"nope\"]\n",

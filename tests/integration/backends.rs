@@ -106,7 +106,12 @@ async fn sqlite_file(dir: &Path) -> String {
         .await
         .unwrap();
     pool.close().await;
-    path.display().to_string()
+    // A path that needs encoding in a sqlite:// URL.
+    let odd = dir.join("mail db #1 100%?");
+    std::fs::create_dir(&odd).unwrap();
+    let moved = odd.join("users.sqlite");
+    std::fs::rename(&path, &moved).unwrap();
+    moved.display().to_string()
 }
 
 #[tokio::test]
