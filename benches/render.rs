@@ -14,5 +14,50 @@ fn resolve(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, resolve);
+/// `Resolver::resolve` for an address: a static-only domain (the fast path, which must not
+/// touch a cache) and a domain with an SQLite source whose answer is cached.
+fn resolve_address(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let demo = mxconf::resolve::Resolver::new(std::sync::Arc::new(
+        mxconf::config::Config::demo().expect("demo"),
+    ));
+    let email = mxconf::account::EmailAddress::parse("jane@example.com").expect("address");
+    c.bench_function("resolve_address_static", |b| {
+        b.iter(|| runtime.block_on(demo.resolve(&email)))
+    });
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("users.sqlite");
+    runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let pool = sqlx::AnyPool::connect(&url).await.expect("sqlite");
+        let schema = "CREATE TABLE users (address TEXT, login TEXT);\
+                      INSERT INTO users VALUES ('jane@example.com', 'jdoe');";
+        sqlx::raw_sql(schema).execute(&pool).await.expect("schema");
+    });
+    let text = mxconf::config::DEMO_TOML.replace(
+        "[domains.\"example.com\"]\n",
+        &format!(
+            "[backends.users]\ntype = \"sql\"\npath = \"{}\"\n\
+             query = \"SELECT login AS login_name FROM users WHERE address = $1\"\n\
+             [domains.\"example.com\"]\nsources = [\"users\"]\n",
+            path.display()
+        ),
+    );
+    let config =
+        mxconf::config::Config::from_toml(&text, mxconf::config::ConfigSource::EmbeddedDemo)
+            .expect("config");
+    let cached = mxconf::resolve::Resolver::new(std::sync::Arc::new(config));
+    let account = runtime.block_on(cached.resolve(&email)).expect("resolves");
+    assert_eq!(account.login_name(), Some("jdoe"));
+    c.bench_function("resolve_address_cached_sql", |b| {
+        b.iter(|| runtime.block_on(cached.resolve(&email)))
+    });
+}
+
+criterion_group!(benches, resolve, resolve_address);
 criterion_main!(benches);

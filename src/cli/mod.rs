@@ -5,6 +5,7 @@
 mod check_config;
 mod dns;
 mod export;
+mod import;
 mod logging;
 mod profile;
 mod render;
@@ -35,6 +36,8 @@ pub enum Command {
     CheckConfig(ConfigArg),
     /// Print exactly what the server would answer a client for EMAIL.
     Render(render::RenderArgs),
+    /// Translate an automx.conf or a Thunderbird ISPDB file into mxconf.toml (stdout).
+    Import(import::ImportArgs),
     /// Print the DNS records to publish for DOMAIN (SRV, CNAME, TXT).
     Dns(dns::DnsArgs),
     /// Write the Apple configuration profile (.mobileconfig) for one address.
@@ -74,6 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args),
         Command::CheckConfig(args) => check_config::run(&args),
         Command::Render(args) => render::run(&args),
+        Command::Import(args) => import::run(&args),
         Command::Dns(args) => dns::run(&args),
         Command::Profile(args) => profile::run(&args),
         Command::Export(args) => export::run(&args),

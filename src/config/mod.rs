@@ -2,6 +2,7 @@
 //! embedded demo, which is `examples/mxconf.toml` itself) and shared read-only afterwards.
 //! First stage of the flow; depends only on `account` for its vocabulary.
 
+pub mod backend;
 mod error;
 pub mod file;
 mod profile;
@@ -44,6 +45,8 @@ pub struct DomainSettings {
     pub caldav_url: Option<String>,
     pub carddav_url: Option<String>,
     pub documentation_url: Option<String>,
+    /// Indices into [`Config::backends`], consulted in order; empty for static-only domains.
+    pub sources: Vec<usize>,
 }
 
 /// The validated configuration.
@@ -58,6 +61,8 @@ pub struct Config {
     pub profile: ProfileSettings,
     /// `[signing]`; `None` serves profiles unsigned (and the server says so at start).
     pub signing: Option<SigningSettings>,
+    /// Per-user sources, in name order (`DomainSettings::sources` indexes this).
+    pub backends: Vec<backend::BackendSettings>,
     exact: HashMap<String, Arc<DomainSettings>>,
     /// `(".example.org", settings)`, longest suffix first so the most specific wildcard wins.
     wildcards: Vec<(String, Arc<DomainSettings>)>,

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -99,6 +100,12 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
         })
         .collect();
 
+    let base_dir = match &source {
+        ConfigSource::File(path) => path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        ConfigSource::EmbeddedDemo => PathBuf::new(),
+    };
+    let (backends, backend_names) =
+        super::backend::check_backends(&mut checker, &base_dir, &raw.backends);
     let mut exact = HashMap::new();
     let mut wildcards = Vec::new();
     for (name, entry) in &raw.domains {
@@ -119,7 +126,14 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
                 continue;
             }
         };
-        let settings = Arc::new(check_domain(&mut checker, &label, name, &merged));
+        let mut settings = check_domain(&mut checker, &label, name, &merged);
+        settings.sources = super::backend::check_sources(
+            &mut checker,
+            &label,
+            merged.sources.as_ref(),
+            &backend_names,
+        );
+        let settings = Arc::new(settings);
         if wildcard {
             wildcards.push((format!(".{domain}"), settings));
         } else if exact.insert(domain.to_string(), settings).is_some() {
@@ -141,6 +155,7 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
             trusted_proxies,
             profile,
             signing,
+            backends,
             exact,
             wildcards,
         })
@@ -196,6 +211,7 @@ fn merge(defaults: &DomainFile, domain: &DomainFile) -> DomainFile {
             .documentation
             .clone()
             .or_else(|| defaults.documentation.clone()),
+        sources: domain.sources.clone().or_else(|| defaults.sources.clone()),
     }
 }
 
@@ -226,6 +242,7 @@ fn check_domain(
         documentation_url: url("documentation", &merged.documentation),
         incoming,
         outgoing,
+        sources: Vec::new(),
     }
 }
 

@@ -42,6 +42,8 @@ pub enum ProfileRequestError {
     UnknownDomain,
     #[error("no profile can be made for this domain")]
     NothingToConfigure,
+    #[error("the account directory is unavailable; please try again later")]
+    BackendUnavailable,
     #[error("the profile could not be signed; please try again later")]
     Signing(#[source] SigningError),
     #[error("the profile could not be built; please try again later")]
@@ -57,9 +59,9 @@ impl ProfileRequestError {
             ProfileRequestError::UnknownDomain | ProfileRequestError::NothingToConfigure => {
                 StatusCode::NOT_FOUND
             }
-            ProfileRequestError::Signing(_) | ProfileRequestError::Build(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ProfileRequestError::Signing(_)
+            | ProfileRequestError::Build(_)
+            | ProfileRequestError::BackendUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -191,6 +193,7 @@ pub async fn produce(
         .await
         .map_err(|error| match error {
             ResolveError::UnknownDomain => ProfileRequestError::UnknownDomain,
+            ResolveError::BackendUnavailable => ProfileRequestError::BackendUnavailable,
         })?;
     if let Some(name) = request.name.or(request.cn) {
         account.display_name = profile::clean_name(&name);

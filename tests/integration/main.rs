@@ -7,7 +7,9 @@
 mod architecture;
 mod autoconfig;
 mod autodiscover;
+mod backends;
 mod cli;
+mod import;
 mod mobileconfig;
 mod signing;
 mod support;
