@@ -258,10 +258,17 @@ async fn postgres_wrong_password_never_appears_in_errors() {
     let config = config(
         &format!(
             "[backends.pg]\ntype = \"sql\"\nurl = \"{}\"\npassword-file = \"{}\"\nquery = \"SELECT 1 AS imap_port\"\n\
-             [backends.env]\ntype = \"sql\"\nurl = \"{}\"\npassword-env = \"MXCONF_TEST_SURELY_UNSET\"\nquery = \"SELECT 1 AS imap_port\"\n",
+             [backends.env]\ntype = \"sql\"\nurl = \"{}\"\npassword-env = \"MXCONF_TEST_SURELY_UNSET\"\nquery = \"SELECT 1 AS imap_port\"\n\
+             [backends.ssl]\ntype = \"sql\"\nurl = \"{}?sslmode=require\"\nquery = \"SELECT 1 AS imap_port\"\n\
+             [backends.unix]\ntype = \"sql\"\nurl = \"postgres:///postgres?host={}&user=mxconf&port={}\"\n\
+             password-file = \"{}\"\nquery = \"SELECT 1 AS imap_port\"\n",
             postgres.url(),
             wrong.display(),
-            postgres.url()
+            postgres.url(),
+            postgres.url(),
+            postgres.socket_dir().display(),
+            postgres.port,
+            postgres.password_file.display(),
         ),
         "\"pg\"",
     );
@@ -282,6 +289,20 @@ async fn postgres_wrong_password_never_appears_in_errors() {
         error.to_string().contains("MXCONF_TEST_SURELY_UNSET"),
         "{error}"
     );
+    // sslmode=require against a server without TLS: refused, not silently in clear text.
+    let error = backend::build(&config.backends[2])
+        .lookup(&address("jane@example.org"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, BackendError::Unavailable(_)), "{error}");
+    assert!(error.to_string().to_lowercase().contains("tls"), "{error}");
+    // The Unix socket form, with the password from the file.
+    let patch = backend::build(&config.backends[3])
+        .lookup(&address("jane@example.org"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(patch.servers[0].port, Some(1));
     // The policy defaults to "static": the domain's own settings answer.
     let resolver = Resolver::new(Arc::new(config));
     assert_generic(

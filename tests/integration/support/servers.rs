@@ -156,6 +156,11 @@ impl Postgres {
     pub fn url(&self) -> String {
         format!("postgres://mxconf@127.0.0.1:{}/postgres", self.port)
     }
+
+    /// Where the server's Unix socket lives.
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
+    }
 }
 
 impl Drop for Postgres {
