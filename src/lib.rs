@@ -13,6 +13,8 @@
 //! - [`resolve`]: the seam: address → `Account`; owns the backends' cache and failure policy.
 //! - [`backend`]: per-user sources (SQL, LDAP, a command) behind one trait, returning patches.
 //! - [`protocol`]: Mozilla autoconfig, Autodiscover POX (Outlook, MobileSync) and v2 JSON.
+//! - [`profile`]: Apple `.mobileconfig` profiles, and their check against Apple's schema.
+//! - [`signing`]: CMS SignedData signing of profiles and verification of signed ones.
 //! - [`server`]: the thin axum layer; [`cli`]: the `mxconf` subcommands.
 //!
 //! Core modules never import `server` or `cli`.
@@ -21,6 +23,9 @@ pub mod account;
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod dns;
+pub mod profile;
 pub mod protocol;
 pub mod resolve;
 pub mod server;
+pub mod signing;

@@ -85,15 +85,11 @@ pub enum AuthList {
     Many(Vec<AuthMethod>),
 }
 
-/// `[profile]`: Apple configuration profile settings.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ProfileFile {}
+/// `[profile]`: Apple configuration profile settings (defined beside their validation).
+pub use super::profile::ProfileFile;
 
 /// `[signing]`: the identity that signs profiles.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct SigningFile {}
+pub use super::signing::SigningFile;
 
 /// `[web]`: the download form.
 #[derive(Debug, Default, Deserialize)]

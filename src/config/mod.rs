@@ -5,6 +5,8 @@
 pub mod backend;
 mod error;
 pub mod file;
+mod profile;
+mod signing;
 mod validate;
 
 use std::collections::HashMap;
@@ -14,6 +16,8 @@ use std::sync::Arc;
 
 pub use error::{ConfigError, ConfigIssue};
 use ipnet::IpNet;
+pub use profile::ProfileSettings;
+pub use signing::SigningSettings;
 
 use crate::account::{Domain, MailServer, Provider};
 
@@ -55,6 +59,10 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// Per-user sources, in name order (`DomainSettings::sources` indexes this).
     pub backends: Vec<backend::BackendSettings>,
+    /// `[profile]`: labels and identifiers of Apple configuration profiles.
+    pub profile: ProfileSettings,
+    /// `[signing]`; `None` serves profiles unsigned (and the server says so at start).
+    pub signing: Option<SigningSettings>,
     exact: HashMap<String, Arc<DomainSettings>>,
     /// `(".example.org", settings)`, longest suffix first so the most specific wildcard wins.
     wildcards: Vec<(String, Arc<DomainSettings>)>,

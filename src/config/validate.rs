@@ -62,6 +62,7 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
     };
 
     let provider = check_provider(&mut checker, &raw);
+    let profile = super::profile::check(&mut checker, &raw.profile, &provider);
     let listen = raw
         .server
         .listen
@@ -144,6 +145,7 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
         }
     }
     wildcards.sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
+    let signing = super::signing::check(&mut checker, raw.signing.as_ref());
 
     if checker.issues.is_empty() {
         Ok(Config {
@@ -152,6 +154,8 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
             listen,
             trusted_proxies,
             backends,
+            profile,
+            signing,
             exact,
             wildcards,
         })

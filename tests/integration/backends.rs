@@ -645,5 +645,15 @@ async fn server_answers_overrides_and_503_with_a_fixed_body() {
                 "settings are temporarily unavailable\n"
             );
         }
+        let profile = client
+            .get(server.url(&format!("/mobileconfig?emailaddress={email}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(profile.status(), 503, "{email}");
+        assert_eq!(
+            profile.text().await.unwrap(),
+            "settings are temporarily unavailable; please try again later\n"
+        );
     }
 }
