@@ -393,6 +393,42 @@ async fn ldap_overrides_escapes_and_fails_by_policy() {
         Err(BackendError::BadOutput(_))
     ));
 
+    // A hanging server (stopped, connections open) answers by policy within the timeout.
+    let slow = Resolver::new(Arc::new(crate::backends::config(
+        &ldap_backend(
+            &slapd,
+            "(mail=%EMAILADDRESS%)",
+            "timeout = \"700ms\"\ncache-ttl = \"0s\"\non-failure = \"fail\"",
+        ),
+        "\"dir\"",
+    )));
+    assert_eq!(
+        resolve(&slow, "jane@example.org")
+            .await
+            .unwrap()
+            .login_name(),
+        Some("jdoe")
+    );
+    slapd.signal("-STOP");
+    let started = Instant::now();
+    assert_eq!(
+        resolve(&slow, "jane@example.org").await,
+        Err(ResolveError::BackendUnavailable)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    slapd.signal("-CONT");
+    assert_eq!(
+        resolve(&slow, "jane@example.org")
+            .await
+            .unwrap()
+            .login_name(),
+        Some("jdoe")
+    );
+
     slapd.stop();
     let started = Instant::now();
     assert_eq!(
