@@ -99,22 +99,20 @@ impl LdapBackend {
             .map(|(_, a)| a.as_str())
             .collect();
         let mut ldap = self.connection().await?;
+        let mut guard = ResetOnDrop {
+            slot: &self.connection,
+            armed: true,
+        };
         let result = ldap
             .with_timeout(self.timeout)
             .with_search_options(SearchOptions::new().sizelimit(2))
             .search(&self.settings.base, scope, &filter, attributes)
-            .await;
-        let result = match result {
-            Ok(result) => result,
-            Err(error) => {
-                // The connection may be broken: the next lookup opens a fresh one.
-                *self.connection.lock().await = None;
-                return Err(BackendError::Unavailable(format!(
-                    "search on {} failed: {error}",
-                    self.where_()
-                )));
-            }
-        };
+            .await
+            .map_err(|error| {
+                BackendError::Unavailable(format!("search on {} failed: {error}", self.where_()))
+            })?;
+        // The server answered: the connection is fine, keep it.
+        guard.armed = false;
         if result.1.rc == SIZE_LIMIT_EXCEEDED || result.0.len() > 1 {
             return Err(BackendError::BadOutput(
                 "the filter matches more than one entry".into(),
@@ -141,6 +139,25 @@ impl LdapBackend {
                     .map(|value| (field.as_str(), value.as_str()))
             });
         patch_from(fields).map(Some)
+    }
+}
+
+/// Forgets the shared connection unless the search completed: a failed search, or one the
+/// resolver's timeout cancelled (a silently dead TCP connection looks like a slow server), may
+/// have left it unusable, so the next lookup connects afresh.
+struct ResetOnDrop<'a> {
+    slot: &'a Mutex<Option<Ldap>>,
+    armed: bool,
+}
+
+impl Drop for ResetOnDrop<'_> {
+    fn drop(&mut self) {
+        // When the lock is taken, its holder is connecting and will store a fresh connection.
+        if self.armed
+            && let Ok(mut slot) = self.slot.try_lock()
+        {
+            *slot = None;
+        }
     }
 }
 

@@ -50,10 +50,12 @@ impl SqlBackend {
                     SqlDatabase::Postgres { url, password } => {
                         let mut url = url.clone();
                         if let Some(secret) = password {
-                            url.set_password(Some(&read_secret(secret)?))
-                                .map_err(|()| {
-                                    BackendError::Unavailable("URL takes no password".into())
-                                })?;
+                            let password = read_secret(secret)?;
+                            // A socket URL (`postgres:///db?host=/run/postgresql`) has no
+                            // user-info part; sqlx also reads the password from the query.
+                            if url.set_password(Some(&password)).is_err() {
+                                url.query_pairs_mut().append_pair("password", &password);
+                            }
                         }
                         url.to_string()
                     }

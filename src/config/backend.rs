@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -130,23 +131,42 @@ pub struct CommandSettings {
     pub max_output: usize,
 }
 
-/// Keys only some types accept, with the types that do.
-const TYPE_KEYS: [(&str, &[&str]); 14] = [
-    ("path", &["sql"]),
-    ("query", &["sql"]),
-    ("max-connections", &["sql"]),
-    ("url", &["sql", "ldap"]),
-    ("password-file", &["sql", "ldap"]),
-    ("password-env", &["sql", "ldap"]),
-    ("bind-dn", &["ldap"]),
-    ("base", &["ldap"]),
-    ("filter", &["ldap"]),
-    ("scope", &["ldap"]),
-    ("starttls", &["ldap"]),
-    ("attributes", &["ldap"]),
-    ("command", &["command"]),
-    ("max-output", &["command"]),
-];
+/// A key only some types accept: its name, the types that take it, and where it was given.
+type TypedKey = (&'static str, &'static [&'static str], Option<Range<usize>>);
+
+fn typed_keys(raw: &BackendFile) -> [TypedKey; 14] {
+    fn at<T>(value: Option<&Spanned<T>>) -> Option<Range<usize>> {
+        value.map(Spanned::span)
+    }
+    [
+        ("path", &["sql"], at(raw.path.as_ref())),
+        ("query", &["sql"], at(raw.query.as_ref())),
+        (
+            "max-connections",
+            &["sql"],
+            at(raw.max_connections.as_ref()),
+        ),
+        ("url", &["sql", "ldap"], at(raw.url.as_ref())),
+        (
+            "password-file",
+            &["sql", "ldap"],
+            at(raw.password_file.as_ref()),
+        ),
+        (
+            "password-env",
+            &["sql", "ldap"],
+            at(raw.password_env.as_ref()),
+        ),
+        ("bind-dn", &["ldap"], at(raw.bind_dn.as_ref())),
+        ("base", &["ldap"], at(raw.base.as_ref())),
+        ("filter", &["ldap"], at(raw.filter.as_ref())),
+        ("scope", &["ldap"], at(raw.scope.as_ref())),
+        ("starttls", &["ldap"], at(raw.starttls.as_ref())),
+        ("attributes", &["ldap"], at(raw.attributes.as_ref())),
+        ("command", &["command"], at(raw.command.as_ref())),
+        ("max-output", &["command"], at(raw.max_output.as_ref())),
+    ]
+}
 
 /// Checks every `[backends.NAME]`; returns the settings (in name order) and name → index.
 pub(super) fn check_backends(
@@ -222,35 +242,13 @@ fn check_backend(
         );
         return None;
     }
-    let present: [(&str, Option<std::ops::Range<usize>>); 14] = [
-        ("path", raw.path.as_ref().map(Spanned::span)),
-        ("query", raw.query.as_ref().map(Spanned::span)),
-        (
-            "max-connections",
-            raw.max_connections.as_ref().map(Spanned::span),
-        ),
-        ("url", raw.url.as_ref().map(Spanned::span)),
-        (
-            "password-file",
-            raw.password_file.as_ref().map(Spanned::span),
-        ),
-        ("password-env", raw.password_env.as_ref().map(Spanned::span)),
-        ("bind-dn", raw.bind_dn.as_ref().map(Spanned::span)),
-        ("base", raw.base.as_ref().map(Spanned::span)),
-        ("filter", raw.filter.as_ref().map(Spanned::span)),
-        ("scope", raw.scope.as_ref().map(Spanned::span)),
-        ("starttls", raw.starttls.as_ref().map(Spanned::span)),
-        ("attributes", raw.attributes.as_ref().map(Spanned::span)),
-        ("command", raw.command.as_ref().map(Spanned::span)),
-        ("max-output", raw.max_output.as_ref().map(Spanned::span)),
-    ];
     let mut ok = true;
-    for ((key, span), (_, types)) in present.iter().zip(TYPE_KEYS) {
+    for (key, types, span) in typed_keys(raw) {
         if let Some(span) = span
             && !types.contains(&kind)
         {
             checker.report(
-                Some(span),
+                Some(&span),
                 format!("{label}.{key}"),
                 format!(
                     "not a key of type = {kind:?} (only of {})",
@@ -664,7 +662,9 @@ fn check_url(
             format!("not a URL (expected {})", schemes.join(":// or ")),
         );
     };
-    if !schemes.contains(&url.scheme()) || url.host_str().is_none_or(str::is_empty) {
+    // PostgreSQL over a Unix socket names no host but `?host=/run/postgresql`.
+    let socket = url.query_pairs().any(|(key, _)| key == "host");
+    if !schemes.contains(&url.scheme()) || (url.host_str().is_none_or(str::is_empty) && !socket) {
         return report(
             checker,
             format!("expected a {}:// URL with a host", schemes.join(":// or ")),
@@ -847,9 +847,10 @@ mod tests {
             "cache-size",
             "on-failure",
         ];
+        let any: BackendFile = toml::from_str("type = \"sql\"").unwrap();
         for key in keys
             .into_iter()
-            .chain(TYPE_KEYS.iter().map(|(key, _)| *key))
+            .chain(typed_keys(&any).map(|(key, _, _)| key))
         {
             assert!(
                 demo.contains(&format!("\n# {key} = "))

@@ -57,12 +57,12 @@ pub struct Config {
     /// Listen addresses from the file; empty when the file names none.
     pub listen: Vec<SocketAddr>,
     pub trusted_proxies: Vec<IpNet>,
+    /// Per-user sources, in name order (`DomainSettings::sources` indexes this).
+    pub backends: Vec<backend::BackendSettings>,
     /// `[profile]`: labels and identifiers of Apple configuration profiles.
     pub profile: ProfileSettings,
     /// `[signing]`; `None` serves profiles unsigned (and the server says so at start).
     pub signing: Option<SigningSettings>,
-    /// Per-user sources, in name order (`DomainSettings::sources` indexes this).
-    pub backends: Vec<backend::BackendSettings>,
     exact: HashMap<String, Arc<DomainSettings>>,
     /// `(".example.org", settings)`, longest suffix first so the most specific wildcard wins.
     wildcards: Vec<(String, Arc<DomainSettings>)>,

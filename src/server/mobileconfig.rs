@@ -42,12 +42,13 @@ pub enum ProfileRequestError {
     UnknownDomain,
     #[error("no profile can be made for this domain")]
     NothingToConfigure,
-    #[error("the account directory is unavailable; please try again later")]
-    BackendUnavailable,
     #[error("the profile could not be signed; please try again later")]
     Signing(#[source] SigningError),
     #[error("the profile could not be built; please try again later")]
     Build(#[source] ProfileError),
+    /// A per-user source set to `on-failure = "fail"` is down (the resolver logged it).
+    #[error("settings are temporarily unavailable; please try again later")]
+    BackendUnavailable,
 }
 
 impl ProfileRequestError {
@@ -69,7 +70,8 @@ impl ProfileRequestError {
 impl IntoResponse for ProfileRequestError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        // A backend outage is logged once per incident by the resolver, not once per request.
+        if status.is_server_error() && !matches!(self, ProfileRequestError::BackendUnavailable) {
             tracing::error!(error = %error_chain(&self), "no profile served");
         }
         (

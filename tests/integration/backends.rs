@@ -258,10 +258,17 @@ async fn postgres_wrong_password_never_appears_in_errors() {
     let config = config(
         &format!(
             "[backends.pg]\ntype = \"sql\"\nurl = \"{}\"\npassword-file = \"{}\"\nquery = \"SELECT 1 AS imap_port\"\n\
-             [backends.env]\ntype = \"sql\"\nurl = \"{}\"\npassword-env = \"MXCONF_TEST_SURELY_UNSET\"\nquery = \"SELECT 1 AS imap_port\"\n",
+             [backends.env]\ntype = \"sql\"\nurl = \"{}\"\npassword-env = \"MXCONF_TEST_SURELY_UNSET\"\nquery = \"SELECT 1 AS imap_port\"\n\
+             [backends.ssl]\ntype = \"sql\"\nurl = \"{}?sslmode=require\"\nquery = \"SELECT 1 AS imap_port\"\n\
+             [backends.unix]\ntype = \"sql\"\nurl = \"postgres:///postgres?host={}&user=mxconf&port={}\"\n\
+             password-file = \"{}\"\nquery = \"SELECT 1 AS imap_port\"\n",
             postgres.url(),
             wrong.display(),
-            postgres.url()
+            postgres.url(),
+            postgres.url(),
+            postgres.socket_dir().display(),
+            postgres.port,
+            postgres.password_file.display(),
         ),
         "\"pg\"",
     );
@@ -282,6 +289,20 @@ async fn postgres_wrong_password_never_appears_in_errors() {
         error.to_string().contains("MXCONF_TEST_SURELY_UNSET"),
         "{error}"
     );
+    // sslmode=require against a server without TLS: refused, not silently in clear text.
+    let error = backend::build(&config.backends[2])
+        .lookup(&address("jane@example.org"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, BackendError::Unavailable(_)), "{error}");
+    assert!(error.to_string().to_lowercase().contains("tls"), "{error}");
+    // The Unix socket form, with the password from the file.
+    let patch = backend::build(&config.backends[3])
+        .lookup(&address("jane@example.org"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(patch.servers[0].port, Some(1));
     // The policy defaults to "static": the domain's own settings answer.
     let resolver = Resolver::new(Arc::new(config));
     assert_generic(
@@ -371,6 +392,42 @@ async fn ldap_overrides_escapes_and_fails_by_policy() {
             .await,
         Err(BackendError::BadOutput(_))
     ));
+
+    // A hanging server (stopped, connections open) answers by policy within the timeout.
+    let slow = Resolver::new(Arc::new(crate::backends::config(
+        &ldap_backend(
+            &slapd,
+            "(mail=%EMAILADDRESS%)",
+            "timeout = \"700ms\"\ncache-ttl = \"0s\"\non-failure = \"fail\"",
+        ),
+        "\"dir\"",
+    )));
+    assert_eq!(
+        resolve(&slow, "jane@example.org")
+            .await
+            .unwrap()
+            .login_name(),
+        Some("jdoe")
+    );
+    slapd.signal("-STOP");
+    let started = Instant::now();
+    assert_eq!(
+        resolve(&slow, "jane@example.org").await,
+        Err(ResolveError::BackendUnavailable)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    slapd.signal("-CONT");
+    assert_eq!(
+        resolve(&slow, "jane@example.org")
+            .await
+            .unwrap()
+            .login_name(),
+        Some("jdoe")
+    );
 
     slapd.stop();
     let started = Instant::now();
@@ -624,5 +681,15 @@ async fn server_answers_overrides_and_503_with_a_fixed_body() {
                 "settings are temporarily unavailable\n"
             );
         }
+        let profile = client
+            .get(server.url(&format!("/mobileconfig?emailaddress={email}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(profile.status(), 503, "{email}");
+        assert_eq!(
+            profile.text().await.unwrap(),
+            "settings are temporarily unavailable; please try again later\n"
+        );
     }
 }

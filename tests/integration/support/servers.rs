@@ -156,6 +156,11 @@ impl Postgres {
     pub fn url(&self) -> String {
         format!("postgres://mxconf@127.0.0.1:{}/postgres", self.port)
     }
+
+    /// Where the server's Unix socket lives.
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
+    }
 }
 
 impl Drop for Postgres {
@@ -286,9 +291,14 @@ impl Slapd {
     }
 
     pub fn stop(&mut self) {
-        let pid = std::fs::read_to_string(self.dir.path().join("slapd.pid")).expect("slapd pid");
-        run(Command::new("kill").arg("-KILL").arg(pid.trim()));
+        self.signal("-KILL");
         self.running = false;
+    }
+
+    /// Sends a signal to slapd, e.g. `-STOP` to make it hang with its connections open.
+    pub fn signal(&self, signal: &str) {
+        let pid = std::fs::read_to_string(self.dir.path().join("slapd.pid")).expect("slapd pid");
+        run(Command::new("kill").arg(signal).arg(pid.trim()));
     }
 
     pub fn url(&self) -> String {
