@@ -1,33 +1,75 @@
-//! Criterion benchmarks of the renderers (filled in per protocol).
+//! Criterion benchmarks of the resolver and each renderer on the embedded demo.
 
 // Benchmark set-up aborts on any error; there is no caller to report it to.
 #![allow(clippy::expect_used)]
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
 
-fn resolve(c: &mut Criterion) {
+use criterion::{Criterion, criterion_group, criterion_main};
+use mxconf::account::{Domain, EmailAddress};
+use mxconf::protocol::autodiscover::{self, ErrorCode, PoxRequest, ResponseSchema};
+use mxconf::protocol::{autoconfig, autodiscover_json};
+
+fn renderers(c: &mut Criterion) {
     let config = std::sync::Arc::new(mxconf::config::Config::demo().expect("demo"));
     let resolver = mxconf::resolve::Resolver::new(config);
-    let domain = mxconf::account::Domain::parse("example.com").expect("domain");
+    let domain = Domain::parse("example.com").expect("domain");
+    let email = EmailAddress::parse("jane@example.com").expect("address");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let account = runtime
+        .block_on(resolver.resolve(&email))
+        .expect("demo domain");
+    let request = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/spec/autodiscover/examples/outlook-request.xml"
+    ))
+    .expect("example request");
+
     c.bench_function("resolve_domain", |b| {
-        b.iter(|| resolver.resolve_domain(&domain))
+        b.iter(|| resolver.resolve_domain(black_box(&domain)))
+    });
+    c.bench_function("resolve_address", |b| {
+        b.iter(|| runtime.block_on(resolver.resolve(black_box(&email))))
+    });
+    c.bench_function("parse_address", |b| {
+        b.iter(|| EmailAddress::parse(black_box("Jane.Doe@Example.COM")))
+    });
+    c.bench_function("autoconfig", |b| {
+        b.iter(|| autoconfig::render(black_box(&account)))
+    });
+    c.bench_function("pox_request_parse", |b| {
+        b.iter(|| PoxRequest::parse(black_box(&request)))
+    });
+    c.bench_function("outlook", |b| {
+        b.iter(|| autodiscover::render(ResponseSchema::Outlook, black_box(&account)))
+    });
+    c.bench_function("mobilesync", |b| {
+        b.iter(|| autodiscover::render(ResponseSchema::MobileSync, black_box(&account)))
+    });
+    c.bench_function("autodiscover_error_600", |b| {
+        b.iter(|| autodiscover::error::render(black_box(ErrorCode::InvalidRequest)))
+    });
+    c.bench_function("autodiscover_json", |b| {
+        b.iter(|| {
+            autodiscover_json::render(
+                black_box(&account),
+                autodiscover_json::JsonProtocol::ActiveSync,
+                "",
+            )
+        })
     });
 }
 
-/// `Resolver::resolve` for an address: a static-only domain (the fast path, which must not
-/// touch a cache) and a domain with an SQLite source whose answer is cached.
-fn resolve_address(c: &mut Criterion) {
+/// `Resolver::resolve` for an address of a domain with an SQLite source whose answer is cached
+/// (the static-only fast path is `resolve_address` above).
+fn resolve_address_cached_sql(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let demo = mxconf::resolve::Resolver::new(std::sync::Arc::new(
-        mxconf::config::Config::demo().expect("demo"),
-    ));
-    let email = mxconf::account::EmailAddress::parse("jane@example.com").expect("address");
-    c.bench_function("resolve_address_static", |b| {
-        b.iter(|| runtime.block_on(demo.resolve(&email)))
-    });
+    let email = EmailAddress::parse("jane@example.com").expect("address");
 
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("users.sqlite");
@@ -59,5 +101,5 @@ fn resolve_address(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, resolve, resolve_address);
+criterion_group!(benches, renderers, resolve_address_cached_sql);
 criterion_main!(benches);

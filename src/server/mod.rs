@@ -22,7 +22,7 @@ use tower::ServiceBuilder;
 use tower::util::MapRequestLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
@@ -122,13 +122,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             .layer(TraceLayer::new_for_http())
             // A bug that panics answers a short 500 instead of dropping the connection.
             .layer(CatchPanicLayer::custom(|_| internal_error()))
-            // Slow or stuck requests end with 408 instead of holding a worker.
+            // Slow or stuck requests end with 408 instead of holding a worker. Extractors run
+            // inside the handler's future, so a body trickling in (slowloris) is bounded too,
+            // without a second timer per request.
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 REQUEST_TIMEOUT,
             ))
-            // A body trickling in byte by byte (slowloris) fails within the same bound.
-            .layer(RequestBodyTimeoutLayer::new(REQUEST_TIMEOUT))
             // Bodies are buffered only up to MAX_BODY (chunked or not); beyond that, 413.
             .layer(DefaultBodyLimit::max(MAX_BODY))
             // Browsers never sniff our XML or plain-text errors into HTML.
