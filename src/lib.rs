@@ -12,6 +12,7 @@
 //! - [`account`]: the vocabulary: `EmailAddress`, `Domain`, servers, the resolved `Account`.
 //! - [`resolve`]: the seam: address → `Account`; backends plug in here.
 //! - [`protocol`]: Mozilla autoconfig, Autodiscover POX (Outlook, MobileSync) and v2 JSON.
+//! - [`webform`]: the download page for iPhones (templates, languages, QR code).
 //! - [`server`]: the thin axum layer; [`cli`]: the `mxconf` subcommands.
 //!
 //! Core modules never import `server` or `cli`.
@@ -22,3 +23,4 @@ pub mod config;
 pub mod protocol;
 pub mod resolve;
 pub mod server;
+pub mod webform;

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use super::web::WebFile;
 use crate::account::{AuthMethod, Security};
 
 #[derive(Debug, Deserialize)]
@@ -89,8 +90,3 @@ pub struct ProfileFile {}
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SigningFile {}
-
-/// `[web]`: the download form.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct WebFile {}

@@ -5,6 +5,7 @@
 mod error;
 pub mod file;
 mod validate;
+pub mod web;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,6 +14,8 @@ use std::sync::Arc;
 
 pub use error::{ConfigError, ConfigIssue};
 use ipnet::IpNet;
+
+pub use web::WebSettings;
 
 use crate::account::{Domain, MailServer, Provider};
 
@@ -50,6 +53,8 @@ pub struct Config {
     /// Listen addresses from the file; empty when the file names none.
     pub listen: Vec<SocketAddr>,
     pub trusted_proxies: Vec<IpNet>,
+    /// `[web]`: branding of the download form.
+    pub web: WebSettings,
     exact: HashMap<String, Arc<DomainSettings>>,
     /// `(".example.org", settings)`, longest suffix first so the most specific wildcard wins.
     wildcards: Vec<(String, Arc<DomainSettings>)>,

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -14,7 +15,7 @@ use super::{Config, ConfigError, ConfigIssue, ConfigSource, DEMO_NAME, DomainSet
 use crate::account::{Domain, MailServer, Provider, ServerKind};
 
 /// Collects issues while walking the file form.
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     file: String,
     text: &'a str,
     issues: Vec<ConfigIssue>,
@@ -30,7 +31,7 @@ impl Checker<'_> {
             + 1
     }
 
-    fn report(&mut self, span: Option<&Range<usize>>, field: String, message: String) {
+    pub(super) fn report(&mut self, span: Option<&Range<usize>>, field: String, message: String) {
         let line = span.map(|span| self.line_of(span));
         self.issues.push(ConfigIssue {
             file: self.file.clone(),
@@ -98,6 +99,12 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
         })
         .collect();
 
+    let base_dir = match &source {
+        ConfigSource::File(path) => path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        ConfigSource::EmbeddedDemo => PathBuf::new(),
+    };
+    let web = super::web::check(&mut checker, &raw.web, &base_dir);
+
     let mut exact = HashMap::new();
     let mut wildcards = Vec::new();
     for (name, entry) in &raw.domains {
@@ -137,6 +144,7 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
             provider,
             listen,
             trusted_proxies,
+            web,
             exact,
             wildcards,
         })
