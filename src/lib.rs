@@ -13,6 +13,7 @@
 //! - [`resolve`]: the seam: address → `Account`; backends plug in here.
 //! - [`protocol`]: Mozilla autoconfig, Autodiscover POX (Outlook, MobileSync) and v2 JSON.
 //! - [`webform`]: the download page for iPhones (templates, languages, QR code).
+//! - [`signing`]: CMS SignedData signing of profiles and verification of signed ones.
 //! - [`server`]: the thin axum layer; [`cli`]: the `mxconf` subcommands.
 //!
 //! Core modules never import `server` or `cli`.
@@ -24,3 +25,4 @@ pub mod protocol;
 pub mod resolve;
 pub mod server;
 pub mod webform;
+pub mod signing;

@@ -87,6 +87,4 @@ pub enum AuthList {
 pub struct ProfileFile {}
 
 /// `[signing]`: the identity that signs profiles.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct SigningFile {}
+pub use super::signing::SigningFile;

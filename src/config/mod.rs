@@ -4,6 +4,7 @@
 
 mod error;
 pub mod file;
+mod signing;
 mod validate;
 pub mod web;
 
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 pub use error::{ConfigError, ConfigIssue};
 use ipnet::IpNet;
+pub use signing::SigningSettings;
 
 pub use web::WebSettings;
 
@@ -55,6 +57,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// `[web]`: branding of the download form.
     pub web: WebSettings,
+    /// `[signing]`; `None` serves profiles unsigned (and the server says so at start).
+    pub signing: Option<SigningSettings>,
     exact: HashMap<String, Arc<DomainSettings>>,
     /// `(".example.org", settings)`, longest suffix first so the most specific wildcard wins.
     wildcards: Vec<(String, Arc<DomainSettings>)>,

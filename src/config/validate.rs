@@ -137,6 +137,7 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
         }
     }
     wildcards.sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
+    let signing = super::signing::check(&mut checker, raw.signing.as_ref());
 
     if checker.issues.is_empty() {
         Ok(Config {
@@ -145,6 +146,7 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
             listen,
             trusted_proxies,
             web,
+            signing,
             exact,
             wildcards,
         })
