@@ -24,5 +24,5 @@ pub mod config;
 pub mod protocol;
 pub mod resolve;
 pub mod server;
-pub mod webform;
 pub mod signing;
+pub mod webform;

@@ -2,6 +2,8 @@
 //! the layer stack are listed in [`router`], top to bottom. Nothing here renders a protocol
 //! itself; it only maps requests to the pure renderers and their results to responses.
 
+pub mod form;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -10,21 +12,26 @@ use axum::routing::get;
 
 use crate::config::Config;
 use crate::resolve::Resolver;
+use crate::webform::{Webform, WebformError};
 
 /// Everything a request needs, built once at start-up and shared read-only.
 #[derive(Debug)]
 pub struct AppState {
     pub config: Arc<Config>,
     pub resolver: Resolver,
+    /// The download page, its templates compiled and assets fingerprinted.
+    pub webform: Webform,
 }
 
 impl AppState {
-    pub fn new(config: Config) -> Self {
+    /// Fails when the admin's web templates do not load or render.
+    pub fn new(config: Config) -> Result<Self, WebformError> {
         let config = Arc::new(config);
-        AppState {
+        Ok(AppState {
+            webform: Webform::new(&config.provider, &config.web)?,
             resolver: Resolver::new(Arc::clone(&config)),
             config,
-        }
+        })
     }
 }
 
@@ -32,6 +39,9 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        // The download form (issue 4) and its embedded assets.
+        .route("/", get(form::index))
+        .route("/static/{name}", get(form::static_file))
         .with_state(state)
 }
 
@@ -47,7 +57,9 @@ pub async fn serve(config: Config, listen: Vec<SocketAddr>) -> std::io::Result<(
     } else {
         vec![DEFAULT_LISTEN.parse().map_err(std::io::Error::other)?]
     };
-    let app = router(Arc::new(AppState::new(config)));
+    let app = router(Arc::new(
+        AppState::new(config).map_err(std::io::Error::other)?,
+    ));
     let mut servers = tokio::task::JoinSet::new();
     for addr in listen {
         let listener = tokio::net::TcpListener::bind(addr).await?;

@@ -55,10 +55,7 @@ pub struct Assets {
 impl Assets {
     /// The built-in files, then every file of `dir` (templates) and `dir/static/` on top.
     /// `generated` are files made from the config (the accent colour's stylesheet).
-    pub fn load(
-        dir: Option<&Path>,
-        generated: &[(&str, String)],
-    ) -> Result<Assets, AssetError> {
+    pub fn load(dir: Option<&Path>, generated: &[(&str, String)]) -> Result<Assets, AssetError> {
         let mut templates = BTreeMap::new();
         for name in EmbeddedTemplates::iter() {
             if let Some(file) = EmbeddedTemplates::get(&name) {
@@ -141,7 +138,9 @@ pub fn is_asset_name(name: &str) -> bool {
 /// The handful of types a branded page needs; anything else is served as opaque bytes
 /// (with `nosniff`, so a browser will not run it).
 fn content_type(name: &str) -> &'static str {
-    let extension = name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase());
+    let extension = name
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase());
     match extension.as_deref() {
         Some("css") => "text/css; charset=utf-8",
         Some("js") => "text/javascript; charset=utf-8",

@@ -121,7 +121,9 @@ impl FormProblem {
                 AddressError::InvalidDomain => t.error_domain,
             }
             .to_owned(),
-            FormProblem::UnknownDomain(domain) => t.error_unknown_domain.replace("{domain}", domain),
+            FormProblem::UnknownDomain(domain) => {
+                t.error_unknown_domain.replace("{domain}", domain)
+            }
             FormProblem::Rejected => t.error_rejected.to_owned(),
             FormProblem::Unavailable => t.error_unavailable.to_owned(),
             FormProblem::TooMany => t.error_too_many.to_owned(),

@@ -212,7 +212,9 @@ impl Webform {
 
     /// Every static file, for page-weight accounting.
     pub fn assets(&self) -> impl Iterator<Item = (&str, &Asset)> {
-        self.statics.iter().map(|(name, asset)| (name.as_str(), asset))
+        self.statics
+            .iter()
+            .map(|(name, asset)| (name.as_str(), asset))
     }
 
     /// The page's `Content-Security-Policy` value.

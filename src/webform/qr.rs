@@ -13,7 +13,8 @@ pub struct QrError;
 /// An `<svg>` element (no XML declaration) encoding `url`, scalable by CSS.
 pub fn svg(url: &str) -> Result<String, QrError> {
     // Level M survives a slightly blurred screen photo and keeps typical URLs at version 3–4.
-    let code = QrCode::with_error_correction_level(url.as_bytes(), EcLevel::M).map_err(|_| QrError)?;
+    let code =
+        QrCode::with_error_correction_level(url.as_bytes(), EcLevel::M).map_err(|_| QrError)?;
     let image = code
         .render::<svg::Color<'_>>()
         .min_dimensions(200, 200)

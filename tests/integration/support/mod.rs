@@ -33,7 +33,7 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let app = router(Arc::new(AppState::new(config)));
+        let app = router(Arc::new(AppState::new(config).expect("app state")));
         tokio::spawn(async move {
             axum::serve(
                 listener,
