@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test module uses a different subset of the helpers
 
+pub mod webdriver;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
