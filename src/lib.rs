@@ -13,6 +13,7 @@
 //! - [`resolve`]: the seam: address → `Account`; backends plug in here.
 //! - [`protocol`]: Mozilla autoconfig, Autodiscover POX (Outlook, MobileSync) and v2 JSON.
 //! - [`webform`]: the download page for iPhones (templates, languages, QR code).
+//! - [`profile`]: Apple `.mobileconfig` profiles, and their check against Apple's schema.
 //! - [`signing`]: CMS SignedData signing of profiles and verification of signed ones.
 //! - [`server`]: the thin axum layer; [`cli`]: the `mxconf` subcommands.
 //!
@@ -21,6 +22,7 @@
 pub mod account;
 pub mod cli;
 pub mod config;
+pub mod profile;
 pub mod protocol;
 pub mod resolve;
 pub mod server;

@@ -3,7 +3,9 @@
 //! and the only place that uses `anyhow`.
 
 mod check_config;
+mod export;
 mod logging;
+mod profile;
 mod render;
 mod serve;
 
@@ -30,6 +32,10 @@ pub enum Command {
     CheckConfig(ConfigArg),
     /// Print exactly what the server would answer a client for EMAIL.
     Render(render::RenderArgs),
+    /// Write the Apple configuration profile (.mobileconfig) for one address.
+    Profile(profile::ProfileArgs),
+    /// Write one profile per line of a CSV file (address[,name]), for MDM.
+    Export(export::ExportArgs),
 }
 
 /// `--config PATH`, shared by every subcommand that reads the configuration.
@@ -59,6 +65,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args),
         Command::CheckConfig(args) => check_config::run(&args),
         Command::Render(args) => render::run(&args),
+        Command::Profile(args) => profile::run(&args),
+        Command::Export(args) => export::run(&args),
     }
 }
 

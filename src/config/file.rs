@@ -81,10 +81,8 @@ pub enum AuthList {
     Many(Vec<AuthMethod>),
 }
 
-/// `[profile]`: Apple configuration profile settings.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ProfileFile {}
+/// `[profile]`: Apple configuration profile settings (defined beside their validation).
+pub use super::profile::ProfileFile;
 
 /// `[signing]`: the identity that signs profiles.
 pub use super::signing::SigningFile;

@@ -4,6 +4,7 @@
 
 mod error;
 pub mod file;
+mod profile;
 mod signing;
 mod validate;
 pub mod web;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 pub use error::{ConfigError, ConfigIssue};
 use ipnet::IpNet;
+pub use profile::ProfileSettings;
 pub use signing::SigningSettings;
 
 pub use web::WebSettings;
@@ -57,6 +59,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// `[web]`: branding of the download form.
     pub web: WebSettings,
+    /// `[profile]`: labels and identifiers of Apple configuration profiles.
+    pub profile: ProfileSettings,
     /// `[signing]`; `None` serves profiles unsigned (and the server says so at start).
     pub signing: Option<SigningSettings>,
     exact: HashMap<String, Arc<DomainSettings>>,

@@ -62,6 +62,7 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
     };
 
     let provider = check_provider(&mut checker, &raw);
+    let profile = super::profile::check(&mut checker, &raw.profile, &provider);
     let listen = raw
         .server
         .listen
@@ -146,6 +147,7 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
             listen,
             trusted_proxies,
             web,
+            profile,
             signing,
             exact,
             wildcards,

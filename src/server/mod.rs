@@ -3,15 +3,18 @@
 //! itself; it only maps requests to the pure renderers and their results to responses.
 
 pub mod form;
+pub mod mobileconfig;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 
 use crate::config::Config;
 use crate::resolve::Resolver;
+use crate::signing::{Signer, SigningError};
 use crate::webform::{Webform, WebformError};
 
 /// Everything a request needs, built once at start-up and shared read-only.
@@ -19,18 +22,58 @@ use crate::webform::{Webform, WebformError};
 pub struct AppState {
     pub config: Arc<Config>,
     pub resolver: Resolver,
+    /// The profile signer named by `[signing]`, loaded and checked once at start-up.
+    pub signer: Option<Arc<Signer>>,
     /// The download page, its templates compiled and assets fingerprinted.
     pub webform: Webform,
 }
 
+/// Why the server cannot start with this configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+    #[error(transparent)]
+    Webform(#[from] WebformError),
+}
+
 impl AppState {
-    /// Fails when the admin's web templates do not load or render.
-    pub fn new(config: Config) -> Result<Self, WebformError> {
+    /// A state without a signer: with `[signing]` configured, `/mobileconfig` then refuses
+    /// (503) rather than serve unsigned. The server uses [`AppState::load`]. Fails when the
+    /// admin's web templates do not load or render.
+    pub fn new(config: Config) -> Result<Self, StartError> {
         let config = Arc::new(config);
         Ok(AppState {
             webform: Webform::new(&config.provider, &config.web)?,
             resolver: Resolver::new(Arc::clone(&config)),
             config,
+            signer: None,
+        })
+    }
+
+    /// The state with the signer `[signing]` names; an unusable identity (expired, key does
+    /// not match, unreadable) stops the start here, with the reason.
+    pub fn load(config: Config) -> Result<Self, StartError> {
+        let signer = match &config.signing {
+            Some(settings) => {
+                let signer = Signer::from_settings(settings, &config.base_dir())?;
+                if signer.is_development() {
+                    tracing::warn!(
+                        "signing profiles with the DEVELOPMENT chain: profiles will show Not Verified on devices"
+                    );
+                } else {
+                    tracing::info!("signing profiles as {}", signer.describe());
+                }
+                Some(Arc::new(signer))
+            }
+            None => {
+                tracing::warn!("no [signing] configured: profiles are served UNSIGNED");
+                None
+            }
+        };
+        Ok(AppState {
+            signer,
+            ..AppState::new(config)?
         })
     }
 }
@@ -42,6 +85,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         // The download form (issue 4) and its embedded assets.
         .route("/", get(form::index))
         .route("/static/{name}", get(form::static_file))
+        // A browser's refused form submission gets the form back with the reason.
+        .route(
+            "/mobileconfig",
+            get(mobileconfig::get)
+                .post(mobileconfig::post)
+                .layer(from_fn_with_state(Arc::clone(&state), form::rerender_refusals)),
+        )
         .with_state(state)
 }
 
@@ -57,9 +107,8 @@ pub async fn serve(config: Config, listen: Vec<SocketAddr>) -> std::io::Result<(
     } else {
         vec![DEFAULT_LISTEN.parse().map_err(std::io::Error::other)?]
     };
-    let app = router(Arc::new(
-        AppState::new(config).map_err(std::io::Error::other)?,
-    ));
+    let state = AppState::load(config).map_err(std::io::Error::other)?;
+    let app = router(Arc::new(state));
     let mut servers = tokio::task::JoinSet::new();
     for addr in listen {
         let listener = tokio::net::TcpListener::bind(addr).await?;

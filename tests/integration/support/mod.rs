@@ -35,7 +35,7 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let app = router(Arc::new(AppState::new(config).expect("app state")));
+        let app = router(Arc::new(AppState::load(config).expect("app state loads")));
         tokio::spawn(async move {
             axum::serve(
                 listener,
