@@ -1,4 +1,5 @@
-//! `mxconf check-config`: load and validate, print every problem as `file:line: field: what`.
+//! `mxconf check-config`: load and validate, print every problem as `file:line: field: what`;
+//! also compiles and test-renders the web form's templates (an admin's `[web] templates-dir`).
 
 use std::process::ExitCode;
 
@@ -11,10 +12,16 @@ pub fn run(args: &ConfigArg) -> anyhow::Result<ExitCode> {
         None => Config::demo(),
     };
     match result {
-        Ok(config) => {
-            println!("{}: OK", config.source_name());
-            Ok(ExitCode::SUCCESS)
-        }
+        Ok(config) => match crate::webform::Webform::new(&config.provider, &config.web) {
+            Ok(_) => {
+                println!("{}: OK", config.source_name());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(error) => {
+                eprintln!("{}: {error}", config.source_name());
+                Ok(ExitCode::from(EXIT_CHECK_FAILED))
+            }
+        },
         Err(ConfigError::Invalid(issues)) => {
             for issue in &issues {
                 eprintln!("{issue}");

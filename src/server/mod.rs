@@ -90,7 +90,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/mobileconfig",
             get(mobileconfig::get)
                 .post(mobileconfig::post)
-                .layer(from_fn_with_state(Arc::clone(&state), form::rerender_refusals)),
+                .layer(from_fn_with_state(
+                    Arc::clone(&state),
+                    form::rerender_refusals,
+                )),
         )
         .with_state(state)
 }

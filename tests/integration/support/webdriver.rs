@@ -176,11 +176,19 @@ impl Browser {
                 "userAgent": ua,
             });
         }
-        let http = reqwest::Client::new();
+        // No WebDriver command may hang a test: each is bounded like every other wait.
+        let http = reqwest::Client::builder()
+            .timeout(WAIT)
+            .build()
+            .expect("http client");
         let created: Value = http
             .post(format!("{}/session", driver.base))
             .json(&json!({"capabilities": {"alwaysMatch": {
                 "browserName": "chrome",
+                // Commands return at once; tests wait for what they mean to see. A click that
+                // starts a download never "loads" a page, and "normal" would wait for it.
+                "pageLoadStrategy": "none",
+                "timeouts": {"script": 10_000, "pageLoad": 20_000, "implicit": 0},
                 "goog:chromeOptions": chrome_options,
             }}}))
             .send()
@@ -270,6 +278,13 @@ impl Browser {
             json!({ "text": text }),
         )
         .await;
+    }
+
+    /// Presses Enter in a field: the keyboard's implicit form submission. With page
+    /// JavaScript off, chromedriver's element click hangs (its atoms need script), so the
+    /// JavaScript-off tests submit the way a keyboard user does.
+    pub async fn press_enter(&self, css: &str) {
+        self.type_into(css, "\u{E007}").await;
     }
 
     pub async fn click(&self, css: &str) {
