@@ -7,19 +7,17 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::extract::Origin;
 use crate::account::EmailAddress;
-use crate::config::Config;
 use crate::webform::{FormProblem, Lang, Platform, Visit};
 
 /// A form post is two short fields; anything bigger is not our form.
 const FORM_BODY_LIMIT: usize = 16 * 1024;
-/// Longest `Host` we put into a QR code (RFC 1035 name + port).
-const MAX_HOST: usize = 260;
 
 /// `GET /`: the form, in the visitor's language, with the steps for their device.
 pub async fn index(
@@ -27,7 +25,7 @@ pub async fn index(
     RawQuery(query): RawQuery,
     request: Request,
 ) -> Response {
-    let reader = VisitReader::new(&state.config, query.as_deref(), &request);
+    let reader = VisitReader::new(&state, query.as_deref(), &request);
     let visit = reader.visit("", "", None);
     page(&state, StatusCode::OK, &visit)
 }
@@ -77,7 +75,7 @@ pub async fn rerender_refusals(
         return next.run(request).await;
     }
     let query = request.uri().query().map(str::to_owned);
-    let reader = VisitReader::new(&state.config, query.as_deref(), &request);
+    let reader = VisitReader::new(&state, query.as_deref(), &request);
     let (parts, body) = request.into_parts();
     // The body is read here so the fields can be shown again; the handler gets the same bytes.
     let Ok(bytes) = axum::body::to_bytes(body, FORM_BODY_LIMIT).await else {
@@ -138,7 +136,7 @@ struct VisitReader {
 }
 
 impl VisitReader {
-    fn new(config: &Config, query: Option<&str>, request: &Request) -> VisitReader {
+    fn new(state: &AppState, query: Option<&str>, request: &Request) -> VisitReader {
         let headers = request.headers();
         let text = |name| {
             headers
@@ -152,12 +150,18 @@ impl VisitReader {
         let peer = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| *addr);
+            .map(|ConnectInfo(addr)| addr.ip());
+        let authority = request
+            .uri()
+            .authority()
+            .map(|authority| authority.as_str());
+        // Forwarded headers count only from trusted proxies; a bad Host just drops the QR code.
+        let origin = Origin::from_headers(headers, authority, peer, state).ok();
         VisitReader {
             lang: pinned.unwrap_or_else(|| Lang::negotiate(None, text(header::ACCEPT_LANGUAGE))),
             lang_pinned: pinned.is_some(),
             platform: Platform::from_user_agent(text(header::USER_AGENT).unwrap_or_default()),
-            page_url: public_origin(config, headers, peer).map(|origin| format!("{origin}/")),
+            page_url: origin.map(|origin| format!("{}://{}/", origin.scheme, origin.authority)),
         }
     }
 
@@ -177,53 +181,6 @@ impl VisitReader {
             problem,
         }
     }
-}
-
-/// `scheme://host[:port]` as the visitor reached us. `X-Forwarded-Proto`/`-Host` count only
-/// from a peer in `[server] trusted-proxies`: from anyone else they are the visitor's own
-/// words. The host is checked to be a host name or IP literal with an optional port.
-fn public_origin(config: &Config, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<String> {
-    let trusted = peer.is_some_and(|peer| {
-        config
-            .trusted_proxies
-            .iter()
-            .any(|net| net.contains(&peer.ip()))
-    });
-    let first = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split(',').next())
-            .map(str::trim)
-    };
-    let forwarded_host = trusted.then(|| first("x-forwarded-host")).flatten();
-    let host = forwarded_host.or_else(|| first(header::HOST.as_str()))?;
-    let scheme = match trusted.then(|| first("x-forwarded-proto")).flatten() {
-        Some(proto) if proto.eq_ignore_ascii_case("https") => "https",
-        _ => "http",
-    };
-    is_host_and_port(host).then(|| format!("{scheme}://{}", host.to_ascii_lowercase()))
-}
-
-fn is_host_and_port(text: &str) -> bool {
-    let (host, port) = match text.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(':') && !port.contains(']') => (host, Some(port)),
-        _ => (text, None),
-    };
-    let port_ok = port.is_none_or(|port| port.parse::<u16>().is_ok_and(|port| port > 0));
-    let host_ok = match host
-        .strip_prefix('[')
-        .and_then(|rest| rest.strip_suffix(']'))
-    {
-        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
-        None => {
-            !host.is_empty()
-                && host
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-        }
-    };
-    text.len() <= MAX_HOST && port_ok && host_ok
 }
 
 /// The page with its security headers. A render failure (only possible with an admin
@@ -292,65 +249,15 @@ mod tests {
         );
     }
 
-    #[test]
-    fn host_syntax() {
-        for good in [
-            "mail.example.org",
-            "127.0.0.1:8080",
-            "[::1]:8080",
-            "[::1]",
-            "Example.ORG",
-        ] {
-            assert!(is_host_and_port(good), "{good}");
-        }
-        for bad in [
-            "",
-            "evil.example/\">",
-            "a b",
-            "host:0",
-            "host:99999",
-            "[nope]:80",
-            "user@host",
-        ] {
-            assert!(!is_host_and_port(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn forwarded_headers_only_from_trusted_proxies() {
-        let mut config = Config::demo().unwrap();
-        config.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
-        let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
-        headers.insert(
-            "x-forwarded-host",
-            HeaderValue::from_static("mail.example.com"),
-        );
-        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-        let proxy = Some("10.1.2.3:5555".parse().unwrap());
-        let stranger = Some("192.0.2.7:5555".parse().unwrap());
-        assert_eq!(
-            public_origin(&config, &headers, proxy).as_deref(),
-            Some("https://mail.example.com")
-        );
-        assert_eq!(
-            public_origin(&config, &headers, stranger).as_deref(),
-            Some("http://127.0.0.1:8080")
-        );
-        assert_eq!(
-            public_origin(&config, &headers, None).as_deref(),
-            Some("http://127.0.0.1:8080")
-        );
-        headers.insert(header::HOST, HeaderValue::from_static("x\"><svg>"));
-        assert_eq!(public_origin(&config, &headers, stranger), None);
-    }
-
     mod router {
         use axum::Router;
         use axum::routing::get;
         use tower::ServiceExt;
 
+        use axum::http::HeaderMap;
+
         use super::*;
+        use crate::config::Config;
         use crate::server::router;
 
         fn state() -> Arc<AppState> {
@@ -433,6 +340,36 @@ mod tests {
             )
             .await;
             assert!(!body.contains("evil.example"));
+        }
+
+        #[tokio::test]
+        async fn qr_code_follows_a_trusted_proxy() {
+            let text = crate::config::DEMO_TOML
+                .replace("trusted-proxies = []", "trusted-proxies = [\"10.0.0.0/8\"]");
+            let config =
+                Config::from_toml(&text, crate::config::ConfigSource::EmbeddedDemo).unwrap();
+            let state = Arc::new(AppState::new(config).unwrap());
+            let forwarded = |peer: &str| {
+                let mut request = get_req(
+                    "/",
+                    &[
+                        ("user-agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64)"),
+                        ("x-forwarded-host", "setup.example.com"),
+                        ("x-forwarded-proto", "https"),
+                    ],
+                );
+                let peer: SocketAddr = peer.parse().unwrap();
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            };
+            let (_, _, body) = call(router(Arc::clone(&state)), forwarded("10.1.2.3:4000")).await;
+            assert!(
+                body.contains("<figcaption>https:&#x2f;&#x2f;setup.example.com&#x2f;</figcaption>")
+            );
+            let (_, _, body) = call(router(state), forwarded("192.0.2.9:4000")).await;
+            assert!(
+                body.contains("<figcaption>http:&#x2f;&#x2f;mail.example.com&#x2f;</figcaption>")
+            );
         }
 
         #[tokio::test]

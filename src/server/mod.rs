@@ -2,20 +2,37 @@
 //! the layer stack are listed in [`router`], top to bottom. Nothing here renders a protocol
 //! itself; it only maps requests to the pure renderers and their results to responses.
 
+pub mod autoconfig;
+pub mod autodiscover;
+pub mod error;
+pub mod extract;
 pub mod form;
 pub mod mobileconfig;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use tower::Layer as _;
+use tower::ServiceBuilder;
+use tower::util::MapRequestLayer;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
+use crate::protocol::Rendered;
 use crate::resolve::Resolver;
 use crate::signing::{Signer, SigningError};
 use crate::webform::{Webform, WebformError};
+pub use error::HttpError;
 
 /// Everything a request needs, built once at start-up and shared read-only.
 #[derive(Debug)]
@@ -78,9 +95,32 @@ impl AppState {
     }
 }
 
+/// Request bodies above this are refused with 413 (a POX request is ~400 bytes).
+pub const MAX_BODY: usize = 64 * 1024;
+/// A whole request, body included, must be answered within this.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Every route and layer of the server.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let routes = Router::new()
+        .route("/mail/config-v1.1.xml", get(autoconfig::config))
+        .route(
+            "/.well-known/autoconfig/mail/config-v1.1.xml",
+            get(autoconfig::config),
+        )
+        .route("/v1.1/{domain}", get(autoconfig::ispdb))
+        .route(
+            "/autodiscover/autodiscover.xml",
+            get(autodiscover::pox_get).post(autodiscover::pox),
+        )
+        .route(
+            "/autodiscover/autodiscover.json",
+            get(autodiscover::json_query),
+        )
+        .route(
+            "/autodiscover/autodiscover.json/v1.0/{email}",
+            get(autodiscover::json_path),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         // The download form (issue 4) and its embedded assets.
         .route("/", get(form::index))
@@ -95,7 +135,85 @@ pub fn router(state: Arc<AppState>) -> Router {
                     form::rerender_refusals,
                 )),
         )
-        .with_state(state)
+        .fallback(|| async { HttpError::NotFound })
+        .method_not_allowed_fallback(|| async { HttpError::MethodNotAllowed })
+        .with_state(state);
+    // `Router::layer` runs after routing, so the case fold wraps the routes as a service of its
+    // own: `/Autodiscover/Autodiscover.xml` must route (automx2 #8, exchangelib's casing).
+    let folded = MapRequestLayer::new(fold_autodiscover_case).layer(routes);
+    Router::new().fallback_service(folded).layer(
+        ServiceBuilder::new()
+            // Spans and response events at DEBUG: nothing is logged per request at INFO.
+            .layer(TraceLayer::new_for_http())
+            // A bug that panics answers a short 500 instead of dropping the connection.
+            .layer(CatchPanicLayer::custom(|_| internal_error()))
+            // Slow or stuck requests end with 408 instead of holding a worker.
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                REQUEST_TIMEOUT,
+            ))
+            // A body trickling in byte by byte (slowloris) fails within the same bound.
+            .layer(RequestBodyTimeoutLayer::new(REQUEST_TIMEOUT))
+            // Bodies are buffered only up to MAX_BODY (chunked or not); beyond that, 413.
+            .layer(DefaultBodyLimit::max(MAX_BODY))
+            // Browsers never sniff our XML or plain-text errors into HTML.
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            )),
+    )
+}
+
+/// Case-insensitive Autodiscover paths, rewritten to the routed spelling. Only the fixed
+/// prefix is folded: the address in `…/autodiscover.json/v1.0/{email}` keeps its case.
+fn fold_autodiscover_case(mut request: Request) -> Request {
+    const PREFIXES: [&str; 2] = [
+        "/autodiscover/autodiscover.xml",
+        "/autodiscover/autodiscover.json",
+    ];
+    let path = request.uri().path();
+    let Some(prefix) = PREFIXES.into_iter().find(|prefix| {
+        path.len() >= prefix.len()
+            && path.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+            && !path.starts_with(prefix)
+    }) else {
+        return request;
+    };
+    // The prefix matched ASCII bytes, so `prefix.len()` is a character boundary.
+    let mut path_and_query = format!("{prefix}{}", &path[prefix.len()..]);
+    if let Some(query) = request.uri().query() {
+        path_and_query.push('?');
+        path_and_query.push_str(query);
+    }
+    let mut parts = request.uri().clone().into_parts();
+    parts.path_and_query = path_and_query.parse().ok();
+    if let Ok(uri) = Uri::from_parts(parts) {
+        *request.uri_mut() = uri;
+    }
+    request
+}
+
+/// A renderer's answer as an HTTP response.
+pub(crate) fn respond(rendered: Rendered) -> Response {
+    let status = StatusCode::from_u16(rendered.status).unwrap_or(StatusCode::OK);
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(rendered.content_type),
+        )],
+        rendered.body,
+    )
+        .into_response()
+}
+
+fn internal_error() -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "internal error\n",
+    )
+        .into_response()
 }
 
 /// Default listen address when neither `--listen` nor `[server].listen` names one.
@@ -148,4 +266,33 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     ctrl_c.await.unwrap_or_default();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_only_the_autodiscover_prefix() {
+        let fold = |uri: &str| {
+            let request = Request::builder()
+                .uri(uri)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            fold_autodiscover_case(request).uri().to_string()
+        };
+        assert_eq!(
+            fold("/Autodiscover/Autodiscover.xml"),
+            "/autodiscover/autodiscover.xml"
+        );
+        assert_eq!(
+            fold("/AUTODISCOVER/autodiscover.JSON/v1.0/Jane@Example.com?Protocol=x"),
+            "/autodiscover/autodiscover.json/v1.0/Jane@Example.com?Protocol=x"
+        );
+        assert_eq!(fold("/Mail/config-v1.1.xml"), "/Mail/config-v1.1.xml");
+        assert_eq!(
+            fold("/autodiscover/autodiscover.xml"),
+            "/autodiscover/autodiscover.xml"
+        );
+    }
 }

@@ -4,6 +4,8 @@
 // Tests fail loudly on any unexpected error; unwrap/expect are the point here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod autoconfig;
+mod autodiscover;
 mod cli;
 mod support;
 mod webform;

@@ -51,3 +51,68 @@ impl TestServer {
         format!("http://{}{}", self.addr, path)
     }
 }
+
+/// Runs `xmllint --noout ARGS FILE` on `body`; panics with xmllint's report when it fails.
+pub fn xmllint(args: &[&str], body: &[u8]) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("answer.xml");
+    std::fs::write(&file, body).expect("write answer");
+    let output = std::process::Command::new("xmllint")
+        .arg("--noout")
+        .args(args)
+        .arg(&file)
+        .output()
+        .expect("xmllint runs (apt-get install libxml2-utils)");
+    assert!(
+        output.status.success(),
+        "xmllint {args:?} rejected:\n{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(body)
+    );
+}
+
+/// Validates an autoconfig answer against the draft's RELAX NG schema.
+pub fn validate_autoconfig(body: &[u8]) {
+    let rng = spec_dir().join("autoconfig/autoconfig.rng");
+    xmllint(&["--relaxng", rng.to_str().expect("utf-8 path")], body);
+}
+
+/// Validates a MobileSync or error answer against [MS-ASCMD]'s Autodiscover XSD.
+pub fn validate_autodiscover(body: &[u8]) {
+    let xsd = spec_dir().join("autodiscover/AutodiscoverResponse.xsd");
+    xmllint(&["--schema", xsd.to_str().expect("utf-8 path")], body);
+}
+
+/// A response read off a raw socket.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+/// Sends `request` as is (the caller writes the request line, headers and
+/// `Connection: close`) and reads the whole response: for what reqwest will not send
+/// (hand-made chunked bodies, odd Host headers).
+pub async fn raw_http(addr: SocketAddr, request: &[u8]) -> RawResponse {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("send");
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).await.expect("read");
+    let split = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
+    let head = String::from_utf8_lossy(&bytes[..split]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status code");
+    RawResponse {
+        status,
+        head,
+        body: bytes[split + 4..].to_vec(),
+    }
+}

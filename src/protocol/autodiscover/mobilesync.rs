@@ -1,0 +1,88 @@
+//! The MobileSync answer (`mobilesync/responseschema/2006`, [MS-ASCMD] 2.2.3 and its XSD):
+//! the ActiveSync URL, or error 601 when the domain has none. Sent by iOS and Android
+//! Exchange accounts and the new Outlook for Windows (Mailu #3961).
+
+use super::error::{self, ErrorCode};
+use super::{CONTENT_TYPE, RESPONSE_NAMESPACE};
+use crate::account::Account;
+use crate::protocol::Rendered;
+use crate::protocol::xml::XmlWriter;
+
+const MOBILESYNC_NAMESPACE: &str =
+    "http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006";
+
+/// Renders the MobileSync answer for `account`.
+pub fn render(account: &Account) -> Rendered {
+    let Some(url) = &account.activesync_url else {
+        return error::render(ErrorCode::ProviderUnavailable);
+    };
+    let mut xml = XmlWriter::new();
+    xml.open("Autodiscover", &[("xmlns", RESPONSE_NAMESPACE)]);
+    xml.open("Response", &[("xmlns", MOBILESYNC_NAMESPACE)]);
+    xml.leaf("Culture", "en:us");
+    // The XSD requires EMailAddress inside User, so User only appears with an address.
+    if let Some(email) = &account.email {
+        xml.open("User", &[]);
+        if let Some(name) = &account.display_name {
+            xml.leaf("DisplayName", name);
+        }
+        xml.leaf("EMailAddress", email.as_str());
+        xml.close("User");
+    }
+    xml.open("Action", &[]);
+    xml.open("Settings", &[]);
+    xml.open("Server", &[]);
+    xml.leaf("Type", "MobileSync");
+    xml.leaf("Url", url);
+    xml.leaf("Name", url);
+    xml.close("Server");
+    xml.close("Settings");
+    xml.close("Action");
+    xml.close("Response");
+    xml.close("Autodiscover");
+    Rendered {
+        status: 200,
+        content_type: CONTENT_TYPE,
+        body: xml.finish(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::test_accounts::demo_account;
+
+    fn leaves(body: &[u8]) -> Vec<(String, String)> {
+        let text = std::str::from_utf8(body).unwrap();
+        let doc = roxmltree::Document::parse(text).unwrap();
+        doc.descendants()
+            .filter(|n| n.is_element() && !n.children().any(|c| c.is_element()))
+            .map(|n| {
+                let text = n.text().unwrap_or_default().trim().to_owned();
+                (n.tag_name().name().to_owned(), text)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matches_the_spec_example_field_for_field() {
+        let mut account = demo_account("chris@example.com");
+        account.display_name = Some("Chris Gray".into());
+        let ours = render(&account);
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/spec/autodiscover/examples/mobilesync-response.xml"
+        );
+        let example = std::fs::read(path).unwrap();
+        assert_eq!(leaves(&ours.body), leaves(&example));
+    }
+
+    #[test]
+    fn without_activesync_the_answer_is_error_601() {
+        let mut account = demo_account("chris@example.com");
+        account.activesync_url = None;
+        let rendered = render(&account);
+        assert_eq!(rendered.status, 200);
+        assert!(leaves(&rendered.body).contains(&("ErrorCode".into(), "601".into())));
+    }
+}

@@ -1,0 +1,190 @@
+//! Autodiscover v2 (JSON): `{"Protocol":…,"Url":…}` for `ActiveSync` (the configured URL) and
+//! `AutodiscoverV1` (this server's POX endpoint, which the caller supplies because only the
+//! HTTP layer knows its public scheme and host). No formal spec exists: the shapes follow
+//! Microsoft's answers as captured in `spec/autodiscover/examples/v2-*.json`.
+
+use serde::Serialize;
+
+use super::Rendered;
+use crate::account::Account;
+
+pub const CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+/// The values of `Protocol=` this server answers, matched case-insensitively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonProtocol {
+    ActiveSync,
+    AutodiscoverV1,
+}
+
+impl JsonProtocol {
+    const ALL: [JsonProtocol; 2] = [JsonProtocol::ActiveSync, JsonProtocol::AutodiscoverV1];
+
+    /// Case-insensitive (Outlook and macOS vary the spelling).
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|protocol| protocol.name().eq_ignore_ascii_case(text))
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            JsonProtocol::ActiveSync => "ActiveSync",
+            JsonProtocol::AutodiscoverV1 => "AutodiscoverV1",
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Settings<'a> {
+    protocol: &'a str,
+    url: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Failure<'a> {
+    error_code: &'a str,
+    error_message: &'a str,
+}
+
+/// The answer for `account` and a known `protocol`; `pox_url` is this server's public
+/// `…/autodiscover/autodiscover.xml`.
+pub fn render(account: &Account, protocol: JsonProtocol, pox_url: &str) -> Rendered {
+    let url = match protocol {
+        JsonProtocol::ActiveSync => match &account.activesync_url {
+            Some(url) => url.as_str(),
+            None => {
+                return failure(
+                    404,
+                    "ProtocolNotAvailable",
+                    "ActiveSync is not offered for this domain.",
+                );
+            }
+        },
+        JsonProtocol::AutodiscoverV1 => pox_url,
+    };
+    json(
+        200,
+        &Settings {
+            protocol: protocol.name(),
+            url,
+        },
+    )
+}
+
+/// 400 `InvalidProtocol`, worded like Microsoft's answer. The given value is quoted back only
+/// when it is a short plain word, so nothing a client sent is reflected beyond that.
+pub fn invalid_protocol(given: &str) -> Rendered {
+    let supported = JsonProtocol::ALL.map(JsonProtocol::name).join(",");
+    let plain_word =
+        given.len() <= 32 && !given.is_empty() && given.bytes().all(|b| b.is_ascii_alphanumeric());
+    let message = if plain_word {
+        format!("The given protocol value '{given}' is invalid. Supported values are '{supported}'")
+    } else {
+        format!("The given protocol value is invalid. Supported values are '{supported}'")
+    };
+    failure(400, "InvalidProtocol", &message)
+}
+
+/// 404 for an address whose domain is not served here: clients move on to their next
+/// discovery method, and no other domain's settings are ever given out.
+pub fn unknown_domain() -> Rendered {
+    failure(
+        404,
+        "InvalidDomain",
+        "This server has no settings for the domain.",
+    )
+}
+
+fn failure(status: u16, error_code: &str, error_message: &str) -> Rendered {
+    json(
+        status,
+        &Failure {
+            error_code,
+            error_message,
+        },
+    )
+}
+
+fn json(status: u16, value: &impl Serialize) -> Rendered {
+    Rendered {
+        status,
+        content_type: CONTENT_TYPE,
+        // Serialising a struct of string fields into memory cannot fail.
+        body: serde_json::to_vec(value).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::test_accounts::demo_account;
+
+    fn example(name: &str) -> serde_json::Value {
+        let path = format!(
+            "{}/../shared/spec/autodiscover/examples/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    fn value(rendered: &Rendered) -> serde_json::Value {
+        serde_json::from_slice(&rendered.body).unwrap()
+    }
+
+    #[test]
+    fn activesync_matches_the_vector() {
+        let rendered = render(
+            &demo_account("jane@example.com"),
+            JsonProtocol::ActiveSync,
+            "unused",
+        );
+        assert_eq!(rendered.status, 200);
+        assert_eq!(value(&rendered), example("v2-activesync.json"));
+    }
+
+    #[test]
+    fn autodiscover_v1_matches_the_vector() {
+        let url = "https://autodiscover.example.com/autodiscover/autodiscover.xml";
+        let rendered = render(
+            &demo_account("jane@example.com"),
+            JsonProtocol::parse("autodiscoverv1").unwrap(),
+            url,
+        );
+        assert_eq!(value(&rendered), example("v2-autodiscoverv1.json"));
+    }
+
+    #[test]
+    fn invalid_protocol_has_microsofts_shape() {
+        let rendered = invalid_protocol("Foo");
+        assert_eq!(rendered.status, 400);
+        let ours = value(&rendered);
+        let theirs = example("v2-error-invalidprotocol.json");
+        assert_eq!(ours["ErrorCode"], theirs["ErrorCode"]);
+        // Microsoft lists its own protocols (including Ews); we list the ones we answer.
+        let prefix = "The given protocol value 'Foo' is invalid. Supported values are '";
+        assert!(theirs["ErrorMessage"].as_str().unwrap().starts_with(prefix));
+        assert_eq!(
+            ours["ErrorMessage"],
+            format!("{prefix}ActiveSync,AutodiscoverV1'")
+        );
+    }
+
+    #[test]
+    fn hostile_protocol_values_are_not_reflected() {
+        for given in ["<script>", "a\"b", &"x".repeat(100)] {
+            let text = String::from_utf8(invalid_protocol(given).body).unwrap();
+            assert!(!text.contains(given), "{text}");
+        }
+    }
+
+    #[test]
+    fn activesync_without_url_is_a_404() {
+        let mut account = demo_account("jane@example.com");
+        account.activesync_url = None;
+        let rendered = render(&account, JsonProtocol::ActiveSync, "unused");
+        assert_eq!(rendered.status, 404);
+    }
+}

@@ -1,0 +1,127 @@
+//! Microsoft Autodiscover endpoints: POX (`POST /autodiscover/autodiscover.xml`, GET for the
+//! domain-level answer Delta Chat asks for) and v2 JSON (both URL forms). Unknown domains get
+//! the protocol's own "no settings" answer (POX error 500/601, JSON 404), never another
+//! domain's settings and never a 5xx.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, RawPathParamsRejection};
+use axum::extract::{RawPathParams, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::error::HttpError;
+use super::extract::{self, Origin};
+use super::{AppState, respond};
+use crate::account::EmailAddress;
+use crate::protocol::autodiscover::{self, ErrorCode, PoxRequest, ResponseSchema, error};
+use crate::protocol::autodiscover_json::{self, JsonProtocol};
+use crate::protocol::{Rendered, autodiscover::outlook};
+use crate::resolve::ResolveError;
+
+/// POST: the request body decides schema and address. A body over the limit is 413; a
+/// missing or garbled one is error 600 in an XML body with HTTP 200 (NOTES.md).
+pub async fn pox(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, HttpError> {
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => HttpError::BodyTooLarge,
+        _ => HttpError::BadBody,
+    })?;
+    let rendered = match PoxRequest::parse(&body) {
+        Ok(request) => for_request(&state, &request).await,
+        Err(reason) => {
+            tracing::debug!("autodiscover request refused: {reason}");
+            error::render(ErrorCode::InvalidRequest)
+        }
+    };
+    Ok(respond(rendered))
+}
+
+/// GET: no body and no address (Delta Chat); the domain comes from
+/// `Host: autodiscover.<domain>` or `<domain>`, and the answer is the domain-level one.
+pub async fn pox_get(
+    State(state): State<Arc<AppState>>,
+    origin: Result<Origin, HttpError>,
+) -> Response {
+    let domain = origin.ok().and_then(|o| o.domain("autodiscover."));
+    let rendered = match domain.map(|d| state.resolver.resolve_domain(&d)) {
+        None => error::render(ErrorCode::InvalidRequest),
+        Some(Ok(account)) => outlook::render(&account),
+        Some(Err(ResolveError::UnknownDomain)) => {
+            autodiscover::unknown_domain(ResponseSchema::Outlook)
+        }
+    };
+    respond(rendered)
+}
+
+/// The POX answer for a parsed request (also what `mxconf render outlook|mobilesync` prints).
+pub async fn for_request(state: &AppState, request: &PoxRequest) -> Rendered {
+    match state.resolver.resolve(&request.email).await {
+        Ok(account) => autodiscover::render(request.schema, &account),
+        Err(ResolveError::UnknownDomain) => autodiscover::unknown_domain(request.schema),
+    }
+}
+
+/// GET `/autodiscover/autodiscover.json/v1.0/{email}?Protocol=X`.
+pub async fn json_path(
+    State(state): State<Arc<AppState>>,
+    params: Result<RawPathParams, RawPathParamsRejection>,
+    RawQuery(query): RawQuery,
+    origin: Result<Origin, HttpError>,
+) -> Result<Response, HttpError> {
+    let params = params.map_err(|_| HttpError::BadParameter)?;
+    let email = params.iter().next().map(|(_, v)| v).unwrap_or_default();
+    json(&state, Some(email), query.as_deref(), origin).await
+}
+
+/// GET `/autodiscover/autodiscover.json?Email=…&Protocol=X`.
+pub async fn json_query(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    origin: Result<Origin, HttpError>,
+) -> Result<Response, HttpError> {
+    let email = extract::query_value(query.as_deref(), "Email")
+        .map(extract::decode)
+        .transpose()?;
+    json(&state, email.as_deref(), query.as_deref(), origin).await
+}
+
+async fn json(
+    state: &AppState,
+    email: Option<&str>,
+    query: Option<&str>,
+    origin: Result<Origin, HttpError>,
+) -> Result<Response, HttpError> {
+    let given = extract::query_value(query, "Protocol").unwrap_or_default();
+    let given = extract::decode(given)?;
+    // The protocol is checked first, as Microsoft does: a bad one is 400 whatever the address.
+    let Some(protocol) = JsonProtocol::parse(&given) else {
+        return Ok(respond(autodiscover_json::invalid_protocol(&given)));
+    };
+    let email = extract::parse_email(
+        email
+            .filter(|e| !e.is_empty())
+            .ok_or(HttpError::MissingAddress)?,
+    )?;
+    let pox_url = match protocol {
+        JsonProtocol::AutodiscoverV1 => origin?.pox_url(),
+        JsonProtocol::ActiveSync => String::new(),
+    };
+    Ok(respond(json_for(state, &email, protocol, &pox_url).await))
+}
+
+/// The v2 answer for an address (also what `mxconf render json` prints).
+pub async fn json_for(
+    state: &AppState,
+    email: &EmailAddress,
+    protocol: JsonProtocol,
+    pox_url: &str,
+) -> Rendered {
+    match state.resolver.resolve(email).await {
+        Ok(account) => autodiscover_json::render(&account, protocol, pox_url),
+        Err(ResolveError::UnknownDomain) => autodiscover_json::unknown_domain(),
+    }
+}

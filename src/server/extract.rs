@@ -1,0 +1,273 @@
+//! Request inputs, parsed once with our own 400 answers: the address from a query string or
+//! path, and the public origin (scheme + host) from the Host header, or from
+//! `X-Forwarded-Proto`/`X-Forwarded-Host` when, and only when, the TCP peer is one of
+//! `[server].trusted-proxies`. Everything returned is validated, so it is safe to put in answers.
+
+use std::borrow::Cow;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, header};
+
+use super::AppState;
+use super::error::HttpError;
+use crate::account::{Domain, EmailAddress};
+
+/// Far above any real address (254 characters, at most 12 bytes each when percent-encoded);
+/// longer parameters are refused before any decoding work.
+const MAX_PARAMETER: usize = 3 * 1024;
+
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// The raw (still percent-encoded) value of `key` in a query string; keys compare
+/// case-insensitively (`Email`, `email`; `Protocol`, `protocol`).
+pub fn query_value<'q>(query: Option<&'q str>, key: &str) -> Option<&'q str> {
+    query?.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        name.eq_ignore_ascii_case(key).then_some(value)
+    })
+}
+
+/// Percent-decodes a query value. `+` stays `+`: it is common in local parts
+/// (`jane+lists@…`) and no address contains a space, so form-style decoding would only
+/// break real addresses.
+pub fn decode(raw: &str) -> Result<Cow<'_, str>, HttpError> {
+    if raw.len() > MAX_PARAMETER {
+        return Err(HttpError::BadParameter);
+    }
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| HttpError::BadParameter)
+}
+
+/// The address in query parameter `key`, if present (NOTES.md: percent-decoded, trimmed,
+/// domain lower-cased; never echoed in encoded form).
+pub fn email_in_query(query: Option<&str>, key: &str) -> Result<Option<EmailAddress>, HttpError> {
+    match query_value(query, key) {
+        None | Some("") => Ok(None),
+        Some(raw) => Ok(Some(parse_email(&decode(raw)?)?)),
+    }
+}
+
+/// Parses an already decoded address.
+pub fn parse_email(text: &str) -> Result<EmailAddress, HttpError> {
+    if text.len() > MAX_PARAMETER {
+        return Err(HttpError::BadParameter);
+    }
+    Ok(EmailAddress::parse(text)?)
+}
+
+/// Where the client reached us: the public scheme and `host[:port]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub scheme: &'static str,
+    /// Lower-cased `host` or `host:port`; a domain, an IP literal or `localhost`.
+    pub authority: String,
+}
+
+impl Origin {
+    /// The mail domain a bare request is about: the host without its port and without the
+    /// service label clients put in front (`autoconfig.example.com` → `example.com`).
+    pub fn domain(&self, service_label: &str) -> Option<Domain> {
+        let host = split_port(&self.authority)?.0;
+        let host = host.strip_prefix(service_label).unwrap_or(host);
+        Domain::parse(host).ok()
+    }
+
+    /// This server's public POX endpoint (Autodiscover v2 `AutodiscoverV1` answer).
+    pub fn pox_url(&self) -> String {
+        format!(
+            "{}://{}/autodiscover/autodiscover.xml",
+            self.scheme, self.authority
+        )
+    }
+
+    /// Reads the origin from request headers. `peer` is the TCP peer; forwarded headers count
+    /// only when it is a trusted proxy (otherwise any client could choose the URLs we hand out).
+    pub fn from_headers(
+        headers: &HeaderMap,
+        uri_authority: Option<&str>,
+        peer: Option<IpAddr>,
+        state: &AppState,
+    ) -> Result<Self, HttpError> {
+        let trusted = peer.is_some_and(|ip| {
+            let ip = ip.to_canonical();
+            state
+                .config
+                .trusted_proxies
+                .iter()
+                .any(|net| net.contains(&ip))
+        });
+        let first = |name: &HeaderName| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let forwarded_host = trusted.then(|| first(&X_FORWARDED_HOST)).flatten();
+        let host = forwarded_host
+            .or_else(|| first(&header::HOST))
+            .or(uri_authority)
+            .ok_or(HttpError::BadHost)?;
+        let scheme = match trusted.then(|| first(&X_FORWARDED_PROTO)).flatten() {
+            Some(proto) if proto.eq_ignore_ascii_case("https") => "https",
+            _ => "http",
+        };
+        let authority = validate_authority(host).ok_or(HttpError::BadHost)?;
+        Ok(Origin { scheme, authority })
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Origin {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let authority = parts.uri.authority().map(|a| a.as_str());
+        Origin::from_headers(&parts.headers, authority, peer, state)
+    }
+}
+
+/// `host[:port]` with a valid host (domain, IP literal, `localhost`) and numeric port,
+/// lower-cased; `None` for anything else.
+fn validate_authority(text: &str) -> Option<String> {
+    let (host, _port) = split_port(text)?;
+    let host_ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        inner.parse::<Ipv6Addr>().is_ok()
+    } else {
+        host.eq_ignore_ascii_case("localhost")
+            || host.parse::<Ipv4Addr>().is_ok()
+            || Domain::parse(host).is_ok_and(|d| d.as_str().eq_ignore_ascii_case(host))
+    };
+    host_ok.then(|| text.to_ascii_lowercase())
+}
+
+/// Splits `host[:port]` (`[v6]:port` too); `None` when the port is not a number.
+fn split_port(text: &str) -> Option<(&str, Option<u16>)> {
+    let (host, port) = match text.rfind(':') {
+        Some(colon) if !text[colon..].contains(']') => (&text[..colon], Some(&text[colon + 1..])),
+        _ => (text, None),
+    };
+    let port = match port {
+        Some(digits) => {
+            if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                return None;
+            }
+            Some(digits.parse().ok()?)
+        }
+        None => None,
+    };
+    (!host.is_empty()).then_some((host, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ConfigSource};
+
+    fn state(trusted: &str) -> AppState {
+        let text = crate::config::DEMO_TOML.replace(
+            "trusted-proxies = []",
+            &format!("trusted-proxies = [{trusted}]"),
+        );
+        AppState::new(Config::from_toml(&text, ConfigSource::EmbeddedDemo).unwrap()).unwrap()
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn query_values_are_found_case_insensitively_and_decoded() {
+        let query = Some("Protocol=activesync&Email=jane%2Blists%40Example.COM");
+        assert_eq!(query_value(query, "protocol"), Some("activesync"));
+        let email = email_in_query(query, "email").unwrap().unwrap();
+        assert_eq!(email.as_str(), "jane+lists@example.com");
+        assert_eq!(email_in_query(Some("x=1"), "email"), Ok(None));
+        assert_eq!(
+            email_in_query(Some("emailaddress=%ff%fe"), "emailaddress"),
+            Err(HttpError::BadParameter)
+        );
+        let long = format!("emailaddress={}", "a".repeat(4000));
+        assert_eq!(
+            email_in_query(Some(&long), "emailaddress"),
+            Err(HttpError::BadParameter)
+        );
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_trusted_proxies() {
+        let forwarded = headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "autodiscover.example.com"),
+        ]);
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let trusting = state("\"10.0.0.0/8\"");
+        let origin = Origin::from_headers(&forwarded, None, Some(proxy), &trusting).unwrap();
+        assert_eq!(
+            origin.pox_url(),
+            "https://autodiscover.example.com/autodiscover/autodiscover.xml"
+        );
+        let stranger: IpAddr = "192.0.2.7".parse().unwrap();
+        let origin = Origin::from_headers(&forwarded, None, Some(stranger), &trusting).unwrap();
+        assert_eq!(origin.scheme, "http");
+        assert_eq!(origin.authority, "127.0.0.1:8080");
+        // IPv4-mapped IPv6 peers (dual-stack listeners) are the same proxy.
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        let origin = Origin::from_headers(&forwarded, None, Some(mapped), &trusting).unwrap();
+        assert_eq!(origin.scheme, "https");
+    }
+
+    #[test]
+    fn hosts_are_validated_and_service_labels_stripped() {
+        let demo = state("");
+        let origin =
+            |host: &str| Origin::from_headers(&headers(&[("host", host)]), None, None, &demo);
+        let o = origin("AutoConfig.Example.COM:8443").unwrap();
+        assert_eq!(o.domain("autoconfig.").unwrap().as_str(), "example.com");
+        assert_eq!(
+            origin("example.com")
+                .unwrap()
+                .domain("autoconfig.")
+                .unwrap()
+                .as_str(),
+            "example.com"
+        );
+        assert!(origin("[::1]:80").is_ok());
+        assert!(origin("localhost").unwrap().domain("autoconfig.").is_none());
+        for bad in [
+            "evil.com/<x>",
+            "a b",
+            "example.com:99999",
+            "example.com:",
+            "ex\"ample.com",
+            "xn--",
+        ] {
+            assert_eq!(origin(bad), Err(HttpError::BadHost), "{bad}");
+        }
+        assert_eq!(
+            Origin::from_headers(&HeaderMap::new(), None, None, &demo),
+            Err(HttpError::BadHost)
+        );
+    }
+}
