@@ -22,6 +22,7 @@
 pub mod account;
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod profile;
 pub mod protocol;
 pub mod resolve;

@@ -12,16 +12,26 @@ pub fn run(args: &ConfigArg) -> anyhow::Result<ExitCode> {
         None => Config::demo(),
     };
     match result {
-        Ok(config) => match crate::webform::Webform::new(&config.provider, &config.web) {
-            Ok(_) => {
-                println!("{}: OK", config.source_name());
-                Ok(ExitCode::SUCCESS)
+        Ok(config) => {
+            // The signer's files are checked too (key matches, dates), so a renewal gone wrong
+            // shows here rather than at the next restart.
+            if let Some(settings) = &config.signing {
+                match crate::signing::Signer::from_settings(settings, &config.base_dir()) {
+                    Ok(signer) => println!("signing: {}", signer.describe()),
+                    Err(error) => {
+                        eprintln!("{}: signing: {error}", config.source_name());
+                        return Ok(ExitCode::from(EXIT_CHECK_FAILED));
+                    }
+                }
             }
-            Err(error) => {
+            // The web form's templates are compiled and every variant rendered once.
+            if let Err(error) = crate::webform::Webform::new(&config.provider, &config.web) {
                 eprintln!("{}: {error}", config.source_name());
-                Ok(ExitCode::from(EXIT_CHECK_FAILED))
+                return Ok(ExitCode::from(EXIT_CHECK_FAILED));
             }
-        },
+            println!("{}: OK", config.source_name());
+            Ok(ExitCode::SUCCESS)
+        }
         Err(ConfigError::Invalid(issues)) => {
             for issue in &issues {
                 eprintln!("{issue}");

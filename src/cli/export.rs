@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::io::IsTerminal as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,28 +49,37 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create {}", args.out_dir.display()))?;
     let input = args.input.display().to_string();
     let (entries, mut failures) = parse(&text);
+    let jobs = plan(entries, &mut failures);
 
     let progress = if std::io::stderr().is_terminal() {
-        ProgressBar::new(entries.len() as u64).with_style(
+        ProgressBar::new(jobs.len() as u64).with_style(
             ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         )
     } else {
         ProgressBar::hidden()
     };
-    let taken = Mutex::new(HashSet::new());
     let next = AtomicUsize::new(0);
+    let written = AtomicUsize::new(0);
     let errors = Mutex::new(Vec::new());
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     // Private-key work is CPU-bound: one worker per core, each taking the next line.
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
-                while let Some(entry) = entries.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    if let Err(error) = export_one(&maker, entry, &args.out_dir, &taken)
-                        && let Ok(mut errors) = errors.lock()
-                    {
-                        errors.push((entry.line, format!("{error:#}")));
+                while let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let result = maker
+                        .make(&job.address, job.name.as_deref())
+                        .and_then(|bytes| write_atomically(&args.out_dir.join(&job.file), &bytes));
+                    match result {
+                        Ok(()) => {
+                            written.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(error) => {
+                            if let Ok(mut errors) = errors.lock() {
+                                errors.push((job.line, format!("{error:#}")));
+                            }
+                        }
                     }
                     progress.inc(1);
                 }
@@ -83,7 +92,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     for (line, message) in &failures {
         eprintln!("{input}:{line}: {message}");
     }
-    let written = entries.len() - failures.len().min(entries.len());
+    let written = written.into_inner();
     let failed = failures.len();
     eprintln!(
         "mxconf: {written} profile(s) written to {}, {failed} line(s) failed",
@@ -96,24 +105,43 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn export_one(
-    maker: &ProfileMaker,
-    entry: &Entry,
-    out_dir: &Path,
-    taken: &Mutex<HashSet<String>>,
-) -> anyhow::Result<()> {
-    let address = EmailAddress::parse(&entry.address).context("not a usable email address")?;
-    let file = profile::file_name(&address);
-    // Two lines for one address (or two that map to one file name) would overwrite each other.
-    let fresh = taken
-        .lock()
-        .map(|mut taken| taken.insert(file.clone()))
-        .unwrap_or(false);
-    if !fresh {
-        anyhow::bail!("{file} is already written by an earlier line");
+/// One profile to write.
+struct Job {
+    line: usize,
+    address: EmailAddress,
+    name: Option<String>,
+    file: String,
+}
+
+/// Parses the addresses and assigns file names in line order, so that of two lines for one
+/// address (or two addresses with one file name) the later is the one reported, every run.
+fn plan(entries: Vec<Entry>, failures: &mut Vec<(usize, String)>) -> Vec<Job> {
+    let mut taken = HashSet::new();
+    let mut jobs = Vec::with_capacity(entries.len());
+    for entry in entries {
+        match EmailAddress::parse(&entry.address) {
+            Err(error) => {
+                failures.push((entry.line, format!("not a usable email address: {error}")))
+            }
+            Ok(address) => {
+                let file = profile::file_name(&address);
+                if taken.insert(file.clone()) {
+                    jobs.push(Job {
+                        line: entry.line,
+                        address,
+                        name: entry.name,
+                        file,
+                    });
+                } else {
+                    failures.push((
+                        entry.line,
+                        format!("{file} is already written by an earlier line"),
+                    ));
+                }
+            }
+        }
     }
-    let bytes = maker.make(&address, entry.name.as_deref())?;
-    write_atomically(&out_dir.join(file), &bytes)
+    jobs
 }
 
 /// Splits the CSV into entries and per-line errors (line numbers from 1).

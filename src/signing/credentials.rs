@@ -41,6 +41,15 @@ pub(super) fn from_pem(
     warn_if_exposed(key);
     let key_name = key.display().to_string();
     let key = parse_key(&read(key)?, &key_name)?;
+    // A file in root-first order would otherwise read as "key does not match".
+    if !key_matches(&certificate, &key)
+        && let Some(signer) = intermediates.iter().find(|c| key_matches(c, &key))
+    {
+        return Err(SigningError::SignerNotFirst {
+            file: cert_name,
+            subject: name_to_string(signer.subject_name()),
+        });
+    }
     Signer::checked(certificate, key, intermediates, cert_name, &key_name, false)
 }
 
@@ -130,11 +139,7 @@ impl Signer {
         key_name: &str,
         development: bool,
     ) -> Result<Signer, SigningError> {
-        let matches = certificate
-            .public_key()
-            .map(|public| public.public_eq(&key))
-            .unwrap_or(false);
-        if !matches {
+        if !key_matches(&certificate, &key) {
             return Err(SigningError::KeyMismatch {
                 key: key_name.to_owned(),
                 cert: origin,
@@ -181,6 +186,13 @@ impl Signer {
     }
 }
 
+fn key_matches(certificate: &X509Ref, key: &PKey<Private>) -> bool {
+    certificate
+        .public_key()
+        .map(|public| public.public_eq(key))
+        .unwrap_or(false)
+}
+
 /// Expired or not-yet-valid signers are refused: devices treat such a profile as unsigned.
 pub(super) fn check_validity(certificate: &X509Ref, origin: &str) -> Result<(), SigningError> {
     let now = now()?;
@@ -216,9 +228,9 @@ pub(super) fn check_validity(certificate: &X509Ref, origin: &str) -> Result<(), 
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, SigningError> {
-    std::fs::read(path).map_err(|source| SigningError::Read {
+    std::fs::read(path).map_err(|error| SigningError::Read {
         file: path.display().to_string(),
-        source,
+        error,
     })
 }
 

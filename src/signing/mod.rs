@@ -24,12 +24,9 @@ use crate::config::SigningSettings;
 /// Every message is one line and names the file it is about; none ever contains a password.
 #[derive(Debug, thiserror::Error)]
 pub enum SigningError {
-    #[error("cannot read {file}: {source}")]
-    Read {
-        file: String,
-        #[source]
-        source: std::io::Error,
-    },
+    // The I/O error is part of the message, not a `source`, so `{:#}` prints it once.
+    #[error("cannot read {file}: {error}")]
+    Read { file: String, error: std::io::Error },
     #[error("{file}: no PEM certificate found ({reason})")]
     Certificate { file: String, reason: String },
     #[error("{file}: no usable PEM private key found ({reason})")]
@@ -44,6 +41,10 @@ pub enum SigningError {
         cert: String,
         subject: String,
     },
+    #[error(
+        "{file}: the key belongs to {subject}, which is not the first certificate in the file; put the signer first, then its intermediates"
+    )]
+    SignerNotFirst { file: String, subject: String },
     #[error(
         "{file}: the signing certificate {subject} expired on {not_after} (valid from {not_before})"
     )]
@@ -197,6 +198,11 @@ impl Signer {
     pub fn is_development(&self) -> bool {
         self.development
     }
+}
+
+/// True when `bytes` parse as CMS (e.g. an already signed profile): for clearer refusals.
+pub fn is_signed_data(bytes: &[u8]) -> bool {
+    CmsContentInfo::from_der(bytes).is_ok()
 }
 
 /// `CN=…, O=…` in the certificate's own order, for messages and reports.

@@ -104,3 +104,80 @@ fn signer_and_keys_are_shareable_across_threads() {
     assert_send_sync::<Signer>();
     assert_send_sync::<SignedProfile>();
 }
+
+#[test]
+fn a_certificate_that_expires_while_running_stops_signing() {
+    // Built directly: the constructors would refuse it, which is the point of the other tests.
+    let key = PKey::private_key_from_pem(&std::fs::read(certs("signer.key")).unwrap()).unwrap();
+    let mut builder = openssl::x509::X509Builder::new().unwrap();
+    let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "lapsed").unwrap();
+    let name = name.build();
+    builder.set_subject_name(&name).unwrap();
+    builder.set_issuer_name(&name).unwrap();
+    builder.set_pubkey(&key).unwrap();
+    builder
+        .set_not_before(&Asn1Time::from_str("20200101000000Z").unwrap())
+        .unwrap();
+    builder
+        .set_not_after(&Asn1Time::from_str("20210101000000Z").unwrap())
+        .unwrap();
+    builder
+        .sign(&key, openssl::hash::MessageDigest::sha256())
+        .unwrap();
+    let signer = Signer {
+        certificate: builder.build(),
+        key,
+        chain: Stack::new().unwrap(),
+        origin: "lapsed.pem".into(),
+        development: false,
+    };
+    let error = signer.sign(PROFILE).unwrap_err();
+    assert!(matches!(error, SigningError::Expired { .. }), "{error}");
+    assert!(error.to_string().contains("lapsed.pem"), "{error}");
+}
+
+#[cfg(unix)]
+#[test]
+fn key_files_readable_by_others_are_reported() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.pem");
+    std::fs::write(&key, "x").unwrap();
+    for (mode, exposed) in [
+        (0o600, None),
+        (0o400, None),
+        (0o640, Some(0o640)),
+        (0o604, Some(0o604)),
+    ] {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+        assert_eq!(credentials::exposed_mode(&key), exposed, "mode {mode:o}");
+    }
+}
+
+#[test]
+fn describe_names_subject_issuer_and_expiry() {
+    let text = Signer::development().unwrap().describe();
+    assert!(text.starts_with("C=XX, O=mxconf development (NOT FOR PRODUCTION), CN=mxconf development profile signer (issuer "), "{text}");
+    assert!(text.contains("intermediate CA"), "{text}");
+    assert!(text.contains("valid until"), "{text}");
+    assert!(text.contains("GMT"), "{text}");
+}
+
+#[test]
+fn a_chain_file_in_the_wrong_order_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let reversed = dir.path().join("reversed.pem");
+    let mut pem = std::fs::read(certs("chain.pem")).unwrap();
+    pem.extend(std::fs::read(certs("signer.pem")).unwrap());
+    std::fs::write(&reversed, pem).unwrap();
+    let error = Signer::from_pem(&reversed, None, &certs("signer.key")).unwrap_err();
+    assert!(
+        matches!(error, SigningError::SignerNotFirst { .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("put the signer first"),
+        "{error}"
+    );
+}

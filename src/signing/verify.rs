@@ -53,7 +53,7 @@ pub fn verify(der: &[u8], ca: Option<&Path>) -> Result<VerifyReport, SigningErro
     )
     .map_err(|error| SigningError::BadSignature(reason(&error)))?;
 
-    let signer = find_signer(&mut cms, &parts.certificates)?;
+    let signer = find_signer(der, &parts.certificates)?;
     let store = trust_store(ca)?;
     let mut untrusted = Stack::new().map_err(|error| SigningError::Chain(reason(&error)))?;
     for certificate in &parts.certificates {
@@ -90,9 +90,13 @@ pub fn verify(der: &[u8], ca: Option<&Path>) -> Result<VerifyReport, SigningErro
 
 /// The embedded certificate whose key made the signature. Found by asking OpenSSL with one
 /// candidate at a time, which works for both signer-identifier forms (issuer+serial and
-/// subject key identifier, the one Apple's own profiles use).
-fn find_signer(cms: &mut CmsContentInfo, certificates: &[X509]) -> Result<X509, SigningError> {
+/// subject key identifier, the one Apple's own profiles use). Each try parses afresh: OpenSSL
+/// remembers a signer once found, and would then accept any candidate.
+fn find_signer(der: &[u8], certificates: &[X509]) -> Result<X509, SigningError> {
     for candidate in certificates {
+        let mut cms = CmsContentInfo::from_der(der).map_err(|error| SigningError::NotSigned {
+            reason: reason(&error),
+        })?;
         let mut only = Stack::new().map_err(|error| SigningError::Chain(reason(&error)))?;
         only.push(candidate.clone())
             .map_err(|error| SigningError::Chain(reason(&error)))?;
@@ -120,9 +124,9 @@ fn trust_store(ca: Option<&Path>) -> Result<X509Store, SigningError> {
     let mut builder = X509StoreBuilder::new().map_err(store_error(name.clone()))?;
     match ca {
         Some(path) => {
-            let pem = std::fs::read(path).map_err(|source| SigningError::Read {
+            let pem = std::fs::read(path).map_err(|error| SigningError::Read {
                 file: name.clone(),
-                source,
+                error,
             })?;
             let roots = X509::stack_from_pem(&pem).map_err(store_error(name.clone()))?;
             if roots.is_empty() {
@@ -346,6 +350,26 @@ mod tests {
             (item.tag, item.contents, item.rest, item.whole.len()),
             (0x04, &[0xaa][..], &[0xff][..], 3)
         );
+    }
+
+    #[test]
+    fn every_truncation_and_bit_flip_is_an_error_not_a_panic() {
+        let der = crate::signing::Signer::development()
+            .unwrap()
+            .sign(b"<plist version=\"1.0\"><dict/></plist>")
+            .unwrap()
+            .into_der();
+        assert!(walk_signed_data(&der).is_some());
+        for end in 0..der.len() {
+            // The walker must stay in bounds; OpenSSL must refuse what the walker cannot read.
+            let _ = walk_signed_data(&der[..end]);
+            assert!(verify(&der[..end], None).is_err(), "truncated at {end}");
+        }
+        for at in (0..der.len()).step_by(7) {
+            let mut flipped = der.clone();
+            flipped[at] ^= 0x80;
+            let _ = walk_signed_data(&flipped);
+        }
     }
 
     #[test]

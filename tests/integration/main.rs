@@ -4,8 +4,12 @@
 // Tests fail loudly on any unexpected error; unwrap/expect are the point here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod architecture;
 mod autoconfig;
 mod autodiscover;
 mod cli;
+mod mobileconfig;
+mod signing;
 mod support;
+mod thunderbird;
 mod webform;
