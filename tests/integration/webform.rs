@@ -210,6 +210,70 @@ async fn desktop_gets_a_qr_code() {
     browser.quit().await;
 }
 
+/// iPadOS 13+ Safari sends a Mac User-Agent; the page script tells them apart by touch.
+#[tokio::test]
+async fn ipad_with_a_mac_user_agent_sees_the_ipad_steps() {
+    const MAC_SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) \
+         AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15";
+    let ipad = BrowserOptions {
+        size: (820, 1180),
+        mobile_user_agent: Some(MAC_SAFARI),
+        ..BrowserOptions::iphone()
+    };
+    let (server, driver, browser) = open(&ipad).await;
+    load(&browser, &server.url("/")).await;
+    assert_eq!(
+        browser
+            .eval("document.getElementById('steps-mac').hidden")
+            .await,
+        true
+    );
+    assert_eq!(
+        browser
+            .eval("document.getElementById('steps-ipad').hidden")
+            .await,
+        false
+    );
+    browser.quit().await;
+    let mac = BrowserOptions {
+        user_agent: Some(MAC_SAFARI),
+        ..BrowserOptions::desktop()
+    };
+    let browser = Browser::open(&driver, &mac).await;
+    load(&browser, &server.url("/")).await;
+    assert_eq!(
+        browser
+            .eval("document.getElementById('steps-mac').hidden")
+            .await,
+        false
+    );
+    assert_eq!(
+        browser
+            .eval("document.getElementById('steps-ipad').hidden")
+            .await,
+        true
+    );
+    assert!(
+        browser
+            .text("#steps-mac")
+            .await
+            .contains("Privacy & Security → Profiles")
+    );
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn keyboard_moves_through_the_form_in_order() {
+    let (server, _driver, browser) = open(&BrowserOptions::desktop()).await;
+    load(&browser, &server.url("/")).await;
+    let tab = "\u{E004}";
+    browser.type_into("#email", tab).await;
+    assert_eq!(browser.eval("document.activeElement.id").await, "name");
+    browser.type_into("#name", tab).await;
+    assert_eq!(browser.eval("document.activeElement.type").await, "submit");
+    browser.quit().await;
+}
+
 #[tokio::test]
 async fn german_from_accept_language() {
     let options = BrowserOptions {

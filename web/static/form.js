@@ -10,7 +10,7 @@
   var mac = document.getElementById("steps-mac");
   var ipad = document.getElementById("steps-ipad");
   if (mac && ipad) {
-    if (navigator.maxTouchPoints > 1) { mac.hidden = true; } else { ipad.hidden = true; }
+    if (navigator.maxTouchPoints > 0) { mac.hidden = true; } else { ipad.hidden = true; }
   }
 
   // Show the browser's refusal in the page too (the native bubble vanishes quickly on phones).
