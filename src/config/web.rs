@@ -170,4 +170,21 @@ mod tests {
             assert_eq!(parse_logo_url(bad), None, "{bad:?} was accepted");
         }
     }
+
+    #[test]
+    fn bad_values_name_file_line_and_key() {
+        let text = "[provider]\nid = \"example.org\"\ndisplay-name = \"X\"\nshort-name = \"X\"\n\
+                    [web]\naccent-color = \"red\"\nlogo-url = \"javascript:alert(1)\"\n\
+                    templates-dir = \"/nonexistent/web\"\n";
+        let source = super::super::ConfigSource::File("mxconf.toml".into());
+        let error = super::super::Config::from_toml(text, source).unwrap_err();
+        let text = error.to_string();
+        for expected in [
+            "mxconf.toml:6: web.accent-colour: \"red\" is not a hex colour",
+            "mxconf.toml:7: web.logo-url: \"javascript:alert(1)\" is not an http(s) URL",
+            "mxconf.toml:8: web.templates-dir: /nonexistent/web is not a directory",
+        ] {
+            assert!(text.contains(expected), "{expected} not in:\n{text}");
+        }
+    }
 }
