@@ -9,13 +9,26 @@ pub const PLACEHOLDERS: [&str; 3] = ["%EMAILADDRESS%", "%EMAILLOCALPART%", "%EMA
 
 /// Replaces every known placeholder in `template` with the parts of `address`.
 pub fn expand(template: &str, address: &EmailAddress) -> String {
-    if !template.contains('%') {
-        return template.to_owned();
+    // One pass and one allocation: this runs for every server and URL of every answer.
+    let mut out = String::with_capacity(template.len() + address.as_str().len());
+    let mut rest = template;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let (value, skip) = if tail.starts_with("%EMAILADDRESS%") {
+            (address.as_str(), "%EMAILADDRESS%".len())
+        } else if tail.starts_with("%EMAILLOCALPART%") {
+            (address.local_part(), "%EMAILLOCALPART%".len())
+        } else if tail.starts_with("%EMAILDOMAIN%") {
+            (address.domain().as_str(), "%EMAILDOMAIN%".len())
+        } else {
+            ("%", 1)
+        };
+        out.push_str(value);
+        rest = &tail[skip..];
     }
-    template
-        .replace("%EMAILADDRESS%", address.as_str())
-        .replace("%EMAILLOCALPART%", address.local_part())
-        .replace("%EMAILDOMAIN%", address.domain().as_str())
+    out.push_str(rest);
+    out
 }
 
 /// Replaces only `%EMAILDOMAIN%`: what can be known from a domain-level lookup.
@@ -40,6 +53,13 @@ mod tests {
             "Jane.Doe+example.com/Jane.Doe@example.com"
         );
         assert_eq!(expand("fixed", &a), "fixed");
+        // An address is inserted literally, never expanded again.
+        let tricky = EmailAddress::parse("%EMAILDOMAIN%@example.com").unwrap();
+        assert_eq!(
+            expand("%EMAILADDRESS%", &tricky),
+            "%EMAILDOMAIN%@example.com"
+        );
+        assert_eq!(expand("50%% %EMAILDOMAIN", &a), "50%% %EMAILDOMAIN");
         assert!(has_placeholder("%EMAILLOCALPART%"));
         assert!(!has_placeholder("%EMAILADDRESS"));
     }

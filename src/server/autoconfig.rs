@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{RawPathParams, RawQuery, State};
+use axum::extract::{RawPathParams, Request, State};
 use axum::response::Response;
 
 use super::error::HttpError;
@@ -16,13 +16,14 @@ use crate::protocol::{Rendered, autoconfig};
 /// GET/HEAD `/mail/config-v1.1.xml` and `/.well-known/autoconfig/mail/config-v1.1.xml`.
 pub async fn config(
     State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
-    origin: Result<Origin, HttpError>,
+    request: Request,
 ) -> Result<Response, HttpError> {
-    let rendered = match extract::email_in_query(query.as_deref(), "emailaddress")? {
+    let (parts, _) = request.into_parts();
+    let rendered = match extract::email_in_query(parts.uri.query(), "emailaddress")? {
         Some(email) => for_address(&state, &email).await?,
         None => {
-            let domain = origin?.domain("autoconfig.").ok_or(HttpError::BadHost)?;
+            let origin = Origin::of(&parts, &state)?;
+            let domain = origin.domain("autoconfig.").ok_or(HttpError::BadHost)?;
             for_domain(&state, &domain)?
         }
     };

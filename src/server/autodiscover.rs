@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, RawPathParamsRejection};
-use axum::extract::{RawPathParams, RawQuery, State};
+use axum::extract::{RawPathParams, Request, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::Response;
 
 use super::error::HttpError;
@@ -42,11 +43,11 @@ pub async fn pox(
 
 /// GET: no body and no address (Delta Chat); the domain comes from
 /// `Host: autodiscover.<domain>` or `<domain>`, and the answer is the domain-level one.
-pub async fn pox_get(
-    State(state): State<Arc<AppState>>,
-    origin: Result<Origin, HttpError>,
-) -> Response {
-    let domain = origin.ok().and_then(|o| o.domain("autodiscover."));
+pub async fn pox_get(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    let domain = Origin::of(&parts, &state)
+        .ok()
+        .and_then(|o| o.domain("autodiscover."));
     let rendered = match domain.map(|d| state.resolver.resolve_domain(&d)) {
         None => error::render(ErrorCode::InvalidRequest),
         Some(Ok(account)) => outlook::render(&account),
@@ -69,45 +70,39 @@ pub async fn for_request(state: &AppState, request: &PoxRequest) -> Rendered {
 pub async fn json_path(
     State(state): State<Arc<AppState>>,
     params: Result<RawPathParams, RawPathParamsRejection>,
-    RawQuery(query): RawQuery,
-    origin: Result<Origin, HttpError>,
+    request: Request,
 ) -> Result<Response, HttpError> {
     let params = params.map_err(|_| HttpError::BadParameter)?;
     let email = params.iter().next().map(|(_, v)| v).unwrap_or_default();
-    json(&state, Some(email), query.as_deref(), origin).await
+    let (parts, _) = request.into_parts();
+    json(&state, Some(email), &parts).await
 }
 
 /// GET `/autodiscover/autodiscover.json?Email=…&Protocol=X`.
 pub async fn json_query(
     State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
-    origin: Result<Origin, HttpError>,
+    request: Request,
 ) -> Result<Response, HttpError> {
-    let email = extract::query_value(query.as_deref(), "Email")
+    let (parts, _) = request.into_parts();
+    let email = extract::query_value(parts.uri.query(), "Email")
         .map(extract::decode)
         .transpose()?;
-    json(&state, email.as_deref(), query.as_deref(), origin).await
+    json(&state, email.as_deref(), &parts).await
 }
 
-async fn json(
-    state: &AppState,
-    email: Option<&str>,
-    query: Option<&str>,
-    origin: Result<Origin, HttpError>,
-) -> Result<Response, HttpError> {
-    let given = extract::query_value(query, "Protocol").unwrap_or_default();
+async fn json(state: &AppState, email: Option<&str>, parts: &Parts) -> Result<Response, HttpError> {
+    let given = extract::query_value(parts.uri.query(), "Protocol").unwrap_or_default();
     let given = extract::decode(given)?;
     // The protocol is checked first, as Microsoft does: a bad one is 400 whatever the address.
     let Some(protocol) = JsonProtocol::parse(&given) else {
         return Ok(respond(autodiscover_json::invalid_protocol(&given)));
     };
-    let email = extract::parse_email(
-        email
-            .filter(|e| !e.is_empty())
-            .ok_or(HttpError::MissingAddress)?,
-    )?;
+    let email = email
+        .filter(|e| !e.is_empty())
+        .ok_or(HttpError::MissingAddress)?;
+    let email = extract::parse_email(email)?;
     let pox_url = match protocol {
-        JsonProtocol::AutodiscoverV1 => origin?.pox_url(),
+        JsonProtocol::AutodiscoverV1 => Origin::of(parts, state)?.pox_url(),
         JsonProtocol::ActiveSync => String::new(),
     };
     Ok(respond(json_for(state, &email, protocol, &pox_url).await))

@@ -5,9 +5,8 @@
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, header};
 
@@ -123,13 +122,10 @@ impl Origin {
     }
 }
 
-impl FromRequestParts<Arc<AppState>> for Origin {
-    type Rejection = HttpError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Self, Self::Rejection> {
+impl Origin {
+    /// The origin of a request; read only by the handlers that need it, so requests that
+    /// carry an address pay nothing for it.
+    pub fn of(parts: &Parts, state: &AppState) -> Result<Self, HttpError> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

@@ -68,6 +68,11 @@ async fn get_and_head_on_both_paths_with_an_address() {
             head.headers()[CONTENT_TYPE],
             "application/xml; charset=utf-8"
         );
+        // HEAD announces the length of the body GET would send.
+        assert_eq!(
+            head.headers()["content-length"],
+            body.len().to_string().as_str()
+        );
         assert!(head.bytes().await.unwrap().is_empty());
     }
 }
@@ -323,6 +328,7 @@ async fn wrong_method_is_405_and_unknown_path_404() {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "{method} {path}"
             );
+            assert_eq!(response.headers()["allow"], "GET,HEAD");
             assert_eq!(response.text().await.unwrap(), "method not allowed\n");
         }
     }
@@ -366,4 +372,49 @@ fn render_cli_prints_exactly_the_server_body() {
             .unwrap()
     });
     assert_eq!(cli.stdout, served.to_vec());
+}
+
+#[tokio::test]
+async fn dav_url_placeholders_are_expanded_or_left_out() {
+    // NOTES.md: never leave a placeholder in a URL we built (automx2 leaks them into DAV URLs).
+    let config = support::config_from(
+        "[provider]\nid = \"example.org\"\ndisplay-name = \"Org Mail\"\nshort-name = \"Org\"\n\
+         [domains.\"example.org\"]\ncaldav = \"https://dav.example.org/%EMAILLOCALPART%/cal/\"\n\
+         carddav = \"https://%EMAILDOMAIN%.dav.example.net/book/\"\n\
+         [[domains.\"example.org\".imap]]\nhost = \"imap.example.org\"\nport = 993\nsecurity = \"tls\"\n\
+         [[domains.\"example.org\".smtp]]\nhost = \"smtp.example.org\"\nport = 465\nsecurity = \"tls\"\n",
+    );
+    let server = TestServer::start(config).await;
+    let body = fetch_valid(
+        &server,
+        "/mail/config-v1.1.xml?emailaddress=Jane%40example.org",
+        None,
+    )
+    .await;
+    assert_eq!(
+        texts(&body, "url"),
+        [
+            "https://example.org.dav.example.net/book/",
+            "https://dav.example.org/Jane/cal/"
+        ]
+    );
+    let domain_level = fetch_valid(&server, "/v1.1/example.org", None).await;
+    assert_eq!(
+        texts(&domain_level, "url"),
+        ["https://example.org.dav.example.net/book/"]
+    );
+}
+
+#[tokio::test]
+async fn any_host_is_fine_when_the_address_is_given() {
+    let server = demo().await;
+    for host in ["mail.example.net", "127.0.0.1", "bogus host"] {
+        let body = fetch_valid(
+            &server,
+            "/mail/config-v1.1.xml?emailaddress=jane%40example.com",
+            Some(host),
+        )
+        .await;
+        assert_eq!(texts(&body, "domain"), ["example.com"], "{host}");
+    }
 }
