@@ -13,6 +13,7 @@
 //! - [`resolve`]: the seam: address → `Account`; owns the backends' cache and failure policy.
 //! - [`backend`]: per-user sources (SQL, LDAP, a command) behind one trait, returning patches.
 //! - [`protocol`]: Mozilla autoconfig, Autodiscover POX (Outlook, MobileSync) and v2 JSON.
+//! - [`webform`]: the download page for iPhones (templates, languages, QR code).
 //! - [`profile`]: Apple `.mobileconfig` profiles, and their check against Apple's schema.
 //! - [`signing`]: CMS SignedData signing of profiles and verification of signed ones.
 //! - [`import`]: `automx.conf` and Thunderbird ISPDB files → `mxconf.toml` text.
@@ -31,3 +32,4 @@ pub mod protocol;
 pub mod resolve;
 pub mod server;
 pub mod signing;
+pub mod webform;

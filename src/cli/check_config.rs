@@ -1,4 +1,5 @@
-//! `mxconf check-config`: load and validate, print every problem as `file:line: field: what`.
+//! `mxconf check-config`: load and validate, print every problem as `file:line: field: what`;
+//! also compiles and test-renders the web form's templates (an admin's `[web] templates-dir`).
 
 use std::process::ExitCode;
 
@@ -22,6 +23,11 @@ pub fn run(args: &ConfigArg) -> anyhow::Result<ExitCode> {
                         return Ok(ExitCode::from(EXIT_CHECK_FAILED));
                     }
                 }
+            }
+            // The web form's templates are compiled and every variant rendered once.
+            if let Err(error) = crate::webform::Webform::new(&config.provider, &config.web) {
+                eprintln!("{}: {error}", config.source_name());
+                return Ok(ExitCode::from(EXIT_CHECK_FAILED));
             }
             println!("{}: OK", config.source_name());
             Ok(ExitCode::SUCCESS)

@@ -37,7 +37,7 @@ pub struct RenderArgs {
 
 /// Prints the body; exits 1 when the server's answer would be an HTTP error (4xx).
 pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
-    let state = Arc::new(AppState::new(args.config.load()?));
+    let state = Arc::new(AppState::new(args.config.load()?)?);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use super::web::WebFile;
 use crate::account::{AuthMethod, Security};
 
 #[derive(Debug, Deserialize)]
@@ -90,8 +91,3 @@ pub use super::profile::ProfileFile;
 
 /// `[signing]`: the identity that signs profiles.
 pub use super::signing::SigningFile;
-
-/// `[web]`: the download form.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct WebFile {}

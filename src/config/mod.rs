@@ -8,6 +8,7 @@ pub mod file;
 mod profile;
 mod signing;
 mod validate;
+pub mod web;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,6 +19,8 @@ pub use error::{ConfigError, ConfigIssue};
 use ipnet::IpNet;
 pub use profile::ProfileSettings;
 pub use signing::SigningSettings;
+
+pub use web::WebSettings;
 
 use crate::account::{Domain, MailServer, Provider};
 
@@ -59,6 +62,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// Per-user sources, in name order (`DomainSettings::sources` indexes this).
     pub backends: Vec<backend::BackendSettings>,
+    /// `[web]`: branding of the download form.
+    pub web: WebSettings,
     /// `[profile]`: labels and identifiers of Apple configuration profiles.
     pub profile: ProfileSettings,
     /// `[signing]`; `None` serves profiles unsigned (and the server says so at start).

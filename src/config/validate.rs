@@ -106,6 +106,8 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
     };
     let (backends, backend_names) =
         super::backend::check_backends(&mut checker, &base_dir, &raw.backends);
+    let web = super::web::check(&mut checker, &raw.web, &base_dir);
+
     let mut exact = HashMap::new();
     let mut wildcards = Vec::new();
     for (name, entry) in &raw.domains {
@@ -153,6 +155,7 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
             provider,
             listen,
             trusted_proxies,
+            web,
             profile,
             signing,
             backends,

@@ -178,7 +178,7 @@ mod tests {
             "trusted-proxies = []",
             &format!("trusted-proxies = [{trusted}]"),
         );
-        AppState::new(Config::from_toml(&text, ConfigSource::EmbeddedDemo).unwrap())
+        AppState::new(Config::from_toml(&text, ConfigSource::EmbeddedDemo).unwrap()).unwrap()
     }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {

@@ -258,7 +258,7 @@ mod tests {
 
     #[tokio::test]
     async fn configured_signing_without_a_signer_fails_closed() {
-        let state = Arc::new(AppState::new(crate::config::Config::demo().unwrap()));
+        let state = Arc::new(AppState::new(crate::config::Config::demo().unwrap()).unwrap());
         assert!(state.config.signing.is_some());
         let request = ProfileRequest {
             emailaddress: Some("jane@example.com".into()),

@@ -6,6 +6,7 @@ pub mod autoconfig;
 pub mod autodiscover;
 pub mod error;
 pub mod extract;
+pub mod form;
 pub mod mobileconfig;
 
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower::Layer as _;
@@ -29,6 +31,7 @@ use crate::config::Config;
 use crate::protocol::Rendered;
 use crate::resolve::Resolver;
 use crate::signing::{Signer, SigningError};
+use crate::webform::{Webform, WebformError};
 pub use error::HttpError;
 
 /// Everything a request needs, built once at start-up and shared read-only.
@@ -38,23 +41,36 @@ pub struct AppState {
     pub resolver: Resolver,
     /// The profile signer named by `[signing]`, loaded and checked once at start-up.
     pub signer: Option<Arc<Signer>>,
+    /// The download page, its templates compiled and assets fingerprinted.
+    pub webform: Webform,
+}
+
+/// Why the server cannot start with this configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+    #[error(transparent)]
+    Webform(#[from] WebformError),
 }
 
 impl AppState {
     /// A state without a signer: with `[signing]` configured, `/mobileconfig` then refuses
-    /// (503) rather than serve unsigned. The server uses [`AppState::load`].
-    pub fn new(config: Config) -> Self {
+    /// (503) rather than serve unsigned. The server uses [`AppState::load`]. Fails when the
+    /// admin's web templates do not load or render.
+    pub fn new(config: Config) -> Result<Self, StartError> {
         let config = Arc::new(config);
-        AppState {
+        Ok(AppState {
+            webform: Webform::new(&config.provider, &config.web)?,
             resolver: Resolver::new(Arc::clone(&config)),
             config,
             signer: None,
-        }
+        })
     }
 
     /// The state with the signer `[signing]` names; an unusable identity (expired, key does
     /// not match, unreadable) stops the start here, with the reason.
-    pub fn load(config: Config) -> Result<Self, SigningError> {
+    pub fn load(config: Config) -> Result<Self, StartError> {
         let signer = match &config.signing {
             Some(settings) => {
                 let signer = Signer::from_settings(settings, &config.base_dir())?;
@@ -74,7 +90,7 @@ impl AppState {
         };
         Ok(AppState {
             signer,
-            ..AppState::new(config)
+            ..AppState::new(config)?
         })
     }
 }
@@ -105,11 +121,20 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/autodiscover/autodiscover.json/v1.0/{email}",
             get(autodiscover::json_path),
         )
+        .route("/healthz", get(|| async { "ok\n" }))
+        // The download form (issue 4) and its embedded assets.
+        .route("/", get(form::index))
+        .route("/static/{name}", get(form::static_file))
+        // A browser's refused form submission gets the form back with the reason.
         .route(
             "/mobileconfig",
-            get(mobileconfig::get).post(mobileconfig::post),
+            get(mobileconfig::get)
+                .post(mobileconfig::post)
+                .layer(from_fn_with_state(
+                    Arc::clone(&state),
+                    form::rerender_refusals,
+                )),
         )
-        .route("/healthz", get(|| async { "ok\n" }))
         .fallback(|| async { HttpError::NotFound })
         .method_not_allowed_fallback(|| async { HttpError::MethodNotAllowed })
         .with_state(state);

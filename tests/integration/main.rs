@@ -14,3 +14,4 @@ mod mobileconfig;
 mod signing;
 mod support;
 mod thunderbird;
+mod webform;

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test module uses a different subset of the helpers
 
 pub mod servers;
+pub mod webdriver;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,7 +36,7 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let app = router(Arc::new(AppState::load(config).expect("signer loads")));
+        let app = router(Arc::new(AppState::load(config).expect("app state loads")));
         tokio::spawn(async move {
             axum::serve(
                 listener,
