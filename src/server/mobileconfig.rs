@@ -178,6 +178,12 @@ pub async fn post(
     produce(&state, request).await
 }
 
+/// Concurrent signings: one per core, process-wide (the CPU is too).
+static SIGNING_SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> =
+    std::sync::LazyLock::new(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, usize::from))
+    });
+
 /// The whole flow behind both methods; the web form calls it too.
 pub async fn produce(
     state: &Arc<AppState>,
@@ -203,7 +209,12 @@ pub async fn produce(
     let state = Arc::clone(state);
     // Building is cheap; the private-key operation is ~1 ms of CPU per profile, which would
     // hold an async worker (and every connection queued on it) for that long. The blocking
-    // pool keeps the workers free (measured: docs/README-profile.md, "Throughput").
+    // pool keeps the workers free (measured: docs/README-profile.md, "Throughput"); one slot
+    // per core keeps a flood of requests from becoming hundreds of threads fighting for them.
+    let _slot = SIGNING_SLOTS
+        .acquire()
+        .await
+        .map_err(|_| ProfileRequestError::Signing(SigningError::Sign("signing closed".into())))?;
     let body = tokio::task::spawn_blocking(move || state.profile_bytes(&account))
         .await
         .map_err(|_| {
