@@ -1,7 +1,7 @@
 //! `mxconf verify FILE [--ca PEM] [--schema DIR]`: check a signed profile as a device would
 //! (signature, then the chain to --ca or the system trust store, any certificate purpose), print
-//! who signed it and what it configures, and with --schema check its payloads against Apple's
-//! YAML. Exit 0 only when signature and chain hold (and the payloads conform, when checked).
+//! who signed it and what it configures, and check its payloads against Apple's YAML (the copy
+//! built in, or --schema DIR). Exit 0 only when signature and chain hold and the payloads conform.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -21,7 +21,8 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "PEM")]
     pub ca: Option<PathBuf>,
     /// Directory of Apple's device-management profile YAML (mdm/profiles of
-    /// github.com/apple/device-management); validates every payload against it.
+    /// github.com/apple/device-management) to validate the payloads against, instead of the
+    /// copy built into mxconf.
     #[arg(long, value_name = "DIR", env = "MXCONF_APPLE_SCHEMA")]
     pub schema: Option<PathBuf>,
 }
@@ -31,20 +32,14 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let der = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     // Loaded before verifying, so a wrong --schema is a usage error whatever the file holds.
-    let schema = args
-        .schema
-        .as_deref()
-        .map(Schema::load)
-        .transpose()
-        .context("cannot load --schema")?;
+    let schema = match args.schema.as_deref() {
+        Some(dir) => Schema::load(dir).context("cannot load --schema")?,
+        None => Schema::embedded()?,
+    };
     match verify(&der, args.ca.as_deref()) {
         Ok(report) => {
             let profile = plist::from_bytes::<plist::Value>(&report.content);
             print!("{}", render(&report, args.ca.is_some(), &profile));
-            let Some(schema) = schema else {
-                println!("Schema:    not checked (--schema DIR validates the payloads)");
-                return Ok(ExitCode::SUCCESS);
-            };
             let violations = match &profile {
                 Ok(profile) => schema.validate(profile),
                 Err(_) => vec!["the content is not a property list".to_owned()],

@@ -99,15 +99,22 @@ pub struct Schema {
 const ANY: &str = "ANY";
 
 impl Schema {
-    /// Loads `TopLevel.yaml`, `CommonPayloadKeys.yaml` and every `com.apple.*.yaml` in `dir`.
+    /// Loads `TopLevel.yaml`, `CommonPayloadKeys.yaml` and every `com.apple.*.yaml` in `dir`
+    /// (e.g. a newer release of Apple's `mdm/profiles`).
     pub fn load(dir: &Path) -> Result<Self, SchemaError> {
-        let top_level = load_file(&dir.join("TopLevel.yaml"))?.payloadkeys;
-        let common = load_file(&dir.join("CommonPayloadKeys.yaml"))?.payloadkeys;
+        let read = |path: PathBuf| {
+            std::fs::read_to_string(&path)
+                .map(|text| (path.clone(), text))
+                .map_err(|source| SchemaError::Read { file: path, source })
+        };
+        let mut files = vec![
+            read(dir.join("TopLevel.yaml"))?,
+            read(dir.join("CommonPayloadKeys.yaml"))?,
+        ];
         let entries = std::fs::read_dir(dir).map_err(|source| SchemaError::Read {
             file: dir.to_path_buf(),
             source,
         })?;
-        let mut payloads = HashMap::new();
         for entry in entries {
             let path = entry
                 .map_err(|source| SchemaError::Read {
@@ -120,9 +127,41 @@ impl Schema {
                 .and_then(|n| n.to_str())
                 .unwrap_or_default();
             if name.starts_with("com.apple.") && name.ends_with(".yaml") {
-                let file = load_file(&path)?;
-                payloads.insert(file.payload.payloadtype.clone(), file);
+                files.push(read(path)?);
             }
+        }
+        Self::from_texts(
+            files
+                .iter()
+                .map(|(path, text)| (path.as_path(), text.as_str())),
+        )
+    }
+
+    /// The copy of Apple's YAML built into the binary (`schema/apple/`, with its licence and
+    /// provenance), so `mxconf verify` checks payloads with no files around.
+    pub fn embedded() -> Result<Self, SchemaError> {
+        Self::from_texts(
+            EMBEDDED
+                .iter()
+                .map(|(name, text)| (Path::new(*name), *text)),
+        )
+    }
+
+    /// `files`: `TopLevel.yaml` first, `CommonPayloadKeys.yaml` second, then payload types.
+    fn from_texts<'a>(
+        mut files: impl Iterator<Item = (&'a Path, &'a str)>,
+    ) -> Result<Self, SchemaError> {
+        let mut next = || {
+            files
+                .next()
+                .map(|(path, text)| parse_file(path, text))
+                .transpose()
+        };
+        let top_level = next()?.map(|f| f.payloadkeys).unwrap_or_default();
+        let common = next()?.map(|f| f.payloadkeys).unwrap_or_default();
+        let mut payloads = HashMap::new();
+        while let Some(file) = next()? {
+            payloads.insert(file.payload.payloadtype.clone(), file);
         }
         Ok(Schema {
             top_level,
@@ -207,13 +246,9 @@ pub fn validate_profile(profile: &Value, spec_dir: &Path) -> Result<Vec<String>,
     Ok(Schema::load(spec_dir)?.validate(profile))
 }
 
-fn load_file(path: &Path) -> Result<SchemaFile, SchemaError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SchemaError::Read {
-        file: path.to_path_buf(),
-        source,
-    })?;
+fn parse_file(path: &Path, text: &str) -> Result<SchemaFile, SchemaError> {
     let mut file: SchemaFile =
-        serde_yaml_ng::from_str(&text).map_err(|source| SchemaError::Parse {
+        serde_yaml_ng::from_str(text).map_err(|source| SchemaError::Parse {
             file: path.to_path_buf(),
             source,
         })?;
@@ -222,6 +257,38 @@ fn load_file(path: &Path) -> Result<SchemaFile, SchemaError> {
     }
     Ok(file)
 }
+
+/// Apple's files as shipped in `schema/apple/` (same order contract as `from_texts`).
+const EMBEDDED: [(&str, &str); 7] = [
+    (
+        "TopLevel.yaml",
+        include_str!("../../schema/apple/TopLevel.yaml"),
+    ),
+    (
+        "CommonPayloadKeys.yaml",
+        include_str!("../../schema/apple/CommonPayloadKeys.yaml"),
+    ),
+    (
+        "com.apple.mail.managed.yaml",
+        include_str!("../../schema/apple/com.apple.mail.managed.yaml"),
+    ),
+    (
+        "com.apple.eas.account.yaml",
+        include_str!("../../schema/apple/com.apple.eas.account.yaml"),
+    ),
+    (
+        "com.apple.ews.account.yaml",
+        include_str!("../../schema/apple/com.apple.ews.account.yaml"),
+    ),
+    (
+        "com.apple.caldav.account.yaml",
+        include_str!("../../schema/apple/com.apple.caldav.account.yaml"),
+    ),
+    (
+        "com.apple.carddav.account.yaml",
+        include_str!("../../schema/apple/com.apple.carddav.account.yaml"),
+    ),
+];
 
 fn compile_patterns(spec: &mut KeySpec, file: &Path) -> Result<(), SchemaError> {
     if let Some(format) = &spec.format {

@@ -359,3 +359,38 @@ fn schema_load_errors_name_the_file() {
         "{error}"
     );
 }
+
+#[test]
+fn embedded_schema_is_apples_files_verbatim_and_agrees() {
+    let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schema/apple");
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            std::fs::read(spec_dir().join(name)).unwrap(),
+            "schema/apple/{} differs from Apple's copy in ../shared/spec",
+            name.to_string_lossy()
+        );
+    }
+    let config = Config::demo().unwrap();
+    let bytes = build(
+        &account(&config, "jane@example.com", Some("Jane & <Co>")),
+        &config.profile,
+    )
+    .unwrap();
+    let value: plist::Value = plist::from_bytes(&bytes).unwrap();
+    assert_eq!(
+        schema::Schema::embedded().unwrap().validate(&value),
+        Vec::<String>::new()
+    );
+    let mut broken = value.as_dictionary().unwrap().clone();
+    broken.insert("PayloadVersion".into(), plist::Value::String("1".into()));
+    assert_eq!(
+        schema::Schema::embedded()
+            .unwrap()
+            .validate(&plist::Value::Dictionary(broken))
+            .len(),
+        1
+    );
+}

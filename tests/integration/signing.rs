@@ -845,6 +845,20 @@ fn verify_reports_schema_violations_with_exit_1() {
         stderr.contains("payload violation(s) of Apple's schema"),
         "{stderr}"
     );
+    // Without --schema the copy built into mxconf gives the same verdict.
+    let output = mxconf()
+        .arg("verify")
+        .arg(&signed)
+        .arg("--ca")
+        .arg(certs("root.pem"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("missing required key EmailAccountType"),
+        "{stdout}"
+    );
     // A schema directory that is not one is a usage error.
     let output = mxconf()
         .arg("verify")
