@@ -1,4 +1,5 @@
-//! Criterion benchmarks of the resolver and each renderer on the embedded demo.
+//! Criterion benchmarks of the resolver and each renderer on the embedded demo, and of
+//! address resolution through a cached SQL source.
 
 // Benchmark set-up aborts on any error; there is no caller to report it to.
 #![allow(clippy::expect_used)]
@@ -30,9 +31,6 @@ fn renderers(c: &mut Criterion) {
     c.bench_function("resolve_domain", |b| {
         b.iter(|| resolver.resolve_domain(black_box(&domain)))
     });
-    c.bench_function("resolve_address", |b| {
-        b.iter(|| runtime.block_on(resolver.resolve(black_box(&email))))
-    });
     c.bench_function("parse_address", |b| {
         b.iter(|| EmailAddress::parse(black_box("Jane.Doe@Example.COM")))
     });
@@ -62,5 +60,50 @@ fn renderers(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, renderers);
+/// `Resolver::resolve` for an address: a static-only domain (the fast path, which must not
+/// touch a cache) and a domain with an SQLite source whose answer is cached.
+fn resolve_address(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let demo = mxconf::resolve::Resolver::new(std::sync::Arc::new(
+        mxconf::config::Config::demo().expect("demo"),
+    ));
+    let email = mxconf::account::EmailAddress::parse("jane@example.com").expect("address");
+    c.bench_function("resolve_address_static", |b| {
+        b.iter(|| runtime.block_on(demo.resolve(&email)))
+    });
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("users.sqlite");
+    runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let pool = sqlx::AnyPool::connect(&url).await.expect("sqlite");
+        let schema = "CREATE TABLE users (address TEXT, login TEXT);\
+                      INSERT INTO users VALUES ('jane@example.com', 'jdoe');";
+        sqlx::raw_sql(schema).execute(&pool).await.expect("schema");
+    });
+    let text = mxconf::config::DEMO_TOML.replace(
+        "[domains.\"example.com\"]\n",
+        &format!(
+            "[backends.users]\ntype = \"sql\"\npath = \"{}\"\n\
+             query = \"SELECT login AS login_name FROM users WHERE address = $1\"\n\
+             [domains.\"example.com\"]\nsources = [\"users\"]\n",
+            path.display()
+        ),
+    );
+    let config =
+        mxconf::config::Config::from_toml(&text, mxconf::config::ConfigSource::EmbeddedDemo)
+            .expect("config");
+    let cached = mxconf::resolve::Resolver::new(std::sync::Arc::new(config));
+    let account = runtime.block_on(cached.resolve(&email)).expect("resolves");
+    assert_eq!(account.login_name(), Some("jdoe"));
+    c.bench_function("resolve_address_cached_sql", |b| {
+        b.iter(|| runtime.block_on(cached.resolve(&email)))
+    });
+}
+
+criterion_group!(benches, renderers, resolve_address);
 criterion_main!(benches);

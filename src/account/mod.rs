@@ -3,10 +3,14 @@
 //! `protocol` and `profile`; holds no I/O and no references back to the config.
 
 mod address;
+mod patch;
 mod server;
 pub mod username;
 
 pub use address::{AddressError, Domain, EmailAddress};
+pub use patch::{
+    AccountPatch, AppendedServer, FIELD_NAMES, Field, PatchError, ServerField, ServerPatch,
+};
 pub use server::{AuthMethod, MailServer, Security, ServerKind};
 
 /// Who operates the mail service: the autoconfig `emailProvider`.

@@ -12,6 +12,17 @@ pub fn run(args: &ConfigArg) -> anyhow::Result<ExitCode> {
     };
     match result {
         Ok(config) => {
+            // The signer's files are checked too (key matches, dates), so a renewal gone wrong
+            // shows here rather than at the next restart.
+            if let Some(settings) = &config.signing {
+                match crate::signing::Signer::from_settings(settings, &config.base_dir()) {
+                    Ok(signer) => println!("signing: {}", signer.describe()),
+                    Err(error) => {
+                        eprintln!("{}: signing: {error}", config.source_name());
+                        return Ok(ExitCode::from(EXIT_CHECK_FAILED));
+                    }
+                }
+            }
             println!("{}: OK", config.source_name());
             Ok(ExitCode::SUCCESS)
         }

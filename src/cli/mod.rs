@@ -3,9 +3,15 @@
 //! and the only place that uses `anyhow`.
 
 mod check_config;
+mod dns;
+mod export;
+mod import;
 mod logging;
+mod profile;
 mod render;
 mod serve;
+mod sign;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -30,6 +36,18 @@ pub enum Command {
     CheckConfig(ConfigArg),
     /// Print exactly what the server would answer a client for EMAIL.
     Render(render::RenderArgs),
+    /// Translate an automx.conf or a Thunderbird ISPDB file into mxconf.toml (stdout).
+    Import(import::ImportArgs),
+    /// Print the DNS records to publish for DOMAIN (SRV, CNAME, TXT).
+    Dns(dns::DnsArgs),
+    /// Write the Apple configuration profile (.mobileconfig) for one address.
+    Profile(profile::ProfileArgs),
+    /// Write one profile per line of a CSV file (address[,name]), for MDM.
+    Export(export::ExportArgs),
+    /// Sign a profile or any property list byte for byte (CMS SignedData, DER, SHA-256).
+    Sign(sign::SignArgs),
+    /// Verify a signed profile's signature and chain; print the signer and its payloads.
+    Verify(verify::VerifyArgs),
 }
 
 /// `--config PATH`, shared by every subcommand that reads the configuration.
@@ -59,6 +77,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args),
         Command::CheckConfig(args) => check_config::run(&args),
         Command::Render(args) => render::run(&args),
+        Command::Import(args) => import::run(&args),
+        Command::Dns(args) => dns::run(&args),
+        Command::Profile(args) => profile::run(&args),
+        Command::Export(args) => export::run(&args),
+        Command::Sign(args) => sign::run(&args),
+        Command::Verify(args) => verify::run(&args),
     }
 }
 

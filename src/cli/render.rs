@@ -67,9 +67,11 @@ async fn answer(state: &AppState, protocol: Protocol, email: &str) -> Result<Ren
                     ResponseSchema::Outlook
                 }
             };
-            autodiscover::for_request(state, &PoxRequest { email, schema }).await
+            autodiscover::for_request(state, &PoxRequest { email, schema }).await?
         }
         // Only AutodiscoverV1 needs the public POX URL, which depends on the request.
-        Protocol::Json => autodiscover::json_for(state, &email, JsonProtocol::ActiveSync, "").await,
+        Protocol::Json => {
+            autodiscover::json_for(state, &email, JsonProtocol::ActiveSync, "").await?
+        }
     })
 }

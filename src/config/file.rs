@@ -27,6 +27,9 @@ pub struct ConfigFile {
     pub signing: Option<Spanned<SigningFile>>,
     #[serde(default)]
     pub web: WebFile,
+    /// Per-user sources (`[backends.NAME]`), named by domains' `sources`.
+    #[serde(default)]
+    pub backends: BTreeMap<String, Spanned<super::backend::BackendFile>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +60,8 @@ pub struct DomainFile {
     pub caldav: Option<Spanned<String>>,
     pub carddav: Option<Spanned<String>>,
     pub documentation: Option<Spanned<String>>,
+    /// Names of `[backends.NAME]` consulted in order for an address.
+    pub sources: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -80,15 +85,11 @@ pub enum AuthList {
     Many(Vec<AuthMethod>),
 }
 
-/// `[profile]`: Apple configuration profile settings.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ProfileFile {}
+/// `[profile]`: Apple configuration profile settings (defined beside their validation).
+pub use super::profile::ProfileFile;
 
 /// `[signing]`: the identity that signs profiles.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct SigningFile {}
+pub use super::signing::SigningFile;
 
 /// `[web]`: the download form.
 #[derive(Debug, Default, Deserialize)]

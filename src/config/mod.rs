@@ -2,8 +2,11 @@
 //! embedded demo, which is `examples/mxconf.toml` itself) and shared read-only afterwards.
 //! First stage of the flow; depends only on `account` for its vocabulary.
 
+pub mod backend;
 mod error;
 pub mod file;
+mod profile;
+mod signing;
 mod validate;
 
 use std::collections::HashMap;
@@ -13,6 +16,8 @@ use std::sync::Arc;
 
 pub use error::{ConfigError, ConfigIssue};
 use ipnet::IpNet;
+pub use profile::ProfileSettings;
+pub use signing::SigningSettings;
 
 use crate::account::{Domain, MailServer, Provider};
 
@@ -40,6 +45,8 @@ pub struct DomainSettings {
     pub caldav_url: Option<String>,
     pub carddav_url: Option<String>,
     pub documentation_url: Option<String>,
+    /// Indices into [`Config::backends`], consulted in order; empty for static-only domains.
+    pub sources: Vec<usize>,
 }
 
 /// The validated configuration.
@@ -50,6 +57,12 @@ pub struct Config {
     /// Listen addresses from the file; empty when the file names none.
     pub listen: Vec<SocketAddr>,
     pub trusted_proxies: Vec<IpNet>,
+    /// `[profile]`: labels and identifiers of Apple configuration profiles.
+    pub profile: ProfileSettings,
+    /// `[signing]`; `None` serves profiles unsigned (and the server says so at start).
+    pub signing: Option<SigningSettings>,
+    /// Per-user sources, in name order (`DomainSettings::sources` indexes this).
+    pub backends: Vec<backend::BackendSettings>,
     exact: HashMap<String, Arc<DomainSettings>>,
     /// `(".example.org", settings)`, longest suffix first so the most specific wildcard wins.
     wildcards: Vec<(String, Arc<DomainSettings>)>,

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -14,7 +15,7 @@ use super::{Config, ConfigError, ConfigIssue, ConfigSource, DEMO_NAME, DomainSet
 use crate::account::{Domain, MailServer, Provider, ServerKind};
 
 /// Collects issues while walking the file form.
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     file: String,
     text: &'a str,
     issues: Vec<ConfigIssue>,
@@ -30,7 +31,7 @@ impl Checker<'_> {
             + 1
     }
 
-    fn report(&mut self, span: Option<&Range<usize>>, field: String, message: String) {
+    pub(super) fn report(&mut self, span: Option<&Range<usize>>, field: String, message: String) {
         let line = span.map(|span| self.line_of(span));
         self.issues.push(ConfigIssue {
             file: self.file.clone(),
@@ -61,6 +62,7 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
     };
 
     let provider = check_provider(&mut checker, &raw);
+    let profile = super::profile::check(&mut checker, &raw.profile, &provider);
     let listen = raw
         .server
         .listen
@@ -98,6 +100,12 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
         })
         .collect();
 
+    let base_dir = match &source {
+        ConfigSource::File(path) => path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        ConfigSource::EmbeddedDemo => PathBuf::new(),
+    };
+    let (backends, backend_names) =
+        super::backend::check_backends(&mut checker, &base_dir, &raw.backends);
     let mut exact = HashMap::new();
     let mut wildcards = Vec::new();
     for (name, entry) in &raw.domains {
@@ -118,7 +126,14 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
                 continue;
             }
         };
-        let settings = Arc::new(check_domain(&mut checker, &label, name, &merged));
+        let mut settings = check_domain(&mut checker, &label, name, &merged);
+        settings.sources = super::backend::check_sources(
+            &mut checker,
+            &label,
+            merged.sources.as_ref(),
+            &backend_names,
+        );
+        let settings = Arc::new(settings);
         if wildcard {
             wildcards.push((format!(".{domain}"), settings));
         } else if exact.insert(domain.to_string(), settings).is_some() {
@@ -130,6 +145,7 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
         }
     }
     wildcards.sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
+    let signing = super::signing::check(&mut checker, raw.signing.as_ref());
 
     if checker.issues.is_empty() {
         Ok(Config {
@@ -137,6 +153,9 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
             provider,
             listen,
             trusted_proxies,
+            profile,
+            signing,
+            backends,
             exact,
             wildcards,
         })
@@ -192,6 +211,7 @@ fn merge(defaults: &DomainFile, domain: &DomainFile) -> DomainFile {
             .documentation
             .clone()
             .or_else(|| defaults.documentation.clone()),
+        sources: domain.sources.clone().or_else(|| defaults.sources.clone()),
     }
 }
 
@@ -222,6 +242,7 @@ fn check_domain(
         documentation_url: url("documentation", &merged.documentation),
         incoming,
         outgoing,
+        sources: Vec::new(),
     }
 }
 

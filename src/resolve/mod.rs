@@ -1,11 +1,15 @@
 //! Account resolution, the seam between configuration and protocols: an address (or a bare
-//! domain) goes in, a fully expanded [`Account`] comes out. Static config is the base; the
-//! per-user backends plug in here. Renderers never look at the config themselves.
+//! domain) goes in, a fully expanded [`Account`] comes out. Static config is the base; each
+//! of the domain's per-user sources (`backend`) patches it in order. This module owns the
+//! sources' cache, timeouts and failure policy. Renderers never look at the config themselves.
+
+mod sources;
 
 use std::sync::Arc;
 
 use crate::account::{Account, Domain, EmailAddress, MailServer, username};
 use crate::config::{Config, DomainSettings};
+use sources::Sources;
 
 /// Why no account could be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -13,17 +17,24 @@ pub enum ResolveError {
     /// The domain is not served here. Never answered with another domain's settings.
     #[error("domain not served here")]
     UnknownDomain,
+    /// A per-user source with `on-failure = "fail"` is down, slow or answered garbage. The
+    /// details went to the log; clients get a 503.
+    #[error("a per-user settings source is unavailable")]
+    BackendUnavailable,
 }
 
 /// Turns addresses into accounts using the configuration.
 #[derive(Debug, Clone)]
 pub struct Resolver {
     config: Arc<Config>,
+    sources: Arc<Sources>,
 }
 
 impl Resolver {
+    /// Builds the backends too; none connects before its first lookup.
     pub fn new(config: Arc<Config>) -> Self {
-        Resolver { config }
+        let sources = Arc::new(Sources::new(&config.backends));
+        Resolver { config, sources }
     }
 
     pub fn config(&self) -> &Arc<Config> {
@@ -31,10 +42,18 @@ impl Resolver {
     }
 
     /// The account for one address. A known domain answers every local part alike (the
-    /// domain's generic settings), so the answer never reveals whether a mailbox exists.
+    /// domain's generic settings), so the answer never reveals whether a mailbox exists;
+    /// the domain's sources then patch it for this user, in order.
     pub async fn resolve(&self, email: &EmailAddress) -> Result<Account, ResolveError> {
         let settings = self.settings(email.domain())?;
-        Ok(self.account(email.domain(), Some(email), settings))
+        let mut account = self.account(email.domain(), Some(email), settings);
+        // The fast path: a static-only domain touches no cache and allocates nothing more.
+        if !settings.sources.is_empty() {
+            self.sources
+                .apply(&settings.sources, email, &mut account)
+                .await?;
+        }
+        Ok(account)
     }
 
     /// Domain-level settings, for clients that do not send an address (usernames stay

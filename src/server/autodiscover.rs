@@ -1,7 +1,8 @@
 //! Microsoft Autodiscover endpoints: POX (`POST /autodiscover/autodiscover.xml`, GET for the
 //! domain-level answer Delta Chat asks for) and v2 JSON (both URL forms). Unknown domains get
 //! the protocol's own "no settings" answer (POX error 500/601, JSON 404), never another
-//! domain's settings and never a 5xx.
+//! domain's settings and never a 5xx (except 503 while a per-user source set to `on-failure =
+//! "fail"` is down).
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use axum::extract::rejection::{BytesRejection, RawPathParamsRejection};
 use axum::extract::{RawPathParams, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 
 use super::error::HttpError;
 use super::extract::{self, Origin};
@@ -32,7 +33,7 @@ pub async fn pox(
         _ => HttpError::BadBody,
     })?;
     let rendered = match PoxRequest::parse(&body) {
-        Ok(request) => for_request(&state, &request).await,
+        Ok(request) => for_request(&state, &request).await?,
         Err(reason) => {
             tracing::debug!("autodiscover request refused: {reason}");
             error::render(ErrorCode::InvalidRequest)
@@ -54,15 +55,21 @@ pub async fn pox_get(State(state): State<Arc<AppState>>, request: Request) -> Re
         Some(Err(ResolveError::UnknownDomain)) => {
             autodiscover::unknown_domain(ResponseSchema::Outlook)
         }
+        // Domain-level answers consult no backend; mapped all the same, never a 500.
+        Some(Err(error @ ResolveError::BackendUnavailable)) => {
+            return HttpError::from(error).into_response();
+        }
     };
     respond(rendered)
 }
 
 /// The POX answer for a parsed request (also what `mxconf render outlook|mobilesync` prints).
-pub async fn for_request(state: &AppState, request: &PoxRequest) -> Rendered {
+/// A failing per-user backend is an HTTP 503, not an Autodiscover error the client caches.
+pub async fn for_request(state: &AppState, request: &PoxRequest) -> Result<Rendered, HttpError> {
     match state.resolver.resolve(&request.email).await {
-        Ok(account) => autodiscover::render(request.schema, &account),
-        Err(ResolveError::UnknownDomain) => autodiscover::unknown_domain(request.schema),
+        Ok(account) => Ok(autodiscover::render(request.schema, &account)),
+        Err(ResolveError::UnknownDomain) => Ok(autodiscover::unknown_domain(request.schema)),
+        Err(error @ ResolveError::BackendUnavailable) => Err(error.into()),
     }
 }
 
@@ -105,7 +112,7 @@ async fn json(state: &AppState, email: Option<&str>, parts: &Parts) -> Result<Re
         JsonProtocol::AutodiscoverV1 => Origin::of(parts, state)?.pox_url(),
         JsonProtocol::ActiveSync => String::new(),
     };
-    Ok(respond(json_for(state, &email, protocol, &pox_url).await))
+    Ok(respond(json_for(state, &email, protocol, &pox_url).await?))
 }
 
 /// The v2 answer for an address (also what `mxconf render json` prints).
@@ -114,9 +121,10 @@ pub async fn json_for(
     email: &EmailAddress,
     protocol: JsonProtocol,
     pox_url: &str,
-) -> Rendered {
+) -> Result<Rendered, HttpError> {
     match state.resolver.resolve(email).await {
-        Ok(account) => autodiscover_json::render(&account, protocol, pox_url),
-        Err(ResolveError::UnknownDomain) => autodiscover_json::unknown_domain(),
+        Ok(account) => Ok(autodiscover_json::render(&account, protocol, pox_url)),
+        Err(ResolveError::UnknownDomain) => Ok(autodiscover_json::unknown_domain()),
+        Err(error @ ResolveError::BackendUnavailable) => Err(error.into()),
     }
 }

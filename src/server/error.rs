@@ -33,6 +33,9 @@ pub enum HttpError {
     MethodNotAllowed,
     #[error("not found")]
     NotFound,
+    /// A per-user source with `on-failure = "fail"` is down; details are in the server log.
+    #[error("settings are temporarily unavailable")]
+    BackendUnavailable,
 }
 
 impl HttpError {
@@ -47,6 +50,7 @@ impl HttpError {
             HttpError::UnknownDomain | HttpError::NotFound => StatusCode::NOT_FOUND,
             HttpError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            HttpError::BackendUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -61,6 +65,7 @@ impl From<ResolveError> for HttpError {
         match error {
             // Never another domain's settings; 404 lets clients move on to their next method.
             ResolveError::UnknownDomain => HttpError::UnknownDomain,
+            ResolveError::BackendUnavailable => HttpError::BackendUnavailable,
         }
     }
 }

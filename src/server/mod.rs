@@ -6,6 +6,7 @@ pub mod autoconfig;
 pub mod autodiscover;
 pub mod error;
 pub mod extract;
+pub mod mobileconfig;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::protocol::Rendered;
 use crate::resolve::Resolver;
+use crate::signing::{Signer, SigningError};
 pub use error::HttpError;
 
 /// Everything a request needs, built once at start-up and shared read-only.
@@ -34,15 +36,46 @@ pub use error::HttpError;
 pub struct AppState {
     pub config: Arc<Config>,
     pub resolver: Resolver,
+    /// The profile signer named by `[signing]`, loaded and checked once at start-up.
+    pub signer: Option<Arc<Signer>>,
 }
 
 impl AppState {
+    /// A state without a signer: with `[signing]` configured, `/mobileconfig` then refuses
+    /// (503) rather than serve unsigned. The server uses [`AppState::load`].
     pub fn new(config: Config) -> Self {
         let config = Arc::new(config);
         AppState {
             resolver: Resolver::new(Arc::clone(&config)),
             config,
+            signer: None,
         }
+    }
+
+    /// The state with the signer `[signing]` names; an unusable identity (expired, key does
+    /// not match, unreadable) stops the start here, with the reason.
+    pub fn load(config: Config) -> Result<Self, SigningError> {
+        let signer = match &config.signing {
+            Some(settings) => {
+                let signer = Signer::from_settings(settings, &config.base_dir())?;
+                if signer.is_development() {
+                    tracing::warn!(
+                        "signing profiles with the DEVELOPMENT chain: profiles will show Not Verified on devices"
+                    );
+                } else {
+                    tracing::info!("signing profiles as {}", signer.describe());
+                }
+                Some(Arc::new(signer))
+            }
+            None => {
+                tracing::warn!("no [signing] configured: profiles are served UNSIGNED");
+                None
+            }
+        };
+        Ok(AppState {
+            signer,
+            ..AppState::new(config)
+        })
     }
 }
 
@@ -71,6 +104,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/autodiscover/autodiscover.json/v1.0/{email}",
             get(autodiscover::json_path),
+        )
+        .route(
+            "/mobileconfig",
+            get(mobileconfig::get).post(mobileconfig::post),
         )
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(|| async { HttpError::NotFound })
@@ -166,7 +203,8 @@ pub async fn serve(config: Config, listen: Vec<SocketAddr>) -> std::io::Result<(
     } else {
         vec![DEFAULT_LISTEN.parse().map_err(std::io::Error::other)?]
     };
-    let app = router(Arc::new(AppState::new(config)));
+    let state = AppState::load(config).map_err(std::io::Error::other)?;
+    let app = router(Arc::new(state));
     let mut servers = tokio::task::JoinSet::new();
     for addr in listen {
         let listener = tokio::net::TcpListener::bind(addr).await?;

@@ -44,3 +44,28 @@ fn missing_config_file_is_a_usage_error() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn dns_prints_srv_records_for_a_served_domain() {
+    let output = mxconf()
+        .args(["dns", "EXAMPLE.com", "--web-host", "mx.example.net"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("_submissions._tcp.example.com."),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("autoconfig.example.com.                  3600 IN CNAME mx.example.net."),
+        "{stdout}"
+    );
+    let output = mxconf().args(["dns", "example.net"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .contains("example.net is not configured")
+    );
+}

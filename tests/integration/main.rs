@@ -4,7 +4,13 @@
 // Tests fail loudly on any unexpected error; unwrap/expect are the point here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod architecture;
 mod autoconfig;
 mod autodiscover;
+mod backends;
 mod cli;
+mod import;
+mod mobileconfig;
+mod signing;
 mod support;
+mod thunderbird;

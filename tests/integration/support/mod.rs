@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test module uses a different subset of the helpers
 
+pub mod servers;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,7 +35,7 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let app = router(Arc::new(AppState::new(config)));
+        let app = router(Arc::new(AppState::load(config).expect("signer loads")));
         tokio::spawn(async move {
             axum::serve(
                 listener,

@@ -1,0 +1,136 @@
+//! The command source: runs the admin's program directly (no shell), the address parts as
+//! separate argv entries, with an empty environment (only `PATH`), and reads one JSON object
+//! of patch fields from its stdout. Output is capped; on timeout the resolver drops the future
+//! and `kill_on_drop` ends the child.
+
+use std::process::Stdio;
+
+use tokio::io::AsyncReadExt as _;
+use tokio::process::Command;
+
+use super::{Backend, BackendError, Lookup, LookupResult, expand_escaped, patch_from};
+use crate::account::EmailAddress;
+use crate::config::backend::CommandSettings;
+
+#[derive(Debug)]
+pub struct CommandBackend {
+    settings: CommandSettings,
+}
+
+impl CommandBackend {
+    pub fn new(settings: CommandSettings) -> Self {
+        CommandBackend { settings }
+    }
+
+    async fn run(&self, address: &EmailAddress) -> LookupResult {
+        let program = self.settings.program.display();
+        let args = self
+            .settings
+            .args
+            .iter()
+            .map(|arg| expand_escaped(arg, address, str::to_owned));
+        let mut child = Command::new(&self.settings.program)
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|error| BackendError::Unavailable(format!("cannot run {program}: {error}")))?;
+        let mut output = Vec::new();
+        if let Some(stdout) = child.stdout.take() {
+            let cap = u64::try_from(self.settings.max_output).unwrap_or(u64::MAX);
+            stdout
+                .take(cap.saturating_add(1))
+                .read_to_end(&mut output)
+                .await
+                .map_err(|error| {
+                    BackendError::Failed(format!("reading from {program}: {error}"))
+                })?;
+        }
+        if output.len() > self.settings.max_output {
+            return Err(BackendError::BadOutput(format!(
+                "{program} printed more than {} bytes",
+                self.settings.max_output
+            )));
+        }
+        let status = child
+            .wait()
+            .await
+            .map_err(|error| BackendError::Failed(format!("waiting for {program}: {error}")))?;
+        if !status.success() {
+            return Err(BackendError::Failed(format!(
+                "{program} exited with {status}"
+            )));
+        }
+        parse_output(&output)
+    }
+}
+
+impl Backend for CommandBackend {
+    fn lookup<'a>(&'a self, address: &'a EmailAddress) -> Lookup<'a> {
+        Box::pin(self.run(address))
+    }
+}
+
+/// Empty output or `null`: no entry. An object: fields with string, number or null values.
+fn parse_output(output: &[u8]) -> LookupResult {
+    if output.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let value: serde_json::Value = serde_json::from_slice(output)
+        .map_err(|error| BackendError::BadOutput(format!("not JSON: {error}")))?;
+    let object = match value {
+        serde_json::Value::Null => return Ok(None),
+        serde_json::Value::Object(object) => object,
+        _ => {
+            return Err(BackendError::BadOutput(
+                "expected a JSON object or null".into(),
+            ));
+        }
+    };
+    let mut fields = Vec::with_capacity(object.len());
+    for (name, value) in object {
+        let text = match value {
+            serde_json::Value::String(text) => text,
+            serde_json::Value::Number(number) => number.to_string(),
+            serde_json::Value::Null => continue,
+            _ => {
+                return Err(BackendError::BadOutput(format!(
+                    "field {name}: expected a string or a number"
+                )));
+            }
+        };
+        fields.push((name, text));
+    }
+    patch_from(fields).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_forms() {
+        assert_eq!(parse_output(b" \n"), Ok(None));
+        assert_eq!(parse_output(b"null"), Ok(None));
+        let patch = parse_output(br#"{"login_name": "jd", "imap_port": 993, "caldav_url": null}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(patch.login_name.as_deref(), Some("jd"));
+        assert_eq!(patch.servers[0].port, Some(993));
+        for bad in [
+            &b"[1]"[..],
+            b"{\"login_name\": true}",
+            b"<html>",
+            b"{\"bogus\": \"x\"}",
+        ] {
+            assert!(
+                matches!(parse_output(bad), Err(BackendError::BadOutput(_))),
+                "{bad:?}"
+            );
+        }
+    }
+}

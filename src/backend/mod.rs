@@ -1,0 +1,137 @@
+//! Per-user sources behind one trait: an SQL query (SQLite, PostgreSQL), an LDAP search, or an
+//! external command, each turning one address into an [`AccountPatch`] (or "no entry").
+//! Built from `config::backend` settings; used only by `resolve`, which owns caching, timeouts
+//! and the failure policy. Addresses only ever reach a backend as bound parameters, escaped
+//! filter values or separate argv entries: never spliced into a query language.
+
+mod command;
+mod ldap;
+mod sql;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::account::{AccountPatch, EmailAddress};
+use crate::config::backend::{BackendKind, BackendSettings, Secret};
+
+pub use command::CommandBackend;
+pub use ldap::LdapBackend;
+pub use sql::SqlBackend;
+
+/// Why a lookup produced no answer, by meaning. The text is for the log only: it names hosts,
+/// fields and status codes, never passwords or looked-up values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// Cannot connect, bind, authenticate or start the program.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// No answer within the source's `timeout`.
+    #[error("no answer within the timeout")]
+    Timeout,
+    /// The server refused the query (SQL error, LDAP result code) or the program failed.
+    #[error("lookup failed: {0}")]
+    Failed(String),
+    /// An answer arrived but is not a usable patch.
+    #[error("unusable answer: {0}")]
+    BadOutput(String),
+}
+
+/// What a lookup yields: a patch, or `None` when the source has no entry for the address.
+pub type LookupResult = Result<Option<AccountPatch>, BackendError>;
+
+/// A boxed lookup future, so backends can sit behind `dyn Backend`.
+pub type Lookup<'a> = Pin<Box<dyn Future<Output = LookupResult> + Send + 'a>>;
+
+/// One per-user source. Implementations must be cancel-safe: the resolver drops the future
+/// when the timeout fires (the command backend kills its child then).
+pub trait Backend: std::fmt::Debug + Send + Sync {
+    fn lookup<'a>(&'a self, address: &'a EmailAddress) -> Lookup<'a>;
+}
+
+/// Builds the live backend for validated settings. Nothing connects here: connections open
+/// on first use, so start-up never waits for (or fails on) a directory being down.
+pub fn build(settings: &BackendSettings) -> Box<dyn Backend> {
+    match &settings.kind {
+        BackendKind::Sql(sql) => Box::new(SqlBackend::new(sql.clone(), settings.timeout)),
+        BackendKind::Ldap(ldap) => Box::new(LdapBackend::new(ldap.clone(), settings.timeout)),
+        BackendKind::Command(command) => Box::new(CommandBackend::new(command.clone())),
+    }
+}
+
+/// Turns a source's `(field, value)` pairs into a patch; a bad field is bad output.
+fn patch_from<N: AsRef<str>, V: AsRef<str>>(
+    fields: impl IntoIterator<Item = (N, V)>,
+) -> Result<AccountPatch, BackendError> {
+    AccountPatch::from_fields(fields).map_err(|error| BackendError::BadOutput(error.to_string()))
+}
+
+/// Reads a password from its file (first line, trailing newline dropped) or variable.
+fn read_secret(secret: &Secret) -> Result<String, BackendError> {
+    match secret {
+        Secret::File(path) => std::fs::read_to_string(path)
+            .map(|text| text.lines().next().unwrap_or_default().to_owned())
+            .map_err(|error| {
+                BackendError::Unavailable(format!(
+                    "cannot read password file {}: {error}",
+                    path.display()
+                ))
+            }),
+        Secret::Env(name) => std::env::var(name).map_err(|_| {
+            BackendError::Unavailable(format!("environment variable {name} is not set"))
+        }),
+    }
+}
+
+/// Expands `%EMAILADDRESS%`, `%EMAILLOCALPART%`, `%EMAILDOMAIN%` in one left-to-right pass,
+/// passing each inserted value through `escape`. One pass matters: a local part may itself
+/// contain `%EMAILDOMAIN%`, and a second pass would expand text the user chose.
+fn expand_escaped(
+    template: &str,
+    address: &EmailAddress,
+    escape: impl Fn(&str) -> String,
+) -> String {
+    let mut out = String::with_capacity(template.len() + address.as_str().len());
+    let mut rest = template;
+    while let Some(start) = rest.find('%') {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let hit = [
+            ("%EMAILADDRESS%", address.as_str()),
+            ("%EMAILLOCALPART%", address.local_part()),
+            ("%EMAILDOMAIN%", address.domain().as_str()),
+        ]
+        .into_iter()
+        .find(|(placeholder, _)| tail.starts_with(placeholder));
+        match hit {
+            Some((placeholder, value)) => {
+                out.push_str(&escape(value));
+                rest = &tail[placeholder.len()..];
+            }
+            None => {
+                out.push('%');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_expand_once_and_escaped() {
+        let address = EmailAddress::parse("%EMAILDOMAIN%*@example.org").unwrap();
+        let filter = expand_escaped(
+            "(&(uid=%EMAILLOCALPART%)(mail=%EMAILADDRESS%)) 100%",
+            &address,
+            |v| ::ldap3::ldap_escape(v).into_owned(),
+        );
+        assert_eq!(
+            filter,
+            "(&(uid=%EMAILDOMAIN%\\2a)(mail=%EMAILDOMAIN%\\2a@example.org)) 100%"
+        );
+    }
+}

@@ -1,0 +1,291 @@
+//! `mxconf export --input users.csv --out-dir DIR`: the MDM batch, one profile per CSV line
+//! (`address[,name]`), built in parallel on every core; bad lines are reported by line number
+//! and the batch goes on. Exit 1 when any line failed.
+
+use std::collections::HashSet;
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::profile::ProfileMaker;
+use super::{ConfigArg, EXIT_CHECK_FAILED, write_atomically};
+use crate::account::EmailAddress;
+use crate::profile;
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// CSV file: one `address[,name]` per line; a header line, blank lines and `#` comments
+    /// are skipped; fields may be "quoted" ("" inside quotes is one quote).
+    #[arg(long, value_name = "CSV")]
+    pub input: PathBuf,
+    /// Directory for the profiles, one `<address>.mobileconfig` each (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: PathBuf,
+    /// Write XML plists without signing them.
+    #[arg(long)]
+    pub unsigned: bool,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// One wanted profile: where it was asked for and for whom.
+#[derive(Debug, PartialEq, Eq)]
+struct Entry {
+    line: usize,
+    address: String,
+    name: Option<String>,
+}
+
+pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let maker = ProfileMaker::new(args.config.load()?, args.unsigned)?;
+    let text = std::fs::read_to_string(&args.input)
+        .with_context(|| format!("cannot read {}", args.input.display()))?;
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("cannot create {}", args.out_dir.display()))?;
+    let input = args.input.display().to_string();
+    let (entries, mut failures) = parse(&text);
+    let jobs = plan(entries, &mut failures);
+
+    let progress = if std::io::stderr().is_terminal() {
+        ProgressBar::new(jobs.len() as u64).with_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        )
+    } else {
+        ProgressBar::hidden()
+    };
+    let next = AtomicUsize::new(0);
+    let written = AtomicUsize::new(0);
+    let errors = Mutex::new(Vec::new());
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    // Private-key work is CPU-bound: one worker per core, each taking the next line.
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                while let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let result = maker
+                        .make(&job.address, job.name.as_deref())
+                        .and_then(|bytes| write_atomically(&args.out_dir.join(&job.file), &bytes));
+                    match result {
+                        Ok(()) => {
+                            written.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(error) => {
+                            if let Ok(mut errors) = errors.lock() {
+                                errors.push((job.line, format!("{error:#}")));
+                            }
+                        }
+                    }
+                    progress.inc(1);
+                }
+            });
+        }
+    });
+    progress.finish_and_clear();
+    failures.extend(errors.into_inner().unwrap_or_default());
+    failures.sort();
+    for (line, message) in &failures {
+        eprintln!("{input}:{line}: {message}");
+    }
+    let written = written.into_inner();
+    let failed = failures.len();
+    eprintln!(
+        "mxconf: {written} profile(s) written to {}, {failed} line(s) failed",
+        args.out_dir.display()
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_CHECK_FAILED)
+    })
+}
+
+/// One profile to write.
+struct Job {
+    line: usize,
+    address: EmailAddress,
+    name: Option<String>,
+    file: String,
+}
+
+/// Parses the addresses and assigns file names in line order, so that of two lines for one
+/// address (or two addresses with one file name) the later is the one reported, every run.
+fn plan(entries: Vec<Entry>, failures: &mut Vec<(usize, String)>) -> Vec<Job> {
+    let mut taken = HashSet::new();
+    let mut jobs = Vec::with_capacity(entries.len());
+    for entry in entries {
+        match EmailAddress::parse(&entry.address) {
+            Err(error) => {
+                failures.push((entry.line, format!("not a usable email address: {error}")))
+            }
+            Ok(address) => {
+                let file = profile::file_name(&address);
+                if taken.insert(file.clone()) {
+                    jobs.push(Job {
+                        line: entry.line,
+                        address,
+                        name: entry.name,
+                        file,
+                    });
+                } else {
+                    failures.push((
+                        entry.line,
+                        format!("{file} is already written by an earlier line"),
+                    ));
+                }
+            }
+        }
+    }
+    jobs
+}
+
+/// Splits the CSV into entries and per-line errors (line numbers from 1).
+fn parse(text: &str) -> (Vec<Entry>, Vec<(usize, String)>) {
+    let mut entries = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen_data = false;
+    for (index, line) in text.lines().enumerate() {
+        let line_number = index + 1;
+        let line = line.trim_start_matches('\u{feff}').trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields = match split_fields(line) {
+            Ok(fields) => fields,
+            Err(message) => {
+                errors.push((line_number, message.to_owned()));
+                continue;
+            }
+        };
+        let first = !seen_data;
+        seen_data = true;
+        if first && is_header(&fields[0]) {
+            continue;
+        }
+        match fields.as_slice() {
+            [address] => entries.push(Entry {
+                line: line_number,
+                address: address.clone(),
+                name: None,
+            }),
+            [address, name] => entries.push(Entry {
+                line: line_number,
+                address: address.clone(),
+                name: Some(name.clone()).filter(|n| !n.trim().is_empty()),
+            }),
+            _ => errors.push((
+                line_number,
+                format!("expected address[,name], found {} fields", fields.len()),
+            )),
+        }
+    }
+    (entries, errors)
+}
+
+/// A first line naming its columns (`email`, `address`, `emailaddress`, `mail`) is a header.
+fn is_header(field: &str) -> bool {
+    [
+        "email",
+        "address",
+        "emailaddress",
+        "email address",
+        "e-mail",
+        "mail",
+    ]
+    .contains(&field.trim().to_ascii_lowercase().as_str())
+}
+
+/// RFC 4180 fields of one line: commas separate, `"…"` quotes, `""` is a quote inside quotes.
+fn split_fields(line: &str) -> Result<Vec<String>, &'static str> {
+    let mut fields = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.next_if(|c| *c == ' ' || *c == '\t').is_some() {}
+        let mut field = String::new();
+        if chars.next_if_eq(&'"').is_some() {
+            loop {
+                match chars.next() {
+                    Some('"') if chars.next_if_eq(&'"').is_some() => field.push('"'),
+                    Some('"') => break,
+                    Some(c) => field.push(c),
+                    None => return Err("unterminated quoted field"),
+                }
+            }
+            while chars.next_if(|c| *c == ' ' || *c == '\t').is_some() {}
+            match chars.next() {
+                None => {
+                    fields.push(field);
+                    return Ok(fields);
+                }
+                Some(',') => fields.push(field),
+                Some(_) => return Err("text after a closing quote"),
+            }
+        } else {
+            loop {
+                match chars.next() {
+                    None => {
+                        fields.push(field.trim().to_owned());
+                        return Ok(fields);
+                    }
+                    Some(',') => break,
+                    Some('"') => return Err("a quote inside an unquoted field"),
+                    Some(c) => field.push(c),
+                }
+            }
+            fields.push(field.trim().to_owned());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_follow_rfc_4180() {
+        assert_eq!(split_fields("a@b.org").unwrap(), ["a@b.org"]);
+        assert_eq!(
+            split_fields(" a@b.org , \"Doe, \"\"Jane\"\"\" ").unwrap(),
+            ["a@b.org", "Doe, \"Jane\""]
+        );
+        assert_eq!(split_fields("a@b.org,").unwrap(), ["a@b.org", ""]);
+        assert!(split_fields("\"a@b.org").is_err());
+        assert!(split_fields("\"a\"x,b").is_err());
+        assert!(split_fields("a\"b,c").is_err());
+    }
+
+    #[test]
+    fn header_blank_lines_and_bad_lines() {
+        let (entries, errors) = parse(
+            "\u{feff}Email,Name\n\njane@example.com,Jane\n# comment\n\"john@example.com\"\n\
+             x,y,z\nbad\"quote\nemail\n",
+        );
+        assert_eq!(
+            entries,
+            [
+                Entry {
+                    line: 3,
+                    address: "jane@example.com".into(),
+                    name: Some("Jane".into())
+                },
+                Entry {
+                    line: 5,
+                    address: "john@example.com".into(),
+                    name: None
+                },
+                // Only the first line can be a header; later it is an (invalid) address.
+                Entry {
+                    line: 8,
+                    address: "email".into(),
+                    name: None
+                },
+            ]
+        );
+        assert_eq!(errors.iter().map(|e| e.0).collect::<Vec<_>>(), [6, 7]);
+    }
+}

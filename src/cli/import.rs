@@ -1,0 +1,69 @@
+//! `mxconf import automx|ispdb FILE`: translate a foreign configuration into `mxconf.toml`
+//! text on stdout (or `--output`). The result is validated before it is written, so what comes
+//! out always loads; a file that cannot be translated exits 1 with `file:line: what`.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use super::{EXIT_CHECK_FAILED, write_atomically};
+use crate::config::{Config, ConfigError, ConfigSource};
+use crate::import::{self, ImportError};
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    /// automx 1.x automx.conf (INI)
+    Automx,
+    /// Thunderbird ISPDB provider file (clientConfig XML)
+    Ispdb,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The format of FILE.
+    #[arg(value_enum)]
+    pub format: Format,
+    /// The file to translate, e.g. /etc/automx.conf or gmail.com.xml.
+    pub file: PathBuf,
+    /// Write the result here (atomically) instead of to stdout.
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
+    let name = args.file.display().to_string();
+    let text = std::fs::read_to_string(&args.file).map_err(|source| ImportError::Read {
+        file: name.clone(),
+        source,
+    })?;
+    let imported = match args.format {
+        Format::Automx => import::automx::import(&text, &name),
+        Format::Ispdb => import::ispdb::import(&text, &name),
+    };
+    let toml = match imported {
+        Ok(imported) => imported.to_toml(),
+        Err(error @ ImportError::Read { .. }) => return Err(error.into()),
+        Err(error) => {
+            eprintln!("mxconf: {error}");
+            return Ok(ExitCode::from(EXIT_CHECK_FAILED));
+        }
+    };
+    // The importer's promise is a config that loads; check it the way `serve` will.
+    let source = ConfigSource::File(args.output.clone().unwrap_or_else(|| "<stdout>".into()));
+    if let Err(ConfigError::Invalid(issues)) = Config::from_toml(&toml, source) {
+        eprintln!("mxconf: the translation of {name} does not validate (please report this):");
+        for issue in &issues {
+            eprintln!("{issue}");
+        }
+        return Ok(ExitCode::from(EXIT_CHECK_FAILED));
+    }
+    match &args.output {
+        Some(path) => write_atomically(path, toml.as_bytes())?,
+        None => std::io::stdout()
+            .write_all(toml.as_bytes())
+            .context("cannot write to stdout")?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

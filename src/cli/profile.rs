@@ -1,0 +1,108 @@
+//! `mxconf profile EMAIL`: the profile the server would send for one address, signed with the
+//! configured signer (the development chain under the demo), or `--unsigned`. Also home of
+//! [`ProfileMaker`], which `export` shares.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+
+use super::{ConfigArg, write_atomically};
+use crate::account::EmailAddress;
+use crate::config::Config;
+use crate::profile;
+use crate::resolve::Resolver;
+use crate::signing::Signer;
+
+#[derive(Debug, clap::Args)]
+pub struct ProfileArgs {
+    /// The address the profile is for.
+    pub email: String,
+    /// The user's name, shown as the sender name in Mail.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Write the XML plist without signing it.
+    #[arg(long)]
+    pub unsigned: bool,
+    /// Output file (written atomically); standard output when not given.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn run(args: &ProfileArgs) -> anyhow::Result<ExitCode> {
+    let maker = ProfileMaker::new(args.config.load()?, args.unsigned)?;
+    let address = EmailAddress::parse(&args.email)
+        .with_context(|| "not a usable email address".to_owned())?;
+    let bytes = maker.make(&address, args.name.as_deref())?;
+    match &args.output {
+        Some(path) => write_atomically(path, &bytes)?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(&bytes)?;
+            stdout.flush()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds (and signs) profiles from one configuration, from any number of threads.
+pub(super) struct ProfileMaker {
+    config: Arc<Config>,
+    resolver: Resolver,
+    signer: Option<Signer>,
+    /// Resolution is async (backends do I/O); the CLI drives it on this runtime.
+    runtime: tokio::runtime::Runtime,
+}
+
+impl ProfileMaker {
+    /// Loads the signer `[signing]` names unless `unsigned`. Fails closed: without `[signing]`
+    /// and without `--unsigned` nothing is written, rather than an unsigned profile by surprise.
+    pub(super) fn new(config: Config, unsigned: bool) -> anyhow::Result<Self> {
+        let signer = match (&config.signing, unsigned) {
+            (_, true) => None,
+            (Some(settings), false) => Some(
+                Signer::from_settings(settings, &config.base_dir())
+                    .context("cannot load the [signing] identity")?,
+            ),
+            (None, false) => bail!(
+                "{} has no [signing] table: configure one, or pass --unsigned",
+                config.source_name()
+            ),
+        };
+        if signer.as_ref().is_some_and(Signer::is_development) {
+            eprintln!("mxconf: signing with the DEVELOPMENT chain: devices will show Not Verified");
+        }
+        let config = Arc::new(config);
+        Ok(ProfileMaker {
+            resolver: Resolver::new(Arc::clone(&config)),
+            config,
+            signer,
+            runtime: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()?,
+        })
+    }
+
+    /// The profile bytes for one address: signed DER, or XML with `--unsigned`.
+    pub(super) fn make(
+        &self,
+        address: &EmailAddress,
+        name: Option<&str>,
+    ) -> anyhow::Result<Vec<u8>> {
+        let mut account = self
+            .runtime
+            .block_on(self.resolver.resolve(address))
+            .with_context(|| format!("{}", address.domain()))?;
+        account.display_name = name.and_then(profile::clean_name);
+        let xml = profile::build(&account, &self.config.profile)?;
+        Ok(match &self.signer {
+            Some(signer) => signer.sign(&xml)?.into_der(),
+            None => xml,
+        })
+    }
+}

@@ -1,0 +1,160 @@
+//! Apple configuration profiles (`.mobileconfig`): a pure function from a resolved
+//! [`Account`] and the `[profile]` settings to the XML property list bytes, written by the
+//! `plist` crate (never a template: mailcow #7171). Sits after `resolve` and before `signing`;
+//! `schema` checks the result against Apple's published YAML.
+
+mod identity;
+mod payloads;
+pub mod schema;
+
+use plist::{Dictionary, Value};
+
+pub use identity::{PayloadKind, ProfileIdentity};
+pub use schema::{Schema, SchemaError, validate_profile};
+
+use crate::account::{Account, username};
+use crate::config::ProfileSettings;
+
+/// Why no profile could be built for an account.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// A profile is per address; a domain-level account has templates instead of a login.
+    #[error("a profile needs an email address")]
+    NoAddress,
+    /// The domain configures nothing a profile can express (e.g. only OAuth2 servers).
+    #[error(
+        "the domain configures no mail, Exchange, CalDAV or CardDAV service a profile can express"
+    )]
+    NothingToConfigure,
+    #[error("cannot write the property list: {0}")]
+    Serialize(#[from] plist::Error),
+}
+
+/// Longest user-supplied display name kept; the rest is cut (it is only a label).
+const MAX_NAME: usize = 100;
+
+/// Apple's `TargetDeviceType` for iPhone/iPad, and the values on which the iOS-only
+/// Exchange payload cannot install (Watch, HomePod, Apple TV, Mac: eas.account.yaml).
+const TARGET_IOS: u8 = 1;
+const TARGET_MAC: u8 = 5;
+const TARGETS_WITHOUT_EAS: [u8; 4] = [2, 3, 4, 5];
+
+/// The profile for `account` as UTF-8 XML plist bytes, ready to sign.
+pub fn build(account: &Account, settings: &ProfileSettings) -> Result<Vec<u8>, ProfileError> {
+    let value = build_value(account, settings)?;
+    let mut bytes = Vec::with_capacity(4096);
+    value.to_writer_xml(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// The profile as a plist value (what [`build`] serializes).
+pub fn build_value(account: &Account, settings: &ProfileSettings) -> Result<Value, ProfileError> {
+    let email = account.email.as_ref().ok_or(ProfileError::NoAddress)?;
+    let identity = ProfileIdentity::new(&settings.identifier_prefix, email);
+    let address = email.as_str();
+    let account = Account {
+        display_name: account.display_name.as_deref().and_then(clean_name),
+        ..account.clone()
+    };
+    let organization = settings.organization.as_str();
+
+    let eas = settings
+        .target_device_type
+        .is_none_or(|target| !TARGETS_WITHOUT_EAS.contains(&target))
+        .then(|| payloads::eas(&account, &identity, organization, address))
+        .flatten();
+    // The phone flow: a profile with an Exchange payload can only install on iOS, so say so
+    // and spare the user the "install on which device?" prompt (NOTES.md, TargetDeviceType).
+    let target = settings
+        .target_device_type
+        .or(eas.is_some().then_some(TARGET_IOS));
+    let with_principal = target != Some(TARGET_MAC);
+    let content: Vec<Value> = [
+        payloads::mail(&account, &identity, organization, address),
+        eas,
+        payloads::dav(
+            payloads::Dav::Cal,
+            &account,
+            &identity,
+            organization,
+            address,
+            with_principal,
+        ),
+        payloads::dav(
+            payloads::Dav::Card,
+            &account,
+            &identity,
+            organization,
+            address,
+            with_principal,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .map(Value::Dictionary)
+    .collect();
+    if content.is_empty() {
+        return Err(ProfileError::NothingToConfigure);
+    }
+
+    let mut top = Dictionary::new();
+    top.insert("PayloadType".into(), "Configuration".into());
+    top.insert("PayloadVersion".into(), Value::Integer(1.into()));
+    top.insert("PayloadIdentifier".into(), identity.identifier().into());
+    top.insert("PayloadUUID".into(), identity.uuid().into());
+    top.insert(
+        "PayloadDisplayName".into(),
+        username::expand(&settings.display_name, email).into(),
+    );
+    top.insert("PayloadOrganization".into(), organization.into());
+    if let Some(description) = &settings.description {
+        top.insert(
+            "PayloadDescription".into(),
+            username::expand(description, email).into(),
+        );
+    }
+    if let Some(text) = &settings.consent_text {
+        // TopLevel.yaml: "default" is the unlocalized text shown when no language matches.
+        let mut consent = Dictionary::new();
+        consent.insert("default".into(), text.as_str().into());
+        top.insert("ConsentText".into(), Value::Dictionary(consent));
+    }
+    if let Some(target) = target {
+        top.insert("TargetDeviceType".into(), Value::Integer(target.into()));
+    }
+    top.insert("PayloadContent".into(), Value::Array(content));
+    Ok(Value::Dictionary(top))
+}
+
+/// A file name for `address`'s profile: the address plus `.mobileconfig`, with path separators,
+/// control characters and a leading dot replaced so it stays one plain file in one directory.
+pub fn file_name(address: &crate::account::EmailAddress) -> String {
+    let name: String = address
+        .as_str()
+        .chars()
+        .enumerate()
+        .map(|(index, c)| {
+            if c == '/' || c == '\\' || c.is_control() || (index == 0 && c == '.') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    format!("{name}.mobileconfig")
+}
+
+/// A display name as it may appear in a profile: trimmed, control characters dropped (XML 1.0
+/// cannot carry most of them), capped; `None` when nothing is left.
+pub fn clean_name(name: &str) -> Option<String> {
+    let cleaned: String = name
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_NAME)
+        .collect();
+    let cleaned = cleaned.trim();
+    (!cleaned.is_empty()).then(|| cleaned.to_owned())
+}
+
+#[cfg(test)]
+mod tests;

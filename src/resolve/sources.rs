@@ -1,0 +1,242 @@
+//! The per-user sources as the resolver runs them: each backend with its cache (moka: TTL,
+//! size bound, shorter TTL for "no entry"), its timeout and its failure policy. Failures are
+//! logged once per incident (first failure, then recovery), never per request, and never
+//! reach a client as text.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use moka::Expiry;
+use moka::future::Cache;
+
+use super::ResolveError;
+use crate::account::{Account, AccountPatch, EmailAddress};
+use crate::backend::{self, Backend, BackendError, LookupResult};
+use crate::config::backend::{BackendSettings, OnFailure};
+
+/// A cached answer: the patch, or `None` for "no entry".
+type Cached = Option<Arc<AccountPatch>>;
+
+/// All configured sources, indexed like `Config::backends`.
+#[derive(Debug)]
+pub(super) struct Sources(Vec<Source>);
+
+#[derive(Debug)]
+struct Source {
+    name: String,
+    backend: Box<dyn Backend>,
+    timeout: Duration,
+    on_failure: OnFailure,
+    /// `None` when `cache-ttl = "0s"`.
+    cache: Option<Cache<String, Cached>>,
+    /// Set by the first failure of an incident, cleared by the next success.
+    failing: AtomicBool,
+}
+
+/// Positive answers live `cache-ttl`, "no entry" lives `negative-cache-ttl`.
+struct PatchExpiry {
+    positive: Duration,
+    negative: Duration,
+}
+
+impl Expiry<String, Cached> for PatchExpiry {
+    fn expire_after_create(&self, _key: &String, value: &Cached, _at: Instant) -> Option<Duration> {
+        Some(if value.is_some() {
+            self.positive
+        } else {
+            self.negative
+        })
+    }
+}
+
+impl Sources {
+    pub(super) fn new(settings: &[BackendSettings]) -> Self {
+        Sources(settings.iter().map(Source::new).collect())
+    }
+
+    /// Applies the listed sources' patches to `account`, in order.
+    pub(super) async fn apply(
+        &self,
+        indices: &[usize],
+        email: &EmailAddress,
+        account: &mut Account,
+    ) -> Result<(), ResolveError> {
+        for source in indices.iter().filter_map(|&index| self.0.get(index)) {
+            match source.lookup(email).await {
+                Ok(Some(patch)) => patch.apply(account),
+                Ok(None) => {}
+                Err(()) => match source.on_failure {
+                    OnFailure::Static => {}
+                    OnFailure::Fail => return Err(ResolveError::BackendUnavailable),
+                },
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Source {
+    fn new(settings: &BackendSettings) -> Self {
+        let cache = (!settings.cache_ttl.is_zero()).then(|| {
+            Cache::builder()
+                .max_capacity(settings.cache_size)
+                .expire_after(PatchExpiry {
+                    positive: settings.cache_ttl,
+                    negative: settings.negative_cache_ttl,
+                })
+                .build()
+        });
+        Source {
+            name: settings.name.clone(),
+            backend: backend::build(settings),
+            timeout: settings.timeout,
+            on_failure: settings.on_failure,
+            cache,
+            failing: AtomicBool::new(false),
+        }
+    }
+
+    /// The cached answer, or one fresh lookup. Concurrent lookups of one address share a single
+    /// backend query (`try_get_with`); failures are not cached. `Err(())`: already logged.
+    async fn lookup(&self, email: &EmailAddress) -> Result<Cached, ()> {
+        match &self.cache {
+            Some(cache) => cache
+                .try_get_with(email.as_str().to_owned(), self.fetch(email))
+                .await
+                .map_err(|_| ()),
+            None => self.fetch(email).await,
+        }
+    }
+
+    async fn fetch(&self, email: &EmailAddress) -> Result<Cached, ()> {
+        let result: LookupResult = tokio::time::timeout(self.timeout, self.backend.lookup(email))
+            .await
+            .unwrap_or(Err(BackendError::Timeout));
+        match result {
+            Ok(patch) => {
+                if self.failing.load(Ordering::Relaxed)
+                    && self.failing.swap(false, Ordering::Relaxed)
+                {
+                    tracing::info!(backend = %self.name, "per-user source recovered");
+                }
+                Ok(patch.map(Arc::new))
+            }
+            Err(error) => {
+                let consequence = match self.on_failure {
+                    OnFailure::Static => "answering with the static settings",
+                    OnFailure::Fail => "answering 503",
+                };
+                if self.failing.swap(true, Ordering::Relaxed) {
+                    tracing::debug!(backend = %self.name, %error, "per-user source still failing");
+                } else {
+                    tracing::warn!(
+                        backend = %self.name,
+                        %error,
+                        "per-user source failed; {consequence} until it recovers"
+                    );
+                }
+                Err(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tracing_subscriber::fmt::MakeWriter;
+
+    use super::*;
+    use crate::config::{Config, ConfigSource};
+
+    /// Collects formatted log lines.
+    #[derive(Clone, Default)]
+    struct Logs(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl MakeWriter<'_> for Logs {
+        type Writer = Logs;
+        fn make_writer(&self) -> Logs {
+            self.clone()
+        }
+    }
+
+    impl Logs {
+        fn count(&self, needle: &str) -> usize {
+            String::from_utf8_lossy(&self.0.lock().unwrap())
+                .matches(needle)
+                .count()
+        }
+    }
+
+    #[tokio::test]
+    async fn failures_are_logged_once_per_incident() {
+        let logs = Logs::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("lookup");
+        let text = format!(
+            "[provider]\nid = \"example.org\"\ndisplay-name = \"E\"\nshort-name = \"E\"\n\
+             [backends.run]\ntype = \"command\"\ncommand = [\"/bin/sh\", \"{}\"]\n\
+             [domains.\"example.org\"]\nsources = [\"run\"]\n",
+            program.display()
+        );
+        let config = Config::from_toml(&text, ConfigSource::File("t.toml".into())).unwrap();
+        let sources = Sources::new(&config.backends);
+        let domain = config
+            .domain(&crate::account::Domain::parse("example.org").unwrap())
+            .unwrap();
+        let resolver = super::super::Resolver::new(Arc::new(config.clone()));
+        let lookup = |n: usize| {
+            let email = EmailAddress::parse(&format!("user{n}@example.org")).unwrap();
+            let mut account = resolver.account(email.domain(), Some(&email), domain);
+            let sources = &sources;
+            let indices = domain.sources.clone();
+            async move { sources.apply(&indices, &email, &mut account).await }
+        };
+
+        for n in 0..5 {
+            assert_eq!(
+                lookup(n).await,
+                Ok(()),
+                "on-failure = static answers anyway"
+            );
+        }
+        assert_eq!(logs.count("per-user source failed"), 1);
+
+        // Run through /bin/sh rather than exec'd: exec right after writing a file races with
+        // forks in other test threads (ETXTBSY).
+        std::fs::write(&program, "echo null\n").unwrap();
+        for n in 5..8 {
+            assert_eq!(lookup(n).await, Ok(()));
+        }
+        assert_eq!(logs.count("per-user source recovered"), 1);
+
+        std::fs::remove_file(&program).unwrap();
+        for n in 8..11 {
+            assert_eq!(lookup(n).await, Ok(()));
+        }
+        assert_eq!(
+            logs.count("per-user source failed"),
+            2,
+            "a new incident is logged again"
+        );
+    }
+}

@@ -1,0 +1,183 @@
+// Tests fail loudly on any unexpected error.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+fn certs(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("certs")
+        .join(name)
+}
+
+const PROFILE: &[u8] =
+    b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\">\r\n<dict/>\n</plist>";
+
+#[test]
+fn development_signature_verifies_to_the_dev_root_byte_for_byte() {
+    let signer = Signer::development().unwrap();
+    assert!(signer.is_development());
+    let signed = signer.sign(PROFILE).unwrap();
+    let report = verify(signed.as_der(), Some(&certs("root.pem"))).unwrap();
+    assert_eq!(report.content, PROFILE);
+    assert_eq!(report.digest, "sha256");
+    assert!(
+        report
+            .signer_subject
+            .contains("CN=mxconf development profile signer")
+    );
+    assert_eq!(report.chain.len(), 3, "{:?}", report.chain);
+    assert_eq!(report.embedded.len(), 2, "{:?}", report.embedded);
+}
+
+#[test]
+fn pem_files_and_settings_load_the_same_identity() {
+    let from_pem = Signer::from_pem(
+        &certs("signer.pem"),
+        Some(&certs("chain.pem")),
+        &certs("signer.key"),
+    )
+    .unwrap();
+    assert!(!from_pem.is_development());
+    let settings = SigningSettings::Pem {
+        cert: "fullchain.pem".into(),
+        chain: None,
+        key: "signer.key".into(),
+    };
+    let from_settings = Signer::from_settings(&settings, &certs("")).unwrap();
+    assert_eq!(from_pem.chain.len(), 1);
+    assert_eq!(from_settings.chain.len(), 1);
+    assert_eq!(from_pem.certificate, from_settings.certificate);
+}
+
+#[test]
+fn one_altered_byte_fails_verification() {
+    let signed = Signer::development()
+        .unwrap()
+        .sign(PROFILE)
+        .unwrap()
+        .into_der();
+    let at = signed.windows(7).position(|w| w == b"<plist ").unwrap();
+    let mut tampered = signed.clone();
+    tampered[at + 1] = b'P';
+    assert!(matches!(
+        verify(&tampered, Some(&certs("root.pem"))),
+        Err(SigningError::BadSignature(_))
+    ));
+}
+
+#[test]
+fn an_untrusted_root_fails_the_chain() {
+    let signed = Signer::development().unwrap().sign(PROFILE).unwrap();
+    // The intermediate alone is not a trust anchor OpenSSL accepts by default.
+    let error = verify(signed.as_der(), Some(&certs("signer-ec.pem"))).unwrap_err();
+    assert!(matches!(error, SigningError::Chain(_)), "{error}");
+    // The system store does not trust the development root either.
+    assert!(matches!(
+        verify(signed.as_der(), None),
+        Err(SigningError::Chain(_))
+    ));
+}
+
+#[test]
+fn mismatched_key_is_refused_naming_the_files() {
+    let error = Signer::from_pem(&certs("signer.pem"), None, &certs("signer-ec.key")).unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, SigningError::KeyMismatch { .. }));
+    assert!(
+        message.contains("signer-ec.key") && message.contains("signer.pem"),
+        "{message}"
+    );
+}
+
+#[test]
+fn debug_output_never_shows_the_key() {
+    let text = format!("{:?}", Signer::development().unwrap());
+    assert!(text.contains("development profile signer"), "{text}");
+    assert!(!text.contains("PRIVATE"), "{text}");
+}
+
+#[test]
+fn signer_and_keys_are_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Signer>();
+    assert_send_sync::<SignedProfile>();
+}
+
+#[test]
+fn a_certificate_that_expires_while_running_stops_signing() {
+    // Built directly: the constructors would refuse it, which is the point of the other tests.
+    let key = PKey::private_key_from_pem(&std::fs::read(certs("signer.key")).unwrap()).unwrap();
+    let mut builder = openssl::x509::X509Builder::new().unwrap();
+    let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "lapsed").unwrap();
+    let name = name.build();
+    builder.set_subject_name(&name).unwrap();
+    builder.set_issuer_name(&name).unwrap();
+    builder.set_pubkey(&key).unwrap();
+    builder
+        .set_not_before(&Asn1Time::from_str("20200101000000Z").unwrap())
+        .unwrap();
+    builder
+        .set_not_after(&Asn1Time::from_str("20210101000000Z").unwrap())
+        .unwrap();
+    builder
+        .sign(&key, openssl::hash::MessageDigest::sha256())
+        .unwrap();
+    let signer = Signer {
+        certificate: builder.build(),
+        key,
+        chain: Stack::new().unwrap(),
+        origin: "lapsed.pem".into(),
+        development: false,
+    };
+    let error = signer.sign(PROFILE).unwrap_err();
+    assert!(matches!(error, SigningError::Expired { .. }), "{error}");
+    assert!(error.to_string().contains("lapsed.pem"), "{error}");
+}
+
+#[cfg(unix)]
+#[test]
+fn key_files_readable_by_others_are_reported() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.pem");
+    std::fs::write(&key, "x").unwrap();
+    for (mode, exposed) in [
+        (0o600, None),
+        (0o400, None),
+        (0o640, Some(0o640)),
+        (0o604, Some(0o604)),
+    ] {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+        assert_eq!(credentials::exposed_mode(&key), exposed, "mode {mode:o}");
+    }
+}
+
+#[test]
+fn describe_names_subject_issuer_and_expiry() {
+    let text = Signer::development().unwrap().describe();
+    assert!(text.starts_with("C=XX, O=mxconf development (NOT FOR PRODUCTION), CN=mxconf development profile signer (issuer "), "{text}");
+    assert!(text.contains("intermediate CA"), "{text}");
+    assert!(text.contains("valid until"), "{text}");
+    assert!(text.contains("GMT"), "{text}");
+}
+
+#[test]
+fn a_chain_file_in_the_wrong_order_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let reversed = dir.path().join("reversed.pem");
+    let mut pem = std::fs::read(certs("chain.pem")).unwrap();
+    pem.extend(std::fs::read(certs("signer.pem")).unwrap());
+    std::fs::write(&reversed, pem).unwrap();
+    let error = Signer::from_pem(&reversed, None, &certs("signer.key")).unwrap_err();
+    assert!(
+        matches!(error, SigningError::SignerNotFirst { .. }),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("put the signer first"),
+        "{error}"
+    );
+}

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Real-client acceptance: Thunderbird's own account-setup code fetches from mxconf.
+
+Run inside a private network namespace (the Rust test does `unshare --net`), so mxconf can
+listen on 127.0.0.1:80 where Thunderbird looks (`http://autoconfig.<domain>/…`,
+`http://autodiscover.<domain>/…`) without touching the host. Thunderbird (Debian package,
+headless) is driven over Marionette; `network.dns.localDomains` points the test domain at
+loopback. Prints one JSON object with what Thunderbird made of each source:
+  isp      FetchConfig.fromISP   (autoconfig.<domain> and /.well-known, with emailaddress)
+  ispdb    FetchConfig.fromDB    (the ISPDB-style /v1.1/<domain> route)
+  exchange fetchConfigFromExchange (Autodiscover POX, Outlook schema)
+Usage: thunderbird.py MXCONF_BINARY DOMAIN EMAIL
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from marionette_driver.marionette import Marionette
+
+MARIONETTE_PORT = 2828
+
+JS = r"""
+const [domain, email, resolve] = arguments;
+const { FetchConfig } = ChromeUtils.importESModule("resource:///modules/accountcreation/FetchConfig.sys.mjs");
+const { fetchConfigFromExchange } = ChromeUtils.importESModule("resource:///modules/accountcreation/ExchangeAutoDiscover.sys.mjs");
+const server = s => s && ({type: s.type, hostname: s.hostname, port: s.port, socketType: s.socketType,
+                           auth: s.auth, username: s.username});
+const summary = c => ({id: c.id, displayName: c.displayName, domains: c.domains, subSource: c.subSource,
+                       incoming: server(c.incoming), incomingAlternatives: c.incomingAlternatives.map(server),
+                       outgoing: server(c.outgoing), outgoingAlternatives: c.outgoingAlternatives.map(server)});
+const attempt = async f => { try { return summary(await f()); } catch (e) { return {error: String(e)}; } };
+(async () => {
+  const signal = new AbortController().signal;
+  return {
+    isp: await attempt(() => FetchConfig.fromISP(domain, email, signal)),
+    ispdb: await attempt(() => FetchConfig.fromDB(domain, signal)),
+    exchange: await attempt(() => fetchConfigFromExchange(domain, email, signal, null, "secret", async () => false)),
+  };
+})().then(resolve, e => resolve({error: String(e)}));
+"""
+
+
+def wait_for_port(port, seconds):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"nothing listens on 127.0.0.1:{port} after {seconds}s")
+
+
+def main():
+    binary, domain, email = sys.argv[1:4]
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    work = tempfile.mkdtemp(prefix="mxconf-tb-")
+    processes = []
+    try:
+        processes.append(subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:80"],
+                                          stderr=open(os.path.join(work, "mxconf.log"), "w")))
+        wait_for_port(80, 30)
+        profile = os.path.join(work, "profile")
+        os.makedirs(profile)
+        names = f"autoconfig.{domain},{domain},autodiscover.{domain}"
+        prefs = {
+            "marionette.port": MARIONETTE_PORT,
+            "network.dns.localDomains": names,
+            "mailnews.auto_config_url": "http://127.0.0.1:80/v1.1/",
+            "mailnews.auto_config.fetchFromISP.sslOnly": False,
+            "datareporting.policy.dataSubmissionEnabled": False,
+            "toolkit.telemetry.reportingpolicy.firstRun": False,
+            "mail.shell.checkDefaultClient": False,
+            "app.update.disabledForTesting": True,
+        }
+        with open(os.path.join(profile, "user.js"), "w") as f:
+            for key, value in prefs.items():
+                f.write(f"user_pref({json.dumps(key)}, {json.dumps(value)});\n")
+        env = dict(os.environ, MOZ_HEADLESS="1", HOME=work)
+        processes.append(subprocess.Popen(
+            ["thunderbird", "--headless", "--marionette", "-remote-allow-system-access",
+             "--no-remote", "--profile", profile],
+            env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "tb.log"), "w")))
+        wait_for_port(MARIONETTE_PORT, 90)
+        client = Marionette(host="127.0.0.1", port=MARIONETTE_PORT)
+        client.start_session()
+        client.set_context(client.CONTEXT_CHROME)
+        client.timeout.script = 60
+        result = client.execute_async_script(JS, script_args=[domain, email])
+        client.delete_session()
+        print(json.dumps(result, indent=1))
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

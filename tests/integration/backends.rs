@@ -1,0 +1,628 @@
+//! Per-user backends against real servers: SQLite in a temp file, PostgreSQL and OpenLDAP
+//! started on loopback by `support::servers`, and a command script. Covers per-user overrides,
+//! unknown users, injection attempts, failure policies within the timeout, and the cache.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use mxconf::account::{Account, EmailAddress};
+use mxconf::backend::{self, BackendError};
+use mxconf::config::Config;
+use mxconf::resolve::{ResolveError, Resolver};
+use std::sync::Arc;
+
+use crate::support::config_from;
+use crate::support::servers::{Postgres, Slapd};
+
+const PROVIDER: &str =
+    "[provider]\nid = \"example.org\"\ndisplay-name = \"Example\"\nshort-name = \"Example\"\n";
+
+/// A domain with one IMAP and one SMTP server, consulting `sources`.
+fn config(backends: &str, sources: &str) -> Config {
+    config_from(&format!(
+        "{PROVIDER}{backends}\n[domains.\"example.org\"]\nsources = [{sources}]\n\
+         [[domains.\"example.org\".imap]]\nhost = \"imap.example.org\"\nport = 993\nsecurity = \"tls\"\n\
+         [[domains.\"example.org\".smtp]]\nhost = \"smtp.example.org\"\nport = 465\nsecurity = \"tls\"\n"
+    ))
+}
+
+fn address(text: &str) -> EmailAddress {
+    EmailAddress::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+async fn resolve(resolver: &Resolver, email: &str) -> Result<Account, ResolveError> {
+    resolver.resolve(&address(email)).await
+}
+
+/// What the domain answers without any source: the reference for "generic settings".
+fn assert_generic(account: &Account, email: &str) {
+    let servers: Vec<_> = account
+        .incoming
+        .iter()
+        .chain(&account.outgoing)
+        .map(|s| (s.host.as_str(), s.port, s.username.as_str()))
+        .collect();
+    assert_eq!(
+        servers,
+        [
+            ("imap.example.org", 993, email),
+            ("smtp.example.org", 465, email)
+        ]
+    );
+    assert_eq!(account.display_name, None);
+}
+
+fn assert_jane(account: &Account) {
+    assert_eq!(account.login_name(), Some("jdoe"));
+    assert_eq!(account.incoming[0].host, "store7.example.org");
+    assert_eq!(account.outgoing[0].host, "smtp.example.org");
+    assert_eq!(account.outgoing[0].username, "jdoe");
+    assert_eq!(account.display_name.as_deref(), Some("Jane Doe"));
+}
+
+const USERS_SQL: &str = "CREATE TABLE users (local TEXT NOT NULL, domain TEXT NOT NULL, \
+     login TEXT, full_name TEXT, mailhost TEXT, imap_port INTEGER);\n\
+     INSERT INTO users VALUES ('jane', 'example.org', 'jdoe', 'Jane Doe', 'store7.example.org', NULL);\n\
+     INSERT INTO users VALUES ('max', 'example.org', 'mmuster', NULL, NULL, 10993);\n";
+
+/// Selects by local part and domain: a query that splicing `x'or'1'='1` into would open up.
+const USERS_QUERY: &str = "SELECT login AS login_name, full_name AS display_name, mailhost AS imap_host, \
+     imap_port FROM users WHERE local = $2 AND domain = $3";
+
+/// Local parts that `EmailAddress::parse` accepts and that would change the meaning of a
+/// query, a filter or a shell command if spliced in.
+const HOSTILE: [&str; 8] = [
+    "x'or'1'='1@example.org",
+    "'--@example.org",
+    "*@example.org",
+    "j*@example.org",
+    "*|*@example.org",
+    "$HOME@example.org",
+    "`reboot`@example.org",
+    "a/b&c=d@example.org",
+];
+
+#[test]
+fn hostile_addresses_that_never_reach_a_backend() {
+    for text in [
+        "' OR 1=1 --@example.org",
+        "*)(uid=*@example.org",
+        "$(reboot)@example.org",
+        "../etc/passwd@example.org",
+        "jane@example.org' --",
+    ] {
+        assert!(EmailAddress::parse(text).is_err(), "{text} parsed");
+    }
+}
+
+async fn sqlite_file(dir: &Path) -> String {
+    let path = dir.join("users.sqlite");
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(USERS_SQL))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    // A path that needs encoding in a sqlite:// URL.
+    let odd = dir.join("mail db #1 100%?");
+    std::fs::create_dir(&odd).unwrap();
+    let moved = odd.join("users.sqlite");
+    std::fs::rename(&path, &moved).unwrap();
+    moved.display().to_string()
+}
+
+#[tokio::test]
+async fn sqlite_overrides_known_users_and_leaves_others_generic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sqlite_file(dir.path()).await;
+    let config = config(
+        &format!(
+            "[backends.users]\ntype = \"sql\"\npath = \"{path}\"\nquery = \"{USERS_QUERY}\"\n"
+        ),
+        "\"users\"",
+    );
+    let backend = backend::build(&config.backends[0]);
+    let resolver = Resolver::new(Arc::new(config));
+    assert_jane(&resolve(&resolver, "jane@example.org").await.unwrap());
+    // NULL columns change nothing; an integer column is a port.
+    let max = resolve(&resolver, "max@example.org").await.unwrap();
+    assert_eq!(max.login_name(), Some("mmuster"));
+    assert_eq!(
+        (max.incoming[0].host.as_str(), max.incoming[0].port),
+        ("imap.example.org", 10993)
+    );
+    assert_eq!(max.display_name, None);
+    assert_generic(
+        &resolve(&resolver, "nobody@example.org").await.unwrap(),
+        "nobody@example.org",
+    );
+    for hostile in HOSTILE {
+        assert_eq!(
+            backend.lookup(&address(hostile)).await,
+            Ok(None),
+            "{hostile}"
+        );
+        assert_generic(
+            &resolve(&resolver, hostile).await.unwrap(),
+            &address(hostile).to_string(),
+        );
+    }
+}
+
+#[tokio::test]
+async fn sqlite_missing_file_or_bad_columns_follow_the_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sqlite_file(dir.path()).await;
+    let missing = dir.path().join("missing.sqlite");
+    let config = config(
+        &format!(
+            "[backends.gone]\ntype = \"sql\"\npath = \"{}\"\nquery = \"SELECT 'x' AS login_name\"\non-failure = \"fail\"\n\
+             [backends.typo]\ntype = \"sql\"\npath = \"{path}\"\nquery = \"SELECT login AS loginname FROM users WHERE local = $2\"\n",
+            missing.display()
+        ),
+        "\"typo\", \"gone\"",
+    );
+    // The misspelt column is bad output; the typo source is "static", so the next source runs.
+    let typo = backend::build(&config.backends[1]);
+    assert!(matches!(
+        typo.lookup(&address("jane@example.org")).await,
+        Err(BackendError::BadOutput(_))
+    ));
+    let resolver = Resolver::new(Arc::new(config));
+    assert_eq!(
+        resolve(&resolver, "jane@example.org").await,
+        Err(ResolveError::BackendUnavailable)
+    );
+    assert!(
+        !missing.exists(),
+        "the database is opened read-only, never created"
+    );
+}
+
+#[tokio::test]
+async fn postgres_lookups_policy_and_cache() {
+    let mut postgres = Postgres::start(USERS_SQL);
+    let backends = |ttl: &str| {
+        format!(
+            "[backends.pg]\ntype = \"sql\"\nurl = \"{}\"\npassword-file = \"{}\"\nquery = \"{USERS_QUERY}\"\n\
+             timeout = \"2s\"\ncache-ttl = \"{ttl}\"\nnegative-cache-ttl = \"1h\"\non-failure = \"fail\"\n",
+            postgres.url(),
+            postgres.password_file.display()
+        )
+    };
+    let cached = Resolver::new(Arc::new(config(&backends("1h"), "\"pg\"")));
+    let uncached_config = config(&backends("0s"), "\"pg\"");
+    let backend = backend::build(&uncached_config.backends[0]);
+    let uncached = Resolver::new(Arc::new(uncached_config));
+
+    assert_jane(&resolve(&cached, "jane@example.org").await.unwrap());
+    assert_jane(&resolve(&uncached, "jane@example.org").await.unwrap());
+    assert_generic(
+        &resolve(&cached, "bob@example.org").await.unwrap(),
+        "bob@example.org",
+    );
+    for hostile in HOSTILE {
+        assert_eq!(
+            backend.lookup(&address(hostile)).await,
+            Ok(None),
+            "{hostile}"
+        );
+    }
+
+    // A negative answer is cached too: bob stays generic after being added.
+    postgres.psql("INSERT INTO users VALUES ('bob', 'example.org', 'bobby', NULL, NULL, NULL)");
+    assert_generic(
+        &resolve(&cached, "bob@example.org").await.unwrap(),
+        "bob@example.org",
+    );
+    assert_eq!(
+        resolve(&uncached, "bob@example.org")
+            .await
+            .unwrap()
+            .login_name(),
+        Some("bobby")
+    );
+
+    // Database down: cached answers are still served, the rest fail fast with the policy.
+    postgres.stop();
+    assert_jane(&resolve(&cached, "jane@example.org").await.unwrap());
+    let started = Instant::now();
+    assert_eq!(
+        resolve(&uncached, "jane@example.org").await,
+        Err(ResolveError::BackendUnavailable)
+    );
+    assert_eq!(
+        resolve(&cached, "max@example.org").await,
+        Err(ResolveError::BackendUnavailable)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Back up: the pool reconnects by itself.
+    postgres.start_again();
+    assert_jane(&resolve(&uncached, "jane@example.org").await.unwrap());
+}
+
+#[tokio::test]
+async fn postgres_wrong_password_never_appears_in_errors() {
+    let postgres = Postgres::start("SELECT 1");
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "not-the-password-XYZZY\n").unwrap();
+    let config = config(
+        &format!(
+            "[backends.pg]\ntype = \"sql\"\nurl = \"{}\"\npassword-file = \"{}\"\nquery = \"SELECT 1 AS imap_port\"\n\
+             [backends.env]\ntype = \"sql\"\nurl = \"{}\"\npassword-env = \"MXCONF_TEST_SURELY_UNSET\"\nquery = \"SELECT 1 AS imap_port\"\n",
+            postgres.url(),
+            wrong.display(),
+            postgres.url()
+        ),
+        "\"pg\"",
+    );
+    let error = backend::build(&config.backends[1])
+        .lookup(&address("jane@example.org"))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("28P01"),
+        "not an authentication failure: {error}"
+    );
+    assert!(!error.to_string().contains("XYZZY"), "{error}");
+    let error = backend::build(&config.backends[0])
+        .lookup(&address("jane@example.org"))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("MXCONF_TEST_SURELY_UNSET"),
+        "{error}"
+    );
+    // The policy defaults to "static": the domain's own settings answer.
+    let resolver = Resolver::new(Arc::new(config));
+    assert_generic(
+        &resolve(&resolver, "jane@example.org").await.unwrap(),
+        "jane@example.org",
+    );
+}
+
+const LDIF: &str = "dn: dc=example,dc=org\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n\
+dn: ou=people,dc=example,dc=org\nobjectClass: organizationalUnit\nou: people\n\n\
+dn: uid=jdoe,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nobjectClass: inetLocalMailRecipient\n\
+uid: jdoe\ncn: Jane Doe\nsn: Doe\nmail: jane@example.org\nmailHost: store7.example.org\n\n\
+dn: uid=jane2,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: jane2\ncn: Jane Two\nsn: Two\nmail: jane2@example.org\n";
+
+fn ldap_backend(slapd: &Slapd, filter: &str, extra: &str) -> String {
+    format!(
+        "[backends.dir]\ntype = \"ldap\"\nurl = \"{}\"\nstarttls = false\nbind-dn = \"{}\"\npassword-file = \"{}\"\n\
+         base = \"ou=people,dc=example,dc=org\"\nfilter = \"{filter}\"\n{extra}\n\
+         [backends.dir.attributes]\nlogin_name = \"uid\"\ndisplay_name = \"cn\"\nimap_host = \"mailHost\"\n",
+        slapd.url(),
+        Slapd::BIND_DN,
+        slapd.password_file.display()
+    )
+}
+
+#[tokio::test]
+async fn ldap_overrides_escapes_and_fails_by_policy() {
+    let mut slapd = Slapd::start(LDIF);
+    let config = config(
+        &ldap_backend(
+            &slapd,
+            "(mail=%EMAILADDRESS%)",
+            "on-failure = \"fail\"\ncache-ttl = \"0s\"",
+        ),
+        "\"dir\"",
+    );
+    let by_uid = config_from(&format!(
+        "{PROVIDER}{}",
+        ldap_backend(
+            &slapd,
+            "(&(objectClass=inetOrgPerson)(|(uid=%EMAILLOCALPART%)(cn=%EMAILLOCALPART%)))",
+            ""
+        )
+    ));
+    let resolver = Resolver::new(Arc::new(config));
+    assert_jane(&resolve(&resolver, "jane@example.org").await.unwrap());
+    // An entry without mailHost changes only what it has.
+    let two = resolve(&resolver, "jane2@example.org").await.unwrap();
+    assert_eq!(
+        (two.login_name(), two.incoming[0].host.as_str()),
+        (Some("jane2"), "imap.example.org")
+    );
+    assert_generic(
+        &resolve(&resolver, "nobody@example.org").await.unwrap(),
+        "nobody@example.org",
+    );
+
+    // Escaped, `*` is a literal star: no entry, where unescaped it would match everyone (or jdoe).
+    let backend = backend::build(&by_uid.backends[0]);
+    assert!(
+        backend
+            .lookup(&address("jdoe@example.org"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    for hostile in HOSTILE {
+        assert_eq!(
+            backend.lookup(&address(hostile)).await,
+            Ok(None),
+            "{hostile}"
+        );
+        assert_generic(
+            &resolve(&resolver, hostile).await.unwrap(),
+            &address(hostile).to_string(),
+        );
+    }
+
+    // A filter that matches several entries is refused, not answered with the first one.
+    let wide = config_from(&format!(
+        "{PROVIDER}{}",
+        ldap_backend(&slapd, "(|(mail=%EMAILADDRESS%)(objectClass=*))", "")
+    ));
+    assert!(matches!(
+        backend::build(&wide.backends[0])
+            .lookup(&address("jane@example.org"))
+            .await,
+        Err(BackendError::BadOutput(_))
+    ));
+
+    slapd.stop();
+    let started = Instant::now();
+    assert_eq!(
+        resolve(&resolver, "jane@example.org").await,
+        Err(ResolveError::BackendUnavailable)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    slapd.start_again();
+    assert_jane(&resolve(&resolver, "jane@example.org").await.unwrap());
+}
+
+#[tokio::test]
+async fn ldap_wrong_bind_password_is_unavailable() {
+    let slapd = Slapd::start(LDIF);
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "XYZZY").unwrap();
+    let text = ldap_backend(&slapd, "(mail=%EMAILADDRESS%)", "").replace(
+        &slapd.password_file.display().to_string(),
+        &wrong.display().to_string(),
+    );
+    let config = config_from(&format!("{PROVIDER}{text}"));
+    let error = backend::build(&config.backends[0])
+        .lookup(&address("jane@example.org"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, BackendError::Unavailable(_)), "{error}");
+    assert!(error.to_string().contains("bind as cn=admin"), "{error}");
+    assert!(!error.to_string().contains("XYZZY"), "{error}");
+}
+
+/// Verification is on: an unknown certificate fails both ldaps:// and StartTLS, while
+/// `ldapsearch` trusting that certificate succeeds (so TLS itself works).
+#[tokio::test]
+async fn ldap_tls_verifies_certificates() {
+    let slapd = Slapd::start_tls(LDIF);
+    let tls_port = slapd.tls_port.unwrap();
+    for (url, starttls) in [
+        (format!("ldaps://127.0.0.1:{tls_port}"), "-x"),
+        (slapd.url(), "-ZZ"),
+    ] {
+        let text = ldap_backend(&slapd, "(mail=%EMAILADDRESS%)", "")
+            .replace(&slapd.url(), &url)
+            .replace("starttls = false\n", "");
+        let config = config_from(&format!("{PROVIDER}{text}"));
+        let error = backend::build(&config.backends[0])
+            .lookup(&address("jane@example.org"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, BackendError::Unavailable(_)),
+            "{url}: {error}"
+        );
+        assert!(error.to_string().contains("certificate"), "{url}: {error}");
+
+        let output = std::process::Command::new("ldapsearch")
+            .args([
+                starttls,
+                "-H",
+                &url,
+                "-D",
+                Slapd::BIND_DN,
+                "-w",
+                Slapd::PASSWORD,
+            ])
+            .args([
+                "-b",
+                "ou=people,dc=example,dc=org",
+                "(mail=jane@example.org)",
+                "uid",
+            ])
+            .env("LDAPTLS_CACERT", slapd.certificate())
+            .output()
+            .expect("ldapsearch (ldap-utils) runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("uid: jdoe"),
+            "{url}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+const SCRIPT: &str = r#"#!/bin/sh
+case "$1" in
+  jane@example.org) echo '{"login_name": "jdoe", "display_name": "Jane Doe", "imap_host": "store7.example.org"}' ;;
+  slow@example.org) exec sleep 30 ;;
+  garbage@example.org) echo 'Traceback (most recent call last):' ;;
+  unknownfield@example.org) echo '{"mailhost": "x.example.org"}' ;;
+  fail@example.org) exit 3 ;;
+  big@example.org) exec head -c 1000000 /dev/zero ;;
+  *@example.org) printf '{"display_name": "%s", "login_name": "args=%s home=%s"}\n' "$1" "$#" "$HOME" ;;
+  *) echo null ;;
+esac
+"#;
+
+/// `"/bin/sh", "SCRIPT"`: the test script is read by sh, not exec'd, because exec'ing a file
+/// just written races with forks in other test threads (ETXTBSY).
+fn script(dir: &Path) -> String {
+    let path = dir.join("lookup.sh");
+    std::fs::write(&path, SCRIPT).unwrap();
+    format!("/bin/sh\", \"{}", path.display())
+}
+
+#[tokio::test]
+async fn command_overrides_and_takes_the_address_literally() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(
+        &format!(
+            "[backends.run]\ntype = \"command\"\ncommand = [\"{}\", \"%EMAILADDRESS%\"]\n",
+            script(dir.path())
+        ),
+        "\"run\"",
+    );
+    let resolver = Resolver::new(Arc::new(config));
+    assert_jane(&resolve(&resolver, "jane@example.org").await.unwrap());
+    // One argv entry, no shell: `$HOME` and backquotes arrive as typed, the environment is empty.
+    for hostile in HOSTILE {
+        let account = resolve(&resolver, hostile).await.unwrap();
+        assert_eq!(
+            account.display_name.as_deref(),
+            Some(address(hostile).as_str())
+        );
+        assert_eq!(account.login_name(), Some("args=1 home="));
+    }
+}
+
+#[tokio::test]
+async fn command_failures_follow_the_policy_within_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = script(dir.path());
+    let backends = format!(
+        "[backends.strict]\ntype = \"command\"\ncommand = [\"{program}\", \"%EMAILADDRESS%\"]\ntimeout = \"500ms\"\n\
+         max-output = 4096\non-failure = \"fail\"\n\
+         [backends.lenient]\ntype = \"command\"\ncommand = [\"{program}\", \"%EMAILADDRESS%\"]\ntimeout = \"500ms\"\n\
+         max-output = 4096\n\
+         [backends.missing]\ntype = \"command\"\ncommand = [\"{}/nonexistent\"]\n",
+        dir.path().display()
+    );
+    let strict = Resolver::new(Arc::new(config(&backends, "\"strict\"")));
+    let lenient = Resolver::new(Arc::new(config(&backends, "\"lenient\"")));
+    let direct = config(&backends, "");
+    let direct = backend::build(&direct.backends[2]);
+    let missing = backend::build(&config(&backends, "").backends[1]);
+    assert!(matches!(
+        missing.lookup(&address("jane@example.org")).await,
+        Err(BackendError::Unavailable(_))
+    ));
+    assert!(matches!(
+        direct.lookup(&address("big@example.org")).await,
+        Err(BackendError::BadOutput(_))
+    ));
+    assert!(matches!(
+        direct.lookup(&address("fail@example.org")).await,
+        Err(BackendError::Failed(_))
+    ));
+    assert!(matches!(
+        direct.lookup(&address("unknownfield@example.org")).await,
+        Err(BackendError::BadOutput(_))
+    ));
+    for email in [
+        "slow@example.org",
+        "garbage@example.org",
+        "fail@example.org",
+        "big@example.org",
+        "unknownfield@example.org",
+    ] {
+        let started = Instant::now();
+        assert_eq!(
+            resolve(&strict, email).await,
+            Err(ResolveError::BackendUnavailable),
+            "{email}"
+        );
+        assert_generic(&resolve(&lenient, email).await.unwrap(), email);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{email}: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// Over HTTP: a per-user override reaches the client's XML, and a source set to fail answers a
+/// short fixed 503 on every endpoint that takes an address: never a 500, never the error text.
+#[tokio::test]
+async fn server_answers_overrides_and_503_with_a_fixed_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = script(dir.path());
+    let server = crate::support::TestServer::start(config(
+        &format!(
+            "[backends.run]\ntype = \"command\"\ncommand = [\"{program}\", \"%EMAILADDRESS%\"]\n\
+             timeout = \"500ms\"\non-failure = \"fail\"\n"
+        ),
+        "\"run\"",
+    ))
+    .await;
+    let client = reqwest::Client::new();
+    let autoconfig =
+        |email: &str| server.url(&format!("/mail/config-v1.1.xml?emailaddress={email}"));
+
+    let ok = client
+        .get(autoconfig("jane@example.org"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let body = ok.text().await.unwrap();
+    assert!(
+        body.contains("<hostname>store7.example.org</hostname>"),
+        "{body}"
+    );
+    assert!(body.contains("<username>jdoe</username>"), "{body}");
+
+    let pox = |email: &str| {
+        format!(
+            "<?xml version=\"1.0\"?><Autodiscover xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006\">\
+             <Request><EMailAddress>{email}</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>"
+        )
+    };
+    for email in [
+        "garbage@example.org",
+        "slow@example.org",
+        "fail@example.org",
+    ] {
+        let responses = [
+            client.get(autoconfig(email)).send().await.unwrap(),
+            client
+                .post(server.url("/autodiscover/autodiscover.xml"))
+                .header("content-type", "text/xml")
+                .body(pox(email))
+                .send()
+                .await
+                .unwrap(),
+            client
+                .get(server.url(&format!(
+                    "/autodiscover/autodiscover.json/v1.0/{email}?Protocol=ActiveSync"
+                )))
+                .send()
+                .await
+                .unwrap(),
+        ];
+        for response in responses {
+            assert_eq!(response.status(), 503, "{email}");
+            assert_eq!(
+                response.text().await.unwrap(),
+                "settings are temporarily unavailable\n"
+            );
+        }
+    }
+}

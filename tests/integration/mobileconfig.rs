@@ -1,0 +1,465 @@
+//! `/mobileconfig` on a real socket, and `mxconf profile` / `mxconf export`: headers, filenames,
+//! status codes, fail-closed signing, every signed output checked by `openssl cms -verify`
+//! against certs/root.pem and compared byte for byte with `mxconf profile --unsigned`, and
+//! every profile checked against Apple's YAML.
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+
+use assert_cmd::Command;
+use mxconf::server::AppState;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::support::{TestServer, config_from, demo_config, spec_dir};
+
+fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn mxconf() -> Command {
+    Command::cargo_bin("mxconf").expect("binary builds")
+}
+
+fn encode(text: &str) -> String {
+    utf8_percent_encode(text, NON_ALPHANUMERIC).to_string()
+}
+
+/// `openssl cms -verify` of a signed profile against the development root: the signed content.
+fn openssl_verify(der: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("profile.mobileconfig");
+    let output = dir.path().join("content.xml");
+    std::fs::write(&input, der).unwrap();
+    let result = Process::new("openssl")
+        .args([
+            "cms", "-verify", "-binary", "-inform", "DER", "-purpose", "any", "-CAfile",
+        ])
+        .arg(crate_dir().join("certs/root.pem"))
+        .arg("-in")
+        .arg(&input)
+        .arg("-out")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "openssl cms -verify failed: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    std::fs::read(output).unwrap()
+}
+
+/// What `mxconf profile ADDRESS [--name NAME] --unsigned` prints with the demo config.
+fn unsigned_from_cli(address: &str, name: Option<&str>) -> Vec<u8> {
+    let mut command = mxconf();
+    command.args(["profile", address, "--unsigned"]);
+    if let Some(name) = name {
+        command.args(["--name", name]);
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// Parses the XML and checks it against Apple's YAML; returns the top-level dictionary.
+fn schema_checked(xml: &[u8]) -> plist::Dictionary {
+    let value = plist::Value::from_reader_xml(xml).unwrap();
+    let violations =
+        mxconf::profile::validate_profile(&value, &spec_dir().join("apple-device-management"))
+            .unwrap();
+    assert!(violations.is_empty(), "{violations:#?}");
+    value.into_dictionary().unwrap()
+}
+
+fn mail_payload(top: &plist::Dictionary) -> plist::Dictionary {
+    top["PayloadContent"].as_array().unwrap()[0]
+        .as_dictionary()
+        .unwrap()
+        .clone()
+}
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response
+        .headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn get_serves_a_signed_profile_identical_to_the_cli_one() {
+    let server = TestServer::start(demo_config()).await;
+    let url = server.url(&format!(
+        "/mobileconfig?emailaddress={}&name={}",
+        encode("jane@example.com"),
+        encode("Jane & <Doe>")
+    ));
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        header(&response, "content-type"),
+        "application/x-apple-aspen-config"
+    );
+    assert_eq!(
+        header(&response, "content-disposition"),
+        "attachment; filename=\"jane@example.com.mobileconfig\""
+    );
+    assert_eq!(header(&response, "cache-control"), "no-store");
+    let der = response.bytes().await.unwrap();
+    // DER SEQUENCE, not a text plist: the signature is attached.
+    assert_eq!(der[0], 0x30);
+    let content = openssl_verify(&der);
+    assert_eq!(
+        content,
+        unsigned_from_cli("jane@example.com", Some("Jane & <Doe>"))
+    );
+    let top = schema_checked(&content);
+    assert_eq!(
+        mail_payload(&top)["EmailAccountName"].as_string(),
+        Some("Jane & <Doe>")
+    );
+}
+
+#[tokio::test]
+async fn post_accepts_automx_web_fields() {
+    let server = TestServer::start(demo_config()).await;
+    let body = format!(
+        "emailaddress={}&cn={}&_mobileconfig=true",
+        encode("Jörg.Müller@Example.COM"),
+        encode("Jörg Müller")
+    );
+    let response = reqwest::Client::new()
+        .post(server.url("/mobileconfig"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        header(&response, "content-disposition"),
+        "attachment; filename=\"J_rg.M_ller@example.com.mobileconfig\"; \
+         filename*=UTF-8''J%C3%B6rg.M%C3%BCller%40example.com.mobileconfig"
+    );
+    let content = openssl_verify(&response.bytes().await.unwrap());
+    assert_eq!(
+        content,
+        unsigned_from_cli("Jörg.Müller@Example.COM", Some("Jörg Müller"))
+    );
+    let top = schema_checked(&content);
+    let mail = mail_payload(&top);
+    assert_eq!(mail["EmailAccountName"].as_string(), Some("Jörg Müller"));
+    assert_eq!(
+        mail["EmailAddress"].as_string(),
+        Some("Jörg.Müller@example.com")
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_short_fixed_answers() {
+    let server = TestServer::start(demo_config()).await;
+    let client = reqwest::Client::new();
+    let cases = [
+        ("/mobileconfig", 400, "please give an email address\n"),
+        (
+            "/mobileconfig?emailaddress=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+            400,
+            "the address has no @ sign\n",
+        ),
+        (
+            "/mobileconfig?emailaddress=%3Cscript%3E%40example.com",
+            400,
+            "the local part (before @) contains a character that is not allowed\n",
+        ),
+        (
+            "/mobileconfig?emailaddress=jane%40example.net",
+            404,
+            "this domain is not served here\n",
+        ),
+    ];
+    for (path, status, body) in cases {
+        let response = client.get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), status, "{path}");
+        assert_eq!(header(&response, "cache-control"), "no-store");
+        assert!(header(&response, "content-type").starts_with("text/plain"));
+        assert_eq!(response.text().await.unwrap(), body, "{path}");
+    }
+    // A POST that is not a form is refused, not guessed at.
+    let response = client
+        .post(server.url("/mobileconfig"))
+        .header("content-type", "application/json")
+        .body("{\"emailaddress\":\"jane@example.com\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.text().await.unwrap(),
+        "the request could not be read\n"
+    );
+}
+
+const SMALL_DOMAIN: &str = "[provider]\nid = \"example.org\"\ndisplay-name = \"Org\"\nshort-name = \"Org\"\n\
+    [[domains.\"example.org\".imap]]\nhost = \"imap.example.org\"\nport = 993\nsecurity = \"tls\"\n\
+    [[domains.\"example.org\".smtp]]\nhost = \"smtp.example.org\"\nport = 465\nsecurity = \"tls\"\n";
+
+/// A signer that loads (certificate valid, key matches) but whose key cannot sign: an X25519
+/// key in a certificate issued by a throw-away CA. Signing fails at request time, for real.
+fn x25519_signer(dir: &Path) -> (PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let output = Process::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-subj",
+        "/CN=test CA",
+        "-days",
+        "2",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&["genpkey", "-algorithm", "X25519", "-out", "signer.key"]);
+    run(&["pkey", "-in", "signer.key", "-pubout", "-out", "signer.pub"]);
+    run(&[
+        "req",
+        "-new",
+        "-key",
+        "ca.key",
+        "-subj",
+        "/CN=x25519 signer",
+        "-out",
+        "signer.csr",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "signer.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-force_pubkey",
+        "signer.pub",
+        "-days",
+        "2",
+        "-out",
+        "signer.pem",
+    ]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(
+            dir.join("signer.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    (dir.join("signer.pem"), dir.join("signer.key"))
+}
+
+#[tokio::test]
+async fn signing_failure_is_503_never_the_unsigned_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = x25519_signer(dir.path());
+    let config = config_from(&format!(
+        "{SMALL_DOMAIN}[signing]\ncert = {:?}\nkey = {:?}\n",
+        cert.display().to_string(),
+        key.display().to_string()
+    ));
+    let server = TestServer::start(config).await;
+    let response = reqwest::get(server.url("/mobileconfig?emailaddress=bob%40example.org"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        header(&response, "content-type"),
+        "text/plain; charset=utf-8"
+    );
+    assert!(response.headers().get("content-disposition").is_none());
+    assert_eq!(
+        response.text().await.unwrap(),
+        "the profile could not be signed; please try again later\n"
+    );
+}
+
+#[test]
+fn a_signer_that_cannot_be_loaded_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = x25519_signer(dir.path());
+    std::fs::remove_file(&key).unwrap();
+    let config = config_from(&format!(
+        "{SMALL_DOMAIN}[signing]\ncert = {:?}\nkey = {:?}\n",
+        cert.display().to_string(),
+        key.display().to_string()
+    ));
+    let error = AppState::load(config).unwrap_err().to_string();
+    assert!(error.contains("signer.key"), "{error}");
+}
+
+#[tokio::test]
+async fn without_signing_the_profile_is_served_unsigned() {
+    let server = TestServer::start(config_from(SMALL_DOMAIN)).await;
+    let response = reqwest::get(server.url("/mobileconfig?emailaddress=bob%40example.org"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        header(&response, "content-type"),
+        "application/x-apple-aspen-config"
+    );
+    let body = response.bytes().await.unwrap();
+    assert!(body.starts_with(b"<?xml"));
+    let top = schema_checked(&body);
+    assert_eq!(
+        top["PayloadIdentifier"].as_string(),
+        Some("org.example.bob@example.org")
+    );
+}
+
+#[test]
+fn cli_profile_writes_a_signed_file_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("jane.mobileconfig");
+    mxconf()
+        .args(["profile", "jane@example.com", "--name", "Jane", "-o"])
+        .arg(&out)
+        .assert()
+        .success();
+    let content = openssl_verify(&std::fs::read(&out).unwrap());
+    assert_eq!(content, unsigned_from_cli("jane@example.com", Some("Jane")));
+    schema_checked(&content);
+    // Failures write nothing and exit 2 with one line.
+    let missing = dir.path().join("none.mobileconfig");
+    let output = mxconf()
+        .args(["profile", "jane@example.net", "-o"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("example.net: domain not served here")
+    );
+    assert!(!missing.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn cli_profile_without_signing_needs_unsigned() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mxconf.toml");
+    std::fs::write(&config, SMALL_DOMAIN).unwrap();
+    let output = mxconf()
+        .args(["profile", "bob@example.org", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("pass --unsigned"));
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn cli_export_writes_every_good_line_and_names_the_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("users.csv");
+    std::fs::write(
+        &csv,
+        "email,name\njane@example.com,\"Doe, Jane\"\n\nnot-an-address\njohn@example.com\n\
+         \"unterminated@example.com,x\nx@example.net,Nobody\njane@example.com,Again\nAnn@Example.com,Ann & Co\n",
+    )
+    .unwrap();
+    let out = dir.path().join("profiles");
+    let output = mxconf()
+        .args(["export", "--input"])
+        .arg(&csv)
+        .arg("--out-dir")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let csv_name = csv.display().to_string();
+    for expected in [
+        format!("{csv_name}:4: not a usable email address"),
+        format!("{csv_name}:6: unterminated quoted field"),
+        format!("{csv_name}:7: example.net: domain not served here"),
+        format!("{csv_name}:8: jane@example.com.mobileconfig is already written"),
+        format!(
+            "3 profile(s) written to {}, 4 line(s) failed",
+            out.display()
+        ),
+    ] {
+        assert!(stderr.contains(&expected), "{expected:?} not in\n{stderr}");
+    }
+    let mut files: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "Ann@example.com.mobileconfig",
+            "jane@example.com.mobileconfig",
+            "john@example.com.mobileconfig"
+        ]
+    );
+    let jane = openssl_verify(&std::fs::read(out.join("jane@example.com.mobileconfig")).unwrap());
+    assert_eq!(
+        jane,
+        unsigned_from_cli("jane@example.com", Some("Doe, Jane"))
+    );
+    let ann = openssl_verify(&std::fs::read(out.join("Ann@example.com.mobileconfig")).unwrap());
+    assert_eq!(
+        mail_payload(&schema_checked(&ann))["EmailAccountName"].as_string(),
+        Some("Ann & Co")
+    );
+}
+
+#[test]
+fn cli_export_unsigned_writes_plists() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("users.csv");
+    let lines: String = (0..40)
+        .map(|i| format!("user{i}@example.com,User {i}\n"))
+        .collect();
+    std::fs::write(&csv, lines).unwrap();
+    let out = dir.path().join("profiles");
+    mxconf()
+        .args(["export", "--unsigned", "--input"])
+        .arg(&csv)
+        .arg("--out-dir")
+        .arg(&out)
+        .assert()
+        .success();
+    for i in 0..40 {
+        let xml = std::fs::read(out.join(format!("user{i}@example.com.mobileconfig"))).unwrap();
+        assert_eq!(
+            xml,
+            unsigned_from_cli(&format!("user{i}@example.com"), Some(&format!("User {i}")))
+        );
+    }
+}

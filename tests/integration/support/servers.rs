@@ -1,0 +1,312 @@
+//! Real PostgreSQL and OpenLDAP servers for the backend tests: each started in its own
+//! temporary directory on 127.0.0.1 and a free ephemeral port, stopped on drop. A missing
+//! binary fails the test (CI installs `postgresql`, `slapd`, `ldap-utils`); nothing is skipped.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// Debian's PostgreSQL 15 server binaries.
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// A port nobody listens on right now (the OS picks it; we release it for the server).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("ephemeral port")
+        .port()
+}
+
+/// Polls until something accepts connections on 127.0.0.1:`port`, for at most 20 s.
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {addr}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn run(command: &mut Command) {
+    let output = command.output().unwrap_or_else(|error| {
+        panic!("cannot run {command:?}: {error} (is the package installed?)")
+    });
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+/// PostgreSQL refuses to run as root: as root, run its binaries as `nobody` in a directory
+/// `nobody` owns (CI runs as root; a developer's machine usually does not).
+fn pg_command(dir: &Path, program: &str) -> Command {
+    let path = Path::new(PG_BIN).join(program);
+    assert!(
+        path.exists(),
+        "{} is missing: install postgresql",
+        path.display()
+    );
+    if is_root() {
+        run(Command::new("chown").arg("-R").arg("nobody:").arg(dir));
+        let mut command = Command::new("runuser");
+        command.args(["-u", "nobody", "--"]).arg(path);
+        command
+    } else {
+        Command::new(path)
+    }
+}
+
+/// A PostgreSQL cluster with password (SCRAM) authentication for user `mxconf`.
+pub struct Postgres {
+    dir: TempDir,
+    pub port: u16,
+    pub password_file: PathBuf,
+    running: bool,
+}
+
+impl Postgres {
+    pub const PASSWORD: &str = "s3cret 'quoted' pässword";
+
+    /// Creates the cluster, starts it (pg_ctl -w waits until it accepts connections) and runs
+    /// `schema` through psql.
+    pub fn start(schema: &str) -> Postgres {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod");
+        let data = dir.path().join("data");
+        let password_file = dir.path().join("password");
+        std::fs::write(&password_file, format!("{}\n", Self::PASSWORD)).expect("password file");
+        run(pg_command(dir.path(), "initdb")
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "mxconf", "--auth=scram-sha-256", "--no-sync"])
+            .arg(format!("--pwfile={}", password_file.display())));
+        let mut postgres = Postgres {
+            port: free_port(),
+            dir,
+            password_file,
+            running: false,
+        };
+        postgres.start_again();
+        postgres.psql(schema);
+        postgres
+    }
+
+    pub fn start_again(&mut self) {
+        let dir = self.dir.path();
+        run(pg_command(dir, "pg_ctl")
+            .arg("-D")
+            .arg(dir.join("data"))
+            .arg("-l")
+            .arg(dir.join("log"))
+            .args(["-w", "-t", "60", "-o"])
+            .arg(format!(
+                "-h 127.0.0.1 -p {} -k {} -F",
+                self.port,
+                dir.display()
+            ))
+            .arg("start"));
+        self.running = true;
+    }
+
+    pub fn stop(&mut self) {
+        let dir = self.dir.path();
+        run(pg_command(dir, "pg_ctl")
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args(["-w", "-m", "immediate", "stop"]));
+        self.running = false;
+    }
+
+    pub fn psql(&self, sql: &str) {
+        run(Command::new(Path::new(PG_BIN).join("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "mxconf",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-q",
+            ])
+            .arg("-p")
+            .arg(self.port.to_string())
+            .arg("-c")
+            .arg(sql)
+            .env("PGPASSWORD", Self::PASSWORD));
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://mxconf@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if self.running {
+            let dir = self.dir.path();
+            let _ = pg_command(dir, "pg_ctl")
+                .arg("-D")
+                .arg(dir.join("data"))
+                .args(["-m", "immediate", "stop"])
+                .output();
+        }
+    }
+}
+
+/// An OpenLDAP server (`slapd`, mdb) with suffix `dc=example,dc=org`, loaded offline with
+/// `slapadd` before start; `cn=admin,dc=example,dc=org` binds with [`Slapd::PASSWORD`].
+pub struct Slapd {
+    dir: TempDir,
+    pub port: u16,
+    /// ldaps:// port, when started with [`Slapd::start_tls`].
+    pub tls_port: Option<u16>,
+    pub password_file: PathBuf,
+    running: bool,
+}
+
+impl Slapd {
+    pub const PASSWORD: &str = "ldap-secret";
+    pub const BIND_DN: &str = "cn=admin,dc=example,dc=org";
+
+    pub fn start(ldif: &str) -> Slapd {
+        Self::start_with(ldif, false)
+    }
+
+    /// Also serves ldaps:// and StartTLS, with a self-signed certificate for 127.0.0.1 that no
+    /// trust store knows.
+    pub fn start_tls(ldif: &str) -> Slapd {
+        Self::start_with(ldif, true)
+    }
+
+    fn start_with(ldif: &str, tls: bool) -> Slapd {
+        for binary in ["/usr/sbin/slapd", "/usr/sbin/slapadd"] {
+            assert!(
+                Path::new(binary).exists(),
+                "{binary} is missing: install slapd"
+            );
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path();
+        std::fs::create_dir(path.join("db")).expect("db dir");
+        let tls_config = if tls {
+            run(Command::new("openssl")
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                ])
+                .args([
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                ])
+                .arg("-keyout")
+                .arg(path.join("key.pem"))
+                .arg("-out")
+                .arg(path.join("cert.pem")));
+            format!(
+                "TLSCertificateFile {dir}/cert.pem\nTLSCertificateKeyFile {dir}/key.pem\n",
+                dir = path.display()
+            )
+        } else {
+            String::new()
+        };
+        std::fs::write(
+            path.join("slapd.conf"),
+            format!(
+                "{tls_config}include /etc/ldap/schema/core.schema\n\
+                 include /etc/ldap/schema/cosine.schema\n\
+                 include /etc/ldap/schema/inetorgperson.schema\n\
+                 include /etc/ldap/schema/misc.schema\n\
+                 modulepath /usr/lib/ldap\nmoduleload back_mdb\n\
+                 pidfile {dir}/slapd.pid\n\
+                 database mdb\nmaxsize 10485760\nsuffix \"dc=example,dc=org\"\n\
+                 rootdn \"{dn}\"\nrootpw {pw}\ndirectory {dir}/db\n\
+                 access to * by dn.exact=\"{dn}\" read by * none\n",
+                dir = path.display(),
+                dn = Self::BIND_DN,
+                pw = Self::PASSWORD,
+            ),
+        )
+        .expect("slapd.conf");
+        std::fs::write(path.join("data.ldif"), ldif).expect("ldif");
+        run(Command::new("/usr/sbin/slapadd")
+            .arg("-f")
+            .arg(path.join("slapd.conf"))
+            .arg("-l")
+            .arg(path.join("data.ldif")));
+        let password_file = path.join("password");
+        std::fs::write(&password_file, Self::PASSWORD).expect("password file");
+        let mut slapd = Slapd {
+            port: free_port(),
+            tls_port: tls.then(free_port),
+            dir,
+            password_file,
+            running: false,
+        };
+        slapd.start_again();
+        slapd
+    }
+
+    /// slapd forks into the background; its parent may exit before the listener is up, so
+    /// wait (bounded) until the port accepts connections.
+    pub fn start_again(&mut self) {
+        let path = self.dir.path();
+        let mut urls = format!("ldap://127.0.0.1:{}/", self.port);
+        if let Some(port) = self.tls_port {
+            urls.push_str(&format!(" ldaps://127.0.0.1:{port}/"));
+        }
+        run(Command::new("/usr/sbin/slapd")
+            .arg("-f")
+            .arg(path.join("slapd.conf"))
+            .arg("-h")
+            .arg(urls));
+        self.running = true;
+        wait_for_port(self.port);
+        if let Some(port) = self.tls_port {
+            wait_for_port(port);
+        }
+    }
+
+    pub fn stop(&mut self) {
+        let pid = std::fs::read_to_string(self.dir.path().join("slapd.pid")).expect("slapd pid");
+        run(Command::new("kill").arg("-KILL").arg(pid.trim()));
+        self.running = false;
+    }
+
+    pub fn url(&self) -> String {
+        format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    /// The self-signed certificate, for clients told to trust it.
+    pub fn certificate(&self) -> PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        if self.running
+            && let Ok(pid) = std::fs::read_to_string(self.dir.path().join("slapd.pid"))
+        {
+            let _ = Command::new("kill").arg("-KILL").arg(pid.trim()).output();
+        }
+    }
+}
