@@ -1,4 +1,5 @@
-//! Criterion benchmarks of the resolver and each renderer on the embedded demo.
+//! Criterion benchmarks of the resolver and each renderer on the embedded demo, and of
+//! address resolution through a cached SQL source.
 
 // Benchmark set-up aborts on any error; there is no caller to report it to.
 #![allow(clippy::expect_used)]
@@ -29,9 +30,6 @@ fn renderers(c: &mut Criterion) {
 
     c.bench_function("resolve_domain", |b| {
         b.iter(|| resolver.resolve_domain(black_box(&domain)))
-    });
-    c.bench_function("resolve_address", |b| {
-        b.iter(|| runtime.block_on(resolver.resolve(black_box(&email))))
     });
     c.bench_function("parse_address", |b| {
         b.iter(|| EmailAddress::parse(black_box("Jane.Doe@Example.COM")))
