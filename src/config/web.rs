@@ -21,7 +21,7 @@ pub struct WebFile {
     /// `#rgb`, `#rrggbb` (also with alpha); goes into a generated stylesheet.
     #[serde(alias = "accent-color")]
     pub accent_colour: Option<Spanned<String>>,
-    /// Admin templates and static files that replace the built-in ones (see docs/README-webform.md).
+    /// Admin templates and static files that replace the built-in ones (see README.md, "Your own templates").
     pub templates_dir: Option<Spanned<String>>,
 }
 

@@ -209,7 +209,7 @@ pub async fn produce(
     let state = Arc::clone(state);
     // Building is cheap; the private-key operation is ~1 ms of CPU per profile, which would
     // hold an async worker (and every connection queued on it) for that long. The blocking
-    // pool keeps the workers free (measured: docs/README-profile.md, "Throughput"); one slot
+    // pool keeps the workers free (measured: README.md, "Throughput"); one slot
     // per core keeps a flood of requests from becoming hundreds of threads fighting for them.
     let _slot = SIGNING_SLOTS
         .acquire()

@@ -2,7 +2,7 @@
 //! both Outlook and MobileSync clients read, and the one `AutodiscoverResponse.xsd` accepts).
 //! Constant answers: no clock, no request data (`Time`/`Id` are optional and left out).
 
-use super::{CONTENT_TYPE, RESPONSE_NAMESPACE};
+use super::RESPONSE_NAMESPACE;
 use crate::protocol::Rendered;
 use crate::protocol::xml::XmlWriter;
 
@@ -42,11 +42,7 @@ pub fn render(code: ErrorCode) -> Rendered {
     xml.close("Error");
     xml.close("Response");
     xml.close("Autodiscover");
-    Rendered {
-        status: 200,
-        content_type: CONTENT_TYPE,
-        body: xml.finish(),
-    }
+    super::answer(xml)
 }
 
 #[cfg(test)]

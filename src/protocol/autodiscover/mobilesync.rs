@@ -2,8 +2,8 @@
 //! the ActiveSync URL, or error 601 when the domain has none. Sent by iOS and Android
 //! Exchange accounts and the new Outlook for Windows (Mailu #3961).
 
+use super::RESPONSE_NAMESPACE;
 use super::error::{self, ErrorCode};
-use super::{CONTENT_TYPE, RESPONSE_NAMESPACE};
 use crate::account::Account;
 use crate::protocol::Rendered;
 use crate::protocol::xml::XmlWriter;
@@ -40,11 +40,7 @@ pub fn render(account: &Account) -> Rendered {
     xml.close("Action");
     xml.close("Response");
     xml.close("Autodiscover");
-    Rendered {
-        status: 200,
-        content_type: CONTENT_TYPE,
-        body: xml.finish(),
-    }
+    super::answer(xml)
 }
 
 #[cfg(test)]

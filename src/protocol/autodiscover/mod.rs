@@ -17,6 +17,15 @@ use crate::account::Account;
 /// What Exchange sends; Thunderbird's reader needs an XML type.
 pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 
+/// Every POX document, errors included, goes out as HTTP 200 (clients read the error codes).
+fn answer(xml: super::xml::XmlWriter) -> Rendered {
+    Rendered {
+        status: 200,
+        content_type: CONTENT_TYPE,
+        body: xml.finish(),
+    }
+}
+
 /// The outer namespace of every answer, and of the error form's `Response`.
 pub const RESPONSE_NAMESPACE: &str =
     "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006";

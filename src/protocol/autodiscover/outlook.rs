@@ -3,7 +3,7 @@
 //! merged eM Client PR #370 and automx PR #36: `Type` CalDAV/CardDAV, the URL in `Server`).
 //! Field rules: NOTES.md, Autodiscover; `reference/protocols.md` §2.2 and §7.6.
 
-use super::{CONTENT_TYPE, RESPONSE_NAMESPACE};
+use super::RESPONSE_NAMESPACE;
 use crate::account::username::has_placeholder;
 use crate::account::{Account, AuthMethod, MailServer, Security, ServerKind};
 use crate::protocol::Rendered;
@@ -54,11 +54,7 @@ pub fn render(account: &Account) -> Rendered {
     xml.close("Account");
     xml.close("Response");
     xml.close("Autodiscover");
-    Rendered {
-        status: 200,
-        content_type: CONTENT_TYPE,
-        body: xml.finish(),
-    }
+    super::answer(xml)
 }
 
 fn write_server(xml: &mut XmlWriter, server: &MailServer) {
