@@ -181,4 +181,3 @@ fn a_chain_file_in_the_wrong_order_is_named_as_such() {
         "{error}"
     );
 }
-
