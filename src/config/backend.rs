@@ -423,20 +423,7 @@ fn check_ldap(checker: &mut Checker<'_>, label: &str, raw: &BackendFile) -> Opti
     if let Some(flag) = &raw.starttls
         && !*flag.get_ref()
     {
-        let loopback = match url.host() {
-            Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-            Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-            // Non-special schemes (ldap:) keep IP literals as opaque host text.
-            Some(url::Host::Domain(name)) => {
-                name == "localhost"
-                    || name
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .parse::<IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback())
-            }
-            None => false,
-        };
+        let loopback = is_loopback_host(&url);
         // A bind password and users' addresses must not cross a network in clear text.
         if url.scheme() == "ldap" && !loopback {
             checker.report(
@@ -731,6 +718,25 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         _ => return None,
     };
     number.checked_mul(millis).map(Duration::from_millis)
+}
+
+/// True when `url` names this machine (127.0.0.0/8, ::1, `localhost`): the one place plain
+/// LDAP is allowed, since nothing crosses a network.
+pub fn is_loopback_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        // Non-special schemes (ldap:) keep IP literals as opaque host text.
+        Some(url::Host::Domain(name)) => {
+            name == "localhost"
+                || name
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        None => false,
+    }
 }
 
 #[cfg(test)]

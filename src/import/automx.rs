@@ -1049,18 +1049,8 @@ impl Lookup {
         }
         keys.push(("url", TomlValue::Str(url.clone())));
         if url.starts_with("ldap://") && !self.setting("usetls").is_some_and(is_true) {
-            let loopback = url::Url::parse(&url).is_ok_and(|u| match u.host() {
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                // Non-special schemes keep IPv4 hosts as text.
-                Some(url::Host::Domain(name)) => {
-                    name == "localhost"
-                        || name
-                            .parse::<std::net::IpAddr>()
-                            .is_ok_and(|ip| ip.is_loopback())
-                }
-                None => false,
-            });
+            let loopback =
+                url::Url::parse(&url).is_ok_and(|u| crate::config::backend::is_loopback_host(&u));
             if loopback {
                 // The one case mxconf allows plain LDAP: nothing crosses a network.
                 keys.push(("starttls", TomlValue::Bool(false)));
