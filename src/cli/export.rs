@@ -67,9 +67,18 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
+                let mut session = match maker.session() {
+                    Ok(session) => session,
+                    Err(error) => {
+                        if let Ok(mut errors) = errors.lock() {
+                            errors.push((0, format!("cannot prepare the signing key: {error:#}")));
+                        }
+                        return;
+                    }
+                };
                 while let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let result = maker
-                        .make(&job.address, job.name.as_deref())
+                        .make(&mut session, &job.address, job.name.as_deref())
                         .and_then(|bytes| write_atomically(&args.out_dir.join(&job.file), &bytes));
                     match result {
                         Ok(()) => {

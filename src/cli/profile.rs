@@ -14,7 +14,7 @@ use crate::account::EmailAddress;
 use crate::config::Config;
 use crate::profile;
 use crate::resolve::Resolver;
-use crate::signing::Signer;
+use crate::signing::{Signer, SigningSession};
 
 #[derive(Debug, clap::Args)]
 pub struct ProfileArgs {
@@ -37,7 +37,7 @@ pub fn run(args: &ProfileArgs) -> anyhow::Result<ExitCode> {
     let maker = ProfileMaker::new(args.config.load()?, args.unsigned)?;
     let address = EmailAddress::parse(&args.email)
         .with_context(|| "not a usable email address".to_owned())?;
-    let bytes = maker.make(&address, args.name.as_deref())?;
+    let bytes = maker.make(&mut maker.session()?, &address, args.name.as_deref())?;
     match &args.output {
         Some(path) => write_atomically(path, &bytes)?,
         None => {
@@ -88,9 +88,16 @@ impl ProfileMaker {
         })
     }
 
+    /// A signing session for one thread (`None` with `--unsigned`): it keeps the private key
+    /// prepared across the profiles that thread signs.
+    pub(super) fn session(&self) -> anyhow::Result<Option<SigningSession<'_>>> {
+        Ok(self.signer.as_ref().map(Signer::session).transpose()?)
+    }
+
     /// The profile bytes for one address: signed DER, or XML with `--unsigned`.
     pub(super) fn make(
         &self,
+        session: &mut Option<SigningSession<'_>>,
         address: &EmailAddress,
         name: Option<&str>,
     ) -> anyhow::Result<Vec<u8>> {
@@ -100,8 +107,8 @@ impl ProfileMaker {
             .with_context(|| format!("{}", address.domain()))?;
         account.display_name = name.and_then(profile::clean_name);
         let xml = profile::build(&account, &self.config.profile)?;
-        Ok(match &self.signer {
-            Some(signer) => signer.sign(&xml)?.into_der(),
+        Ok(match session {
+            Some(session) => session.sign(&xml)?.into_der(),
             None => xml,
         })
     }

@@ -1,7 +1,8 @@
 //! `GET`/`POST /mobileconfig`: the signed Apple profile for one address, as a download Safari
-//! hands to Settings. Extract (query or automx-web form) → resolve → `profile::build` → sign on
-//! the blocking pool → respond. Fail closed: with `[signing]` configured, an unsigned profile is
-//! never served (automx served an empty 200 instead; NOTES.md).
+//! hands to Settings. Extract (query or automx-web form) → resolve → `profile::build` → sign
+//! (the [`CachingSigner`](crate::signing::CachingSigner): a recent signature of the same
+//! bytes, or a new one on the blocking pool) → respond. Fail closed: with `[signing]`
+//! configured, an unsigned profile is never served (automx served an empty 200; NOTES.md).
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use super::AppState;
 use crate::account::{AddressError, EmailAddress};
 use crate::profile::{self, ProfileError};
 use crate::resolve::ResolveError;
-use crate::signing::SigningError;
+use crate::signing::{SignedProfile, SigningError};
 
 /// The request, from the query string or a form. automx-web posts `cn` for the name and a
 /// `_mobileconfig=true` marker, which is accepted and ignored.
@@ -178,12 +179,6 @@ pub async fn post(
     produce(&state, request).await
 }
 
-/// Concurrent signings: one per core, process-wide (the CPU is too).
-static SIGNING_SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> =
-    std::sync::LazyLock::new(|| {
-        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, usize::from))
-    });
-
 /// The whole flow behind both methods; the web form calls it too.
 pub async fn produce(
     state: &Arc<AppState>,
@@ -206,48 +201,29 @@ pub async fn produce(
     if let Some(name) = request.name.or(request.cn) {
         account.display_name = profile::clean_name(&name);
     }
-    let state = Arc::clone(state);
-    // Building is cheap; the private-key operation is ~1 ms of CPU per profile, which would
-    // hold an async worker (and every connection queued on it) for that long. The blocking
-    // pool keeps the workers free (measured: README.md, "Throughput"); one slot
-    // per core keeps a flood of requests from becoming hundreds of threads fighting for them.
-    let _slot = SIGNING_SLOTS
-        .acquire()
-        .await
-        .map_err(|_| ProfileRequestError::Signing(SigningError::Sign("signing closed".into())))?;
-    let body = tokio::task::spawn_blocking(move || state.profile_bytes(&account))
-        .await
-        .map_err(|_| {
-            ProfileRequestError::Signing(SigningError::Sign("signing task failed".into()))
-        })??;
-    Ok(ProfileDownload { address, body })
-}
-
-impl AppState {
-    /// The bytes to serve for `account`: signed when a signer is loaded; the XML only when the
-    /// admin configured no `[signing]` at all.
-    fn profile_bytes(
-        &self,
-        account: &crate::account::Account,
-    ) -> Result<Vec<u8>, ProfileRequestError> {
-        let xml = profile::build(account, &self.config.profile).map_err(|error| match error {
-            ProfileError::NothingToConfigure | ProfileError::NoAddress => {
-                ProfileRequestError::NothingToConfigure
-            }
-            ProfileError::Serialize(_) => ProfileRequestError::Build(error),
-        })?;
-        match (&self.signer, &self.config.signing) {
-            (Some(signer), _) => signer
-                .sign(&xml)
-                .map(|signed| signed.into_der())
-                .map_err(ProfileRequestError::Signing),
-            (None, None) => Ok(xml),
-            // [signing] configured but no signer in this state: refuse, never fall back.
-            (None, Some(_)) => Err(ProfileRequestError::Signing(SigningError::Sign(
-                "signing is configured but no signer is loaded".into(),
-            ))),
+    // Building takes tens of microseconds, like rendering any other protocol; only the
+    // signature (~1 ms of CPU) leaves the async workers, inside the CachingSigner.
+    let xml = profile::build(&account, &state.config.profile).map_err(|error| match error {
+        ProfileError::NothingToConfigure | ProfileError::NoAddress => {
+            ProfileRequestError::NothingToConfigure
         }
-    }
+        ProfileError::Serialize(_) => ProfileRequestError::Build(error),
+    })?;
+    let body = match (&state.signer, &state.config.signing) {
+        (Some(signer), _) => signer
+            .sign(xml)
+            .await
+            .map(SignedProfile::into_der)
+            .map_err(ProfileRequestError::Signing)?,
+        (None, None) => xml,
+        // [signing] configured but no signer in this state: refuse, never fall back.
+        (None, Some(_)) => {
+            return Err(ProfileRequestError::Signing(SigningError::Sign(
+                "signing is configured but no signer is loaded".into(),
+            )));
+        }
+    };
+    Ok(ProfileDownload { address, body })
 }
 
 #[cfg(test)]

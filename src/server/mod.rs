@@ -30,7 +30,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::protocol::Rendered;
 use crate::resolve::Resolver;
-use crate::signing::{Signer, SigningError};
+use crate::signing::{CachingSigner, Signer, SigningError};
 use crate::webform::{Webform, WebformError};
 pub use error::HttpError;
 
@@ -39,8 +39,9 @@ pub use error::HttpError;
 pub struct AppState {
     pub config: Arc<Config>,
     pub resolver: Resolver,
-    /// The profile signer named by `[signing]`, loaded and checked once at start-up.
-    pub signer: Option<Arc<Signer>>,
+    /// The profile signer named by `[signing]`, loaded and checked once at start-up, with
+    /// its cache of recent signatures.
+    pub signer: Option<CachingSigner>,
     /// The download page, its templates compiled and assets fingerprinted.
     pub webform: Webform,
 }
@@ -81,7 +82,7 @@ impl AppState {
                 } else {
                     tracing::info!("signing profiles as {}", signer.describe());
                 }
-                Some(Arc::new(signer))
+                Some(CachingSigner::new(Arc::new(signer))?)
             }
             None => {
                 tracing::warn!("no [signing] configured: profiles are served UNSIGNED");

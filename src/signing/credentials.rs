@@ -163,9 +163,10 @@ impl Signer {
             chain,
             origin,
             development,
+            template: None,
         };
         signer.warn_if_chain_incomplete();
-        Ok(signer)
+        Ok(signer.with_template())
     }
 
     /// Devices need every intermediate in the profile to reach a trusted root; a missing one

@@ -4,21 +4,30 @@
 //! HTTP or the terminal. The identity is loaded and checked once ([`Signer`]); only
 //! [`Signer::sign`] can make a [`SignedProfile`], so an unsigned profile can never pass for one.
 
+mod cache;
 mod credentials;
+mod der;
+mod template;
 mod verify;
+mod workers;
 
 use std::path::Path;
 
 use openssl::asn1::Asn1Time;
 use openssl::cms::{CMSOptions, CmsContentInfo};
 use openssl::error::ErrorStack;
-use openssl::pkey::{PKey, Private};
+use openssl::md::Md;
+use openssl::pkey::{Id, PKey, Private};
+use openssl::pkey_ctx::PkeyCtx;
+use openssl::rsa::Padding;
 use openssl::stack::Stack;
 use openssl::x509::{X509, X509NameRef};
 
+pub use cache::CachingSigner;
 pub use verify::{VerifyReport, verify};
 
 use crate::config::SigningSettings;
+use template::SignedDataTemplate;
 
 /// Why a signing identity could not be loaded, a profile not signed, or a signature not verified.
 /// Every message is one line and names the file it is about; none ever contains a password.
@@ -77,6 +86,8 @@ pub enum SigningError {
     Pkcs12Incomplete { file: String, missing: &'static str },
     #[error("signing failed: {0}")]
     Sign(String),
+    #[error("too many profiles are waiting to be signed")]
+    Busy,
     #[error("not a CMS SignedData structure ({reason})")]
     NotSigned { reason: String },
     #[error("the signature does not verify: the content or signature was altered ({0})")]
@@ -96,6 +107,9 @@ pub struct Signer {
     /// Where the identity came from, for messages (`signer.pem`, `bundle.p12`, the dev chain).
     origin: String,
     development: bool,
+    /// This identity's SignedData as OpenSSL lays it out; `None` (then every signature goes
+    /// through `CMS_sign`) for key types other than RSA and ECDSA.
+    template: Option<SignedDataTemplate>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -163,13 +177,33 @@ impl Signer {
     /// Signs `content` byte for byte: CMS SignedData, DER, attached, SHA-256, signer and chain
     /// embedded. Fails (never falls back to unsigned) when the certificate has expired since
     /// start-up, since devices treat an expired signature as none (NOTES.md, Apple section).
+    /// For many signatures on one thread, [`Signer::session`] saves the key set-up each time.
     pub fn sign(&self, content: &[u8]) -> Result<SignedProfile, SigningError> {
-        credentials::check_validity(&self.certificate, &self.origin)?;
+        self.session()?.sign(content)
+    }
+
+    /// A prepared private-key context for signing many profiles on one thread.
+    pub fn session(&self) -> Result<SigningSession<'_>, SigningError> {
+        let context = match &self.template {
+            Some(_) => Some(
+                signature_context(&self.key).map_err(|error| SigningError::Sign(reason(&error)))?,
+            ),
+            None => None,
+        };
+        Ok(SigningSession {
+            signer: self,
+            context,
+        })
+    }
+
+    /// OpenSSL's `CMS_sign`: the reference the template is taken from, and the path for key
+    /// types the template does not cover.
+    fn sign_with_cms(&self, content: &[u8]) -> Result<Vec<u8>, ErrorStack> {
         // BINARY: without it OpenSSL rewrites LF to CRLF inside the signed content (crates.md G1).
         // No STREAM: Apple specifies DER, and streaming writes indefinite-length BER.
         // SMIMECapabilities are kept: that is the form `openssl smime -sign` (automx) produces and
         // iOS is known to accept (crates.md §17).
-        let cms = CmsContentInfo::sign(
+        CmsContentInfo::sign(
             Some(&self.certificate),
             Some(&self.key),
             Some(&self.chain),
@@ -177,8 +211,40 @@ impl Signer {
             CMSOptions::BINARY,
         )
         .and_then(|cms| cms.to_der())
-        .map_err(|error| SigningError::Sign(reason(&error)))?;
-        Ok(SignedProfile(cms))
+    }
+
+    /// Learns the SignedData layout from one `CMS_sign` at load, and keeps it only if a
+    /// signature assembled from it verifies.
+    fn with_template(mut self) -> Self {
+        if !matches!(self.key.id(), Id::RSA | Id::EC) {
+            return self;
+        }
+        let reference = b"<plist version=\"1.0\"><dict/></plist>\n";
+        let template = self
+            .sign_with_cms(reference)
+            .ok()
+            .and_then(|der| SignedDataTemplate::from_reference(&der));
+        self.template = template.filter(|template| {
+            let assembled = signature_context(&self.key).and_then(|mut context| {
+                template.assemble(reference, time::OffsetDateTime::now_utc(), |digest| {
+                    sign_digest(&mut context, digest)
+                })
+            });
+            assembled.is_ok_and(|der| verifies(&der, reference))
+        });
+        if self.template.is_none() {
+            tracing::debug!(
+                "signing through CMS_sign for every profile ({})",
+                self.origin
+            );
+        }
+        self
+    }
+
+    /// Refuses once the certificate has expired (or before it is valid): devices treat an
+    /// expired signature as none.
+    pub fn check_validity(&self) -> Result<(), SigningError> {
+        credentials::check_validity(&self.certificate, &self.origin)
     }
 
     /// One line for the start-up log: subject, issuer, expiry, origin.
@@ -198,6 +264,64 @@ impl Signer {
     pub fn is_development(&self) -> bool {
         self.development
     }
+}
+
+/// A signer's private-key operations on one thread. Made by [`Signer::session`].
+pub struct SigningSession<'a> {
+    signer: &'a Signer,
+    /// Initialised for SHA-256 signatures (PKCS#1 v1.5 for RSA); `None` without a template.
+    context: Option<PkeyCtx<Private>>,
+}
+
+impl SigningSession<'_> {
+    /// Exactly [`Signer::sign`].
+    pub fn sign(&mut self, content: &[u8]) -> Result<SignedProfile, SigningError> {
+        self.signer.check_validity()?;
+        let der = match (&self.signer.template, &mut self.context) {
+            (Some(template), Some(context)) => {
+                template.assemble(content, time::OffsetDateTime::now_utc(), |digest| {
+                    sign_digest(context, digest)
+                })
+            }
+            _ => self.signer.sign_with_cms(content),
+        };
+        der.map(SignedProfile)
+            .map_err(|error| SigningError::Sign(reason(&error)))
+    }
+}
+
+/// A key context prepared once for SHA-256 signatures as `CMS_sign` makes them.
+fn signature_context(key: &PKey<Private>) -> Result<PkeyCtx<Private>, ErrorStack> {
+    let mut context = PkeyCtx::new(key)?;
+    context.sign_init()?;
+    if key.id() == Id::RSA {
+        context.set_rsa_padding(Padding::PKCS1)?;
+    }
+    context.set_signature_md(Md::sha256())?;
+    Ok(context)
+}
+
+fn sign_digest(context: &mut PkeyCtx<Private>, digest: &[u8; 32]) -> Result<Vec<u8>, ErrorStack> {
+    let mut signature = Vec::new();
+    context.sign_to_vec(digest, &mut signature)?;
+    Ok(signature)
+}
+
+/// The signature over `content` holds (the chain is not this check's business).
+fn verifies(der: &[u8], content: &[u8]) -> bool {
+    let mut signed = Vec::new();
+    CmsContentInfo::from_der(der)
+        .and_then(|mut cms| {
+            cms.verify(
+                None,
+                None,
+                None,
+                Some(&mut signed),
+                CMSOptions::BINARY | CMSOptions::NOVERIFY,
+            )
+        })
+        .is_ok()
+        && signed == content
 }
 
 /// True when `bytes` parse as CMS (e.g. an already signed profile): for clearer refusals.

@@ -131,6 +131,7 @@ fn a_certificate_that_expires_while_running_stops_signing() {
         chain: Stack::new().unwrap(),
         origin: "lapsed.pem".into(),
         development: false,
+        template: None,
     };
     let error = signer.sign(PROFILE).unwrap_err();
     assert!(matches!(error, SigningError::Expired { .. }), "{error}");
@@ -180,4 +181,65 @@ fn a_chain_file_in_the_wrong_order_is_named_as_such() {
         error.to_string().contains("put the signer first"),
         "{error}"
     );
+}
+
+/// Contents that exercise every DER length form and the bytes `CMS_sign` must not rewrite.
+fn contents_of_every_size() -> Vec<Vec<u8>> {
+    let line = "<string>Jörg & <Söhne> \r\n\t</string>\n";
+    [0, 1, 100, 3_000, 70_000]
+        .into_iter()
+        .map(|size| line.bytes().cycle().take(size).collect())
+        .collect()
+}
+
+#[test]
+fn rsa_signatures_are_byte_for_byte_what_cms_sign_writes() {
+    let signer = Signer::development().unwrap();
+    assert!(signer.template.is_some(), "RSA signers use the template");
+    let mut session = signer.session().unwrap();
+    for content in contents_of_every_size() {
+        // RSA PKCS#1 v1.5 is deterministic, so only the signing time (to the second) can
+        // differ; a second boundary between the two calls is retried.
+        let same = (0..3).any(|_| {
+            let ours = session.sign(&content).unwrap();
+            let openssl = signer.sign_with_cms(&content).unwrap();
+            ours.as_der() == openssl.as_slice()
+        });
+        assert!(
+            same,
+            "{} bytes: the template differs from CMS_sign",
+            content.len()
+        );
+    }
+}
+
+#[test]
+fn ecdsa_signatures_have_cms_signs_layout_and_verify() {
+    let signer = Signer::from_pem(
+        &certs("signer-ec.pem"),
+        Some(&certs("chain.pem")),
+        &certs("signer-ec.key"),
+    )
+    .unwrap();
+    let template = signer
+        .template
+        .clone()
+        .expect("ECDSA signers use the template");
+    for content in contents_of_every_size() {
+        let ours = signer.sign(&content).unwrap();
+        // ECDSA signatures are randomised: compare everything else.
+        let layout = SignedDataTemplate::from_reference(ours.as_der());
+        assert_eq!(layout.as_ref(), Some(&template), "{} bytes", content.len());
+        let report = verify(ours.as_der(), Some(&certs("root.pem"))).unwrap();
+        assert_eq!(report.content, content);
+    }
+}
+
+#[test]
+fn key_types_without_a_template_still_sign_through_cms() {
+    let mut signer = Signer::development().unwrap();
+    signer.template = None;
+    let signed = signer.sign(PROFILE).unwrap();
+    let report = verify(signed.as_der(), Some(&certs("root.pem"))).unwrap();
+    assert_eq!(report.content, PROFILE);
 }

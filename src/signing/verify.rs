@@ -13,6 +13,7 @@ use openssl::stack::Stack;
 use openssl::x509::store::{X509Store, X509StoreBuilder};
 use openssl::x509::{X509, X509PurposeId, X509StoreContext};
 
+use super::der::{CONTEXT_0, INTEGER, OID, SEQUENCE, SET, expect, tlv};
 use super::{SigningError, name_to_string, reason};
 
 /// What a verified signature says: the signed bytes, who signed them, and the trusted chain.
@@ -214,12 +215,6 @@ fn signed_data_parts(der: &[u8]) -> Result<SignedDataParts, String> {
 /// ContentInfo { contentType, [0] SignedData { version, digestAlgorithms SET, encapContentInfo,
 /// [0] certificates OPTIONAL, [1] crls OPTIONAL, signerInfos } } (RFC 5652 §5.1).
 fn walk_signed_data(der: &[u8]) -> Option<SignedDataParts> {
-    const SEQUENCE: u8 = 0x30;
-    const SET: u8 = 0x31;
-    const OID: u8 = 0x06;
-    const INTEGER: u8 = 0x02;
-    const CONTEXT_0: u8 = 0xa0;
-
     let (content_info, _) = expect(der, SEQUENCE)?;
     let (_content_type, rest) = expect(content_info, OID)?;
     let (explicit, _) = expect(rest, CONTEXT_0)?;
@@ -250,48 +245,6 @@ fn walk_signed_data(der: &[u8]) -> Option<SignedDataParts> {
     Some(SignedDataParts {
         digests,
         certificates,
-    })
-}
-
-/// The TLV at the start of `input` if its tag is `tag`: (contents, what follows).
-fn expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
-    let found = tlv(input)?;
-    (found.tag == tag).then_some((found.contents, found.rest))
-}
-
-/// One DER tag-length-value read from the front of a slice.
-struct Tlv<'a> {
-    tag: u8,
-    contents: &'a [u8],
-    /// What follows this TLV.
-    rest: &'a [u8],
-    /// The TLV itself, header included.
-    whole: &'a [u8],
-}
-
-/// Single-byte tags and definite lengths only, as DER requires; anything else is `None`.
-fn tlv(input: &[u8]) -> Option<Tlv<'_>> {
-    let (&tag, after_tag) = input.split_first()?;
-    let (&first, after_length) = after_tag.split_first()?;
-    let (length, header) = match first {
-        short @ 0..=0x7f => (usize::from(short), 2),
-        0x81..=0x84 => {
-            let count = usize::from(first & 0x7f);
-            let bytes = after_length.get(..count)?;
-            let length = bytes
-                .iter()
-                .fold(0usize, |length, &byte| (length << 8) | usize::from(byte));
-            (length, 2 + count)
-        }
-        _ => return None, // 0x80 is indefinite length (BER), longer forms are absurd here
-    };
-    let end = header.checked_add(length)?;
-    let whole = input.get(..end)?;
-    Some(Tlv {
-        tag,
-        contents: whole.get(header..)?,
-        rest: input.get(end..)?,
-        whole,
     })
 }
 
@@ -337,18 +290,6 @@ mod tests {
         assert_eq!(
             oid_name(&[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x7f]).unwrap(),
             "1.3.6.1.4.1.311.127"
-        );
-    }
-
-    #[test]
-    fn tlv_rejects_indefinite_and_truncated_lengths() {
-        assert!(tlv(&[0x30, 0x80, 0x00, 0x00]).is_none());
-        assert!(tlv(&[0x30, 0x05, 0x01]).is_none());
-        assert!(tlv(&[0x30, 0x82, 0x01]).is_none());
-        let item = tlv(&[0x04, 0x01, 0xaa, 0xff]).unwrap();
-        assert_eq!(
-            (item.tag, item.contents, item.rest, item.whole.len()),
-            (0x04, &[0xaa][..], &[0xff][..], 3)
         );
     }
 

@@ -1,0 +1,139 @@
+//! The server's signer: [`Signer`] behind a content-addressed cache of finished signatures and
+//! a bound on concurrent private-key operations. A profile is a pure function of the account,
+//! so a re-download (a second tap in Safari, the web form's retry, a client polling) is the
+//! same bytes and needs no second RSA operation; concurrent requests for one profile sign it
+//! once. Distinct profiles still cost one signature each, on the signing threads.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::future::Cache;
+
+use super::workers::SigningWorkers;
+use super::{SignedProfile, Signer, SigningError};
+
+/// Finished signatures kept, by their DER size (a typical signed profile is ~7 KB, so this
+/// holds a few thousand).
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+/// How long one is reused. The signing time inside stays that of the first download, which
+/// devices do not check against the clock.
+const CACHE_TTL: Duration = Duration::from_secs(600);
+
+/// SHA-256 of the unsigned content: equal keys mean byte-identical content, so a cached
+/// signature is exactly the one a fresh signing would produce, bar its signing time.
+type ContentDigest = [u8; 32];
+
+pub struct CachingSigner {
+    signer: Arc<Signer>,
+    signed: Cache<ContentDigest, SignedProfile>,
+    workers: SigningWorkers,
+}
+
+impl std::fmt::Debug for CachingSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachingSigner")
+            .field("signer", &self.signer)
+            .field("threads", &self.workers.threads())
+            .field("cached", &self.signed.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CachingSigner {
+    /// Starts one signing thread per core.
+    pub fn new(signer: Arc<Signer>) -> Result<Self, SigningError> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Ok(CachingSigner {
+            workers: SigningWorkers::start(Arc::clone(&signer), cores)?,
+            signer,
+            signed: Cache::builder()
+                .weigher(|_digest, signed: &SignedProfile| {
+                    u32::try_from(signed.as_der().len()).unwrap_or(u32::MAX)
+                })
+                .max_capacity(CACHE_BYTES)
+                .time_to_live(CACHE_TTL)
+                .build(),
+        })
+    }
+
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    /// `content` signed, from the cache when these exact bytes were signed recently. The
+    /// certificate must be valid now on every call, hit or miss: a signature made before it
+    /// expired is not served after.
+    pub async fn sign(&self, content: Vec<u8>) -> Result<SignedProfile, SigningError> {
+        self.signer.check_validity()?;
+        let digest = openssl::sha::sha256(&content);
+        // try_get_with runs one signing per digest; concurrent callers wait for its result.
+        // Errors are not cached.
+        self.signed
+            .try_get_with(digest, self.workers.sign(content))
+            .await
+            .map_err(|shared| {
+                Arc::try_unwrap(shared)
+                    .unwrap_or_else(|shared| SigningError::Sign(shared.to_string()))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signing::verify;
+
+    fn certs(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("certs")
+            .join(name)
+    }
+
+    /// ECDSA signatures are randomised: two signings of the same bytes never match, so equal
+    /// output proves the cache answered. (RSA PKCS#1 v1.5 is deterministic, and the signing
+    /// time has one-second resolution.)
+    fn ecdsa_signer() -> CachingSigner {
+        let signer = Signer::from_pem(
+            &certs("signer-ec.pem"),
+            Some(&certs("chain.pem")),
+            &certs("signer-ec.key"),
+        )
+        .unwrap();
+        CachingSigner::new(Arc::new(signer)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_same_content_is_signed_once_and_different_content_anew() {
+        let signer = ecdsa_signer();
+        assert_ne!(
+            signer.signer().sign(b"x").unwrap(),
+            signer.signer().sign(b"x").unwrap()
+        );
+        let first = signer.sign(b"<plist>a</plist>".to_vec()).await.unwrap();
+        let again = signer.sign(b"<plist>a</plist>".to_vec()).await.unwrap();
+        assert_eq!(first, again);
+        let other = signer.sign(b"<plist>b</plist>".to_vec()).await.unwrap();
+        assert_ne!(first, other);
+        for signed in [&first, &other] {
+            assert!(verify(signed.as_der(), Some(&certs("root.pem"))).is_ok());
+        }
+        signer.signed.run_pending_tasks().await;
+        assert_eq!(signer.signed.entry_count(), 2);
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_for_one_profile_share_one_signature() {
+        let signer = Arc::new(ecdsa_signer());
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let signer = Arc::clone(&signer);
+                tokio::spawn(async move { signer.sign(b"<plist>same</plist>".to_vec()).await })
+            })
+            .collect();
+        let mut signatures = Vec::new();
+        for task in tasks {
+            signatures.push(task.await.unwrap().unwrap());
+        }
+        assert!(signatures.windows(2).all(|pair| pair[0] == pair[1]));
+    }
+}
