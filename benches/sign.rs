@@ -68,20 +68,31 @@ fn sign(c: &mut Criterion) {
     group.bench_function(format!("rsa2048_{}_bytes", profile.len()), |b| {
         b.iter(|| rsa.sign(&profile).expect("signs"))
     });
+    // What the server's signing threads and `mxconf export` do: one prepared key per thread.
+    let mut session = rsa.session().expect("session");
+    group.bench_function(format!("rsa2048_session_{}_bytes", profile.len()), |b| {
+        b.iter(|| session.sign(&profile).expect("signs"))
+    });
     group.bench_function(format!("ecdsa_p256_{}_bytes", profile.len()), |b| {
         b.iter(|| ecdsa.sign(&profile).expect("signs"))
     });
-    // The floor: one bare RSA-2048 PKCS#1 signature, what `openssl speed rsa2048` measures.
+    // The floor: one RSA-2048 PKCS#1 signature of a SHA-256 digest on a prepared key context,
+    // what `openssl speed rsa2048` measures.
     let key = openssl::pkey::PKey::private_key_from_pem(
         &std::fs::read(certs("signer.key")).expect("dev key"),
     )
     .expect("RSA key");
+    let mut context = openssl::pkey_ctx::PkeyCtx::new(&key).expect("context");
+    context.sign_init().expect("sign_init");
+    context
+        .set_signature_md(openssl::md::Md::sha256())
+        .expect("sha256");
+    let digest = openssl::sha::sha256(&profile);
     group.bench_function("rsa2048_bare_private_key_op", |b| {
         b.iter(|| {
-            let mut raw = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key)
-                .expect("signer");
-            raw.update(&profile).expect("update");
-            raw.sign_to_vec().expect("signs")
+            let mut signature = Vec::new();
+            context.sign_to_vec(&digest, &mut signature).expect("signs");
+            signature
         })
     });
     group.finish();

@@ -1,13 +1,18 @@
 #!/bin/sh
-# Load test of GET /mobileconfig (build + sign per request) against a release build, next to
-# OpenSSL's own RSA-2048 signing rate on the same machine. Bounded in time, 127.0.0.1 only.
+# Load test of GET /mobileconfig (build + CMS signature per request) against a release build,
+# next to OpenSSL's own RSA-2048 signing rate on the same machine. Bounded in time, 127.0.0.1.
 #
-# Usage: benches/load/mobileconfig.sh [SECONDS] [CONNECTIONS]      (defaults 10, 16)
-# Needs: cargo build --release, wrk, openssl. Prints profiles/s, /healthz latency under load,
-# and `openssl speed` sign/s (one core) times the number of cores.
+# Usage: benches/load/mobileconfig.sh [SECONDS] [CONNECTIONS]      (defaults 5, 16)
+# Needs: cargo build --release, wrk, openssl, taskset (util-linux). Phases:
+#   1. per core: the server pinned to one core, wrk to the others, every request for a new
+#      address (so every profile is signed afresh), alternating with `openssl speed rsa2048`
+#      pinned to the same core: three rounds, each with its ratio;
+#   2. the whole machine: the server on every core (wrk sharing them), new addresses, while a
+#      second wrk measures how /healthz is answered meanwhile;
+#   3. one address over and over: re-downloads, answered from the signature cache.
 set -eu
 
-seconds=${1:-10}
+seconds=${1:-5}
 connections=${2:-16}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin="$root/target/release/mxconf"
@@ -18,40 +23,54 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+cd "$root"
 
-# The embedded demo signs with the development chain (RSA 2048), as a real deployment would.
-RUST_LOG=info "$bin" serve --listen 127.0.0.1:0 2> "$work/server.log" &
-server=$!
-addr=
-for _ in $(seq 1 100); do
-    addr=$(sed -n 's/.*listening on http:\/\/\([0-9.:]*\).*/\1/p' "$work/server.log" | head -n 1)
-    [ -n "$addr" ] && break
-    sleep 0.1   # polling for the server's "listening on" line (at most 10 s)
-done
-[ -n "$addr" ] || { cat "$work/server.log"; echo "server did not start" >&2; exit 2; }
-url="http://$addr/mobileconfig?emailaddress=jane%40example.com&name=Jane"
-curl -sf -o /dev/null "$url" || { echo "no profile served" >&2; exit 2; }
-
-# CPU seconds the server has used (utime + stime), so its cost per profile can be compared
-# with `openssl speed`, which also counts CPU time, even on a machine shared with other load.
-cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$server/stat"; }
+# Starts the embedded demo (signing with the development chain, RSA 2048) under the given
+# command prefix (e.g. taskset); sets $server and $addr.
+start() {
+    RUST_LOG=info "$@" "$bin" serve --listen 127.0.0.1:0 2> "$work/server.log" &
+    server=$!
+    addr=
+    for _ in $(seq 1 100); do
+        addr=$(sed -n 's/.*listening on http:\/\/\([0-9.:]*\).*/\1/p' "$work/server.log" | head -n 1)
+        [ -n "$addr" ] && break
+        sleep 0.1   # polling for the server's "listening on" line (at most 10 s)
+    done
+    [ -n "$addr" ] || { cat "$work/server.log"; echo "server did not start" >&2; exit 2; }
+}
+stop() { kill "$server"; wait "$server" 2>/dev/null || true; server=; }
+rate() { awk '/Requests\/sec/ {print $2}' "$1"; }
+speed() { "$@" openssl speed -seconds 3 rsa2048 2>/dev/null | awk '/^rsa 2048/ {print $6}'; }
 cores=$(nproc)
-cpu_before=$(cpu)
-echo "== wrk: GET /mobileconfig, $connections connections, ${seconds}s, $cores core(s)"
-wrk -t2 -c"$connections" -d"${seconds}s" --latency "$url" > "$work/wrk.txt" &
+last=$((cores - 1))
+
+if [ "$cores" -ge 2 ]; then
+    echo "== 1. per core: server on core $last, wrk on cores 0-$((last - 1)), a new address per request"
+    start taskset -c "$last"
+    for round in 1 2 3; do
+        taskset -c "0-$((last - 1))" wrk -t1 -c"$connections" -d"${seconds}s" \
+            -s benches/load/distinct-addresses.lua "http://$addr" > "$work/pinned.txt"
+        profiles=$(rate "$work/pinned.txt")
+        openssl=$(speed taskset -c "$last")
+        awk -v p="$profiles" -v o="$openssl" -v r="$round" \
+            'BEGIN { printf "   round %d: %.0f signed profiles/s, openssl speed %.0f sign/s: %.2fx\n", r, p, o, p / o }'
+    done
+    stop
+fi
+
+echo "== 2. all $cores cores (wrk sharing them), a new address per request, /healthz meanwhile"
+start
+wrk -t2 -c"$connections" -d"${seconds}s" -s benches/load/distinct-addresses.lua "http://$addr" > "$work/loaded.txt" &
 load=$!
-# While the signing load runs: how long does a request that signs nothing wait?
 wrk -t1 -c1 -d"${seconds}s" --latency "http://$addr/healthz" > "$work/healthz.txt"
 wait "$load"
-cpu_after=$(cpu)
-cat "$work/wrk.txt"
-requests=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
-echo "== server CPU: $cpu_before s -> $cpu_after s for $requests profiles (plus the /healthz requests)"
-awk -v r="$requests" -v a="$cpu_before" -v b="$cpu_after" \
-    'BEGIN { if (b > a) printf "   %.0f profiles per CPU-second (%.3f ms CPU each)\n", r / (b - a), 1000 * (b - a) / r }'
-echo "== /healthz under that load (1 connection)"
-grep -A5 "Latency Distribution" "$work/healthz.txt"
-grep "Requests/sec" "$work/healthz.txt"
+grep -E "Non-2xx|Socket errors" "$work/loaded.txt" || true
+echo "   $(rate "$work/loaded.txt") signed profiles/s; /healthz $(rate "$work/healthz.txt") req/s meanwhile, latency:"
+grep -A4 "Latency Distribution" "$work/healthz.txt" | tail -n 4
 
-echo "== openssl speed -seconds 3 rsa2048 (one core)"
-openssl speed -seconds 3 rsa2048 2>/dev/null | grep -E "^rsa 2048|sign/s"
+echo "== 3. one address over and over (re-downloads: the signature cache)"
+wrk -t2 -c"$connections" -d"${seconds}s" "http://$addr/mobileconfig?emailaddress=jane%40example.com&name=Jane" > "$work/same.txt"
+echo "   $(rate "$work/same.txt") profiles/s"
+stop
+
+echo "== openssl speed rsa2048: $(speed) sign/s on one core; $(openssl speed -multi "$cores" -seconds 3 rsa2048 2>/dev/null | awk '/^rsa 2048/ {print $6}') on $cores at once"
