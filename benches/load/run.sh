@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Load test: mxconf (release build, embedded demo) next to nginx serving the same bytes from
-# files, in one run, on loopback only. Each wrk run is bounded (DURATION, default 10s).
+# files, in one run, on loopback only. Each wrk run is bounded (DURATION, default 5s).
 # Usage: benches/load/run.sh            (needs wrk and nginx: apt-get install wrk nginx)
+# Signed profiles have their own script: benches/load/mobileconfig.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-5s}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
 MX_PORT=18480
@@ -46,11 +47,19 @@ nginx -c "$work/nginx.conf"
 sleep 0.3
 
 rate() { wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" "$@" | awk '/Requests\/sec/ {print $2}'; }
-echo "autoconfig  nginx:  $(rate "http://127.0.0.1:$NGINX_PORT/autoconfig.xml") req/s"
-echo "autoconfig  mxconf: $(rate "http://127.0.0.1:$MX_PORT/mail/config-v1.1.xml?emailaddress=jane@example.com") req/s"
-echo "POX         nginx:  $(rate -s benches/load/pox.lua "http://127.0.0.1:$NGINX_PORT/pox.xml") req/s"
-echo "POX         mxconf: $(rate -s benches/load/pox.lua "http://127.0.0.1:$MX_PORT/autodiscover/autodiscover.xml") req/s"
-if [ "${PROFILE:-1}" = 1 ]; then
-  echo "profile     mxconf: $(rate "http://127.0.0.1:$MX_PORT/mobileconfig?emailaddress=jane@example.com") req/s (signed)"
-  echo "openssl speed rsa2048 sign/s (1 core): $(openssl speed -seconds 3 rsa2048 2>/dev/null | awk '/^rsa 2048/ {print $6}')"
-fi
+# The machine is shared (a VM with noisy neighbours): nginx and mxconf alternate, ROUNDS times,
+# each round printing its own ratio, so drift between runs does not masquerade as a difference.
+compare() {
+  name=$1 nginx_url=$2 mx_url=$3
+  shift 3
+  for round in $(seq "${ROUNDS:-3}"); do
+    nginx_rate=$(rate "$@" "$nginx_url")
+    mx_rate=$(rate "$@" "$mx_url")
+    awk -v n="$nginx_rate" -v m="$mx_rate" -v name="$name" -v r="$round" \
+      'BEGIN { printf "%-10s round %d: nginx %8.0f req/s, mxconf %8.0f req/s: %.2fx\n", name, r, n, m, m / n }'
+  done
+}
+compare autoconfig "http://127.0.0.1:$NGINX_PORT/autoconfig.xml" \
+  "http://127.0.0.1:$MX_PORT/mail/config-v1.1.xml?emailaddress=jane@example.com"
+compare POX "http://127.0.0.1:$NGINX_PORT/pox.xml" \
+  "http://127.0.0.1:$MX_PORT/autodiscover/autodiscover.xml" -s benches/load/pox.lua
