@@ -1,10 +1,13 @@
 //! The command source: runs the admin's program directly (no shell), the address parts as
 //! separate argv entries, with an empty environment (only `PATH`), and reads one JSON object
-//! of patch fields from its stdout. Output is capped; on timeout the resolver drops the future
-//! and `kill_on_drop` ends the child.
+//! of patch fields from its stdout. Output is capped. The program runs in a process group of
+//! its own, and the whole group is killed when the lookup ends, whether it finished or the
+//! resolver dropped it on timeout: a script's children (`curl`, `sleep`, a daemonised helper)
+//! cannot outlive the lookup and pile up under a flood of requests.
 
 use std::process::Stdio;
 
+use rustix::process::{Pid, Signal, kill_process_group};
 use tokio::io::AsyncReadExt as _;
 use tokio::process::Command;
 
@@ -36,9 +39,11 @@ impl CommandBackend {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .map_err(|error| BackendError::Unavailable(format!("cannot run {program}: {error}")))?;
+        let _group = ProcessGroup::of(&child);
         let mut output = Vec::new();
         if let Some(stdout) = child.stdout.take() {
             let cap = u64::try_from(self.settings.max_output).unwrap_or(u64::MAX);
@@ -66,6 +71,30 @@ impl CommandBackend {
             )));
         }
         parse_output(&output)
+    }
+}
+
+/// Kills the process group it names when dropped (the lookup is over either way).
+struct ProcessGroup(Option<Pid>);
+
+impl ProcessGroup {
+    /// `process_group(0)` made the child the leader: its group id is its process id.
+    fn of(child: &tokio::process::Child) -> Self {
+        ProcessGroup(
+            child
+                .id()
+                .and_then(|id| i32::try_from(id).ok())
+                .and_then(Pid::from_raw),
+        )
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        if let Some(group) = self.0 {
+            // ESRCH (nothing left in the group) is the normal case after a clean exit.
+            let _ = kill_process_group(group, Signal::KILL);
+        }
     }
 }
 

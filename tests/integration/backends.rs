@@ -693,3 +693,58 @@ async fn server_answers_overrides_and_503_with_a_fixed_body() {
         );
     }
 }
+
+/// A lookup script that leaves a child behind: `sleep 30` in the background, its pid in
+/// `$2`, then either hangs (the lookup times out) or answers at once.
+const SCRIPT_WITH_CHILD: &str = r#"#!/bin/sh
+sleep 30 >/dev/null 2>&1 &
+echo $! > "$2"
+case "$1" in
+  hang@example.org) sleep 30 ;;
+  *) echo '{"login_name": "done"}' ;;
+esac
+"#;
+
+/// Alive means in the process table and not a zombie waiting to be reaped.
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+    })
+}
+
+#[tokio::test]
+async fn a_commands_children_do_not_outlive_the_lookup() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spawns.sh");
+    std::fs::write(&path, SCRIPT_WITH_CHILD).unwrap();
+    let pid_file = dir.path().join("child.pid");
+    let config = config(
+        &format!(
+            "[backends.run]\ntype = \"command\"\ncommand = [\"/bin/sh\", \"{}\", \"%EMAILADDRESS%\", \"{}\"]\n",
+            path.display(),
+            pid_file.display()
+        ),
+        "",
+    );
+    let source = backend::build(&config.backends[0]);
+    for (email, finishes) in [("hang@example.org", false), ("quick@example.org", true)] {
+        let _ = std::fs::remove_file(&pid_file);
+        // What the resolver does on timeout: drop the lookup's future.
+        let email_address = address(email);
+        let lookup =
+            tokio::time::timeout(Duration::from_millis(700), source.lookup(&email_address));
+        assert_eq!(lookup.await.is_ok(), finishes, "{email}");
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let pid = pid.trim();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(pid) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await; // polling the process table
+        }
+        assert!(
+            !alive(pid),
+            "{email}: the script's child {pid} outlived the lookup"
+        );
+    }
+}
