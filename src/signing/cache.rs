@@ -81,25 +81,14 @@ impl CachingSigner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signing::tests::certs;
     use crate::signing::verify;
-
-    fn certs(name: &str) -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("certs")
-            .join(name)
-    }
 
     /// ECDSA signatures are randomised: two signings of the same bytes never match, so equal
     /// output proves the cache answered. (RSA PKCS#1 v1.5 is deterministic, and the signing
     /// time has one-second resolution.)
     fn ecdsa_signer() -> CachingSigner {
-        let signer = Signer::from_pem(
-            &certs("signer-ec.pem"),
-            Some(&certs("chain.pem")),
-            &certs("signer-ec.key"),
-        )
-        .unwrap();
-        CachingSigner::new(Arc::new(signer)).unwrap()
+        CachingSigner::new(Arc::new(crate::signing::tests::ecdsa_signer())).unwrap()
     }
 
     #[tokio::test]

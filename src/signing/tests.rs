@@ -5,10 +5,20 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 
-fn certs(name: &str) -> PathBuf {
+pub(super) fn certs(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("certs")
         .join(name)
+}
+
+/// The committed ECDSA P-256 signer under the development intermediate.
+pub(super) fn ecdsa_signer() -> Signer {
+    Signer::from_pem(
+        &certs("signer-ec.pem"),
+        Some(&certs("chain.pem")),
+        &certs("signer-ec.key"),
+    )
+    .unwrap()
 }
 
 const PROFILE: &[u8] =
@@ -215,12 +225,7 @@ fn rsa_signatures_are_byte_for_byte_what_cms_sign_writes() {
 
 #[test]
 fn ecdsa_signatures_have_cms_signs_layout_and_verify() {
-    let signer = Signer::from_pem(
-        &certs("signer-ec.pem"),
-        Some(&certs("chain.pem")),
-        &certs("signer-ec.key"),
-    )
-    .unwrap();
+    let signer = ecdsa_signer();
     let template = signer
         .template
         .clone()
