@@ -4,20 +4,17 @@
 //! every profile checked against Apple's YAML.
 
 use std::path::{Path, PathBuf};
-use std::process::Command as Process;
 
-use assert_cmd::Command;
+use mxconf::config::Config;
 use mxconf::server::AppState;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
+use crate::support::cli::mxconf;
+use crate::support::openssl::{TestCa, cms_verify, openssl_ok, restrict};
 use crate::support::{TestServer, config_from, demo_config, spec_dir};
 
 fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn mxconf() -> Command {
-    Command::cargo_bin("mxconf").expect("binary builds")
 }
 
 fn encode(text: &str) -> String {
@@ -27,26 +24,8 @@ fn encode(text: &str) -> String {
 /// `openssl cms -verify` of a signed profile against the development root: the signed content.
 fn openssl_verify(der: &[u8]) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("profile.mobileconfig");
-    let output = dir.path().join("content.xml");
-    std::fs::write(&input, der).unwrap();
-    let result = Process::new("openssl")
-        .args([
-            "cms", "-verify", "-binary", "-inform", "DER", "-purpose", "any", "-CAfile",
-        ])
-        .arg(crate_dir().join("certs/root.pem"))
-        .arg("-in")
-        .arg(&input)
-        .arg("-out")
-        .arg(&output)
-        .output()
-        .unwrap();
-    assert!(
-        result.status.success(),
-        "openssl cms -verify failed: {}",
-        String::from_utf8_lossy(&result.stderr)
-    );
-    std::fs::read(output).unwrap()
+    cms_verify(dir.path(), der, &crate_dir().join("certs/root.pem"))
+        .unwrap_or_else(|stderr| panic!("openssl cms -verify failed: {stderr}"))
 }
 
 /// What `mxconf profile ADDRESS [--name NAME] --unsigned` prints with the demo config.
@@ -210,36 +189,8 @@ const SMALL_DOMAIN: &str = "[provider]\nid = \"example.org\"\ndisplay-name = \"O
 
 /// A signer that loads (certificate valid, key matches) but whose key cannot sign: an X25519
 /// key in a certificate issued by a throw-away CA. Signing fails at request time, for real.
-fn x25519_signer(dir: &Path) -> (PathBuf, PathBuf) {
-    let run = |args: &[&str]| {
-        let output = Process::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-subj",
-        "/CN=test CA",
-        "-days",
-        "2",
-        "-out",
-        "ca.pem",
-    ]);
+fn x25519_signer(ca: &TestCa) -> (PathBuf, PathBuf) {
+    let run = |args: &[&str]| openssl_ok(ca.dir(), args);
     run(&["genpkey", "-algorithm", "X25519", "-out", "signer.key"]);
     run(&["pkey", "-in", "signer.key", "-pubout", "-out", "signer.pub"]);
     run(&[
@@ -268,27 +219,24 @@ fn x25519_signer(dir: &Path) -> (PathBuf, PathBuf) {
         "-out",
         "signer.pem",
     ]);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(
-            dir.join("signer.key"),
-            std::fs::Permissions::from_mode(0o600),
-        )
-        .unwrap();
-    }
-    (dir.join("signer.pem"), dir.join("signer.key"))
+    restrict(&ca.path("signer.key"));
+    (ca.path("signer.pem"), ca.path("signer.key"))
+}
+
+/// [`SMALL_DOMAIN`] signed with the certificate and key at these paths.
+fn signing_config(cert: &Path, key: &Path) -> Config {
+    config_from(&format!(
+        "{SMALL_DOMAIN}[signing]\ncert = {:?}\nkey = {:?}\n",
+        cert.display().to_string(),
+        key.display().to_string()
+    ))
 }
 
 #[tokio::test]
 async fn signing_failure_is_503_never_the_unsigned_profile() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = x25519_signer(dir.path());
-    let config = config_from(&format!(
-        "{SMALL_DOMAIN}[signing]\ncert = {:?}\nkey = {:?}\n",
-        cert.display().to_string(),
-        key.display().to_string()
-    ));
+    let ca = TestCa::new();
+    let (cert, key) = x25519_signer(&ca);
+    let config = signing_config(&cert, &key);
     let server = TestServer::start(config).await;
     let response = reqwest::get(server.url("/mobileconfig?emailaddress=bob%40example.org"))
         .await
@@ -307,14 +255,10 @@ async fn signing_failure_is_503_never_the_unsigned_profile() {
 
 #[test]
 fn a_signer_that_cannot_be_loaded_stops_the_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = x25519_signer(dir.path());
+    let ca = TestCa::new();
+    let (cert, key) = x25519_signer(&ca);
     std::fs::remove_file(&key).unwrap();
-    let config = config_from(&format!(
-        "{SMALL_DOMAIN}[signing]\ncert = {:?}\nkey = {:?}\n",
-        cert.display().to_string(),
-        key.display().to_string()
-    ));
+    let config = signing_config(&cert, &key);
     let error = AppState::load(config).unwrap_err().to_string();
     assert!(error.contains("signer.key"), "{error}");
 }
