@@ -10,7 +10,7 @@ use mxconf::account::{Account, AuthMethod, Domain, EmailAddress, Security};
 use mxconf::config::{Config, ConfigSource, DomainSettings};
 use mxconf::resolve::Resolver;
 
-use crate::support::cli::{check_config, mxconf, temp_file};
+use crate::support::cli::{assert_success, check_config, mxconf, temp_file};
 use crate::support::{spec_dir, validate_autoconfig};
 
 /// `mxconf import FORMAT FILE`, run to completion.
@@ -30,12 +30,7 @@ fn import_and_check(format: &str, file: &Path) -> (String, Config) {
     assert!(output.status.success(), "{}: {stderr}", file.display());
     let text = String::from_utf8(output.stdout).unwrap();
     let (_dir, path) = temp_file("mxconf.toml", &text);
-    let checked = check_config(&path);
-    assert!(
-        checked.status.success(),
-        "{}",
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    assert_success(&check_config(&path));
     let config = Config::from_toml(&text, ConfigSource::File(path)).unwrap();
     (text, config)
 }

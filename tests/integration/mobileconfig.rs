@@ -9,7 +9,7 @@ use mxconf::config::Config;
 use mxconf::server::AppState;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::support::cli::mxconf;
+use crate::support::cli::{assert_success, mxconf, temp_file};
 use crate::support::openssl::{TestCa, cms_verify, openssl_ok, restrict};
 use crate::support::{TestServer, config_from, demo_config, spec_dir};
 
@@ -36,11 +36,7 @@ fn unsigned_from_cli(address: &str, name: Option<&str>) -> Vec<u8> {
         command.args(["--name", name]);
     }
     let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_success(&output);
     output.stdout
 }
 
@@ -312,9 +308,7 @@ fn cli_profile_writes_a_signed_file_atomically() {
 
 #[test]
 fn cli_profile_without_signing_needs_unsigned() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("mxconf.toml");
-    std::fs::write(&config, SMALL_DOMAIN).unwrap();
+    let (_dir, config) = temp_file("mxconf.toml", SMALL_DOMAIN);
     let output = mxconf()
         .args(["profile", "bob@example.org", "--config"])
         .arg(&config)
@@ -327,14 +321,11 @@ fn cli_profile_without_signing_needs_unsigned() {
 
 #[test]
 fn cli_export_writes_every_good_line_and_names_the_bad_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("users.csv");
-    std::fs::write(
-        &csv,
+    let (dir, csv) = temp_file(
+        "users.csv",
         "email,name\njane@example.com,\"Doe, Jane\"\n\nnot-an-address\njohn@example.com\n\
          \"unterminated@example.com,x\nx@example.net,Nobody\njane@example.com,Again\nAnn@Example.com,Ann & Co\n",
-    )
-    .unwrap();
+    );
     let out = dir.path().join("profiles");
     let output = mxconf()
         .args(["export", "--input"])

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use mxconf::signing::{Signer, SigningError, verify};
 
-use crate::support::cli::{check_config, mxconf};
+use crate::support::cli::{assert_success, check_config, mxconf, temp_file};
 use crate::support::openssl::{TestCa, cms_verify, openssl_ok, restrict};
 
 fn certs(name: &str) -> PathBuf {
@@ -411,10 +411,8 @@ fn cli_sign(dir: &Path, input: &Path, output: &Path, identity: &[&Path]) -> std:
 
 #[test]
 fn cli_sign_then_openssl_and_cli_verify() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("profile.mobileconfig");
+    let (dir, input) = temp_file("profile.mobileconfig", PROFILE);
     let output = dir.path().join("signed.mobileconfig");
-    std::fs::write(&input, PROFILE).unwrap();
     let result = cli_sign(
         dir.path(),
         &input,
@@ -425,11 +423,7 @@ fn cli_sign_then_openssl_and_cli_verify() {
             &certs("chain.pem"),
         ],
     );
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+    assert_success(&result);
     let der = std::fs::read(&output).unwrap();
     assert_eq!(
         cms_verify(dir.path(), &der, &certs("root.pem")).unwrap(),
@@ -590,11 +584,7 @@ fn cli_sign_with_pkcs12_signs_a_binary_plist_byte_for_byte() {
     value.to_file_binary(&input).unwrap();
     let output = dir.path().join("any.signed");
     let result = cli_sign(dir.path(), &input, &output, &[&file, &password]);
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+    assert_success(&result);
     let content = cms_verify(
         dir.path(),
         &std::fs::read(&output).unwrap(),
@@ -620,11 +610,7 @@ fn demo_profile_is_signed_by_the_dev_chain_and_passes_verify_with_schema() {
             .args(extra)
             .output()
             .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert_success(&output);
     }
     // The signed profile's content is byte for byte the unsigned one.
     let der = std::fs::read(&signed).unwrap();

@@ -29,3 +29,12 @@ pub fn check_config(path: &Path) -> Output {
         .output()
         .expect("mxconf runs")
 }
+
+/// Panics with the command's stderr unless it exited 0.
+pub fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

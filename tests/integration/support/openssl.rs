@@ -66,6 +66,16 @@ pub fn restrict(path: &Path) {
     }
 }
 
+/// `openssl req` arguments for a new unencrypted P-256 key, written to the file named next.
+const NEW_P256_KEY: &[&str] = &[
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+];
+
 /// A throw-away CA (`ca.pem`, `ca.key`) in a temporary directory that issues certificates with
 /// any dates and uses.
 pub struct TestCa {
@@ -79,26 +89,23 @@ impl TestCa {
         openssl_ok(
             path,
             &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=mxconf test CA",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign",
-            ],
+                &["req", "-x509"],
+                NEW_P256_KEY,
+                &[
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=mxconf test CA",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign",
+                ],
+            ]
+            .concat(),
         );
         std::fs::write(path.join("index.txt"), "").expect("write CA index");
         std::fs::write(
@@ -131,22 +138,19 @@ impl TestCa {
         openssl_ok(
             self.dir(),
             &[
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                &format!("/CN={name}"),
-                "-addext",
-                &format!("extendedKeyUsage={eku}"),
-            ],
+                &["req", "-new"],
+                NEW_P256_KEY,
+                &[
+                    &key,
+                    "-out",
+                    &csr,
+                    "-subj",
+                    &format!("/CN={name}"),
+                    "-addext",
+                    &format!("extendedKeyUsage={eku}"),
+                ],
+            ]
+            .concat(),
         );
         openssl_ok(
             self.dir(),
