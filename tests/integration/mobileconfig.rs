@@ -228,15 +228,19 @@ fn signing_config(cert: &Path, key: &Path) -> Config {
     ))
 }
 
+/// `GET /mobileconfig` for bob@example.org from a server running `config`.
+async fn bob_profile(config: Config) -> reqwest::Response {
+    let server = TestServer::start(config).await;
+    reqwest::get(server.url("/mobileconfig?emailaddress=bob%40example.org"))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn signing_failure_is_503_never_the_unsigned_profile() {
     let ca = TestCa::new();
     let (cert, key) = x25519_signer(&ca);
-    let config = signing_config(&cert, &key);
-    let server = TestServer::start(config).await;
-    let response = reqwest::get(server.url("/mobileconfig?emailaddress=bob%40example.org"))
-        .await
-        .unwrap();
+    let response = bob_profile(signing_config(&cert, &key)).await;
     assert_eq!(response.status(), 503);
     assert_eq!(
         header(&response, "content-type"),
@@ -261,10 +265,7 @@ fn a_signer_that_cannot_be_loaded_stops_the_start() {
 
 #[tokio::test]
 async fn without_signing_the_profile_is_served_unsigned() {
-    let server = TestServer::start(config_from(SMALL_DOMAIN)).await;
-    let response = reqwest::get(server.url("/mobileconfig?emailaddress=bob%40example.org"))
-        .await
-        .unwrap();
+    let response = bob_profile(config_from(SMALL_DOMAIN)).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         header(&response, "content-type"),

@@ -30,6 +30,11 @@ const PROFILE: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
 \t<key>PayloadType</key>\n\t<string>Configuration</string>\n\
 </dict>\n</plist>\n";
 
+/// A certificate valid through 2020 only: it expired on Jan  1 00:00:00 2021 GMT.
+fn issue_expired(ca: &TestCa, name: &str, eku: &str) -> (PathBuf, PathBuf) {
+    ca.issue(name, "200101000000Z", "210101000000Z", eku)
+}
+
 fn dev_signer() -> Signer {
     Signer::from_pem(&certs("fullchain.pem"), None, &certs("signer.key")).unwrap()
 }
@@ -246,12 +251,7 @@ fn pkcs12_wrong_password_is_named_and_not_shown() {
 #[test]
 fn expired_and_not_yet_valid_signers_are_refused_with_dates() {
     let ca = TestCa::new();
-    let (pem, key) = ca.issue(
-        "expired",
-        "200101000000Z",
-        "210101000000Z",
-        "emailProtection",
-    );
+    let (pem, key) = issue_expired(&ca, "expired", "emailProtection");
     let error = Signer::from_pem(&pem, None, &key).unwrap_err();
     let message = error.to_string();
     assert!(matches!(error, SigningError::Expired { .. }), "{message}");
@@ -327,14 +327,18 @@ fn encrypted_keys_are_refused_without_prompting() {
     );
 }
 
-#[test]
-fn our_verify_reads_signatures_made_by_other_tools() {
-    // `openssl smime` (PKCS#7 API, automx's way), `cms -keyid` (subject key identifier, as in
-    // Apple's own profiles) and `cms -stream` (indefinite-length BER).
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("profile.xml"), PROFILE).unwrap();
-    let common = |command: &str| -> Vec<String> {
-        [
+/// [`PROFILE`] signed, attached and in DER, by `openssl COMMAND -sign` (smime or cms) in `dir`
+/// as `signer` with `key`, plus `extra` arguments.
+fn sign_with_openssl(
+    dir: &Path,
+    command: &str,
+    signer: &Path,
+    key: &Path,
+    extra: &[&str],
+) -> Vec<u8> {
+    std::fs::write(dir.join("profile.xml"), PROFILE).unwrap();
+    let args = [
+        &[
             command,
             "-sign",
             "-binary",
@@ -344,30 +348,37 @@ fn our_verify_reads_signatures_made_by_other_tools() {
             "-in",
             "profile.xml",
             "-signer",
-            certs("signer.pem").to_str().unwrap(),
+            signer.to_str().unwrap(),
             "-inkey",
-            certs("signer.key").to_str().unwrap(),
-            "-certfile",
-            certs("chain.pem").to_str().unwrap(),
-        ]
-        .map(str::to_owned)
-        .to_vec()
-    };
-    for (label, mut args) in [
-        ("smime", common("smime")),
-        (
-            "cms -keyid",
-            [common("cms"), vec!["-keyid".into()]].concat(),
-        ),
-        (
-            "cms -stream",
-            [common("cms"), vec!["-stream".into()]].concat(),
-        ),
+            key.to_str().unwrap(),
+        ],
+        extra,
+        &["-out", "signed.der"],
+    ]
+    .concat();
+    openssl_ok(dir, &args);
+    std::fs::read(dir.join("signed.der")).unwrap()
+}
+
+#[test]
+fn our_verify_reads_signatures_made_by_other_tools() {
+    // `openssl smime` (PKCS#7 API, automx's way), `cms -keyid` (subject key identifier, as in
+    // Apple's own profiles) and `cms -stream` (indefinite-length BER).
+    let dir = tempfile::tempdir().unwrap();
+    let chain = certs("chain.pem");
+    let chain = chain.to_str().unwrap();
+    for (label, command, extra) in [
+        ("smime", "smime", &["-certfile", chain][..]),
+        ("cms -keyid", "cms", &["-certfile", chain, "-keyid"]),
+        ("cms -stream", "cms", &["-certfile", chain, "-stream"]),
     ] {
-        args.extend(["-out".into(), "other.der".into()]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        openssl_ok(dir.path(), &args);
-        let der = std::fs::read(dir.path().join("other.der")).unwrap();
+        let der = sign_with_openssl(
+            dir.path(),
+            command,
+            &certs("signer.pem"),
+            &certs("signer.key"),
+            extra,
+        );
         let report = verify(&der, Some(&certs("root.pem")))
             .unwrap_or_else(|error| panic!("{label}: {error}"));
         assert_eq!(report.content, PROFILE.as_bytes(), "{label}");
@@ -509,8 +520,7 @@ fn cli_sign_refuses_bad_input_and_bad_signers_and_writes_nothing() {
     std::fs::write(&plist, PROFILE).unwrap();
     let not_plist = dir.join("notes.txt");
     std::fs::write(&not_plist, "just some text, not a property list\n").unwrap();
-    let (expired, expired_key) =
-        ca.issue("expired", "200101000000Z", "210101000000Z", "codeSigning");
+    let (expired, expired_key) = issue_expired(&ca, "expired", "codeSigning");
     let output = dir.join("out.mobileconfig");
 
     let cases: [(&Path, Vec<PathBuf>, &str); 3] = [
@@ -690,13 +700,17 @@ fn check_config_loads_the_signer_relative_to_the_config_file() {
         std::fs::copy(certs(name), dir.path().join("tls").join(name)).unwrap();
         restrict(&dir.path().join("tls").join(name));
     }
-    let good = dir.path().join("good.toml");
-    std::fs::write(
-        &good,
-        format!("{provider}[signing]\ncert = \"tls/fullchain.pem\"\nkey = \"tls/signer.key\"\n"),
-    )
-    .unwrap();
-    let output = check_config(&good);
+    // `mxconf check-config` on `name`, whose signer is tls/fullchain.pem with tls/`key`.
+    let check_with_key = |name: &str, key: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!("{provider}[signing]\ncert = \"tls/fullchain.pem\"\nkey = \"tls/{key}\"\n"),
+        )
+        .unwrap();
+        check_config(&path)
+    };
+    let output = check_with_key("good.toml", "signer.key");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         output.status.code(),
@@ -709,13 +723,7 @@ fn check_config_loads_the_signer_relative_to_the_config_file() {
         "{stdout}"
     );
 
-    let bad = dir.path().join("bad.toml");
-    std::fs::write(
-        &bad,
-        format!("{provider}[signing]\ncert = \"tls/fullchain.pem\"\nkey = \"tls/signer-ec.key\"\n"),
-    )
-    .unwrap();
-    let output = check_config(&bad);
+    let output = check_with_key("bad.toml", "signer-ec.key");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("bad.toml: signing: "), "{stderr}");
@@ -754,33 +762,8 @@ fn a_profile_whose_signer_has_expired_fails_verify() {
     // Devices treat an expired signature as none; verify must not call it good. Signed by the
     // openssl CLI, since our signer refuses expired certificates.
     let ca = TestCa::new();
-    let (pem, key) = ca.issue(
-        "lapsed",
-        "200101000000Z",
-        "210101000000Z",
-        "emailProtection",
-    );
-    std::fs::write(ca.path("profile.xml"), PROFILE).unwrap();
-    openssl_ok(
-        ca.dir(),
-        &[
-            "cms",
-            "-sign",
-            "-binary",
-            "-nodetach",
-            "-outform",
-            "DER",
-            "-in",
-            "profile.xml",
-            "-signer",
-            pem.to_str().unwrap(),
-            "-inkey",
-            key.to_str().unwrap(),
-            "-out",
-            "lapsed.der",
-        ],
-    );
-    let der = std::fs::read(ca.path("lapsed.der")).unwrap();
+    let (pem, key) = issue_expired(&ca, "lapsed", "emailProtection");
+    let der = sign_with_openssl(ca.dir(), "cms", &pem, &key, &[]);
     let error = verify(&der, Some(&ca.path("ca.pem"))).unwrap_err();
     assert!(matches!(error, SigningError::Chain(_)), "{error}");
     assert!(
