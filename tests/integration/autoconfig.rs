@@ -5,6 +5,7 @@
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HOST};
 
+use crate::support::cli::mxconf;
 use crate::support::{self, TestServer, validate_autoconfig};
 
 const PATHS: [&str; 2] = [
@@ -18,6 +19,11 @@ async fn demo() -> TestServer {
 
 fn client() -> reqwest::Client {
     reqwest::Client::new()
+}
+
+/// A plain GET of `path`, whatever the answer.
+async fn get(server: &TestServer, path: &str) -> reqwest::Response {
+    client().get(server.url(path)).send().await.unwrap()
 }
 
 /// Texts of every element named `name`, in document order.
@@ -130,7 +136,7 @@ async fn domain_comes_from_the_host_header_without_an_address() {
         }
     }
     // 127.0.0.1 names no domain: a short 400, not a guess.
-    let response = client().get(server.url(PATHS[0])).send().await.unwrap();
+    let response = get(&server, PATHS[0]).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let unknown = client()
         .get(server.url(PATHS[0]))
@@ -154,17 +160,9 @@ async fn ispdb_style_route_serves_the_domain() {
         .await
         .unwrap();
     assert_eq!(head.status(), StatusCode::OK);
-    let unknown = client()
-        .get(server.url("/v1.1/example.net"))
-        .send()
-        .await
-        .unwrap();
+    let unknown = get(&server, "/v1.1/example.net").await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
-    let bad = client()
-        .get(server.url("/v1.1/%3Cscript%3E"))
-        .send()
-        .await
-        .unwrap();
+    let bad = get(&server, "/v1.1/%3Cscript%3E").await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     assert!(!bad.text().await.unwrap().contains("script"));
 }
@@ -172,11 +170,11 @@ async fn ispdb_style_route_serves_the_domain() {
 #[tokio::test]
 async fn unknown_domain_is_404_and_never_another_domains_settings() {
     let server = demo().await;
-    let response = client()
-        .get(server.url("/mail/config-v1.1.xml?emailaddress=jane%40example.net"))
-        .send()
-        .await
-        .unwrap();
+    let response = get(
+        &server,
+        "/mail/config-v1.1.xml?emailaddress=jane%40example.net",
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let body = response.text().await.unwrap();
     assert_eq!(body, "no settings for this domain\n");
@@ -232,11 +230,11 @@ async fn hostile_addresses_get_a_short_400_without_reflection() {
         "%FF%FE",
         long.as_str(),
     ] {
-        let response = client()
-            .get(server.url(&format!("/mail/config-v1.1.xml?emailaddress={raw}")))
-            .send()
-            .await
-            .unwrap();
+        let response = get(
+            &server,
+            &format!("/mail/config-v1.1.xml?emailaddress={raw}"),
+        )
+        .await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{raw}");
         assert!(
             response.headers()[CONTENT_TYPE]
@@ -301,11 +299,11 @@ async fn wildcard_domains_name_the_literal_domain_and_plain_comes_last() {
         texts(&body, "username"),
         ["jane", "jane@team.example.org", "jane@team.example.org"]
     );
-    let apex = client()
-        .get(server.url("/mail/config-v1.1.xml?emailaddress=jane%40example.org"))
-        .send()
-        .await
-        .unwrap();
+    let apex = get(
+        &server,
+        "/mail/config-v1.1.xml?emailaddress=jane%40example.org",
+    )
+    .await;
     assert_eq!(apex.status(), StatusCode::NOT_FOUND);
 }
 
@@ -332,29 +330,20 @@ async fn wrong_method_is_405_and_unknown_path_404() {
             assert_eq!(response.text().await.unwrap(), "method not allowed\n");
         }
     }
-    let missing = client()
-        .get(server.url("/mail/other.xml"))
-        .send()
-        .await
-        .unwrap();
+    let missing = get(&server, "/mail/other.xml").await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn responses_are_never_sniffed() {
     let server = demo().await;
-    let response = client()
-        .get(server.url("/mail/config-v1.1.xml?emailaddress=x"))
-        .send()
-        .await
-        .unwrap();
+    let response = get(&server, "/mail/config-v1.1.xml?emailaddress=x").await;
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
 }
 
 #[test]
 fn render_cli_prints_exactly_the_server_body() {
-    let cli = assert_cmd::Command::cargo_bin("mxconf")
-        .unwrap()
+    let cli = mxconf()
         .args(["render", "autoconfig", "jane@example.com"])
         .output()
         .unwrap();
@@ -362,14 +351,14 @@ fn render_cli_prints_exactly_the_server_body() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let served = runtime.block_on(async {
         let server = demo().await;
-        client()
-            .get(server.url("/mail/config-v1.1.xml?emailaddress=jane%40example.com"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap()
+        get(
+            &server,
+            "/mail/config-v1.1.xml?emailaddress=jane%40example.com",
+        )
+        .await
+        .bytes()
+        .await
+        .unwrap()
     });
     assert_eq!(cli.stdout, served.to_vec());
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use mxconf::account::{Account, EmailAddress};
-use mxconf::backend::{self, BackendError};
+use mxconf::backend::{self, Backend, BackendError, LookupResult};
 use mxconf::config::Config;
 use mxconf::resolve::{ResolveError, Resolver};
 use std::sync::Arc;
@@ -28,6 +28,18 @@ fn config(backends: &str, sources: &str) -> Config {
 
 fn address(text: &str) -> EmailAddress {
     EmailAddress::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+/// Jane looked up in `config`'s backend number `index` itself, without the resolver's policy.
+async fn lookup_jane(config: &Config, index: usize) -> LookupResult {
+    backend::build(&config.backends[index])
+        .lookup(&address("jane@example.org"))
+        .await
+}
+
+/// The provider and `backends`, with no domain consulting them.
+fn backends_only(backends: &str) -> Config {
+    config_from(&format!("{PROVIDER}{backends}"))
 }
 
 async fn resolve(resolver: &Resolver, email: &str) -> Result<Account, ResolveError> {
@@ -68,6 +80,37 @@ const USERS_SQL: &str = "CREATE TABLE users (local TEXT NOT NULL, domain TEXT NO
 /// Selects by local part and domain: a query that splicing `x'or'1'='1` into would open up.
 const USERS_QUERY: &str = "SELECT login AS login_name, full_name AS display_name, mailhost AS imap_host, \
      imap_port FROM users WHERE local = $2 AND domain = $3";
+
+/// Escaped or bound, every [`HOSTILE`] address finds nothing: spliced in, each would match.
+async fn assert_hostile_find_nothing(backend: &dyn Backend) {
+    for hostile in HOSTILE {
+        assert_eq!(
+            backend.lookup(&address(hostile)).await,
+            Ok(None),
+            "{hostile}"
+        );
+    }
+}
+
+/// ... so the domain's generic settings answer every [`HOSTILE`] address.
+async fn assert_hostile_get_generic(resolver: &Resolver) {
+    for hostile in HOSTILE {
+        assert_generic(
+            &resolve(resolver, hostile).await.unwrap(),
+            &address(hostile).to_string(),
+        );
+    }
+}
+
+/// A source that is down (or hangs) makes `email` unavailable, and says so within `limit`.
+async fn assert_unavailable_within(resolver: &Resolver, email: &str, limit: Duration) {
+    let started = Instant::now();
+    assert_eq!(
+        resolve(resolver, email).await,
+        Err(ResolveError::BackendUnavailable)
+    );
+    assert!(started.elapsed() < limit, "{:?}", started.elapsed());
+}
 
 /// Local parts that `EmailAddress::parse` accepts and that would change the meaning of a
 /// query, a filter or a shell command if spliced in.
@@ -139,17 +182,8 @@ async fn sqlite_overrides_known_users_and_leaves_others_generic() {
         &resolve(&resolver, "nobody@example.org").await.unwrap(),
         "nobody@example.org",
     );
-    for hostile in HOSTILE {
-        assert_eq!(
-            backend.lookup(&address(hostile)).await,
-            Ok(None),
-            "{hostile}"
-        );
-        assert_generic(
-            &resolve(&resolver, hostile).await.unwrap(),
-            &address(hostile).to_string(),
-        );
-    }
+    assert_hostile_find_nothing(backend.as_ref()).await;
+    assert_hostile_get_generic(&resolver).await;
 }
 
 #[tokio::test]
@@ -204,13 +238,7 @@ async fn postgres_lookups_policy_and_cache() {
         &resolve(&cached, "bob@example.org").await.unwrap(),
         "bob@example.org",
     );
-    for hostile in HOSTILE {
-        assert_eq!(
-            backend.lookup(&address(hostile)).await,
-            Ok(None),
-            "{hostile}"
-        );
-    }
+    assert_hostile_find_nothing(backend.as_ref()).await;
 
     // A negative answer is cached too: bob stays generic after being added.
     postgres.psql("INSERT INTO users VALUES ('bob', 'example.org', 'bobby', NULL, NULL, NULL)");
@@ -272,36 +300,23 @@ async fn postgres_wrong_password_never_appears_in_errors() {
         ),
         "\"pg\"",
     );
-    let error = backend::build(&config.backends[1])
-        .lookup(&address("jane@example.org"))
-        .await
-        .unwrap_err();
+    let error = lookup_jane(&config, 1).await.unwrap_err();
     assert!(
         error.to_string().contains("28P01"),
         "not an authentication failure: {error}"
     );
     assert!(!error.to_string().contains("XYZZY"), "{error}");
-    let error = backend::build(&config.backends[0])
-        .lookup(&address("jane@example.org"))
-        .await
-        .unwrap_err();
+    let error = lookup_jane(&config, 0).await.unwrap_err();
     assert!(
         error.to_string().contains("MXCONF_TEST_SURELY_UNSET"),
         "{error}"
     );
     // sslmode=require against a server without TLS: refused, not silently in clear text.
-    let error = backend::build(&config.backends[2])
-        .lookup(&address("jane@example.org"))
-        .await
-        .unwrap_err();
+    let error = lookup_jane(&config, 2).await.unwrap_err();
     assert!(matches!(error, BackendError::Unavailable(_)), "{error}");
     assert!(error.to_string().to_lowercase().contains("tls"), "{error}");
     // The Unix socket form, with the password from the file.
-    let patch = backend::build(&config.backends[3])
-        .lookup(&address("jane@example.org"))
-        .await
-        .unwrap()
-        .unwrap();
+    let patch = lookup_jane(&config, 3).await.unwrap().unwrap();
     assert_eq!(patch.servers[0].port, Some(1));
     // The policy defaults to "static": the domain's own settings answer.
     let resolver = Resolver::new(Arc::new(config));
@@ -339,13 +354,10 @@ async fn ldap_overrides_escapes_and_fails_by_policy() {
         ),
         "\"dir\"",
     );
-    let by_uid = config_from(&format!(
-        "{PROVIDER}{}",
-        ldap_backend(
-            &slapd,
-            "(&(objectClass=inetOrgPerson)(|(uid=%EMAILLOCALPART%)(cn=%EMAILLOCALPART%)))",
-            ""
-        )
+    let by_uid = backends_only(&ldap_backend(
+        &slapd,
+        "(&(objectClass=inetOrgPerson)(|(uid=%EMAILLOCALPART%)(cn=%EMAILLOCALPART%)))",
+        "",
     ));
     let resolver = Resolver::new(Arc::new(config));
     assert_jane(&resolve(&resolver, "jane@example.org").await.unwrap());
@@ -369,27 +381,17 @@ async fn ldap_overrides_escapes_and_fails_by_policy() {
             .unwrap()
             .is_some()
     );
-    for hostile in HOSTILE {
-        assert_eq!(
-            backend.lookup(&address(hostile)).await,
-            Ok(None),
-            "{hostile}"
-        );
-        assert_generic(
-            &resolve(&resolver, hostile).await.unwrap(),
-            &address(hostile).to_string(),
-        );
-    }
+    assert_hostile_find_nothing(backend.as_ref()).await;
+    assert_hostile_get_generic(&resolver).await;
 
     // A filter that matches several entries is refused, not answered with the first one.
-    let wide = config_from(&format!(
-        "{PROVIDER}{}",
-        ldap_backend(&slapd, "(|(mail=%EMAILADDRESS%)(objectClass=*))", "")
+    let wide = backends_only(&ldap_backend(
+        &slapd,
+        "(|(mail=%EMAILADDRESS%)(objectClass=*))",
+        "",
     ));
     assert!(matches!(
-        backend::build(&wide.backends[0])
-            .lookup(&address("jane@example.org"))
-            .await,
+        lookup_jane(&wide, 0).await,
         Err(BackendError::BadOutput(_))
     ));
 
@@ -410,16 +412,7 @@ async fn ldap_overrides_escapes_and_fails_by_policy() {
         Some("jdoe")
     );
     slapd.signal("-STOP");
-    let started = Instant::now();
-    assert_eq!(
-        resolve(&slow, "jane@example.org").await,
-        Err(ResolveError::BackendUnavailable)
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_unavailable_within(&slow, "jane@example.org", Duration::from_secs(2)).await;
     slapd.signal("-CONT");
     assert_eq!(
         resolve(&slow, "jane@example.org")
@@ -430,16 +423,7 @@ async fn ldap_overrides_escapes_and_fails_by_policy() {
     );
 
     slapd.stop();
-    let started = Instant::now();
-    assert_eq!(
-        resolve(&resolver, "jane@example.org").await,
-        Err(ResolveError::BackendUnavailable)
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_unavailable_within(&resolver, "jane@example.org", Duration::from_secs(4)).await;
     slapd.start_again();
     assert_jane(&resolve(&resolver, "jane@example.org").await.unwrap());
 }
@@ -454,11 +438,8 @@ async fn ldap_wrong_bind_password_is_unavailable() {
         &slapd.password_file.display().to_string(),
         &wrong.display().to_string(),
     );
-    let config = config_from(&format!("{PROVIDER}{text}"));
-    let error = backend::build(&config.backends[0])
-        .lookup(&address("jane@example.org"))
-        .await
-        .unwrap_err();
+    let config = backends_only(&text);
+    let error = lookup_jane(&config, 0).await.unwrap_err();
     assert!(matches!(error, BackendError::Unavailable(_)), "{error}");
     assert!(error.to_string().contains("bind as cn=admin"), "{error}");
     assert!(!error.to_string().contains("XYZZY"), "{error}");
@@ -477,11 +458,8 @@ async fn ldap_tls_verifies_certificates() {
         let text = ldap_backend(&slapd, "(mail=%EMAILADDRESS%)", "")
             .replace(&slapd.url(), &url)
             .replace("starttls = false\n", "");
-        let config = config_from(&format!("{PROVIDER}{text}"));
-        let error = backend::build(&config.backends[0])
-            .lookup(&address("jane@example.org"))
-            .await
-            .unwrap_err();
+        let config = backends_only(&text);
+        let error = lookup_jane(&config, 0).await.unwrap_err();
         assert!(
             matches!(error, BackendError::Unavailable(_)),
             "{url}: {error}"

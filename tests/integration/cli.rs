@@ -1,10 +1,6 @@
 //! The `mxconf` binary itself: subcommands, exit codes, messages.
 
-use assert_cmd::Command;
-
-fn mxconf() -> Command {
-    Command::cargo_bin("mxconf").expect("binary builds")
-}
+use crate::support::cli::{check_config, mxconf, temp_file};
 
 #[test]
 fn check_config_accepts_the_shipped_example() {
@@ -17,18 +13,11 @@ fn check_config_accepts_the_shipped_example() {
 
 #[test]
 fn check_config_names_file_line_and_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("mxconf.toml");
-    std::fs::write(
-        &path,
+    let (_dir, path) = temp_file(
+        "mxconf.toml",
         "[provider]\nid = \"example.org\"\ndisplay-name = \"X\"\nshort-name = \"X\"\n[[domains.\"example.org\".smtp]]\nhost = \"smtp.example.org\"\nport = 0\nsecurity = \"tls\"\n",
-    )
-    .unwrap();
-    let output = mxconf()
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    );
+    let output = check_config(&path);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(

@@ -3,38 +3,44 @@
 //! `mxconf check-config` and say what the original said.
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::Arc;
 
-use assert_cmd::Command;
-use mxconf::account::{AuthMethod, Domain, Security};
+use mxconf::account::{Account, AuthMethod, Domain, EmailAddress, Security};
 use mxconf::config::{Config, ConfigSource, DomainSettings};
+use mxconf::resolve::Resolver;
 
+use crate::support::cli::{assert_success, check_config, mxconf, temp_file};
 use crate::support::{spec_dir, validate_autoconfig};
 
-fn mxconf() -> Command {
-    Command::cargo_bin("mxconf").expect("binary builds")
+/// `mxconf import FORMAT FILE`, run to completion.
+fn import(format: &str, file: &Path) -> Output {
+    mxconf()
+        .args(["import", format])
+        .arg(file)
+        .output()
+        .unwrap()
 }
 
 /// Runs `mxconf import FORMAT FILE`, saves stdout to a temp file, and checks that
 /// `mxconf check-config` accepts it. Returns the text and the loaded config.
 fn import_and_check(format: &str, file: &Path) -> (String, Config) {
-    let output = mxconf()
-        .args(["import", format])
-        .arg(file)
-        .output()
-        .unwrap();
+    let output = import(format, file);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{}: {stderr}", file.display());
     let text = String::from_utf8(output.stdout).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("mxconf.toml");
-    std::fs::write(&path, &text).unwrap();
-    mxconf()
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .assert()
-        .success();
+    let (_dir, path) = temp_file("mxconf.toml", &text);
+    assert_success(&check_config(&path));
     let config = Config::from_toml(&text, ConfigSource::File(path)).unwrap();
     (text, config)
+}
+
+/// What the imported config answers for `email`.
+async fn resolve(resolver: &Resolver, email: &str) -> Account {
+    resolver
+        .resolve(&EmailAddress::parse(email).unwrap())
+        .await
+        .unwrap_or_else(|error| panic!("{email}: {error}"))
 }
 
 fn automx_sample(name: &str) -> PathBuf {
@@ -184,19 +190,12 @@ fn automx_complex_sample_translates_and_loads() {
 
 #[test]
 fn automx_errors_name_file_and_line_and_exit_1() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("automx.conf");
-    std::fs::write(
-        &path,
+    let (_dir, path) = temp_file(
+        "automx.conf",
         "[automx]\nprovider = example.org\ndomains = example.org\n\n[example.org]\nbackend = static\n\
          smtp = yes\nsmtp_server = mail.example.org\nsmtp_port = 5870000\n",
-    )
-    .unwrap();
-    let output = mxconf()
-        .args(["import", "automx"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    );
+    let output = import("automx", &path);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(
@@ -358,7 +357,7 @@ fn ispdb_files_round_trip_through_autoconfig() {
             .collect();
 
         let (_, config) = import_and_check("ispdb", file);
-        let resolver = mxconf::resolve::Resolver::new(std::sync::Arc::new(config));
+        let resolver = Resolver::new(Arc::new(config));
         for (index, name) in domains.iter().enumerate() {
             let account = resolver
                 .resolve_domain(&Domain::parse(name).unwrap())
@@ -428,18 +427,11 @@ fn ispdb_provider_id_that_is_not_a_domain_becomes_the_first_domain() {
 
 #[test]
 fn ispdb_errors_name_file_and_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("broken.xml");
-    std::fs::write(
-        &path,
+    let (_dir, path) = temp_file(
+        "broken.xml",
         "<?xml version=\"1.0\"?>\n<clientConfig>\n<emailProvider id=\"x.example\">\n</clientConfig>\n",
-    )
-    .unwrap();
-    let output = mxconf()
-        .args(["import", "ispdb"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    );
+    let output = import("ispdb", &path);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(
@@ -490,9 +482,8 @@ async fn automx_sql_section_becomes_a_working_sqlite_source() {
         ),
         "{text}"
     );
-    let resolver = mxconf::resolve::Resolver::new(std::sync::Arc::new(config));
-    let jane = mxconf::account::EmailAddress::parse("jane@example.org").unwrap();
-    let account = resolver.resolve(&jane).await.unwrap();
+    let resolver = Resolver::new(Arc::new(config));
+    let account = resolve(&resolver, "jane@example.org").await;
     assert_eq!(account.display_name.as_deref(), Some("Jane Doe"));
     assert!(
         account
@@ -504,18 +495,15 @@ async fn automx_sql_section_becomes_a_working_sqlite_source() {
     );
     // automx spliced this into `mailaddr='…'` and matched every row; bound, it matches none,
     // and the static settings answer (the address itself as login).
-    let hostile = mxconf::account::EmailAddress::parse("x'OR'1'='1@example.org").unwrap();
-    let account = resolver.resolve(&hostile).await.unwrap();
+    let account = resolve(&resolver, "x'OR'1'='1@example.org").await;
     assert_eq!(account.display_name, None);
     assert_eq!(account.incoming[0].username, "x'OR'1'='1@example.org");
 }
 
 #[test]
 fn automx_ldap_and_script_sections_become_backends() {
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("automx.conf");
-    std::fs::write(
-        &conf,
+    let (_dir, conf) = temp_file(
+        "automx.conf",
         "[automx]\nprovider = example.org\ndomains = example.org, example.net\n\n\
          [example.org]\nbackend = ldap\nhost = ldaps://ldap.example.org\nbase = dc=example,dc=org\n\
          bindmethod = simple\nbinddn = cn=automx,dc=example,dc=org\nbindpw = s3cret!\n\
@@ -525,8 +513,7 @@ fn automx_ldap_and_script_sections_become_backends() {
          [example.net]\nbackend = script\nscript = /usr/local/bin/lookup --user \"%u\" --domain %d\n\
          result_attrs = login\nimap = yes\nimap_server = imap.example.net\nimap_port = 993\n\
          imap_encryption = ssl\nimap_auth = plaintext\nimap_auth_identity = ${login}\n",
-    )
-    .unwrap();
+    );
     let (text, config) = import_and_check("automx", &conf);
     for expected in [
         "[backends.example-org-ldap]\ntype = \"ldap\"\nurl = \"ldaps://ldap.example.org\"\n\
@@ -591,11 +578,9 @@ async fn automx_ldap_section_becomes_a_working_ldap_source() {
          dn: uid=jdoe,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\n\
          uid: jdoe\ncn: Jane Doe\nsn: Doe\nmail: jane@example.org\n",
     );
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("automx.conf");
-    std::fs::write(
-        &conf,
-        format!(
+    let (_dir, conf) = temp_file(
+        "automx.conf",
+        &format!(
             "[automx]\nprovider = example.org\ndomains = example.org\n\n\
              [DEFAULT]\nhost = {}\nbase = ou=people,dc=example,dc=org\nbindmethod = simple\n\
              binddn = {}\nbindpw = {}\nfilter = (mail=%s)\nresult_attrs = uid, cn\nusetls = no\n\n\
@@ -608,8 +593,7 @@ async fn automx_ldap_section_becomes_a_working_ldap_source() {
             Slapd::BIND_DN,
             Slapd::PASSWORD
         ),
-    )
-    .unwrap();
+    );
     let (text, _) = import_and_check("automx", &conf);
     assert!(!text.contains(Slapd::PASSWORD), "{text}");
     // The manual step the comment asks for.
@@ -618,15 +602,13 @@ async fn automx_ldap_section_becomes_a_working_ldap_source() {
         &slapd.password_file.display().to_string(),
     );
     let config = Config::from_toml(&text, ConfigSource::File("mxconf.toml".into())).unwrap();
-    let resolver = mxconf::resolve::Resolver::new(std::sync::Arc::new(config));
-    let jane = mxconf::account::EmailAddress::parse("jane@example.org").unwrap();
-    let account = resolver.resolve(&jane).await.unwrap();
+    let resolver = Resolver::new(Arc::new(config));
+    let account = resolve(&resolver, "jane@example.org").await;
     assert_eq!(account.display_name.as_deref(), Some("Jane Doe"), "{text}");
     assert_eq!(account.login_name(), Some("jdoe"));
     assert_eq!(account.outgoing[0].username, "jdoe");
     // automx put `*` into (mail=*@example.org) and matched any entry; escaped, it matches none.
-    let star = mxconf::account::EmailAddress::parse("*@example.org").unwrap();
-    let account = resolver.resolve(&star).await.unwrap();
+    let account = resolve(&resolver, "*@example.org").await;
     assert_eq!(account.display_name, None);
     assert_eq!(account.login_name(), Some("*@example.org"));
 }

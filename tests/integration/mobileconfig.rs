@@ -4,20 +4,17 @@
 //! every profile checked against Apple's YAML.
 
 use std::path::{Path, PathBuf};
-use std::process::Command as Process;
 
-use assert_cmd::Command;
+use mxconf::config::Config;
 use mxconf::server::AppState;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
+use crate::support::cli::{assert_success, mxconf, temp_file};
+use crate::support::openssl::{TestCa, cms_verify, openssl_ok, restrict};
 use crate::support::{TestServer, config_from, demo_config, spec_dir};
 
 fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn mxconf() -> Command {
-    Command::cargo_bin("mxconf").expect("binary builds")
 }
 
 fn encode(text: &str) -> String {
@@ -27,26 +24,8 @@ fn encode(text: &str) -> String {
 /// `openssl cms -verify` of a signed profile against the development root: the signed content.
 fn openssl_verify(der: &[u8]) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("profile.mobileconfig");
-    let output = dir.path().join("content.xml");
-    std::fs::write(&input, der).unwrap();
-    let result = Process::new("openssl")
-        .args([
-            "cms", "-verify", "-binary", "-inform", "DER", "-purpose", "any", "-CAfile",
-        ])
-        .arg(crate_dir().join("certs/root.pem"))
-        .arg("-in")
-        .arg(&input)
-        .arg("-out")
-        .arg(&output)
-        .output()
-        .unwrap();
-    assert!(
-        result.status.success(),
-        "openssl cms -verify failed: {}",
-        String::from_utf8_lossy(&result.stderr)
-    );
-    std::fs::read(output).unwrap()
+    cms_verify(dir.path(), der, &crate_dir().join("certs/root.pem"))
+        .unwrap_or_else(|stderr| panic!("openssl cms -verify failed: {stderr}"))
 }
 
 /// What `mxconf profile ADDRESS [--name NAME] --unsigned` prints with the demo config.
@@ -57,11 +36,7 @@ fn unsigned_from_cli(address: &str, name: Option<&str>) -> Vec<u8> {
         command.args(["--name", name]);
     }
     let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_success(&output);
     output.stdout
 }
 
@@ -210,36 +185,8 @@ const SMALL_DOMAIN: &str = "[provider]\nid = \"example.org\"\ndisplay-name = \"O
 
 /// A signer that loads (certificate valid, key matches) but whose key cannot sign: an X25519
 /// key in a certificate issued by a throw-away CA. Signing fails at request time, for real.
-fn x25519_signer(dir: &Path) -> (PathBuf, PathBuf) {
-    let run = |args: &[&str]| {
-        let output = Process::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-subj",
-        "/CN=test CA",
-        "-days",
-        "2",
-        "-out",
-        "ca.pem",
-    ]);
+fn x25519_signer(ca: &TestCa) -> (PathBuf, PathBuf) {
+    let run = |args: &[&str]| openssl_ok(ca.dir(), args);
     run(&["genpkey", "-algorithm", "X25519", "-out", "signer.key"]);
     run(&["pkey", "-in", "signer.key", "-pubout", "-out", "signer.pub"]);
     run(&[
@@ -268,31 +215,32 @@ fn x25519_signer(dir: &Path) -> (PathBuf, PathBuf) {
         "-out",
         "signer.pem",
     ]);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(
-            dir.join("signer.key"),
-            std::fs::Permissions::from_mode(0o600),
-        )
-        .unwrap();
-    }
-    (dir.join("signer.pem"), dir.join("signer.key"))
+    restrict(&ca.path("signer.key"));
+    (ca.path("signer.pem"), ca.path("signer.key"))
+}
+
+/// [`SMALL_DOMAIN`] signed with the certificate and key at these paths.
+fn signing_config(cert: &Path, key: &Path) -> Config {
+    config_from(&format!(
+        "{SMALL_DOMAIN}[signing]\ncert = {:?}\nkey = {:?}\n",
+        cert.display().to_string(),
+        key.display().to_string()
+    ))
+}
+
+/// `GET /mobileconfig` for bob@example.org from a server running `config`.
+async fn bob_profile(config: Config) -> reqwest::Response {
+    let server = TestServer::start(config).await;
+    reqwest::get(server.url("/mobileconfig?emailaddress=bob%40example.org"))
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
 async fn signing_failure_is_503_never_the_unsigned_profile() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = x25519_signer(dir.path());
-    let config = config_from(&format!(
-        "{SMALL_DOMAIN}[signing]\ncert = {:?}\nkey = {:?}\n",
-        cert.display().to_string(),
-        key.display().to_string()
-    ));
-    let server = TestServer::start(config).await;
-    let response = reqwest::get(server.url("/mobileconfig?emailaddress=bob%40example.org"))
-        .await
-        .unwrap();
+    let ca = TestCa::new();
+    let (cert, key) = x25519_signer(&ca);
+    let response = bob_profile(signing_config(&cert, &key)).await;
     assert_eq!(response.status(), 503);
     assert_eq!(
         header(&response, "content-type"),
@@ -307,24 +255,17 @@ async fn signing_failure_is_503_never_the_unsigned_profile() {
 
 #[test]
 fn a_signer_that_cannot_be_loaded_stops_the_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = x25519_signer(dir.path());
+    let ca = TestCa::new();
+    let (cert, key) = x25519_signer(&ca);
     std::fs::remove_file(&key).unwrap();
-    let config = config_from(&format!(
-        "{SMALL_DOMAIN}[signing]\ncert = {:?}\nkey = {:?}\n",
-        cert.display().to_string(),
-        key.display().to_string()
-    ));
+    let config = signing_config(&cert, &key);
     let error = AppState::load(config).unwrap_err().to_string();
     assert!(error.contains("signer.key"), "{error}");
 }
 
 #[tokio::test]
 async fn without_signing_the_profile_is_served_unsigned() {
-    let server = TestServer::start(config_from(SMALL_DOMAIN)).await;
-    let response = reqwest::get(server.url("/mobileconfig?emailaddress=bob%40example.org"))
-        .await
-        .unwrap();
+    let response = bob_profile(config_from(SMALL_DOMAIN)).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         header(&response, "content-type"),
@@ -368,9 +309,7 @@ fn cli_profile_writes_a_signed_file_atomically() {
 
 #[test]
 fn cli_profile_without_signing_needs_unsigned() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("mxconf.toml");
-    std::fs::write(&config, SMALL_DOMAIN).unwrap();
+    let (_dir, config) = temp_file("mxconf.toml", SMALL_DOMAIN);
     let output = mxconf()
         .args(["profile", "bob@example.org", "--config"])
         .arg(&config)
@@ -383,14 +322,11 @@ fn cli_profile_without_signing_needs_unsigned() {
 
 #[test]
 fn cli_export_writes_every_good_line_and_names_the_bad_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("users.csv");
-    std::fs::write(
-        &csv,
+    let (dir, csv) = temp_file(
+        "users.csv",
         "email,name\njane@example.com,\"Doe, Jane\"\n\nnot-an-address\njohn@example.com\n\
          \"unterminated@example.com,x\nx@example.net,Nobody\njane@example.com,Again\nAnn@Example.com,Ann & Co\n",
-    )
-    .unwrap();
+    );
     let out = dir.path().join("profiles");
     let output = mxconf()
         .args(["export", "--input"])

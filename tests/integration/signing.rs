@@ -4,10 +4,11 @@
 //! time, with the openssl CLI in a temporary directory.
 
 use std::path::{Path, PathBuf};
-use std::process::Command as Process;
 
-use assert_cmd::Command;
 use mxconf::signing::{Signer, SigningError, verify};
+
+use crate::support::cli::{assert_success, check_config, mxconf, temp_file};
+use crate::support::openssl::{TestCa, cms_verify, openssl_ok, restrict};
 
 fn certs(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,166 +30,9 @@ const PROFILE: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
 \t<key>PayloadType</key>\n\t<string>Configuration</string>\n\
 </dict>\n</plist>\n";
 
-/// Runs the openssl CLI in `dir`; returns (success, stdout, stderr).
-fn openssl(dir: &Path, args: &[&str]) -> (bool, Vec<u8>, String) {
-    let output = Process::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl command line is installed");
-    (
-        output.status.success(),
-        output.stdout,
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-fn openssl_ok(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let (ok, stdout, stderr) = openssl(dir, args);
-    assert!(ok, "openssl {args:?} failed: {stderr}");
-    stdout
-}
-
-/// `openssl cms -verify` of `der` against `ca`, purpose any (G3); the extracted content.
-fn openssl_verify(dir: &Path, der: &[u8], ca: &Path) -> Result<Vec<u8>, String> {
-    let signed = dir.join("under-test.der");
-    let out = dir.join("under-test.out");
-    std::fs::write(&signed, der).unwrap();
-    let (ok, _, stderr) = openssl(
-        dir,
-        &[
-            "cms",
-            "-verify",
-            "-binary",
-            "-inform",
-            "DER",
-            "-purpose",
-            "any",
-            "-in",
-            signed.to_str().unwrap(),
-            "-CAfile",
-            ca.to_str().unwrap(),
-            "-out",
-            out.to_str().unwrap(),
-        ],
-    );
-    if ok {
-        Ok(std::fs::read(out).unwrap())
-    } else {
-        Err(stderr)
-    }
-}
-
-/// A throw-away CA in a temporary directory that issues certificates with any dates and uses.
-struct TestCa {
-    dir: tempfile::TempDir,
-}
-
-impl TestCa {
-    fn new() -> TestCa {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path();
-        openssl_ok(
-            path,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=mxconf test CA",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign",
-            ],
-        );
-        std::fs::write(path.join("index.txt"), "").unwrap();
-        std::fs::write(
-            path.join("ca.cnf"),
-            "[ca]\ndefault_ca = test\n[test]\ndatabase = index.txt\nnew_certs_dir = .\n\
-             default_md = sha256\nserial = serial\npolicy = any\nunique_subject = no\ncopy_extensions = copy\n\
-             [any]\ncommonName = supplied\n",
-        )
-        .unwrap();
-        TestCa { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Issues `<name>.pem` + `<name>.key` valid from `start` to `end` (UTCTime YYMMDDHHMMSSZ),
-    /// with the given extended key usage.
-    fn issue(&self, name: &str, start: &str, end: &str, eku: &str) -> (PathBuf, PathBuf) {
-        let (key, csr, pem) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-        );
-        openssl_ok(
-            self.dir.path(),
-            &[
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                &format!("/CN={name}"),
-                "-addext",
-                &format!("extendedKeyUsage={eku}"),
-            ],
-        );
-        openssl_ok(
-            self.dir.path(),
-            &[
-                "ca",
-                "-batch",
-                "-notext",
-                "-rand_serial",
-                "-config",
-                "ca.cnf",
-                "-cert",
-                "ca.pem",
-                "-keyfile",
-                "ca.key",
-                "-in",
-                &csr,
-                "-out",
-                &pem,
-                "-startdate",
-                start,
-                "-enddate",
-                end,
-            ],
-        );
-        restrict(&self.path(&key));
-        (self.path(&pem), self.path(&key))
-    }
-}
-
-fn restrict(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+/// A certificate valid through 2020 only: it expired on Jan  1 00:00:00 2021 GMT.
+fn issue_expired(ca: &TestCa, name: &str, eku: &str) -> (PathBuf, PathBuf) {
+    ca.issue(name, "200101000000Z", "210101000000Z", eku)
 }
 
 fn dev_signer() -> Signer {
@@ -199,7 +43,7 @@ fn dev_signer() -> Signer {
 fn openssl_verifies_our_signature_and_the_content_is_byte_identical() {
     let dir = tempfile::tempdir().unwrap();
     let signed = dev_signer().sign(PROFILE.as_bytes()).unwrap();
-    let content = openssl_verify(dir.path(), signed.as_der(), &certs("root.pem")).unwrap();
+    let content = cms_verify(dir.path(), signed.as_der(), &certs("root.pem")).unwrap();
     assert_eq!(content, PROFILE.as_bytes());
 }
 
@@ -273,7 +117,7 @@ fn one_flipped_byte_fails_our_verify_and_openssl() {
         verify(&der, Some(&certs("root.pem"))),
         Err(SigningError::BadSignature(_))
     ));
-    assert!(openssl_verify(dir.path(), &der, &certs("root.pem")).is_err());
+    assert!(cms_verify(dir.path(), &der, &certs("root.pem")).is_err());
 
     // A byte of the signature itself (the last bytes of the DER are the signature value).
     let mut der = dev_signer().sign(PROFILE.as_bytes()).unwrap().into_der();
@@ -283,7 +127,7 @@ fn one_flipped_byte_fails_our_verify_and_openssl() {
         verify(&der, Some(&certs("root.pem"))),
         Err(SigningError::BadSignature(_))
     ));
-    assert!(openssl_verify(dir.path(), &der, &certs("root.pem")).is_err());
+    assert!(cms_verify(dir.path(), &der, &certs("root.pem")).is_err());
 }
 
 #[test]
@@ -298,7 +142,7 @@ fn a_different_root_fails_the_chain() {
             .contains("unable to get local issuer certificate"),
         "{error}"
     );
-    assert!(openssl_verify(ca.dir.path(), signed.as_der(), &ca.path("ca.pem")).is_err());
+    assert!(cms_verify(ca.dir(), signed.as_der(), &ca.path("ca.pem")).is_err());
 }
 
 #[test]
@@ -312,7 +156,7 @@ fn ecdsa_signer_verifies() {
     .unwrap();
     let signed = signer.sign(PROFILE.as_bytes()).unwrap();
     assert_eq!(
-        openssl_verify(dir.path(), signed.as_der(), &certs("root.pem")).unwrap(),
+        cms_verify(dir.path(), signed.as_der(), &certs("root.pem")).unwrap(),
         PROFILE.as_bytes()
     );
     let structure = {
@@ -375,7 +219,7 @@ fn pkcs12_modern_and_legacy_bundles_sign() {
             Signer::from_pkcs12(&file, &password).unwrap_or_else(|error| panic!("{name}: {error}"));
         let signed = signer.sign(PROFILE.as_bytes()).unwrap();
         assert_eq!(
-            openssl_verify(dir.path(), signed.as_der(), &certs("root.pem")).unwrap(),
+            cms_verify(dir.path(), signed.as_der(), &certs("root.pem")).unwrap(),
             PROFILE.as_bytes(),
             "{name}"
         );
@@ -407,12 +251,7 @@ fn pkcs12_wrong_password_is_named_and_not_shown() {
 #[test]
 fn expired_and_not_yet_valid_signers_are_refused_with_dates() {
     let ca = TestCa::new();
-    let (pem, key) = ca.issue(
-        "expired",
-        "200101000000Z",
-        "210101000000Z",
-        "emailProtection",
-    );
+    let (pem, key) = issue_expired(&ca, "expired", "emailProtection");
     let error = Signer::from_pem(&pem, None, &key).unwrap_err();
     let message = error.to_string();
     assert!(matches!(error, SigningError::Expired { .. }), "{message}");
@@ -457,7 +296,7 @@ fn a_tls_server_certificate_is_an_acceptable_signer() {
     let report = verify(signed.as_der(), Some(&ca.path("ca.pem"))).unwrap();
     assert_eq!(report.signer_subject, "CN=mail.example.org");
     assert_eq!(report.chain, ["CN=mail.example.org", "CN=mxconf test CA"]);
-    assert!(openssl_verify(ca.dir.path(), signed.as_der(), &ca.path("ca.pem")).is_ok());
+    assert!(cms_verify(ca.dir(), signed.as_der(), &ca.path("ca.pem")).is_ok());
 }
 
 #[test]
@@ -488,14 +327,18 @@ fn encrypted_keys_are_refused_without_prompting() {
     );
 }
 
-#[test]
-fn our_verify_reads_signatures_made_by_other_tools() {
-    // `openssl smime` (PKCS#7 API, automx's way), `cms -keyid` (subject key identifier, as in
-    // Apple's own profiles) and `cms -stream` (indefinite-length BER).
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("profile.xml"), PROFILE).unwrap();
-    let common = |command: &str| -> Vec<String> {
-        [
+/// [`PROFILE`] signed, attached and in DER, by `openssl COMMAND -sign` (smime or cms) in `dir`
+/// as `signer` with `key`, plus `extra` arguments.
+fn sign_with_openssl(
+    dir: &Path,
+    command: &str,
+    signer: &Path,
+    key: &Path,
+    extra: &[&str],
+) -> Vec<u8> {
+    std::fs::write(dir.join("profile.xml"), PROFILE).unwrap();
+    let args = [
+        &[
             command,
             "-sign",
             "-binary",
@@ -505,30 +348,37 @@ fn our_verify_reads_signatures_made_by_other_tools() {
             "-in",
             "profile.xml",
             "-signer",
-            certs("signer.pem").to_str().unwrap(),
+            signer.to_str().unwrap(),
             "-inkey",
-            certs("signer.key").to_str().unwrap(),
-            "-certfile",
-            certs("chain.pem").to_str().unwrap(),
-        ]
-        .map(str::to_owned)
-        .to_vec()
-    };
-    for (label, mut args) in [
-        ("smime", common("smime")),
-        (
-            "cms -keyid",
-            [common("cms"), vec!["-keyid".into()]].concat(),
-        ),
-        (
-            "cms -stream",
-            [common("cms"), vec!["-stream".into()]].concat(),
-        ),
+            key.to_str().unwrap(),
+        ],
+        extra,
+        &["-out", "signed.der"],
+    ]
+    .concat();
+    openssl_ok(dir, &args);
+    std::fs::read(dir.join("signed.der")).unwrap()
+}
+
+#[test]
+fn our_verify_reads_signatures_made_by_other_tools() {
+    // `openssl smime` (PKCS#7 API, automx's way), `cms -keyid` (subject key identifier, as in
+    // Apple's own profiles) and `cms -stream` (indefinite-length BER).
+    let dir = tempfile::tempdir().unwrap();
+    let chain = certs("chain.pem");
+    let chain = chain.to_str().unwrap();
+    for (label, command, extra) in [
+        ("smime", "smime", &["-certfile", chain][..]),
+        ("cms -keyid", "cms", &["-certfile", chain, "-keyid"]),
+        ("cms -stream", "cms", &["-certfile", chain, "-stream"]),
     ] {
-        args.extend(["-out".into(), "other.der".into()]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        openssl_ok(dir.path(), &args);
-        let der = std::fs::read(dir.path().join("other.der")).unwrap();
+        let der = sign_with_openssl(
+            dir.path(),
+            command,
+            &certs("signer.pem"),
+            &certs("signer.key"),
+            extra,
+        );
         let report = verify(&der, Some(&certs("root.pem")))
             .unwrap_or_else(|error| panic!("{label}: {error}"));
         assert_eq!(report.content, PROFILE.as_bytes(), "{label}");
@@ -539,8 +389,15 @@ fn our_verify_reads_signatures_made_by_other_tools() {
 
 // ---- the command line -------------------------------------------------------------------
 
-fn mxconf() -> Command {
-    Command::cargo_bin("mxconf").expect("binary builds")
+/// `mxconf verify PROFILE --ca certs/root.pem`, for the caller to add flags to.
+fn verify_against_dev_root(profile: &Path) -> assert_cmd::Command {
+    let mut command = mxconf();
+    command
+        .arg("verify")
+        .arg(profile)
+        .arg("--ca")
+        .arg(certs("root.pem"));
+    command
 }
 
 fn cli_sign(dir: &Path, input: &Path, output: &Path, identity: &[&Path]) -> std::process::Output {
@@ -565,10 +422,8 @@ fn cli_sign(dir: &Path, input: &Path, output: &Path, identity: &[&Path]) -> std:
 
 #[test]
 fn cli_sign_then_openssl_and_cli_verify() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("profile.mobileconfig");
+    let (dir, input) = temp_file("profile.mobileconfig", PROFILE);
     let output = dir.path().join("signed.mobileconfig");
-    std::fs::write(&input, PROFILE).unwrap();
     let result = cli_sign(
         dir.path(),
         &input,
@@ -579,24 +434,14 @@ fn cli_sign_then_openssl_and_cli_verify() {
             &certs("chain.pem"),
         ],
     );
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+    assert_success(&result);
     let der = std::fs::read(&output).unwrap();
     assert_eq!(
-        openssl_verify(dir.path(), &der, &certs("root.pem")).unwrap(),
+        cms_verify(dir.path(), &der, &certs("root.pem")).unwrap(),
         PROFILE.as_bytes()
     );
 
-    let verified = mxconf()
-        .arg("verify")
-        .arg(&output)
-        .arg("--ca")
-        .arg(certs("root.pem"))
-        .output()
-        .unwrap();
+    let verified = verify_against_dev_root(&output).output().unwrap();
     assert_eq!(
         verified.status.code(),
         Some(0),
@@ -670,13 +515,12 @@ fn cli_verify_exit_codes() {
 #[test]
 fn cli_sign_refuses_bad_input_and_bad_signers_and_writes_nothing() {
     let ca = TestCa::new();
-    let dir = ca.dir.path();
+    let dir = ca.dir();
     let plist = dir.join("profile.mobileconfig");
     std::fs::write(&plist, PROFILE).unwrap();
     let not_plist = dir.join("notes.txt");
     std::fs::write(&not_plist, "just some text, not a property list\n").unwrap();
-    let (expired, expired_key) =
-        ca.issue("expired", "200101000000Z", "210101000000Z", "codeSigning");
+    let (expired, expired_key) = issue_expired(&ca, "expired", "codeSigning");
     let output = dir.join("out.mobileconfig");
 
     let cases: [(&Path, Vec<PathBuf>, &str); 3] = [
@@ -750,12 +594,8 @@ fn cli_sign_with_pkcs12_signs_a_binary_plist_byte_for_byte() {
     value.to_file_binary(&input).unwrap();
     let output = dir.path().join("any.signed");
     let result = cli_sign(dir.path(), &input, &output, &[&file, &password]);
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
-    let content = openssl_verify(
+    assert_success(&result);
+    let content = cms_verify(
         dir.path(),
         &std::fs::read(&output).unwrap(),
         &certs("root.pem"),
@@ -780,23 +620,15 @@ fn demo_profile_is_signed_by_the_dev_chain_and_passes_verify_with_schema() {
             .args(extra)
             .output()
             .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert_success(&output);
     }
     // The signed profile's content is byte for byte the unsigned one.
     let der = std::fs::read(&signed).unwrap();
     assert_eq!(
-        openssl_verify(dir.path(), &der, &certs("root.pem")).unwrap(),
+        cms_verify(dir.path(), &der, &certs("root.pem")).unwrap(),
         std::fs::read(&unsigned).unwrap()
     );
-    let output = mxconf()
-        .arg("verify")
-        .arg(&signed)
-        .arg("--ca")
-        .arg(certs("root.pem"))
+    let output = verify_against_dev_root(&signed)
         .arg("--schema")
         .arg(apple_schema())
         .output()
@@ -822,11 +654,7 @@ fn verify_reports_schema_violations_and_fails_when_strict() {
         dev_signer().sign(PROFILE.as_bytes()).unwrap().as_der(),
     )
     .unwrap();
-    let output = mxconf()
-        .arg("verify")
-        .arg(&signed)
-        .arg("--ca")
-        .arg(certs("root.pem"))
+    let output = verify_against_dev_root(&signed)
         .arg("--schema")
         .arg(apple_schema())
         .arg("--strict")
@@ -848,13 +676,7 @@ fn verify_reports_schema_violations_and_fails_when_strict() {
     );
     // Without --schema the copy built into mxconf finds the same; without --strict the exit
     // status speaks for signature and chain only.
-    let output = mxconf()
-        .arg("verify")
-        .arg(&signed)
-        .arg("--ca")
-        .arg(certs("root.pem"))
-        .output()
-        .unwrap();
+    let output = verify_against_dev_root(&signed).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(
@@ -862,15 +684,8 @@ fn verify_reports_schema_violations_and_fails_when_strict() {
         "{stdout}"
     );
     // A schema directory that is not one is a usage error.
-    let output = mxconf()
-        .arg("verify")
-        .arg(&signed)
-        .args([
-            "--ca",
-            certs("root.pem").to_str().unwrap(),
-            "--schema",
-            "/nonexistent",
-        ])
+    let output = verify_against_dev_root(&signed)
+        .args(["--schema", "/nonexistent"])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
@@ -885,17 +700,17 @@ fn check_config_loads_the_signer_relative_to_the_config_file() {
         std::fs::copy(certs(name), dir.path().join("tls").join(name)).unwrap();
         restrict(&dir.path().join("tls").join(name));
     }
-    let good = dir.path().join("good.toml");
-    std::fs::write(
-        &good,
-        format!("{provider}[signing]\ncert = \"tls/fullchain.pem\"\nkey = \"tls/signer.key\"\n"),
-    )
-    .unwrap();
-    let output = mxconf()
-        .args(["check-config", "--config"])
-        .arg(&good)
-        .output()
+    // `mxconf check-config` on `name`, whose signer is tls/fullchain.pem with tls/`key`.
+    let check_with_key = |name: &str, key: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!("{provider}[signing]\ncert = \"tls/fullchain.pem\"\nkey = \"tls/{key}\"\n"),
+        )
         .unwrap();
+        check_config(&path)
+    };
+    let output = check_with_key("good.toml", "signer.key");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         output.status.code(),
@@ -908,17 +723,7 @@ fn check_config_loads_the_signer_relative_to_the_config_file() {
         "{stdout}"
     );
 
-    let bad = dir.path().join("bad.toml");
-    std::fs::write(
-        &bad,
-        format!("{provider}[signing]\ncert = \"tls/fullchain.pem\"\nkey = \"tls/signer-ec.key\"\n"),
-    )
-    .unwrap();
-    let output = mxconf()
-        .args(["check-config", "--config"])
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let output = check_with_key("bad.toml", "signer-ec.key");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("bad.toml: signing: "), "{stderr}");
@@ -957,33 +762,8 @@ fn a_profile_whose_signer_has_expired_fails_verify() {
     // Devices treat an expired signature as none; verify must not call it good. Signed by the
     // openssl CLI, since our signer refuses expired certificates.
     let ca = TestCa::new();
-    let (pem, key) = ca.issue(
-        "lapsed",
-        "200101000000Z",
-        "210101000000Z",
-        "emailProtection",
-    );
-    std::fs::write(ca.path("profile.xml"), PROFILE).unwrap();
-    openssl_ok(
-        ca.dir.path(),
-        &[
-            "cms",
-            "-sign",
-            "-binary",
-            "-nodetach",
-            "-outform",
-            "DER",
-            "-in",
-            "profile.xml",
-            "-signer",
-            pem.to_str().unwrap(),
-            "-inkey",
-            key.to_str().unwrap(),
-            "-out",
-            "lapsed.der",
-        ],
-    );
-    let der = std::fs::read(ca.path("lapsed.der")).unwrap();
+    let (pem, key) = issue_expired(&ca, "lapsed", "emailProtection");
+    let der = sign_with_openssl(ca.dir(), "cms", &pem, &key, &[]);
     let error = verify(&der, Some(&ca.path("ca.pem"))).unwrap_err();
     assert!(matches!(error, SigningError::Chain(_)), "{error}");
     assert!(

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use crate::support::cli::{assert_success, check_config};
 use crate::support::webdriver::{Browser, BrowserOptions, Driver};
 use crate::support::{TestServer, demo_config};
 
@@ -444,12 +445,7 @@ fn check_config_test_renders_admin_templates() {
          [web]\ntemplates-dir = \"web\"\naccent-colour = \"#0a0\"\n",
     )
     .unwrap();
-    let output = assert_cmd::Command::cargo_bin("mxconf")
-        .unwrap()
-        .args(["check-config", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let output = check_config(&config);
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("titel"), "{stderr}");
@@ -458,10 +454,5 @@ fn check_config_test_renders_admin_templates() {
         "<h1>{{ t.title }} {{ provider }}</h1>",
     )
     .unwrap();
-    assert_cmd::Command::cargo_bin("mxconf")
-        .unwrap()
-        .args(["check-config", "--config"])
-        .arg(&config)
-        .assert()
-        .success();
+    assert_success(&check_config(&config));
 }

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test module uses a different subset of the helpers
 
+pub mod cli;
+pub mod openssl;
 pub mod servers;
 pub mod webdriver;
 
