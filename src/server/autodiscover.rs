@@ -20,7 +20,7 @@ use crate::account::EmailAddress;
 use crate::protocol::autodiscover::{self, ErrorCode, PoxRequest, ResponseSchema, error};
 use crate::protocol::autodiscover_json::{self, JsonProtocol};
 use crate::protocol::{Rendered, autodiscover::outlook};
-use crate::resolve::ResolveError;
+use crate::resolve::{Resolution, ResolveError};
 
 /// POST: the request body decides schema and address. A body over the limit is 413; a
 /// missing or garbled one is error 600 in an XML body with HTTP 200 (NOTES.md).
@@ -49,9 +49,11 @@ pub async fn pox_get(State(state): State<Arc<AppState>>, request: Request) -> Re
     let domain = Origin::of(&parts, &state)
         .ok()
         .and_then(|o| o.domain("autodiscover."));
-    let rendered = match domain.map(|d| state.resolver.resolve_domain(&d)) {
+    let rendered = match domain.map(|d| state.resolver.lookup_domain(&d)) {
         None => error::render(ErrorCode::InvalidRequest),
-        Some(Ok(account)) => outlook::render(&account),
+        Some(Ok(Resolution::Account(account))) => outlook::render(&account),
+        // Delta Chat follows RedirectUrl (protocols.md §1.2), GET included.
+        Some(Ok(Resolution::Redirect(redirect))) => outlook::redirect(&redirect),
         Some(Err(ResolveError::UnknownDomain)) => {
             autodiscover::unknown_domain(ResponseSchema::Outlook)
         }
@@ -66,8 +68,9 @@ pub async fn pox_get(State(state): State<Arc<AppState>>, request: Request) -> Re
 /// The POX answer for a parsed request (also what `mxconf render outlook|mobilesync` prints).
 /// A failing per-user backend is an HTTP 503, not an Autodiscover error the client caches.
 pub async fn for_request(state: &AppState, request: &PoxRequest) -> Result<Rendered, HttpError> {
-    match state.resolver.resolve(&request.email).await {
-        Ok(account) => Ok(autodiscover::render(request.schema, &account)),
+    match state.resolver.lookup(&request.email).await {
+        Ok(Resolution::Account(account)) => Ok(autodiscover::render(request.schema, &account)),
+        Ok(Resolution::Redirect(redirect)) => Ok(autodiscover::redirect(request.schema, &redirect)),
         Err(ResolveError::UnknownDomain) => Ok(autodiscover::unknown_domain(request.schema)),
         Err(error @ ResolveError::BackendUnavailable) => Err(error.into()),
     }
@@ -115,7 +118,10 @@ async fn json(state: &AppState, email: Option<&str>, parts: &Parts) -> Result<Re
     Ok(respond(json_for(state, &email, protocol, &pox_url).await?))
 }
 
-/// The v2 answer for an address (also what `mxconf render json` prints).
+/// The v2 answer for an address (also what `mxconf render json` prints). v2 has no redirect:
+/// a domain alias answers with its target's settings (the resolver follows it), and a domain
+/// whose settings live on another Autodiscover server gets the "not served here" 404, after
+/// which Outlook falls back to POX, which names that server.
 pub async fn json_for(
     state: &AppState,
     email: &EmailAddress,

@@ -12,7 +12,7 @@ pub use error::ErrorCode;
 pub use request::{PoxRequest, RequestError};
 
 use super::Rendered;
-use crate::account::Account;
+use crate::account::{Account, Redirect};
 
 /// What Exchange sends; Thunderbird's reader needs an XML type.
 pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
@@ -45,6 +45,15 @@ pub fn render(schema: ResponseSchema, account: &Account) -> Rendered {
     match schema {
         ResponseSchema::Outlook => outlook::render(account),
         ResponseSchema::MobileSync => mobilesync::render(account),
+    }
+}
+
+/// The redirect answer in `schema` (a domain's `redirect-to-domain` or
+/// `autodiscover-redirect-url`).
+pub fn redirect(schema: ResponseSchema, redirect: &Redirect) -> Rendered {
+    match schema {
+        ResponseSchema::Outlook => outlook::redirect(redirect),
+        ResponseSchema::MobileSync => mobilesync::redirect(redirect),
     }
 }
 
