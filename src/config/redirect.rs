@@ -326,4 +326,39 @@ mod tests {
             "mxconf.toml:6: defaults: redirect-to-domain: only allowed in a [domains.\"…\"] table"
         );
     }
+
+    #[test]
+    fn the_commented_demo_examples_load() {
+        let text = crate::config::DEMO_TOML
+            .replace(
+                "# [domains.\"old-name.example\"]",
+                "[domains.\"old-name.example\"]",
+            )
+            .replace("# redirect-to-domain = ", "redirect-to-domain = ")
+            .replace(
+                "# [domains.\"hosted.example\"]",
+                "[domains.\"hosted.example\"]",
+            )
+            .replace(
+                "# autodiscover-redirect-url = ",
+                "autodiscover-redirect-url = ",
+            );
+        assert_ne!(text, crate::config::DEMO_TOML);
+        let config = Config::from_toml(&text, ConfigSource::EmbeddedDemo).unwrap();
+        assert_eq!(
+            redirect_of(&config, "old-name.example"),
+            Some(DomainRedirect::Domain(
+                Domain::parse("example.com").unwrap()
+            ))
+        );
+        assert!(matches!(
+            redirect_of(&config, "hosted.example"),
+            Some(DomainRedirect::Url(_))
+        ));
+        let demo = Config::demo().unwrap();
+        assert!(
+            demo.domain(&Domain::parse("old-name.example").unwrap())
+                .is_none()
+        );
+    }
 }

@@ -340,3 +340,19 @@ fn check_config_names_file_line_and_field_for_bad_redirects() {
         );
     }
 }
+
+#[tokio::test]
+async fn profiles_for_an_alias_configure_the_moved_address() {
+    let server = server().await;
+    let (status, alias) = get(&server, "/mobileconfig?emailaddress=jane%40old.example").await;
+    assert_eq!(status, StatusCode::OK);
+    // No [signing] table here: the plist is served as is.
+    let plist = String::from_utf8(alias).unwrap();
+    assert!(
+        plist.contains("<string>jane@example.com</string>"),
+        "{plist}"
+    );
+    assert!(!plist.contains("old.example"), "{plist}");
+    let (status, _) = get(&server, "/mobileconfig?emailaddress=jane%40hosted.example").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
