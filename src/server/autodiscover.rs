@@ -119,17 +119,26 @@ async fn json(state: &AppState, email: Option<&str>, parts: &Parts) -> Result<Re
 }
 
 /// The v2 answer for an address (also what `mxconf render json` prints). v2 has no redirect:
-/// a domain alias answers with its target's settings (the resolver follows it), and a domain
-/// whose settings live on another Autodiscover server gets the "not served here" 404, after
-/// which Outlook falls back to POX, which names that server.
+/// `ActiveSync` for a domain alias answers with its target's settings (the resolver follows
+/// it) and for a domain served elsewhere with the "not served here" 404; `AutodiscoverV1`
+/// names the POX endpoint that answers the address, the other server's for the latter.
 pub async fn json_for(
     state: &AppState,
     email: &EmailAddress,
     protocol: JsonProtocol,
     pox_url: &str,
 ) -> Result<Rendered, HttpError> {
-    match state.resolver.resolve(email).await {
-        Ok(account) => Ok(autodiscover_json::render(&account, protocol, pox_url)),
+    let resolution = match protocol {
+        JsonProtocol::AutodiscoverV1 => state.resolver.lookup(email).await,
+        JsonProtocol::ActiveSync => state.resolver.resolve(email).await.map(Resolution::Account),
+    };
+    match resolution {
+        Ok(Resolution::Account(account)) => {
+            Ok(autodiscover_json::render(&account, protocol, pox_url))
+        }
+        Ok(Resolution::Redirect(redirect)) => Ok(autodiscover_json::autodiscover_v1_redirect(
+            &redirect, pox_url,
+        )),
         Err(ResolveError::UnknownDomain) => Ok(autodiscover_json::unknown_domain()),
         Err(error @ ResolveError::BackendUnavailable) => Err(error.into()),
     }

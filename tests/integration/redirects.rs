@@ -203,7 +203,7 @@ async fn autoconfig_and_json_answer_an_alias_with_the_target_settings() {
 }
 
 #[tokio::test]
-async fn autoconfig_and_json_for_a_domain_served_elsewhere_are_404() {
+async fn autoconfig_and_json_activesync_for_a_domain_served_elsewhere_are_404() {
     let server = server().await;
     for path in [
         "/mail/config-v1.1.xml?emailaddress=jane%40hosted.example",
@@ -213,14 +213,31 @@ async fn autoconfig_and_json_for_a_domain_served_elsewhere_are_404() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert!(!String::from_utf8_lossy(&body).contains("other.example"));
     }
-    for protocol in ["ActiveSync", "AutodiscoverV1"] {
-        let path =
-            format!("/autodiscover/autodiscover.json/v1.0/jane@hosted.example?Protocol={protocol}");
-        let (status, body) = get(&server, &path).await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "{protocol}");
-        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(value["ErrorCode"], "InvalidDomain");
-    }
+    let path = "/autodiscover/autodiscover.json/v1.0/jane@hosted.example?Protocol=ActiveSync";
+    let (status, body) = get(&server, path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(value["ErrorCode"], "InvalidDomain");
+}
+
+#[tokio::test]
+async fn json_autodiscover_v1_names_the_pox_endpoint_that_answers() {
+    let server = server().await;
+    let v1 = |email: &str| {
+        format!("/autodiscover/autodiscover.json?Email={email}&Protocol=AutodiscoverV1")
+    };
+    let (status, body) = get(&server, &v1("jane%40hosted.example")).await;
+    assert_eq!(status, StatusCode::OK);
+    let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        value,
+        serde_json::json!({"Protocol": "AutodiscoverV1", "Url": ELSEWHERE})
+    );
+    // An alias's POX answer (the redirectAddr) is here.
+    let (status, body) = get(&server, &v1("jane%40old.example")).await;
+    assert_eq!(status, StatusCode::OK);
+    let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(value["Url"], server.url(POX));
 }
 
 #[tokio::test]
