@@ -1,5 +1,6 @@
 //! Microsoft Autodiscover endpoints: POX (`POST /autodiscover/autodiscover.xml`, GET for the
-//! domain-level answer Delta Chat asks for) and v2 JSON (both URL forms). Unknown domains get
+//! domain-level answer Delta Chat asks for) and v2 JSON (both URL forms). Redirecting domains
+//! get POX `redirectAddr`/`redirectUrl` (MobileSync `Redirect`/601). Unknown domains get
 //! the protocol's own "no settings" answer (POX error 500/601, JSON 404), never another
 //! domain's settings and never a 5xx (except 503 while a per-user source set to `on-failure =
 //! "fail"` is down).

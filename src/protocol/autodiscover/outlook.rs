@@ -315,6 +315,18 @@ mod tests {
     }
 
     #[test]
+    fn redirect_addr_is_escaped() {
+        // `&` and `'` are legal in a local part (RFC 5322 atext).
+        let to = crate::account::EmailAddress::parse("o'neil&co@example.com").unwrap();
+        let text = String::from_utf8(redirect(&Redirect::Address(to)).body).unwrap();
+        assert!(
+            text.contains("<RedirectAddr>o&apos;neil&amp;co@example.com</RedirectAddr>")
+                || text.contains("<RedirectAddr>o'neil&amp;co@example.com</RedirectAddr>"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn redirect_url_is_escaped() {
         let rendered = redirect(&Redirect::Url("https://a.example/x?a=1&b=<2>".into()));
         let text = String::from_utf8(rendered.body).unwrap();
