@@ -142,6 +142,12 @@ impl EmailAddress {
     pub fn domain(&self) -> &Domain {
         &self.domain
     }
+
+    /// The same local part at `domain` (a domain alias's target). Goes through [`Self::parse`]
+    /// again because a longer domain can push the address past the length cap.
+    pub fn with_domain(&self, domain: &Domain) -> Result<Self, AddressError> {
+        Self::parse(&format!("{}@{domain}", self.local_part()))
+    }
 }
 
 impl fmt::Display for EmailAddress {
@@ -198,5 +204,25 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(1024));
         assert_eq!(EmailAddress::parse(&long), Err(AddressError::TooLong));
+    }
+
+    #[test]
+    fn with_domain_keeps_the_local_part_and_rechecks_the_length() {
+        let a = EmailAddress::parse("John.Doe@old.example").unwrap();
+        let moved = a
+            .with_domain(&Domain::parse("New.Example").unwrap())
+            .unwrap();
+        assert_eq!(moved.as_str(), "John.Doe@new.example");
+        assert_eq!(moved.domain().as_str(), "new.example");
+        let long_local = EmailAddress::parse(&format!("{}@a.example", "x".repeat(64))).unwrap();
+        let long_domain = Domain::parse(&format!(
+            "{}.example",
+            "d".repeat(63) + "." + &"e".repeat(63) + "." + &"f".repeat(63)
+        ))
+        .unwrap();
+        assert_eq!(
+            long_local.with_domain(&long_domain),
+            Err(AddressError::TooLong)
+        );
     }
 }

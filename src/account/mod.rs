@@ -4,6 +4,7 @@
 
 mod address;
 mod patch;
+mod redirect;
 mod server;
 pub mod username;
 
@@ -11,6 +12,7 @@ pub use address::{AddressError, Domain, EmailAddress};
 pub use patch::{
     AccountPatch, AppendedServer, FIELD_NAMES, Field, PatchError, ServerField, ServerPatch,
 };
+pub use redirect::Redirect;
 pub use server::{AuthMethod, MailServer, Security, ServerKind};
 
 /// Who operates the mail service: the autoconfig `emailProvider`.

@@ -63,6 +63,10 @@ pub struct DomainFile {
     pub documentation: Option<Spanned<String>>,
     /// Names of `[backends.NAME]` consulted in order for an address.
     pub sources: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Domain alias for Autodiscover (`redirect.rs`); never merged from `[defaults]`.
+    pub redirect_to_domain: Option<Spanned<String>>,
+    /// Settings on another Autodiscover server (`redirect.rs`); never merged from `[defaults]`.
+    pub autodiscover_redirect_url: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

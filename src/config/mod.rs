@@ -6,6 +6,7 @@ pub mod backend;
 mod error;
 pub mod file;
 mod profile;
+mod redirect;
 mod signing;
 mod validate;
 pub mod web;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 pub use error::{ConfigError, ConfigIssue};
 use ipnet::IpNet;
 pub use profile::ProfileSettings;
+pub use redirect::DomainRedirect;
 pub use signing::SigningSettings;
 
 pub use web::WebSettings;
@@ -50,6 +52,8 @@ pub struct DomainSettings {
     pub documentation_url: Option<String>,
     /// Indices into [`Config::backends`], consulted in order; empty for static-only domains.
     pub sources: Vec<usize>,
+    /// Autodiscover redirect instead of settings; such a domain serves no settings itself.
+    pub redirect: Option<DomainRedirect>,
 }
 
 /// The validated configuration.

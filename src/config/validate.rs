@@ -108,6 +108,7 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
         super::backend::check_backends(&mut checker, &base_dir, &raw.backends);
     let web = super::web::check(&mut checker, &raw.web, &base_dir);
 
+    super::redirect::check_defaults(&mut checker, &raw.defaults);
     let mut exact = HashMap::new();
     let mut wildcards = Vec::new();
     for (name, entry) in &raw.domains {
@@ -135,6 +136,7 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
             merged.sources.as_ref(),
             &backend_names,
         );
+        settings.redirect = super::redirect::check(&mut checker, &label, entry.get_ref());
         let settings = Arc::new(settings);
         if wildcard {
             wildcards.push((format!(".{domain}"), settings));
@@ -149,19 +151,22 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
     wildcards.sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
     let signing = super::signing::check(&mut checker, raw.signing.as_ref());
 
+    let config = Config {
+        source,
+        provider,
+        listen,
+        trusted_proxies,
+        web,
+        profile,
+        signing,
+        backends,
+        exact,
+        wildcards,
+    };
+    // Needs every domain: alias targets are looked up as requests would look them up.
+    super::redirect::check_targets(&mut checker, &raw, &config);
     if checker.issues.is_empty() {
-        Ok(Config {
-            source,
-            provider,
-            listen,
-            trusted_proxies,
-            web,
-            profile,
-            signing,
-            backends,
-            exact,
-            wildcards,
-        })
+        Ok(config)
     } else {
         Err(ConfigError::Invalid(checker.issues))
     }
@@ -215,6 +220,8 @@ fn merge(defaults: &DomainFile, domain: &DomainFile) -> DomainFile {
             .clone()
             .or_else(|| defaults.documentation.clone()),
         sources: domain.sources.clone().or_else(|| defaults.sources.clone()),
+        redirect_to_domain: domain.redirect_to_domain.clone(),
+        autodiscover_redirect_url: domain.autodiscover_redirect_url.clone(),
     }
 }
 
@@ -246,6 +253,7 @@ fn check_domain(
         incoming,
         outgoing,
         sources: Vec::new(),
+        redirect: None,
     }
 }
 

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::Rendered;
-use crate::account::Account;
+use crate::account::{Account, Redirect};
 
 pub const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
@@ -69,6 +69,25 @@ pub fn render(account: &Account, protocol: JsonProtocol, pox_url: &str) -> Rende
         200,
         &Settings {
             protocol: protocol.name(),
+            url,
+        },
+    )
+}
+
+/// The `AutodiscoverV1` answer for a redirecting domain. v2 has no redirect, but this protocol
+/// asks where the address's POX endpoint is: for a domain served elsewhere, the configured
+/// `autodiscover-redirect-url`; for an alias, this server (`pox_url`), whose POX answer is the
+/// `redirectAddr`. (`ActiveSync` never sees a redirect: the resolver answers an alias with its
+/// target's account, and a domain served elsewhere is not served here.)
+pub fn autodiscover_v1_redirect(redirect: &Redirect, pox_url: &str) -> Rendered {
+    let url = match redirect {
+        Redirect::Address(_) => pox_url,
+        Redirect::Url(url) => url,
+    };
+    json(
+        200,
+        &Settings {
+            protocol: JsonProtocol::AutodiscoverV1.name(),
             url,
         },
     )
@@ -186,5 +205,20 @@ mod tests {
         account.activesync_url = None;
         let rendered = render(&account, JsonProtocol::ActiveSync, "unused");
         assert_eq!(rendered.status, 404);
+    }
+
+    #[test]
+    fn autodiscover_v1_points_at_the_pox_endpoint_of_a_redirect() {
+        let here = "https://autodiscover.example.com/autodiscover/autodiscover.xml";
+        let elsewhere = "https://autodiscover.other.example/autodiscover/autodiscover.xml";
+        let moved = crate::account::EmailAddress::parse("jane@example.com").unwrap();
+        let alias = autodiscover_v1_redirect(&Redirect::Address(moved), here);
+        assert_eq!(alias.status, 200);
+        assert_eq!(value(&alias), example("v2-autodiscoverv1.json"));
+        let other = autodiscover_v1_redirect(&Redirect::Url(elsewhere.into()), here);
+        assert_eq!(
+            value(&other),
+            serde_json::json!({"Protocol": "AutodiscoverV1", "Url": elsewhere})
+        );
     }
 }

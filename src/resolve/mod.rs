@@ -7,20 +7,33 @@ mod sources;
 
 use std::sync::Arc;
 
-use crate::account::{Account, Domain, EmailAddress, MailServer, username};
-use crate::config::{Config, DomainSettings};
+use crate::account::{Account, Domain, EmailAddress, MailServer, Redirect, username};
+use crate::config::{Config, DomainRedirect, DomainSettings};
 use sources::Sources;
 
 /// Why no account could be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
-    /// The domain is not served here. Never answered with another domain's settings.
+    /// The domain is not served here (not configured, or its settings live on the server its
+    /// `autodiscover-redirect-url` names). Never answered with another domain's settings.
     #[error("domain not served here")]
     UnknownDomain,
     /// A per-user source with `on-failure = "fail"` is down, slow or answered garbage. The
     /// details went to the log; clients get a 503.
     #[error("a per-user settings source is unavailable")]
     BackendUnavailable,
+}
+
+/// What Autodiscover POX answers for an address: settings, or a redirect (the one protocol
+/// that can express one; the others get [`Resolver::resolve`], which follows domain aliases).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "returned once and consumed at once; boxing would add an allocation to every settings answer, the hot path"
+)]
+pub enum Resolution {
+    Account(Account),
+    Redirect(Redirect),
 }
 
 /// Turns addresses into accounts using the configuration.
@@ -43,9 +56,45 @@ impl Resolver {
 
     /// The account for one address. A known domain answers every local part alike (the
     /// domain's generic settings), so the answer never reveals whether a mailbox exists;
-    /// the domain's sources then patch it for this user, in order.
+    /// the domain's sources then patch it for this user, in order. A domain alias
+    /// (`redirect-to-domain`) answers with its target's account for the moved address, for
+    /// the protocols that have no redirect (autoconfig, v2 JSON, profiles); a domain whose
+    /// settings live elsewhere (`autodiscover-redirect-url`) is not served here.
     pub async fn resolve(&self, email: &EmailAddress) -> Result<Account, ResolveError> {
+        match self.lookup(email).await? {
+            Resolution::Account(account) => Ok(account),
+            // Validation guarantees one hop: the target serves settings itself.
+            Resolution::Redirect(Redirect::Address(moved)) => {
+                let settings = self.settings(moved.domain())?;
+                self.served(&moved, settings).await
+            }
+            Resolution::Redirect(Redirect::Url(_)) => Err(ResolveError::UnknownDomain),
+        }
+    }
+
+    /// The Autodiscover POX view of one address: its account, or the domain's redirect.
+    pub async fn lookup(&self, email: &EmailAddress) -> Result<Resolution, ResolveError> {
         let settings = self.settings(email.domain())?;
+        match &settings.redirect {
+            None => self.served(email, settings).await.map(Resolution::Account),
+            Some(DomainRedirect::Domain(target)) => {
+                // Built from the parsed local part and the configured domain only. A local
+                // part too long for the target cannot exist there: not served.
+                let moved = email
+                    .with_domain(target)
+                    .map_err(|_| ResolveError::UnknownDomain)?;
+                Ok(Resolution::Redirect(Redirect::Address(moved)))
+            }
+            Some(DomainRedirect::Url(url)) => Ok(Resolution::Redirect(Redirect::Url(url.clone()))),
+        }
+    }
+
+    /// The account of an address in a domain that serves settings itself.
+    async fn served(
+        &self,
+        email: &EmailAddress,
+        settings: &DomainSettings,
+    ) -> Result<Account, ResolveError> {
         let mut account = self.account(email.domain(), Some(email), settings);
         // The fast path: a static-only domain touches no cache and allocates nothing more.
         if !settings.sources.is_empty() {
@@ -57,10 +106,28 @@ impl Resolver {
     }
 
     /// Domain-level settings, for clients that do not send an address (usernames stay
-    /// templates such as `%EMAILADDRESS%`; URLs that need the address are left out).
+    /// templates such as `%EMAILADDRESS%`; URLs that need the address are left out). A domain
+    /// alias answers with its target's settings under its own name (the name the client
+    /// asked about, e.g. autoconfig's `<domain>`); a URL redirect is not served here.
     pub fn resolve_domain(&self, domain: &Domain) -> Result<Account, ResolveError> {
+        match self.lookup_domain(domain)? {
+            Resolution::Account(account) => Ok(account),
+            Resolution::Redirect(_) => Err(ResolveError::UnknownDomain),
+        }
+    }
+
+    /// The Autodiscover POX view of a domain (GET without an address): with no address to
+    /// move, only a URL redirect can be expressed; an alias answers like [`Self::resolve_domain`].
+    pub fn lookup_domain(&self, domain: &Domain) -> Result<Resolution, ResolveError> {
         let settings = self.settings(domain)?;
-        Ok(self.account(domain, None, settings))
+        let settings = match &settings.redirect {
+            None => settings,
+            Some(DomainRedirect::Domain(target)) => self.settings(target)?,
+            Some(DomainRedirect::Url(url)) => {
+                return Ok(Resolution::Redirect(Redirect::Url(url.clone())));
+            }
+        };
+        Ok(Resolution::Account(self.account(domain, None, settings)))
     }
 
     fn settings(&self, domain: &Domain) -> Result<&Arc<DomainSettings>, ResolveError> {
@@ -145,5 +212,64 @@ mod tests {
             .unwrap();
         assert_eq!(account.login_name(), Some("%EMAILADDRESS%"));
         assert!(account.email.is_none());
+    }
+
+    fn redirecting() -> Resolver {
+        let text = "[provider]\nid = \"example.com\"\ndisplay-name = \"E\"\nshort-name = \"E\"\n\
+            [[domains.\"example.com\".imap]]\nhost = \"imap.example.com\"\nport = 993\nsecurity = \"tls\"\n\
+            [domains.\"old.example\"]\nredirect-to-domain = \"example.com\"\n\
+            [domains.\"hosted.example\"]\n\
+            autodiscover-redirect-url = \"https://ad.other.example/autodiscover/autodiscover.xml\"\n";
+        let config = Config::from_toml(text, crate::config::ConfigSource::File("t.toml".into()));
+        Resolver::new(Arc::new(config.unwrap()))
+    }
+
+    #[tokio::test]
+    async fn an_alias_redirects_pox_and_answers_others_with_the_target() {
+        let resolver = redirecting();
+        let email = EmailAddress::parse("Jane@OLD.example").unwrap();
+        let moved = EmailAddress::parse("Jane@example.com").unwrap();
+        assert_eq!(
+            resolver.lookup(&email).await,
+            Ok(Resolution::Redirect(Redirect::Address(moved.clone())))
+        );
+        let account = resolver.resolve(&email).await.unwrap();
+        assert_eq!(account, resolver.resolve(&moved).await.unwrap());
+        assert_eq!(account.login_name(), Some("Jane@example.com"));
+        let domain_level = resolver
+            .resolve_domain(&Domain::parse("old.example").unwrap())
+            .unwrap();
+        assert_eq!(domain_level.domain.as_str(), "old.example");
+        assert_eq!(
+            domain_level.incoming,
+            resolver
+                .resolve_domain(&Domain::parse("example.com").unwrap())
+                .unwrap()
+                .incoming
+        );
+    }
+
+    #[tokio::test]
+    async fn a_url_redirect_is_pox_only() {
+        let resolver = redirecting();
+        let email = EmailAddress::parse("jane@hosted.example").unwrap();
+        let url = Redirect::Url("https://ad.other.example/autodiscover/autodiscover.xml".into());
+        assert_eq!(
+            resolver.lookup(&email).await,
+            Ok(Resolution::Redirect(url.clone()))
+        );
+        assert_eq!(
+            resolver.resolve(&email).await,
+            Err(ResolveError::UnknownDomain)
+        );
+        let domain = Domain::parse("hosted.example").unwrap();
+        assert_eq!(
+            resolver.lookup_domain(&domain),
+            Ok(Resolution::Redirect(url))
+        );
+        assert_eq!(
+            resolver.resolve_domain(&domain),
+            Err(ResolveError::UnknownDomain)
+        );
     }
 }

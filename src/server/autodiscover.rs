@@ -1,5 +1,6 @@
 //! Microsoft Autodiscover endpoints: POX (`POST /autodiscover/autodiscover.xml`, GET for the
-//! domain-level answer Delta Chat asks for) and v2 JSON (both URL forms). Unknown domains get
+//! domain-level answer Delta Chat asks for) and v2 JSON (both URL forms). Redirecting domains
+//! get POX `redirectAddr`/`redirectUrl` (MobileSync `Redirect`/601). Unknown domains get
 //! the protocol's own "no settings" answer (POX error 500/601, JSON 404), never another
 //! domain's settings and never a 5xx (except 503 while a per-user source set to `on-failure =
 //! "fail"` is down).
@@ -20,7 +21,7 @@ use crate::account::EmailAddress;
 use crate::protocol::autodiscover::{self, ErrorCode, PoxRequest, ResponseSchema, error};
 use crate::protocol::autodiscover_json::{self, JsonProtocol};
 use crate::protocol::{Rendered, autodiscover::outlook};
-use crate::resolve::ResolveError;
+use crate::resolve::{Resolution, ResolveError};
 
 /// POST: the request body decides schema and address. A body over the limit is 413; a
 /// missing or garbled one is error 600 in an XML body with HTTP 200 (NOTES.md).
@@ -49,9 +50,11 @@ pub async fn pox_get(State(state): State<Arc<AppState>>, request: Request) -> Re
     let domain = Origin::of(&parts, &state)
         .ok()
         .and_then(|o| o.domain("autodiscover."));
-    let rendered = match domain.map(|d| state.resolver.resolve_domain(&d)) {
+    let rendered = match domain.map(|d| state.resolver.lookup_domain(&d)) {
         None => error::render(ErrorCode::InvalidRequest),
-        Some(Ok(account)) => outlook::render(&account),
+        Some(Ok(Resolution::Account(account))) => outlook::render(&account),
+        // Delta Chat follows RedirectUrl (protocols.md §1.2), GET included.
+        Some(Ok(Resolution::Redirect(redirect))) => outlook::redirect(&redirect),
         Some(Err(ResolveError::UnknownDomain)) => {
             autodiscover::unknown_domain(ResponseSchema::Outlook)
         }
@@ -66,8 +69,9 @@ pub async fn pox_get(State(state): State<Arc<AppState>>, request: Request) -> Re
 /// The POX answer for a parsed request (also what `mxconf render outlook|mobilesync` prints).
 /// A failing per-user backend is an HTTP 503, not an Autodiscover error the client caches.
 pub async fn for_request(state: &AppState, request: &PoxRequest) -> Result<Rendered, HttpError> {
-    match state.resolver.resolve(&request.email).await {
-        Ok(account) => Ok(autodiscover::render(request.schema, &account)),
+    match state.resolver.lookup(&request.email).await {
+        Ok(Resolution::Account(account)) => Ok(autodiscover::render(request.schema, &account)),
+        Ok(Resolution::Redirect(redirect)) => Ok(autodiscover::redirect(request.schema, &redirect)),
         Err(ResolveError::UnknownDomain) => Ok(autodiscover::unknown_domain(request.schema)),
         Err(error @ ResolveError::BackendUnavailable) => Err(error.into()),
     }
@@ -115,15 +119,27 @@ async fn json(state: &AppState, email: Option<&str>, parts: &Parts) -> Result<Re
     Ok(respond(json_for(state, &email, protocol, &pox_url).await?))
 }
 
-/// The v2 answer for an address (also what `mxconf render json` prints).
+/// The v2 answer for an address (also what `mxconf render json` prints). v2 has no redirect:
+/// `ActiveSync` for a domain alias answers with its target's settings (the resolver follows
+/// it) and for a domain served elsewhere with the "not served here" 404; `AutodiscoverV1`
+/// names the POX endpoint that answers the address, the other server's for the latter.
 pub async fn json_for(
     state: &AppState,
     email: &EmailAddress,
     protocol: JsonProtocol,
     pox_url: &str,
 ) -> Result<Rendered, HttpError> {
-    match state.resolver.resolve(email).await {
-        Ok(account) => Ok(autodiscover_json::render(&account, protocol, pox_url)),
+    let resolution = match protocol {
+        JsonProtocol::AutodiscoverV1 => state.resolver.lookup(email).await,
+        JsonProtocol::ActiveSync => state.resolver.resolve(email).await.map(Resolution::Account),
+    };
+    match resolution {
+        Ok(Resolution::Account(account)) => {
+            Ok(autodiscover_json::render(&account, protocol, pox_url))
+        }
+        Ok(Resolution::Redirect(redirect)) => Ok(autodiscover_json::autodiscover_v1_redirect(
+            &redirect, pox_url,
+        )),
         Err(ResolveError::UnknownDomain) => Ok(autodiscover_json::unknown_domain()),
         Err(error @ ResolveError::BackendUnavailable) => Err(error.into()),
     }

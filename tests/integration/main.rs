@@ -11,6 +11,7 @@ mod backends;
 mod cli;
 mod import;
 mod mobileconfig;
+mod redirects;
 mod signing;
 mod support;
 mod thunderbird;

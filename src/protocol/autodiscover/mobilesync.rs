@@ -4,7 +4,7 @@
 
 use super::RESPONSE_NAMESPACE;
 use super::error::{self, ErrorCode};
-use crate::account::Account;
+use crate::account::{Account, Redirect};
 use crate::protocol::Rendered;
 use crate::protocol::xml::XmlWriter;
 
@@ -37,6 +37,28 @@ pub fn render(account: &Account) -> Rendered {
     xml.leaf("Name", url);
     xml.close("Server");
     xml.close("Settings");
+    xml.close("Action");
+    xml.close("Response");
+    xml.close("Autodiscover");
+    super::answer(xml)
+}
+
+/// The redirect answer. [MS-ASCMD] 2.2.3.143: MobileSync's `Redirect` carries an SMTP address
+/// and nothing else; the schema has no URL redirect. A domain whose settings live on another
+/// Autodiscover server therefore gets 601 "Provider is not available", the answer this server
+/// gives whenever it has no MobileSync settings for an address: clients then fall back to
+/// their next method or ask the user, instead of looping on a `Redirect` to the same address.
+pub fn redirect(redirect: &Redirect) -> Rendered {
+    let address = match redirect {
+        Redirect::Address(address) => address,
+        Redirect::Url(_) => return error::render(ErrorCode::ProviderUnavailable),
+    };
+    let mut xml = XmlWriter::new();
+    xml.open("Autodiscover", &[("xmlns", RESPONSE_NAMESPACE)]);
+    xml.open("Response", &[("xmlns", MOBILESYNC_NAMESPACE)]);
+    xml.leaf("Culture", "en:us");
+    xml.open("Action", &[]);
+    xml.leaf("Redirect", address.as_str());
     xml.close("Action");
     xml.close("Response");
     xml.close("Autodiscover");
@@ -80,5 +102,38 @@ mod tests {
         let rendered = render(&account);
         assert_eq!(rendered.status, 200);
         assert!(leaves(&rendered.body).contains(&("ErrorCode".into(), "601".into())));
+    }
+
+    #[test]
+    fn address_redirect_is_action_redirect() {
+        let to = crate::account::EmailAddress::parse("chris@new.example").unwrap();
+        let rendered = redirect(&Redirect::Address(to));
+        assert_eq!(rendered.status, 200);
+        let text = String::from_utf8(rendered.body).unwrap();
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let action = doc
+            .descendants()
+            .find(|n| n.has_tag_name((MOBILESYNC_NAMESPACE, "Action")))
+            .unwrap();
+        let children: Vec<_> = action
+            .children()
+            .filter(roxmltree::Node::is_element)
+            .map(|c| (c.tag_name().name(), c.text().unwrap_or_default()))
+            .collect();
+        assert_eq!(children, [("Redirect", "chris@new.example")]);
+    }
+
+    #[test]
+    fn url_redirect_is_error_601() {
+        let rendered = redirect(&Redirect::Url(
+            "https://autodiscover.other.example/x".into(),
+        ));
+        assert_eq!(rendered.status, 200);
+        assert!(leaves(&rendered.body).contains(&("ErrorCode".into(), "601".into())));
+        assert!(
+            !String::from_utf8(rendered.body)
+                .unwrap()
+                .contains("other.example")
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Microsoft Autodiscover, POX form: the request parser and one renderer per answer schema
 //! (Outlook `2006a`, MobileSync `2006`) plus the error document. Renderers are pure functions
-//! of the resolved account; errors 600/601/500 are ordinary answers (HTTP 200), not HTTP
-//! errors. Rules from NOTES.md, Autodiscover section, and `reference/protocols.md` §2.
+//! of the resolved account or redirect; errors 600/601/500 are ordinary answers (HTTP 200), not
+//! HTTP errors. Rules from NOTES.md, Autodiscover section, and `reference/protocols.md` §2.
 
 pub mod error;
 pub mod mobilesync;
@@ -12,7 +12,7 @@ pub use error::ErrorCode;
 pub use request::{PoxRequest, RequestError};
 
 use super::Rendered;
-use crate::account::Account;
+use crate::account::{Account, Redirect};
 
 /// What Exchange sends; Thunderbird's reader needs an XML type.
 pub const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
@@ -45,6 +45,15 @@ pub fn render(schema: ResponseSchema, account: &Account) -> Rendered {
     match schema {
         ResponseSchema::Outlook => outlook::render(account),
         ResponseSchema::MobileSync => mobilesync::render(account),
+    }
+}
+
+/// The redirect answer in `schema` (a domain's `redirect-to-domain` or
+/// `autodiscover-redirect-url`).
+pub fn redirect(schema: ResponseSchema, redirect: &Redirect) -> Rendered {
+    match schema {
+        ResponseSchema::Outlook => outlook::redirect(redirect),
+        ResponseSchema::MobileSync => mobilesync::redirect(redirect),
     }
 }
 

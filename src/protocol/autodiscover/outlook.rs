@@ -5,7 +5,7 @@
 
 use super::RESPONSE_NAMESPACE;
 use crate::account::username::has_placeholder;
-use crate::account::{Account, AuthMethod, MailServer, Security, ServerKind};
+use crate::account::{Account, AuthMethod, MailServer, Redirect, Security, ServerKind};
 use crate::protocol::Rendered;
 use crate::protocol::xml::XmlWriter;
 
@@ -49,6 +49,32 @@ pub fn render(account: &Account) -> Rendered {
                 xml.leaf("LoginName", login);
             }
             xml.close("Protocol");
+        }
+    }
+    xml.close("Account");
+    xml.close("Response");
+    xml.close("Autodiscover");
+    super::answer(xml)
+}
+
+/// The redirect answer: `redirectAddr` restarts discovery with another address,
+/// `redirectUrl` re-POSTs the request to another server (protocols.md §2.4). NOTES.md: the
+/// element names are exactly `RedirectAddr` and `RedirectUrl` (exchangelib 4.x reads
+/// `RedirectURL` and so misses the URL; the Microsoft spelling wins).
+pub fn redirect(redirect: &Redirect) -> Rendered {
+    let mut xml = XmlWriter::new();
+    xml.open("Autodiscover", &[("xmlns", RESPONSE_NAMESPACE)]);
+    xml.open("Response", &[("xmlns", OUTLOOK_NAMESPACE)]);
+    xml.open("Account", &[]);
+    xml.leaf("AccountType", "email");
+    match redirect {
+        Redirect::Address(address) => {
+            xml.leaf("Action", "redirectAddr");
+            xml.leaf("RedirectAddr", address.as_str());
+        }
+        Redirect::Url(url) => {
+            xml.leaf("Action", "redirectUrl");
+            xml.leaf("RedirectUrl", url);
         }
     }
     xml.close("Account");
@@ -229,5 +255,84 @@ mod tests {
         account.display_name = Some("Jane <Doe> & Co".into());
         let text = String::from_utf8(render(&account).body).unwrap();
         assert!(text.contains("<DisplayName>Jane &lt;Doe&gt; &amp; Co</DisplayName>"));
+    }
+
+    /// The Account's children as (name, text), in document order.
+    fn account_fields(body: &[u8]) -> Vec<(String, String)> {
+        let text = std::str::from_utf8(body).unwrap();
+        let doc = roxmltree::Document::parse(text).unwrap();
+        let account = doc
+            .descendants()
+            .find(|n| n.has_tag_name((OUTLOOK_NAMESPACE, "Account")))
+            .unwrap();
+        account
+            .children()
+            .filter(roxmltree::Node::is_element)
+            .map(|c| {
+                (
+                    c.tag_name().name().to_owned(),
+                    c.text().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn example_fields(name: &str) -> Vec<(String, String)> {
+        let path = format!(
+            "{}/../shared/spec/autodiscover/examples/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut fields = account_fields(&std::fs::read(path).unwrap());
+        // The examples leave out AccountType; Outlook's answers carry it.
+        fields.insert(0, ("AccountType".into(), "email".into()));
+        fields
+    }
+
+    #[test]
+    fn redirect_addr_matches_the_spec_example() {
+        let to = crate::account::EmailAddress::parse("user@other.example.net").unwrap();
+        let rendered = redirect(&Redirect::Address(to));
+        assert_eq!(rendered.status, 200);
+        assert!(
+            rendered
+                .body
+                .starts_with(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
+        );
+        assert_eq!(
+            account_fields(&rendered.body),
+            example_fields("outlook-response-redirectaddr.xml")
+        );
+    }
+
+    #[test]
+    fn redirect_url_matches_the_spec_example() {
+        let url = "https://autodiscover.other.example.net/autodiscover/autodiscover.xml";
+        let rendered = redirect(&Redirect::Url(url.into()));
+        assert_eq!(
+            account_fields(&rendered.body),
+            example_fields("outlook-response-redirecturl.xml")
+        );
+    }
+
+    #[test]
+    fn redirect_addr_is_escaped() {
+        // `&` and `'` are legal in a local part (RFC 5322 atext).
+        let to = crate::account::EmailAddress::parse("o'neil&co@example.com").unwrap();
+        let text = String::from_utf8(redirect(&Redirect::Address(to)).body).unwrap();
+        assert!(
+            text.contains("<RedirectAddr>o&apos;neil&amp;co@example.com</RedirectAddr>")
+                || text.contains("<RedirectAddr>o'neil&amp;co@example.com</RedirectAddr>"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn redirect_url_is_escaped() {
+        let rendered = redirect(&Redirect::Url("https://a.example/x?a=1&b=<2>".into()));
+        let text = String::from_utf8(rendered.body).unwrap();
+        assert!(
+            text.contains("<RedirectUrl>https://a.example/x?a=1&amp;b=&lt;2&gt;</RedirectUrl>"),
+            "{text}"
+        );
     }
 }
