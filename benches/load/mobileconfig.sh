@@ -6,7 +6,7 @@
 # Needs: cargo build --release, wrk, openssl, taskset (util-linux). Phases:
 #   1. per core: the server pinned to one core, wrk to the others, every request for a new
 #      address (so every profile is signed afresh), alternating with `openssl speed rsa2048`
-#      pinned to the same core: three rounds, each with its ratio;
+#      pinned to the same core: ROUNDS rounds (default 3), each with its ratio, then the median;
 #   2. the whole machine: the server on every core (wrk sharing them), new addresses, while a
 #      second wrk measures how /healthz is answered meanwhile;
 #   3. one address over and over: re-downloads, answered from the signature cache.
@@ -39,6 +39,8 @@ start() {
     [ -n "$addr" ] || { cat "$work/server.log"; echo "server did not start" >&2; exit 2; }
 }
 stop() { kill "$server"; wait "$server" 2>/dev/null || true; server=; }
+# CPU seconds the server has used (utime + stime).
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$server/stat"; }
 rate() { awk '/Requests\/sec/ {print $2}' "$1"; }
 speed() { "$@" openssl speed -seconds 3 rsa2048 2>/dev/null | awk '/^rsa 2048/ {print $6}'; }
 cores=$(nproc)
@@ -47,14 +49,22 @@ last=$((cores - 1))
 if [ "$cores" -ge 2 ]; then
     echo "== 1. per core: server on core $last, wrk on cores 0-$((last - 1)), a new address per request"
     start taskset -c "$last"
-    for round in 1 2 3; do
+    for round in $(seq "${ROUNDS:-3}"); do
+        before=$(cpu)
         taskset -c "0-$((last - 1))" wrk -t1 -c"$connections" -d"${seconds}s" \
             -s benches/load/distinct-addresses.lua "http://$addr" > "$work/pinned.txt"
+        after=$(cpu)
         profiles=$(rate "$work/pinned.txt")
+        requests=$(awk '/requests in/ {print $1}' "$work/pinned.txt")
         openssl=$(speed taskset -c "$last")
-        awk -v p="$profiles" -v o="$openssl" -v r="$round" \
-            'BEGIN { printf "   round %d: %.0f signed profiles/s, openssl speed %.0f sign/s: %.2fx\n", r, p, o, p / o }'
+        # openssl speed divides by CPU time, not wall time (its -elapsed is off): on a VM whose
+        # host steals cycles, the server's CPU-time rate is the like-for-like comparison.
+        awk -v p="$profiles" -v o="$openssl" -v r="$round" -v n="$requests" -v a="$before" -v b="$after" \
+            'BEGIN { c = n / (b - a); printf "   round %d: %.0f signed profiles/s (%.0f per CPU-second), openssl speed %.0f sign/s per CPU-second: %.2fx wall, %.2fx CPU\n", r, p, c, o, p / o, c / o }' \
+            | tee -a "$work/rounds.txt"
     done
+    sort -t: -k3 "$work/rounds.txt" | awk '{ for (i = 1; i <= NF; i++) if ($i == "wall,") print $(i - 1) }' \
+        | tr -d x | sort -n | awk '{ v[NR] = $1 } END { printf "   median: %.2fx of openssl speed per core (%d rounds)\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, NR }'
     stop
 fi
 
