@@ -2,11 +2,11 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 
 use super::ConfigArg;
-use crate::account::Domain;
-use crate::resolve::Resolver;
+use crate::account::{Domain, Redirect};
+use crate::resolve::{Resolution, Resolver};
 
 #[derive(Debug, clap::Args)]
 pub struct DnsArgs {
@@ -27,9 +27,18 @@ pub fn run(args: &DnsArgs) -> anyhow::Result<ExitCode> {
         .web_host
         .clone()
         .unwrap_or_else(|| format!("autoconfig.{}", config.provider.id));
-    let account = Resolver::new(config)
-        .resolve_domain(&domain)
-        .with_context(|| format!("{domain} is not configured"))?;
+    let account = match Resolver::new(config)
+        .lookup_domain(&domain)
+        .with_context(|| format!("{domain} is not configured"))?
+    {
+        // An alias gets its own records, pointing at the target domain's servers.
+        Resolution::Account(account) => account,
+        Resolution::Redirect(Redirect::Url(url)) => bail!(
+            "{domain} is served by another Autodiscover server ({url}): publish that provider's records; mxconf only answers its Autodiscover redirect"
+        ),
+        // A domain-level lookup has no address to move: aliases come back as accounts.
+        Resolution::Redirect(Redirect::Address(_)) => bail!("{domain} is not configured"),
+    };
     println!("; DNS records for {domain}, served by {web_host}");
     println!("; {web_host} itself needs A/AAAA records pointing at this server.");
     for record in crate::dns::records(&account, &web_host) {

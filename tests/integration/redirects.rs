@@ -373,3 +373,30 @@ async fn profiles_for_an_alias_configure_the_moved_address() {
     let (status, _) = get(&server, "/mobileconfig?emailaddress=jane%40hosted.example").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[test]
+fn dns_gives_an_alias_its_records_and_explains_a_domain_served_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mxconf.toml");
+    std::fs::write(&path, config_text()).unwrap();
+    let dns = |domain: &str| {
+        assert_cmd::Command::cargo_bin("mxconf")
+            .unwrap()
+            .args(["dns", domain, "--config"])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let alias = dns("old.example");
+    assert!(alias.status.success());
+    let records = String::from_utf8(alias.stdout).unwrap();
+    assert!(
+        records.contains("_imaps._tcp.old.example.") && records.contains("imap.example.com."),
+        "{records}"
+    );
+    let elsewhere = dns("hosted.example");
+    assert!(!elsewhere.status.success());
+    let message = String::from_utf8(elsewhere.stderr).unwrap();
+    assert!(message.contains(ELSEWHERE), "{message}");
+    assert!(!message.contains("not configured"), "{message}");
+}
