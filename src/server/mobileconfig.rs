@@ -1,7 +1,7 @@
 //! `GET`/`POST /mobileconfig`: the signed Apple profile for one address, as a download Safari
 //! hands to Settings. Extract (query or automx-web form) → resolve → `profile::build` → sign
 //! (the [`CachingSigner`](crate::signing::CachingSigner): a recent signature of the same
-//! bytes, or a new one on the blocking pool) → respond. Fail closed: with `[signing]`
+//! bytes, or a new one on a signing thread) → respond. Fail closed: with `[signing]`
 //! configured, an unsigned profile is never served (automx served an empty 200; NOTES.md).
 
 use std::sync::Arc;
