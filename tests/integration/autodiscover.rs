@@ -244,30 +244,7 @@ for path in sys.argv[1:]:
         out.append({"error": type(e).__name__, "message": str(e)})
 print(json.dumps(out))
 "#;
-    let dir = tempfile::tempdir().unwrap();
-    let mut paths = Vec::new();
-    for (name, body) in [
-        ("s.xml", &settings),
-        ("u.xml", &unknown),
-        ("i.xml", &invalid),
-    ] {
-        let path = dir.path().join(name);
-        std::fs::write(&path, body).unwrap();
-        paths.push(path);
-    }
-    let python = std::env::var("EXCHANGELIB_PYTHON").unwrap_or_else(|_| "python3".into());
-    let output = std::process::Command::new(python)
-        .arg("-c")
-        .arg(script)
-        .args(&paths)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "exchangelib (pip install exchangelib==4.9.0) failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let parsed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let parsed = crate::support::exchangelib::run(script, &[&settings, &unknown, &invalid]);
     assert_eq!(parsed[0]["action"], "settings");
     assert_eq!(parsed[0]["smtp"], "jane@example.com");
     assert_eq!(

@@ -258,28 +258,7 @@ for path in sys.argv[1:]:
     out.append({"action": r.account.action, "redirect_address": r.redirect_address})
 print(json.dumps(out))
 "#;
-    let dir = tempfile::tempdir().unwrap();
-    let paths: Vec<_> = [("addr.xml", &addr), ("url.xml", &url)]
-        .into_iter()
-        .map(|(name, body)| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, body).unwrap();
-            path
-        })
-        .collect();
-    let python = std::env::var("EXCHANGELIB_PYTHON").unwrap_or_else(|_| "python3".into());
-    let output = std::process::Command::new(python)
-        .arg("-c")
-        .arg(script)
-        .args(&paths)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "exchangelib (pip install exchangelib==4.9.0) failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let parsed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let parsed = crate::support::exchangelib::run(script, &[&addr, &url]);
     assert_eq!(parsed[0]["action"], "redirectAddr");
     assert_eq!(parsed[0]["redirect_address"], "jane@example.com");
     assert_eq!(parsed[1]["action"], "redirectUrl");
