@@ -8,9 +8,8 @@ use reqwest::header::{CONTENT_TYPE, HOST};
 
 use crate::support::{self, TestServer, raw_http, spec_dir, validate_autodiscover};
 
-const POX: &str = "/autodiscover/autodiscover.xml";
-const OUTLOOK_REQUEST_NS: &str =
-    "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006";
+use crate::support::pox::{OUTLOOK_REQUEST_NS, PATH as POX, post, request_body};
+
 const OUTLOOK_SCHEMA: &str =
     "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a";
 const MOBILESYNC_SCHEMA: &str =
@@ -26,34 +25,6 @@ fn client() -> reqwest::Client {
 
 fn example(name: &str) -> String {
     std::fs::read_to_string(spec_dir().join("autodiscover/examples").join(name)).unwrap()
-}
-
-fn request_body(email: &str, schema: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Autodiscover xmlns=\"{OUTLOOK_REQUEST_NS}\">\
-         <Request><EMailAddress>{email}</EMailAddress>\
-         <AcceptableResponseSchema>{schema}</AcceptableResponseSchema></Request></Autodiscover>"
-    )
-}
-
-/// POSTs `body` to `path`; returns the 200 text/xml answer after checking the declaration.
-async fn post(server: &TestServer, path: &str, body: impl Into<reqwest::Body>) -> String {
-    let response = client()
-        .post(server.url(path))
-        .header(CONTENT_TYPE, "text/xml; charset=utf-8")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()[CONTENT_TYPE], "text/xml; charset=utf-8");
-    let text = response.text().await.unwrap();
-    // NOTES.md: exchangelib refuses a body without the declaration (automx2 omits it).
-    assert!(
-        text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),
-        "{text}"
-    );
-    text
 }
 
 /// Each `Protocol` as (child, text) pairs.

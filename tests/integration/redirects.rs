@@ -5,11 +5,12 @@
 //! `mxconf check-config` names file:line:field for every refused redirect.
 
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, HOST};
+use reqwest::header::HOST;
 
 use crate::support::{self, TestServer, validate_autoconfig, validate_autodiscover};
 
-const POX: &str = "/autodiscover/autodiscover.xml";
+use crate::support::pox::{PATH as POX, post, request_body};
+
 const OUTLOOK_SCHEMA: &str =
     "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a";
 const MOBILESYNC_SCHEMA: &str =
@@ -34,32 +35,9 @@ async fn server() -> TestServer {
     TestServer::start(support::config_from(&config_text())).await
 }
 
-fn request_body(email: &str, schema: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<Autodiscover \
-         xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006\">\
-         <Request><EMailAddress>{email}</EMailAddress>\
-         <AcceptableResponseSchema>{schema}</AcceptableResponseSchema></Request></Autodiscover>"
-    )
-}
-
 /// POSTs a POX request; returns the 200 text/xml body after checking the declaration.
 async fn pox(server: &TestServer, email: &str, schema: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(server.url(POX))
-        .header(CONTENT_TYPE, "text/xml; charset=utf-8")
-        .body(request_body(email, schema))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()[CONTENT_TYPE], "text/xml; charset=utf-8");
-    let text = response.text().await.unwrap();
-    assert!(
-        text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),
-        "{text}"
-    );
-    text
+    post(server, POX, request_body(email, schema)).await
 }
 
 /// The children of the element `parent` (namespace `ns`) as (name, text) pairs.

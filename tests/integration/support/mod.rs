@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod exchangelib;
 pub mod openssl;
+pub mod pox;
 pub mod servers;
 pub mod webdriver;
 
