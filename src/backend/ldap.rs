@@ -1,7 +1,8 @@
 //! The LDAP source (ldap3): one search per address with the admin's filter template, every
 //! inserted value RFC 4515-escaped (`ldap_escape`), and an attribute → field mapping. One
 //! multiplexed connection is shared and re-opened after an error. TLS (ldaps:// or StartTLS)
-//! verifies the server certificate against the system trust store; there is no opt-out.
+//! verifies the server certificate against the system trust store, plus the admin's private
+//! CA (`ca-file`) when given; there is no opt-out.
 
 use std::time::Duration;
 
@@ -42,9 +43,12 @@ impl LdapBackend {
             return Ok(ldap.clone());
         }
         *slot = None;
-        let settings = LdapConnSettings::new()
+        let mut settings = LdapConnSettings::new()
             .set_conn_timeout(self.timeout)
             .set_starttls(self.settings.starttls && self.settings.url.scheme() == "ldap");
+        if !self.settings.ca_certificates.is_empty() {
+            settings = settings.set_connector(self.tls_connector()?);
+        }
         let (connection, mut ldap) =
             LdapConnAsync::with_settings(settings, self.settings.url.as_str())
                 .await
@@ -70,6 +74,20 @@ impl LdapBackend {
         }
         *slot = Some(ldap.clone());
         Ok(ldap)
+    }
+
+    /// The system trust store plus the `ca-file` certificates (checked at load).
+    fn tls_connector(&self) -> Result<native_tls::TlsConnector, BackendError> {
+        let mut builder = native_tls::TlsConnector::builder();
+        for der in &self.settings.ca_certificates {
+            let certificate = native_tls::Certificate::from_der(der).map_err(|error| {
+                BackendError::Unavailable(format!("ca-file certificate: {error}"))
+            })?;
+            builder.add_root_certificate(certificate);
+        }
+        builder
+            .build()
+            .map_err(|error| BackendError::Unavailable(format!("TLS set-up: {error}")))
     }
 
     /// The server for messages: scheme, host and port only.

@@ -41,6 +41,7 @@ pub struct BackendFile {
     pub filter: Option<Spanned<String>>,
     pub scope: Option<Spanned<String>>,
     pub starttls: Option<Spanned<bool>>,
+    pub ca_file: Option<Spanned<String>>,
     pub attributes: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
     // command
     pub command: Option<Spanned<Vec<String>>>,
@@ -114,6 +115,8 @@ pub struct LdapSettings {
     pub url: url::Url,
     /// StartTLS on an `ldap://` URL (on by default; off only towards loopback).
     pub starttls: bool,
+    /// DER certificates of a private CA trusted besides the system store (`ca-file`).
+    pub ca_certificates: Vec<Vec<u8>>,
     pub bind: Option<(String, Secret)>,
     pub base: String,
     /// Filter template with `%EMAILADDRESS%`, `%EMAILLOCALPART%`, `%EMAILDOMAIN%`.
@@ -134,7 +137,7 @@ pub struct CommandSettings {
 /// A key only some types accept: its name, the types that take it, and where it was given.
 type TypedKey = (&'static str, &'static [&'static str], Option<Range<usize>>);
 
-fn typed_keys(raw: &BackendFile) -> [TypedKey; 14] {
+fn typed_keys(raw: &BackendFile) -> [TypedKey; 15] {
     fn at<T>(value: Option<&Spanned<T>>) -> Option<Range<usize>> {
         value.map(Spanned::span)
     }
@@ -162,6 +165,7 @@ fn typed_keys(raw: &BackendFile) -> [TypedKey; 14] {
         ("filter", &["ldap"], at(raw.filter.as_ref())),
         ("scope", &["ldap"], at(raw.scope.as_ref())),
         ("starttls", &["ldap"], at(raw.starttls.as_ref())),
+        ("ca-file", &["ldap"], at(raw.ca_file.as_ref())),
         ("attributes", &["ldap"], at(raw.attributes.as_ref())),
         ("command", &["command"], at(raw.command.as_ref())),
         ("max-output", &["command"], at(raw.max_output.as_ref())),
@@ -314,7 +318,7 @@ fn check_backend(
     };
     let backend = match kind {
         "sql" => check_sql(checker, base_dir, label, raw).map(BackendKind::Sql),
-        "ldap" => check_ldap(checker, label, raw).map(BackendKind::Ldap),
+        "ldap" => check_ldap(checker, base_dir, label, raw).map(BackendKind::Ldap),
         _ => check_command(checker, label, raw).map(BackendKind::Command),
     };
     Some(BackendSettings {
@@ -407,7 +411,12 @@ fn check_sql(
     })
 }
 
-fn check_ldap(checker: &mut Checker<'_>, label: &str, raw: &BackendFile) -> Option<LdapSettings> {
+fn check_ldap(
+    checker: &mut Checker<'_>,
+    base_dir: &Path,
+    label: &str,
+    raw: &BackendFile,
+) -> Option<LdapSettings> {
     let Some(url_raw) = &raw.url else {
         report_at(
             checker,
@@ -546,15 +555,49 @@ fn check_ldap(checker: &mut Checker<'_>, label: &str, raw: &BackendFile) -> Opti
             None
         }
     };
+    let ca_certificates = match &raw.ca_file {
+        Some(file) => Some(read_ca_file(checker, base_dir, label, file)?),
+        None => Some(Vec::new()),
+    };
     Some(LdapSettings {
         url,
         starttls,
+        ca_certificates: ca_certificates?,
         bind: bind?,
         base: base?,
         filter: filter?,
         scope: scope?,
         attributes: attributes?,
     })
+}
+
+/// The PEM certificates in `ca-file`, read at load so a wrong path or file is a config error
+/// (with its line), not a lookup failure at the first request.
+fn read_ca_file(
+    checker: &mut Checker<'_>,
+    base_dir: &Path,
+    label: &str,
+    file: &Spanned<String>,
+) -> Option<Vec<Vec<u8>>> {
+    let path = base_dir.join(file.get_ref());
+    let problem = match std::fs::read(&path) {
+        Err(error) => format!("cannot read {}: {error}", path.display()),
+        Ok(pem) => match openssl::x509::X509::stack_from_pem(&pem) {
+            Ok(certificates) if !certificates.is_empty() => {
+                let der: Result<Vec<Vec<u8>>, _> = certificates
+                    .iter()
+                    .map(|certificate| certificate.to_der())
+                    .collect();
+                if let Ok(der) = der {
+                    return Some(der);
+                }
+                format!("{}: a certificate could not be re-encoded", path.display())
+            }
+            _ => format!("{}: no PEM certificate in it", path.display()),
+        },
+    };
+    checker.report(Some(&file.span()), format!("{label}.ca-file"), problem);
+    None
 }
 
 fn check_command(
@@ -825,6 +868,54 @@ mod tests {
             );
         }
         assert!(!errors.iter().any(|e| e.contains("hunter2")), "{errors:#?}");
+    }
+
+    #[test]
+    fn ca_file_is_read_at_load_and_must_hold_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        let root = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/certs/root.pem")).unwrap();
+        std::fs::write(&ca, &root).unwrap();
+        std::fs::write(dir.path().join("not.pem"), "hello").unwrap();
+        let ldap = |ca_file: &str| {
+            format!(
+                "{PROVIDER}[backends.dir]\ntype = \"ldap\"\nurl = \"ldaps://ldap.example.org\"\n\
+                 ca-file = \"{ca_file}\"\nbase = \"dc=x\"\nfilter = \"(mail=%EMAILADDRESS%)\"\n\
+                 attributes = {{ login_name = \"uid\" }}\n"
+            )
+        };
+        // Relative to the config file's directory, like every other path.
+        let config = Config::from_toml(
+            &ldap("ca.pem"),
+            ConfigSource::File(dir.path().join("mxconf.toml")),
+        )
+        .unwrap();
+        match &config.backends[0].kind {
+            BackendKind::Ldap(settings) => assert_eq!(settings.ca_certificates.len(), 1),
+            other => panic!("{other:?}"),
+        }
+        for (file, problem) in [
+            ("missing.pem", "cannot read"),
+            ("not.pem", "no PEM certificate"),
+        ] {
+            let error = Config::from_toml(
+                &ldap(file),
+                ConfigSource::File(dir.path().join("mxconf.toml")),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                error.contains("mxconf.toml:8: backends.dir.ca-file: "),
+                "{error}"
+            );
+            assert!(error.contains(problem), "{error}");
+        }
+        let sql = "[backends.db]\ntype = \"sql\"\npath = \"u.db\"\nquery = \"SELECT 1 WHERE $1 = $1\"\nca-file = \"ca.pem\"\n";
+        assert!(
+            errors(sql)
+                .iter()
+                .any(|e| e.contains("backends.db.ca-file: not a key of type = \"sql\""))
+        );
     }
 
     /// `examples/mxconf.toml` documents every backend key in commented-out examples; with the

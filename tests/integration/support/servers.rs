@@ -1,6 +1,6 @@
 //! Real PostgreSQL and OpenLDAP servers for the backend tests: each started in its own
 //! temporary directory on 127.0.0.1 and a free ephemeral port, stopped on drop. A missing
-//! binary fails the test (CI installs `postgresql`, `slapd`, `ldap-utils`); nothing is skipped.
+//! binary fails the test (CI installs `postgresql` and `slapd`); nothing is skipped.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt as _;
