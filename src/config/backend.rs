@@ -338,7 +338,7 @@ fn check_sql(
     label: &str,
     raw: &BackendFile,
 ) -> Option<SqlSettings> {
-    let secret = check_secret(checker, label, raw);
+    let secret = check_secret(checker, base_dir, label, raw);
     let database = match (&raw.path, &raw.url) {
         (Some(path), None) => {
             if secret.is_some() {
@@ -442,7 +442,7 @@ fn check_ldap(
             );
         }
     }
-    let secret = check_secret(checker, label, raw);
+    let secret = check_secret(checker, base_dir, label, raw);
     // Outer `None`: a mistake already reported; `Some(None)`: an anonymous bind.
     let bind = match (&raw.bind_dn, secret) {
         (Some(dn), Some(Some(secret))) => Some(Some((dn.get_ref().clone(), secret))),
@@ -646,12 +646,15 @@ fn check_command(
 /// `Some(None)` when both or a bad one is given (already reported), `None` when neither.
 fn check_secret(
     checker: &mut Checker<'_>,
+    base_dir: &Path,
     label: &str,
     raw: &BackendFile,
 ) -> Option<Option<Secret>> {
     match (&raw.password_file, &raw.password_env) {
         (None, None) => None,
-        (Some(file), None) => Some(Some(Secret::File(PathBuf::from(file.get_ref())))),
+        // Relative to the config file's directory, like every other path (a service's working
+        // directory is usually `/`).
+        (Some(file), None) => Some(Some(Secret::File(base_dir.join(file.get_ref())))),
         (None, Some(env)) => {
             let name = env.get_ref();
             if name.is_empty() || name.contains('=') || name.contains('\0') {
@@ -868,6 +871,24 @@ mod tests {
             );
         }
         assert!(!errors.iter().any(|e| e.contains("hunter2")), "{errors:#?}");
+    }
+
+    #[test]
+    fn password_files_are_relative_to_the_config_file() {
+        let text = format!(
+            "{PROVIDER}[backends.dir]\ntype = \"ldap\"\nurl = \"ldaps://ldap.example.org\"\n\
+             bind-dn = \"cn=mxconf\"\npassword-file = \"ldap-password\"\nbase = \"dc=x\"\n\
+             filter = \"(mail=%EMAILADDRESS%)\"\nattributes = {{ login_name = \"uid\" }}\n"
+        );
+        let config =
+            Config::from_toml(&text, ConfigSource::File("/etc/mxconf/mxconf.toml".into())).unwrap();
+        match &config.backends[0].kind {
+            BackendKind::Ldap(settings) => assert_eq!(
+                settings.bind.as_ref().map(|(_, secret)| secret),
+                Some(&Secret::File("/etc/mxconf/ldap-password".into()))
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
