@@ -8,7 +8,7 @@ use reqwest::header::{CONTENT_TYPE, HOST};
 
 use crate::support::{self, TestServer, raw_http, spec_dir, validate_autodiscover};
 
-use crate::support::pox::{OUTLOOK_REQUEST_NS, PATH as POX, post, request_body};
+use crate::support::pox::{OUTLOOK_REQUEST_NS, PATH as POX, post, pox, request_body};
 
 const OUTLOOK_SCHEMA: &str =
     "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a";
@@ -103,12 +103,7 @@ async fn outlook_ssl_on_for_starttls() {
     // Thunderbird and Delta Chat read `SSL off` as plain text (Stalwart's bug); Outlook reads
     // Encryption to tell STARTTLS (TLS) from implicit TLS (SSL), stalwart #3248.
     let server = demo().await;
-    let body = post(
-        &server,
-        POX,
-        request_body("jane@example.com", OUTLOOK_SCHEMA),
-    )
-    .await;
+    let body = pox(&server, "jane@example.com", OUTLOOK_SCHEMA).await;
     let entries = protocols(&body);
     let mail: Vec<_> = entries
         .iter()
@@ -136,12 +131,7 @@ async fn outlook_ssl_on_for_starttls() {
 #[tokio::test]
 async fn outlook_spa_off_authrequired_and_login_name() {
     let server = demo().await;
-    let body = post(
-        &server,
-        POX,
-        request_body("Jane@Example.COM", OUTLOOK_SCHEMA),
-    )
-    .await;
+    let body = pox(&server, "Jane@Example.COM", OUTLOOK_SCHEMA).await;
     for entry in protocols(&body) {
         assert_eq!(field(&entry, "DomainRequired"), Some("off"));
         assert_eq!(field(&entry, "LoginName"), Some("Jane@example.com"));
@@ -156,12 +146,7 @@ async fn outlook_spa_off_authrequired_and_login_name() {
 #[tokio::test]
 async fn outlook_dav_entries_as_em_client_reads_them() {
     let server = demo().await;
-    let body = post(
-        &server,
-        POX,
-        request_body("jane@example.com", OUTLOOK_SCHEMA),
-    )
-    .await;
+    let body = pox(&server, "jane@example.com", OUTLOOK_SCHEMA).await;
     let dav: Vec<_> = protocols(&body)
         .into_iter()
         .filter(|p| matches!(field(p, "Type"), Some("CalDAV" | "CardDAV")))
@@ -186,18 +171,8 @@ async fn exchangelib_parses_the_outlook_answer() {
     // protocols.md §6.2: exchangelib 4.9's POX reader as an independent client.
     // Needs `pip install exchangelib==4.9.0` (EXCHANGELIB_PYTHON may name another interpreter).
     let server = demo().await;
-    let settings = post(
-        &server,
-        POX,
-        request_body("jane@example.com", OUTLOOK_SCHEMA),
-    )
-    .await;
-    let unknown = post(
-        &server,
-        POX,
-        request_body("jane@example.net", OUTLOOK_SCHEMA),
-    )
-    .await;
+    let settings = pox(&server, "jane@example.com", OUTLOOK_SCHEMA).await;
+    let unknown = pox(&server, "jane@example.net", OUTLOOK_SCHEMA).await;
     let invalid = post(&server, POX, "garbage").await;
     let script = r#"
 import json, sys
@@ -271,12 +246,7 @@ async fn mobilesync_answer_validates_and_matches_the_example() {
 #[tokio::test]
 async fn mobilesync_without_activesync_is_error_601() {
     let server = TestServer::start(example_config()).await;
-    let body = post(
-        &server,
-        POX,
-        request_body("jane@example.com", MOBILESYNC_SCHEMA),
-    )
-    .await;
+    let body = pox(&server, "jane@example.com", MOBILESYNC_SCHEMA).await;
     validate_autodiscover(body.as_bytes());
     assert_eq!(error_code(&body).as_deref(), Some("601"));
 }
@@ -284,20 +254,10 @@ async fn mobilesync_without_activesync_is_error_601() {
 #[tokio::test]
 async fn unknown_domain_gets_an_error_document_never_other_settings() {
     let server = demo().await;
-    let outlook = post(
-        &server,
-        POX,
-        request_body("jane@example.net", OUTLOOK_SCHEMA),
-    )
-    .await;
+    let outlook = pox(&server, "jane@example.net", OUTLOOK_SCHEMA).await;
     validate_autodiscover(outlook.as_bytes());
     assert_eq!(error_code(&outlook).as_deref(), Some("500"));
-    let mobile = post(
-        &server,
-        POX,
-        request_body("jane@example.net", MOBILESYNC_SCHEMA),
-    )
-    .await;
+    let mobile = pox(&server, "jane@example.net", MOBILESYNC_SCHEMA).await;
     validate_autodiscover(mobile.as_bytes());
     assert_eq!(error_code(&mobile).as_deref(), Some("601"));
     for body in [outlook, mobile] {
@@ -667,7 +627,7 @@ fn render_cli_prints_exactly_the_server_bodies() {
             .output()
             .unwrap();
         assert!(cli.status.success());
-        let served = runtime.block_on(post(&server, POX, request_body("jane@example.com", schema)));
+        let served = runtime.block_on(pox(&server, "jane@example.com", schema));
         assert_eq!(String::from_utf8(cli.stdout).unwrap(), served, "{protocol}");
     }
     let cli = assert_cmd::Command::cargo_bin("mxconf")

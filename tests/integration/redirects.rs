@@ -9,7 +9,7 @@ use reqwest::header::HOST;
 
 use crate::support::{self, TestServer, validate_autoconfig, validate_autodiscover};
 
-use crate::support::pox::{PATH as POX, post, request_body};
+use crate::support::pox::{PATH as POX, pox};
 
 const OUTLOOK_SCHEMA: &str =
     "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a";
@@ -33,11 +33,6 @@ fn config_text() -> String {
 
 async fn server() -> TestServer {
     TestServer::start(support::config_from(&config_text())).await
-}
-
-/// POSTs a POX request; returns the 200 text/xml body after checking the declaration.
-async fn pox(server: &TestServer, email: &str, schema: &str) -> String {
-    post(server, POX, request_body(email, schema)).await
 }
 
 /// The children of the element `parent` (namespace `ns`) as (name, text) pairs.

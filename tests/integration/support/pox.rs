@@ -37,3 +37,8 @@ pub async fn post(server: &TestServer, path: &str, body: impl Into<reqwest::Body
     );
     text
 }
+
+/// POSTs an Outlook request for `email` asking for `schema` to the POX path.
+pub async fn pox(server: &TestServer, email: &str, schema: &str) -> String {
+    post(server, PATH, request_body(email, schema)).await
+}
