@@ -249,14 +249,8 @@ impl<'t> AutomxConf<'t> {
             domain_names.extend(self.domain_sections(&mut unhandled));
         } else {
             for item in &items {
-                match Domain::parse(item) {
-                    Ok(domain) if !domain_names.contains(&domain.to_string()) => {
-                        domain_names.push(domain.to_string());
-                    }
-                    Ok(_) => {}
-                    Err(_) => {
-                        unhandled.push(format!("[automx] domains: {item:?} is not a domain name"))
-                    }
+                if !super::add_domain(&mut domain_names, item) {
+                    unhandled.push(format!("[automx] domains: {item:?} is not a domain name"));
                 }
             }
             if domains_text.contains(',') && domains_text.split_whitespace().count() < items.len() {

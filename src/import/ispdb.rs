@@ -70,14 +70,8 @@ pub fn import(text: &str, file: &str) -> Result<Imported, ImportError> {
         match node.tag_name().name() {
             "domain" => {
                 let name = node.text().unwrap_or_default().trim();
-                match Domain::parse(name) {
-                    Ok(domain) if !domains.contains(&domain.to_string()) => {
-                        domains.push(domain.to_string());
-                    }
-                    Ok(_) => {}
-                    Err(_) => {
-                        not_carried.push(format!("<domain>{name}</domain>: not a domain name"))
-                    }
+                if !super::add_domain(&mut domains, name) {
+                    not_carried.push(format!("<domain>{name}</domain>: not a domain name"));
                 }
             }
             "displayName" | "displayShortName" => {}

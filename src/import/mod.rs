@@ -324,6 +324,21 @@ fn write_domain(out: &mut String, path: &str, domain: &DomainOut) {
 
 /// True when `host` is a host name once `%EMAILDOMAIN%` is filled in (the only placeholder a
 /// host may hold before the importer writes it out per domain).
+/// Adds `name` to `domains` in canonical form unless it is already there; `false` when it is
+/// not a domain name (the caller says so in the output's comments).
+fn add_domain(domains: &mut Vec<String>, name: &str) -> bool {
+    match Domain::parse(name) {
+        Ok(domain) => {
+            let domain = domain.to_string();
+            if !domains.contains(&domain) {
+                domains.push(domain);
+            }
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 fn is_host_template(host: &str) -> bool {
     Domain::parse(&host.replace("%EMAILDOMAIN%", "example.org")).is_ok()
 }
