@@ -1026,6 +1026,19 @@ impl Lookup {
         Ok((BackendOut { name, notes, keys }, enabled))
     }
 
+    /// The first of automx's `host` list (`default` without one); mxconf takes one `what`, so
+    /// any fallbacks are named in `notes` as dropped.
+    fn first_host(&self, default: &str, what: &str, notes: &mut Vec<String>) -> String {
+        let hosts = split_list(self.setting("host").unwrap_or(default));
+        if hosts.len() > 1 {
+            notes.push(format!(
+                "automx host = {}: mxconf takes one {what}; the fallbacks were dropped",
+                hosts.join(", ")
+            ));
+        }
+        hosts.first().cloned().unwrap_or_default()
+    }
+
     fn ldap(
         &self,
         name: &str,
@@ -1033,14 +1046,7 @@ impl Lookup {
         keys: &mut Vec<(&'static str, TomlValue)>,
         notes: &mut Vec<String>,
     ) -> Result<(), String> {
-        let hosts = split_list(self.setting("host").unwrap_or("ldap://127.0.0.1/"));
-        let url = hosts.first().cloned().unwrap_or_default();
-        if hosts.len() > 1 {
-            notes.push(format!(
-                "automx host = {}: mxconf takes one URL; the fallbacks were dropped",
-                hosts.join(", ")
-            ));
-        }
+        let url = self.first_host("ldap://127.0.0.1/", "URL", notes);
         keys.push(("url", TomlValue::Str(url.clone())));
         if url.starts_with("ldap://") && !self.setting("usetls").is_some_and(is_true) {
             let loopback =
@@ -1125,14 +1131,7 @@ impl Lookup {
         keys: &mut Vec<(&'static str, TomlValue)>,
         notes: &mut Vec<String>,
     ) -> Result<(), String> {
-        let hosts = split_list(self.setting("host").unwrap_or_default());
-        let host = hosts.first().cloned().unwrap_or_default();
-        if hosts.len() > 1 {
-            notes.push(format!(
-                "automx host = {}: mxconf takes one database; the fallbacks were dropped",
-                hosts.join(", ")
-            ));
-        }
+        let host = self.first_host("", "database", notes);
         if let Some(path) = host.strip_prefix("sqlite:///") {
             let absolute = if path.starts_with('/') {
                 path.to_owned()
