@@ -16,7 +16,7 @@ pub fn run(args: &ConfigArg) -> anyhow::Result<ExitCode> {
             // The signer's files are checked too (key matches, dates), so a renewal gone wrong
             // shows here rather than at the next restart.
             if let Some(settings) = &config.signing {
-                match crate::signing::Signer::from_settings(settings, &config.base_dir()) {
+                match crate::signing::Signer::from_settings(settings) {
                     Ok(signer) => println!("signing: {}", signer.describe()),
                     Err(error) => {
                         eprintln!("{}: signing: {error}", config.source_name());

@@ -65,8 +65,7 @@ impl ProfileMaker {
         let signer = match (&config.signing, unsigned) {
             (_, true) => None,
             (Some(settings), false) => Some(
-                Signer::from_settings(settings, &config.base_dir())
-                    .context("cannot load the [signing] identity")?,
+                Signer::from_settings(settings).context("cannot load the [signing] identity")?,
             ),
             (None, false) => bail!(
                 "{} has no [signing] table: configure one, or pass --unsigned",

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::validate::Checker;
+use super::checker::Checker;
 use crate::account::{FIELD_NAMES, Field};
 
 /// `[backends.NAME]` as written. One flat table for every type, so that a key given to the wrong
@@ -175,7 +175,6 @@ fn typed_keys(raw: &BackendFile) -> [TypedKey; 15] {
 /// Checks every `[backends.NAME]`; returns the settings (in name order) and name → index.
 pub(super) fn check_backends(
     checker: &mut Checker<'_>,
-    base_dir: &Path,
     raw: &BTreeMap<String, Spanned<BackendFile>>,
 ) -> (Vec<BackendSettings>, HashMap<String, usize>) {
     let mut settings = Vec::new();
@@ -193,7 +192,7 @@ pub(super) fn check_backends(
                 "names use letters, digits, - and _ only".into(),
             );
         }
-        if let Some(backend) = check_backend(checker, base_dir, &label, name, entry.get_ref()) {
+        if let Some(backend) = check_backend(checker, &label, name, entry.get_ref()) {
             names.insert(name.clone(), settings.len());
             settings.push(backend);
         }
@@ -232,7 +231,6 @@ pub(super) fn check_sources(
 
 fn check_backend(
     checker: &mut Checker<'_>,
-    base_dir: &Path,
     label: &str,
     name: &str,
     raw: &BackendFile,
@@ -317,8 +315,8 @@ fn check_backend(
         }
     };
     let backend = match kind {
-        "sql" => check_sql(checker, base_dir, label, raw).map(BackendKind::Sql),
-        "ldap" => check_ldap(checker, base_dir, label, raw).map(BackendKind::Ldap),
+        "sql" => check_sql(checker, label, raw).map(BackendKind::Sql),
+        "ldap" => check_ldap(checker, label, raw).map(BackendKind::Ldap),
         _ => check_command(checker, label, raw).map(BackendKind::Command),
     };
     Some(BackendSettings {
@@ -332,13 +330,8 @@ fn check_backend(
     })
 }
 
-fn check_sql(
-    checker: &mut Checker<'_>,
-    base_dir: &Path,
-    label: &str,
-    raw: &BackendFile,
-) -> Option<SqlSettings> {
-    let secret = check_secret(checker, base_dir, label, raw);
+fn check_sql(checker: &mut Checker<'_>, label: &str, raw: &BackendFile) -> Option<SqlSettings> {
+    let secret = check_secret(checker, label, raw);
     let database = match (&raw.path, &raw.url) {
         (Some(path), None) => {
             if secret.is_some() {
@@ -350,7 +343,7 @@ fn check_sql(
                     "SQLite takes no password",
                 );
             }
-            Some(SqlDatabase::Sqlite(base_dir.join(path.get_ref())))
+            Some(SqlDatabase::Sqlite(checker.path(path.get_ref())))
         }
         (None, Some(url)) => {
             check_url(checker, label, url, &["postgres", "postgresql"]).map(|url| {
@@ -411,12 +404,7 @@ fn check_sql(
     })
 }
 
-fn check_ldap(
-    checker: &mut Checker<'_>,
-    base_dir: &Path,
-    label: &str,
-    raw: &BackendFile,
-) -> Option<LdapSettings> {
+fn check_ldap(checker: &mut Checker<'_>, label: &str, raw: &BackendFile) -> Option<LdapSettings> {
     let Some(url_raw) = &raw.url else {
         report_at(
             checker,
@@ -442,7 +430,7 @@ fn check_ldap(
             );
         }
     }
-    let secret = check_secret(checker, base_dir, label, raw);
+    let secret = check_secret(checker, label, raw);
     // Outer `None`: a mistake already reported; `Some(None)`: an anonymous bind.
     let bind = match (&raw.bind_dn, secret) {
         (Some(dn), Some(Some(secret))) => Some(Some((dn.get_ref().clone(), secret))),
@@ -556,7 +544,7 @@ fn check_ldap(
         }
     };
     let ca_certificates = match &raw.ca_file {
-        Some(file) => Some(read_ca_file(checker, base_dir, label, file)?),
+        Some(file) => Some(read_ca_file(checker, label, file)?),
         None => Some(Vec::new()),
     };
     Some(LdapSettings {
@@ -575,11 +563,10 @@ fn check_ldap(
 /// (with its line), not a lookup failure at the first request.
 fn read_ca_file(
     checker: &mut Checker<'_>,
-    base_dir: &Path,
     label: &str,
     file: &Spanned<String>,
 ) -> Option<Vec<Vec<u8>>> {
-    let path = base_dir.join(file.get_ref());
+    let path = checker.path(file.get_ref());
     let problem = match std::fs::read(&path) {
         Err(error) => format!("cannot read {}: {error}", path.display()),
         Ok(pem) => match openssl::x509::X509::stack_from_pem(&pem) {
@@ -618,7 +605,7 @@ fn check_command(
     let (program, args) = match command.get_ref().split_first() {
         // An absolute path: no PATH search, so what runs is what the admin named.
         Some((program, args)) if Path::new(program).is_absolute() => {
-            (PathBuf::from(program), args.to_vec())
+            (checker.path(program), args.to_vec())
         }
         _ => {
             checker.report(
@@ -646,7 +633,6 @@ fn check_command(
 /// `Some(None)` when both or a bad one is given (already reported), `None` when neither.
 fn check_secret(
     checker: &mut Checker<'_>,
-    base_dir: &Path,
     label: &str,
     raw: &BackendFile,
 ) -> Option<Option<Secret>> {
@@ -654,7 +640,7 @@ fn check_secret(
         (None, None) => None,
         // Relative to the config file's directory, like every other path (a service's working
         // directory is usually `/`).
-        (Some(file), None) => Some(Some(Secret::File(base_dir.join(file.get_ref())))),
+        (Some(file), None) => Some(Some(Secret::File(checker.path(file.get_ref())))),
         (None, Some(env)) => {
             let name = env.get_ref();
             if name.is_empty() || name.contains('=') || name.contains('\0') {

@@ -3,6 +3,7 @@
 //! First stage of the flow; depends only on `account` for its vocabulary.
 
 pub mod backend;
+mod checker;
 mod error;
 pub mod file;
 mod profile;
@@ -102,17 +103,6 @@ impl Config {
         match &self.source {
             ConfigSource::File(path) => path.display().to_string(),
             ConfigSource::EmbeddedDemo => DEMO_NAME.to_owned(),
-        }
-    }
-
-    /// The directory relative paths in the config are resolved against.
-    pub fn base_dir(&self) -> PathBuf {
-        match &self.source {
-            ConfigSource::File(path) => path
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from(".")),
-            ConfigSource::EmbeddedDemo => PathBuf::from("."),
         }
     }
 

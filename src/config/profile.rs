@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::validate::Checker;
+use super::checker::Checker;
 use crate::account::Provider;
 
 /// The raw `[profile]` table.

@@ -6,8 +6,8 @@
 use toml::Spanned;
 
 use super::Config;
+use super::checker::Checker;
 use super::file::{ConfigFile, DomainFile};
-use super::validate::Checker;
 use crate::account::Domain;
 
 const TO_DOMAIN: &str = "redirect-to-domain";

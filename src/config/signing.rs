@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::validate::Checker;
+use super::checker::Checker;
 
 /// `[signing]` as written. Exactly one form: `cert` + `key` (+ `chain`), `pkcs12` +
 /// `password-file`, or `development-chain = true`.
@@ -22,8 +22,8 @@ pub struct SigningFile {
     pub development_chain: Option<Spanned<bool>>,
 }
 
-/// The validated signing identity. Paths are as written, relative to the config file's
-/// directory (`Config::base_dir`).
+/// The validated signing identity. Paths are resolved (relative ones from the config file's
+/// directory).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SigningSettings {
     /// PEM files: `cert`'s first certificate signs, the rest of it and `chain` are intermediates.
@@ -171,7 +171,7 @@ fn path(checker: &mut Checker<'_>, field: &str, value: &Spanned<String>) -> Opti
         );
         return None;
     }
-    Some(PathBuf::from(text))
+    Some(checker.path(text))
 }
 
 #[cfg(test)]
@@ -186,6 +186,11 @@ mod tests {
             &format!("{BASE}{signing}"),
             ConfigSource::File("mxconf.toml".into()),
         )
+    }
+
+    /// Where a relative path in `./mxconf.toml` points once loaded.
+    fn here(path: &str) -> std::path::PathBuf {
+        std::env::current_dir().unwrap().join(path)
     }
 
     fn errors(signing: &str) -> Vec<String> {
@@ -206,9 +211,9 @@ mod tests {
         assert_eq!(
             pem.signing,
             Some(SigningSettings::Pem {
-                cert: "tls/fullchain.pem".into(),
+                cert: here("tls/fullchain.pem"),
                 chain: None,
-                key: "tls/key.pem".into()
+                key: here("tls/key.pem")
             })
         );
         let chained =
@@ -221,8 +226,8 @@ mod tests {
         assert_eq!(
             p12.signing,
             Some(SigningSettings::Pkcs12 {
-                file: "id.p12".into(),
-                password_file: "id.pass".into()
+                file: here("id.p12"),
+                password_file: here("id.pass")
             })
         );
         let dev = load("[signing]\ndevelopment-chain = true\n").unwrap();

@@ -3,61 +3,27 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::ops::Range;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ipnet::IpNet;
 use toml::Spanned;
 
+use super::checker::Checker;
 use super::file::{AuthList, ConfigFile, DomainFile, ServerEntryFile};
-use super::{Config, ConfigError, ConfigIssue, ConfigSource, DEMO_NAME, DomainSettings};
+use super::{Config, ConfigError, ConfigSource, DEMO_NAME, DomainSettings};
 use crate::account::{Domain, MailServer, Provider, ServerKind};
 
-/// Collects issues while walking the file form.
-pub(super) struct Checker<'a> {
-    file: String,
-    text: &'a str,
-    issues: Vec<ConfigIssue>,
-}
-
-impl Checker<'_> {
-    fn line_of(&self, span: &Range<usize>) -> usize {
-        let end = span.start.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
-    }
-
-    pub(super) fn report(&mut self, span: Option<&Range<usize>>, field: String, message: String) {
-        let line = span.map(|span| self.line_of(span));
-        self.issues.push(ConfigIssue {
-            file: self.file.clone(),
-            line,
-            field,
-            message,
-        });
-    }
-}
-
 pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, ConfigError> {
-    let file_name = match &source {
-        ConfigSource::File(path) => path.display().to_string(),
-        ConfigSource::EmbeddedDemo => DEMO_NAME.to_owned(),
-    };
-    let mut checker = Checker {
-        file: file_name,
-        text,
-        issues: Vec::new(),
+    let mut checker = match &source {
+        ConfigSource::File(path) => Checker::new(path.display().to_string(), text, Some(path)),
+        ConfigSource::EmbeddedDemo => Checker::new(DEMO_NAME.to_owned(), text, None),
     };
     let raw: ConfigFile = match toml::from_str(text) {
         Ok(raw) => raw,
         Err(error) => {
             let message = error.message().trim().to_owned();
             checker.report(error.span().as_ref(), String::new(), message);
-            return Err(ConfigError::Invalid(checker.issues));
+            return Err(ConfigError::Invalid(checker.into_issues()));
         }
     };
 
@@ -100,13 +66,8 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
         })
         .collect();
 
-    let base_dir = match &source {
-        ConfigSource::File(path) => path.parent().map(Path::to_path_buf).unwrap_or_default(),
-        ConfigSource::EmbeddedDemo => PathBuf::new(),
-    };
-    let (backends, backend_names) =
-        super::backend::check_backends(&mut checker, &base_dir, &raw.backends);
-    let web = super::web::check(&mut checker, &raw.web, &base_dir);
+    let (backends, backend_names) = super::backend::check_backends(&mut checker, &raw.backends);
+    let web = super::web::check(&mut checker, &raw.web);
 
     super::redirect::check_defaults(&mut checker, &raw.defaults);
     let mut exact = HashMap::new();
@@ -165,10 +126,10 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
     };
     // Needs every domain: alias targets are looked up as requests would look them up.
     super::redirect::check_targets(&mut checker, &raw, &config);
-    if checker.issues.is_empty() {
+    if checker.is_clean() {
         Ok(config)
     } else {
-        Err(ConfigError::Invalid(checker.issues))
+        Err(ConfigError::Invalid(checker.into_issues()))
     }
 }
 

@@ -2,12 +2,12 @@
 //! and its validation live here; `webform` consumes the validated [`WebSettings`]. Every value
 //! that ends up in CSS or a response header is checked strictly, because there it is code.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::validate::Checker;
+use super::checker::Checker;
 
 /// The accent colour when the admin sets none: a blue with 6.9:1 contrast against white.
 pub const DEFAULT_ACCENT: &str = "#1a56b0";
@@ -53,7 +53,7 @@ pub struct LogoUrl {
     pub origin: Option<String>,
 }
 
-pub(super) fn check(checker: &mut Checker<'_>, raw: &WebFile, base_dir: &Path) -> WebSettings {
+pub(super) fn check(checker: &mut Checker<'_>, raw: &WebFile) -> WebSettings {
     let mut settings = WebSettings::default();
     if let Some(value) = &raw.accent_colour {
         match parse_hex_colour(value.get_ref()) {
@@ -82,7 +82,7 @@ pub(super) fn check(checker: &mut Checker<'_>, raw: &WebFile, base_dir: &Path) -
         }
     }
     if let Some(value) = &raw.templates_dir {
-        let dir = base_dir.join(value.get_ref());
+        let dir = checker.path(value.get_ref());
         if dir.is_dir() {
             settings.templates_dir = Some(dir);
         } else {

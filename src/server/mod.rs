@@ -74,7 +74,7 @@ impl AppState {
     pub fn load(config: Config) -> Result<Self, StartError> {
         let signer = match &config.signing {
             Some(settings) => {
-                let signer = Signer::from_settings(settings, &config.base_dir())?;
+                let signer = Signer::from_settings(settings)?;
                 if signer.is_development() {
                     tracing::warn!(
                         "signing profiles with the DEVELOPMENT chain: profiles will show Not Verified on devices"

@@ -137,22 +137,16 @@ impl SignedProfile {
 }
 
 impl Signer {
-    /// Loads the identity `[signing]` names; relative paths are taken from `base_dir` (the
-    /// config file's directory).
-    pub fn from_settings(
-        settings: &SigningSettings,
-        base_dir: &Path,
-    ) -> Result<Signer, SigningError> {
+    /// Loads the identity `[signing]` names (its paths were resolved when the config loaded).
+    pub fn from_settings(settings: &SigningSettings) -> Result<Signer, SigningError> {
         match settings {
-            SigningSettings::Pem { cert, chain, key } => Signer::from_pem(
-                &base_dir.join(cert),
-                chain.as_ref().map(|chain| base_dir.join(chain)).as_deref(),
-                &base_dir.join(key),
-            ),
+            SigningSettings::Pem { cert, chain, key } => {
+                Signer::from_pem(cert, chain.as_deref(), key)
+            }
             SigningSettings::Pkcs12 {
                 file,
                 password_file,
-            } => Signer::from_pkcs12(&base_dir.join(file), &base_dir.join(password_file)),
+            } => Signer::from_pkcs12(file, password_file),
             SigningSettings::DevelopmentChain => Signer::development(),
         }
     }

@@ -51,11 +51,11 @@ fn pem_files_and_settings_load_the_same_identity() {
     .unwrap();
     assert!(!from_pem.is_development());
     let settings = SigningSettings::Pem {
-        cert: "fullchain.pem".into(),
+        cert: certs("fullchain.pem"),
         chain: None,
-        key: "signer.key".into(),
+        key: certs("signer.key"),
     };
-    let from_settings = Signer::from_settings(&settings, &certs("")).unwrap();
+    let from_settings = Signer::from_settings(&settings).unwrap();
     assert_eq!(from_pem.chain.len(), 1);
     assert_eq!(from_settings.chain.len(), 1);
     assert_eq!(from_pem.certificate, from_settings.certificate);

@@ -186,6 +186,83 @@ async fn sqlite_overrides_known_users_and_leaves_others_generic() {
     assert_hostile_get_generic(&resolver).await;
 }
 
+/// Writes the users table into a new SQLite file at `path` (its directories are created).
+async fn sqlite_at(path: &Path, sql: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
+/// A config in `etc/mxconf/` naming its database `../../var/lib/…`, loaded by the binary with
+/// a relative `--config`: the `..` segments count (they were once dropped, and the lookup
+/// silently opened `etc/mxconf/var/lib/…`).
+#[tokio::test]
+async fn sqlite_path_with_dot_dot_from_a_relative_config_path() {
+    let root = tempfile::tempdir().unwrap();
+    sqlite_at(&root.path().join("var/lib/mxconf/users.sqlite"), USERS_SQL).await;
+    let text = format!(
+        "{PROVIDER}[backends.users]\ntype = \"sql\"\npath = \"../../var/lib/mxconf/users.sqlite\"\n\
+         query = \"{USERS_QUERY}\"\non-failure = \"fail\"\n\
+         [domains.\"example.org\"]\nsources = [\"users\"]\n\
+         [[domains.\"example.org\".imap]]\nhost = \"imap.example.org\"\nport = 993\nsecurity = \"tls\"\n"
+    );
+    std::fs::create_dir_all(root.path().join("etc/mxconf")).unwrap();
+    std::fs::write(root.path().join("etc/mxconf/mxconf.toml"), text).unwrap();
+    let output = crate::support::cli::mxconf()
+        .current_dir(root.path())
+        .args(["render", "autoconfig", "jane@example.org", "--config"])
+        .arg("etc/mxconf/mxconf.toml")
+        .output()
+        .unwrap();
+    crate::support::cli::assert_success(&output);
+    let body = String::from_utf8(output.stdout).unwrap();
+    assert!(body.contains("<username>jdoe</username>"), "{body}");
+    assert!(!root.path().join("etc/mxconf/var").exists());
+}
+
+/// `..` is taken in the text of the path, not after following a symlinked directory: with
+/// `link -> real/conf`, `link/../users.sqlite` is the `users.sqlite` beside `link`. Each
+/// candidate file knows a different login for jane, so the answer names the file opened.
+#[tokio::test]
+async fn relative_paths_are_resolved_lexically_from_the_config_path_as_given() {
+    let root = tempfile::tempdir().unwrap();
+    let beside_link =
+        "INSERT INTO users VALUES ('jane', 'example.org', 'beside-link', NULL, NULL, NULL);";
+    let beside_target =
+        "INSERT INTO users VALUES ('jane', 'example.org', 'beside-target', NULL, NULL, NULL);";
+    let table = USERS_SQL.lines().next().unwrap();
+    sqlite_at(
+        &root.path().join("users.sqlite"),
+        &format!("{table}\n{beside_link}"),
+    )
+    .await;
+    sqlite_at(
+        &root.path().join("real/users.sqlite"),
+        &format!("{table}\n{beside_target}"),
+    )
+    .await;
+    std::fs::create_dir_all(root.path().join("real/conf")).unwrap();
+    std::os::unix::fs::symlink(root.path().join("real/conf"), root.path().join("link")).unwrap();
+    let text = format!(
+        "{PROVIDER}[backends.users]\ntype = \"sql\"\npath = \"./../users.sqlite\"\n\
+         query = \"{USERS_QUERY}\"\non-failure = \"fail\"\n\
+         [domains.\"example.org\"]\nsources = [\"users\"]\n\
+         [[domains.\"example.org\".imap]]\nhost = \"imap.example.org\"\nport = 993\nsecurity = \"tls\"\n"
+    );
+    std::fs::write(root.path().join("real/conf/mxconf.toml"), text).unwrap();
+    let config = Config::load(&root.path().join("link/mxconf.toml")).unwrap();
+    let resolver = Resolver::new(Arc::new(config));
+    let jane = resolve(&resolver, "jane@example.org").await.unwrap();
+    assert_eq!(jane.login_name(), Some("beside-link"));
+}
+
 #[tokio::test]
 async fn sqlite_missing_file_or_bad_columns_follow_the_policy() {
     let dir = tempfile::tempdir().unwrap();
