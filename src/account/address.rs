@@ -2,6 +2,7 @@
 //! lower-cased, length-capped, restricted character set) and then carried as proof that the
 //! value is well-formed. Nothing here knows about HTTP or protocols.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// RFC 5321 §4.5.3.1: 64 octets for a local part, 254 for a path (minus the angle brackets).
@@ -143,6 +144,24 @@ impl EmailAddress {
         &self.domain
     }
 
+    /// The same address with its local part lower-cased (Unicode rules, like the domain): the
+    /// form per-user sources are asked with unless told to keep it exact (docs/backends.md).
+    /// Borrowed when it is lower-case already, as nearly every address is.
+    pub fn with_lowercase_local_part(&self) -> Cow<'_, EmailAddress> {
+        let local = self.local_part();
+        if !local.chars().any(char::is_uppercase) {
+            return Cow::Borrowed(self);
+        }
+        let local = local.to_lowercase();
+        // Lower-casing keeps every character allowed (letters stay letters), so the parts
+        // need no new check; only the lengths may change.
+        Cow::Owned(EmailAddress {
+            at: local.len(),
+            full: format!("{local}@{}", self.domain),
+            domain: self.domain.clone(),
+        })
+    }
+
     /// The same local part at `domain` (a domain alias's target). Goes through [`Self::parse`]
     /// again because a longer domain can push the address past the length cap.
     pub fn with_domain(&self, domain: &Domain) -> Result<Self, AddressError> {
@@ -204,6 +223,22 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(1024));
         assert_eq!(EmailAddress::parse(&long), Err(AddressError::TooLong));
+    }
+
+    #[test]
+    fn lowercase_local_part_is_the_lookup_normal_form() {
+        let a = EmailAddress::parse("Jane.DOE@Example.org").unwrap();
+        let lower = a.with_lowercase_local_part();
+        assert_eq!(lower.as_str(), "jane.doe@example.org");
+        assert_eq!(lower.local_part(), "jane.doe");
+        assert_eq!(lower.domain().as_str(), "example.org");
+        let umlaut = EmailAddress::parse("JÖRG@example.org").unwrap();
+        assert_eq!(umlaut.with_lowercase_local_part().local_part(), "jörg");
+        let already = EmailAddress::parse("jane@example.org").unwrap();
+        assert!(matches!(
+            already.with_lowercase_local_part(),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! the flow; `backend` builds the live connections from these settings, `resolve` uses them.
 //! Secrets are never stored here, only where to read them (a file or an environment variable).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::ops::Range;
@@ -13,7 +14,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::checker::Checker;
-use crate::account::{FIELD_NAMES, Field};
+use crate::account::{EmailAddress, FIELD_NAMES, Field};
 
 /// `[backends.NAME]` as written. One flat table for every type, so that a key given to the wrong
 /// type gets a clear message instead of serde's "unknown variant".
@@ -27,6 +28,8 @@ pub struct BackendFile {
     pub negative_cache_ttl: Option<Spanned<String>>,
     pub cache_size: Option<Spanned<i64>>,
     pub on_failure: Option<Spanned<String>>,
+    #[serde(default)]
+    pub local_part: LocalPart,
     // sql
     pub path: Option<Spanned<String>>,
     pub query: Option<Spanned<String>>,
@@ -57,6 +60,28 @@ pub enum OnFailure {
     Fail,
 }
 
+/// How an address's local part is given to a source (docs/backends.md, "Address normal form").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LocalPart {
+    /// `Jane@example.org` is looked up (and cached) as `jane@example.org`, as mail servers
+    /// that fold case (Dovecot's `%Lu`) store it.
+    #[default]
+    Lowercase,
+    /// As the client typed it, for a source whose data is case-sensitive on purpose.
+    Exact,
+}
+
+impl LocalPart {
+    /// The address a source is asked with, and cached under.
+    pub fn lookup_form(self, email: &EmailAddress) -> Cow<'_, EmailAddress> {
+        match self {
+            LocalPart::Lowercase => email.with_lowercase_local_part(),
+            LocalPart::Exact => Cow::Borrowed(email),
+        }
+    }
+}
+
 /// Where a password comes from. Read at connect time, never logged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Secret {
@@ -75,6 +100,7 @@ pub struct BackendSettings {
     pub negative_cache_ttl: Duration,
     pub cache_size: u64,
     pub on_failure: OnFailure,
+    pub local_part: LocalPart,
 }
 
 #[derive(Debug, Clone)]
@@ -327,6 +353,7 @@ fn check_backend(
         negative_cache_ttl: negative_cache_ttl?,
         cache_size: cache_size?,
         on_failure: on_failure?,
+        local_part: raw.local_part,
     })
 }
 
@@ -860,6 +887,30 @@ mod tests {
     }
 
     #[test]
+    fn local_part_is_lowercase_unless_exact() {
+        let text = |extra: &str| {
+            format!(
+                "{PROVIDER}[backends.run]\ntype = \"command\"\ncommand = [\"/bin/true\"]\n{extra}"
+            )
+        };
+        let load = |extra: &str| {
+            Config::from_toml(&text(extra), ConfigSource::File("mxconf.toml".into()))
+                .map(|config| config.backends[0].local_part)
+        };
+        assert_eq!(load("").unwrap(), LocalPart::Lowercase);
+        assert_eq!(load("local-part = \"exact\"\n").unwrap(), LocalPart::Exact);
+        let error = errors(
+            "[backends.run]\ntype = \"command\"\ncommand = [\"/bin/true\"]\nlocal-part = \"upper\"\n",
+        );
+        assert_eq!(
+            error,
+            [
+                "mxconf.toml:8: backends.run.local-part: unknown variant `upper`, expected `lowercase` or `exact`"
+            ]
+        );
+    }
+
+    #[test]
     fn password_files_are_relative_to_the_config_file() {
         let text = format!(
             "{PROVIDER}[backends.dir]\ntype = \"ldap\"\nurl = \"ldaps://ldap.example.org\"\n\
@@ -950,6 +1001,7 @@ mod tests {
             "negative-cache-ttl",
             "cache-size",
             "on-failure",
+            "local-part",
         ];
         let any: BackendFile = toml::from_str("type = \"sql\"").unwrap();
         for key in keys

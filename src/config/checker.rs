@@ -54,6 +54,17 @@ impl<'a> Checker<'a> {
         });
     }
 
+    /// A TOML syntax or type error (serde's: unknown key, unknown variant, wrong type), with
+    /// the field it sits in when the text parses as TOML at all.
+    pub(super) fn report_toml_error(&mut self, error: &toml::de::Error) {
+        let span = error.span();
+        let field = span
+            .as_ref()
+            .and_then(|span| field_at(self.text, span.start))
+            .unwrap_or_default();
+        self.report(span.as_ref(), field, error.message().trim().to_owned());
+    }
+
     /// A path from the file, resolved once, here: relative to the config file's directory,
     /// with `.` and `..` taken in the text (docs/configuration.md, "Paths").
     pub(super) fn path(&self, text: &str) -> PathBuf {
@@ -67,6 +78,81 @@ impl<'a> Checker<'a> {
 
     pub(super) fn is_clean(&self) -> bool {
         self.issues.is_empty()
+    }
+}
+
+/// One step of a key path: a key, or an index into an array.
+enum Step<'t> {
+    Key(&'t str),
+    Index(usize),
+}
+
+/// The field at byte `at` of `text`, labelled the way the checks label fields.
+fn field_at(text: &str, at: usize) -> Option<String> {
+    let document = toml::de::DeTable::parse(text).ok()?;
+    let mut path = Vec::new();
+    find(document.get_ref(), at, &mut path).then(|| label(&path))
+}
+
+/// Descends to the key, or the value, whose span holds `at`. Table spans are not relied on
+/// (a `[header]` table's span is its header), so every table is searched.
+fn find<'t>(table: &'t toml::de::DeTable<'_>, at: usize, path: &mut Vec<Step<'t>>) -> bool {
+    for (key, value) in table {
+        path.push(Step::Key(key.get_ref()));
+        if key.span().contains(&at) || holds(value, at, path) {
+            return true;
+        }
+        path.pop();
+    }
+    false
+}
+
+fn holds<'t>(
+    value: &'t toml::Spanned<toml::de::DeValue<'_>>,
+    at: usize,
+    path: &mut Vec<Step<'t>>,
+) -> bool {
+    match value.get_ref() {
+        toml::de::DeValue::Table(table) => find(table, at, path),
+        toml::de::DeValue::Array(items) => {
+            items.iter().enumerate().any(|(index, item)| {
+                path.push(Step::Index(index));
+                let found = holds(item, at, path);
+                if !found {
+                    path.pop();
+                }
+                found
+            }) || value.span().contains(&at)
+        }
+        _ => value.span().contains(&at),
+    }
+}
+
+/// `domain "example.org": smtp[1].port`, `defaults: imap[0].security`, `backends.dir.scope`.
+fn label(path: &[Step<'_>]) -> String {
+    let dotted = |steps: &[Step<'_>]| {
+        let mut out = String::new();
+        for step in steps {
+            match step {
+                Step::Key(key) if out.is_empty() => out.push_str(key),
+                Step::Key(key) => {
+                    out.push('.');
+                    out.push_str(key);
+                }
+                Step::Index(index) => out.push_str(&format!("[{index}]")),
+            }
+        }
+        out
+    };
+    let (head, rest) = match path {
+        [Step::Key("domains"), Step::Key(name), rest @ ..] => (format!("domain {name:?}"), rest),
+        [Step::Key("defaults"), rest @ ..] => ("defaults".to_owned(), rest),
+        _ => return dotted(path),
+    };
+    if rest.is_empty() {
+        head
+    } else {
+        format!("{head}: {}", dotted(rest))
     }
 }
 
@@ -98,6 +184,40 @@ mod tests {
 
     fn resolve(config: &str, value: &str) -> PathBuf {
         Checker::new(String::new(), "", Some(Path::new(config))).path(value)
+    }
+
+    fn toml_error(text: &str) -> String {
+        let error = toml::from_str::<super::super::file::ConfigFile>(text).unwrap_err();
+        let mut checker = Checker::new("mxconf.toml".into(), text, None);
+        checker.report_toml_error(&error);
+        checker.into_issues()[0].to_string()
+    }
+
+    #[test]
+    fn toml_errors_name_their_field() {
+        let provider = "[provider]\nid = \"e.org\"\ndisplay-name = \"E\"\nshort-name = \"E\"\n";
+        assert_eq!(
+            toml_error(&format!(
+                "{provider}[[domains.\"a.org\".imap]]\nhost = \"h.a.org\"\nport = 993\n\
+                 security = \"tls\"\n[[domains.\"a.org\".imap]]\nhost = \"h.a.org\"\n\
+                 port = 143\nsecurity = \"ssl\"\n"
+            )),
+            "mxconf.toml:12: domain \"a.org\": imap[1].security: unknown variant `ssl`, \
+             expected one of `tls`, `starttls`, `plain`"
+        );
+        let unknown = toml_error(&format!("{provider}[server]\nbogus = 1\n"));
+        assert!(
+            unknown.starts_with("mxconf.toml:6: server.bogus: unknown field `bogus`"),
+            "{unknown}"
+        );
+        let wrong_type = toml_error(&format!("{provider}[defaults]\ncaldav = 1\n"));
+        assert!(
+            wrong_type.starts_with("mxconf.toml:6: defaults: caldav: invalid type"),
+            "{wrong_type}"
+        );
+        // Not TOML at all: the line, without a field.
+        let syntax = toml_error(&format!("{provider}[server\n"));
+        assert!(syntax.starts_with("mxconf.toml:5: "), "{syntax}");
     }
 
     #[test]

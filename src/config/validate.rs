@@ -21,8 +21,7 @@ pub(super) fn validate(text: &str, source: ConfigSource) -> Result<Config, Confi
     let raw: ConfigFile = match toml::from_str(text) {
         Ok(raw) => raw,
         Err(error) => {
-            let message = error.message().trim().to_owned();
-            checker.report(error.span().as_ref(), String::new(), message);
+            checker.report_toml_error(&error);
             return Err(ConfigError::Invalid(checker.into_issues()));
         }
     };

@@ -13,7 +13,7 @@ use moka::future::Cache;
 use super::ResolveError;
 use crate::account::{Account, AccountPatch, EmailAddress};
 use crate::backend::{self, Backend, BackendError, LookupResult};
-use crate::config::backend::{BackendSettings, OnFailure};
+use crate::config::backend::{BackendSettings, LocalPart, OnFailure};
 
 /// A cached answer: the patch, or `None` for "no entry".
 type Cached = Option<Arc<AccountPatch>>;
@@ -28,6 +28,7 @@ struct Source {
     backend: Box<dyn Backend>,
     timeout: Duration,
     on_failure: OnFailure,
+    local_part: LocalPart,
     /// `None` when `cache-ttl = "0s"`.
     cache: Option<Cache<String, Cached>>,
     /// Set by the first failure of an incident, cleared by the next success.
@@ -92,20 +93,24 @@ impl Source {
             backend: backend::build(settings),
             timeout: settings.timeout,
             on_failure: settings.on_failure,
+            local_part: settings.local_part,
             cache,
             failing: AtomicBool::new(false),
         }
     }
 
-    /// The cached answer, or one fresh lookup. Concurrent lookups of one address share a single
-    /// backend query (`try_get_with`); failures are not cached. `Err(())`: already logged.
+    /// The cached answer, or one fresh lookup. The source is asked with, and caches under, the
+    /// address's normal form, so `Jane@` and `jane@` are one entry and one answer. Concurrent
+    /// lookups of one address share a single backend query (`try_get_with`); failures are not
+    /// cached. `Err(())`: already logged.
     async fn lookup(&self, email: &EmailAddress) -> Result<Cached, ()> {
+        let email = self.local_part.lookup_form(email);
         match &self.cache {
             Some(cache) => cache
-                .try_get_with(email.as_str().to_owned(), self.fetch(email))
+                .try_get_with(email.as_str().to_owned(), self.fetch(&email))
                 .await
                 .map_err(|_| ()),
-            None => self.fetch(email).await,
+            None => self.fetch(&email).await,
         }
     }
 

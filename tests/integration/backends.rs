@@ -138,17 +138,23 @@ fn hostile_addresses_that_never_reach_a_backend() {
     }
 }
 
-async fn sqlite_file(dir: &Path) -> String {
-    let path = dir.join("users.sqlite");
+/// Runs `sql` in a new SQLite file at `path` (its directories are created).
+async fn sqlite_at(path: &Path, sql: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
         .await
         .unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(USERS_SQL))
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
         .execute(&pool)
         .await
         .unwrap();
     pool.close().await;
+}
+
+async fn sqlite_file(dir: &Path) -> String {
+    let path = dir.join("users.sqlite");
+    sqlite_at(&path, USERS_SQL).await;
     // A path that needs encoding in a sqlite:// URL.
     let odd = dir.join("mail db #1 100%?");
     std::fs::create_dir(&odd).unwrap();
@@ -184,20 +190,6 @@ async fn sqlite_overrides_known_users_and_leaves_others_generic() {
     );
     assert_hostile_find_nothing(backend.as_ref()).await;
     assert_hostile_get_generic(&resolver).await;
-}
-
-/// Writes the users table into a new SQLite file at `path` (its directories are created).
-async fn sqlite_at(path: &Path, sql: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-        .await
-        .unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
 }
 
 /// A config in `etc/mxconf/` naming its database `../../var/lib/…`, loaded by the binary with
@@ -263,6 +255,47 @@ async fn relative_paths_are_resolved_lexically_from_the_config_path_as_given() {
     assert_eq!(jane.login_name(), Some("beside-link"));
 }
 
+/// Mixed-case addresses find the lower-case row (SQL compares case-sensitively), and the
+/// command gets the same normal form; `local-part = "exact"` passes the address as typed.
+#[tokio::test]
+async fn sqlite_and_command_sources_look_up_the_lower_cased_local_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sqlite_file(dir.path()).await;
+    let program = script(dir.path());
+    let backends = |local_part: &str| {
+        format!(
+            "[backends.users]\ntype = \"sql\"\npath = \"{path}\"\nquery = \"{USERS_QUERY}\"\n{local_part}\n\
+             [backends.run]\ntype = \"command\"\ncommand = [\"{program}\", \"%EMAILADDRESS%\"]\n{local_part}\n"
+        )
+    };
+    for source in ["\"users\"", "\"run\""] {
+        let folded = Resolver::new(Arc::new(config(&backends(""), source)));
+        for email in ["Jane@example.org", "JANE@Example.ORG"] {
+            let account = resolve(&folded, email).await.unwrap();
+            assert_jane(&account);
+            // The answer keeps the address as typed: only the lookup is normalised.
+            assert_eq!(account.email.as_ref().unwrap().local_part(), &email[..4]);
+        }
+        let exact = Resolver::new(Arc::new(config(
+            &backends("local-part = \"exact\""),
+            source,
+        )));
+        let typed = resolve(&exact, "Jane@example.org").await.unwrap();
+        assert_ne!(typed.login_name(), Some("jdoe"), "{source}");
+        assert_jane(&resolve(&exact, "jane@example.org").await.unwrap());
+    }
+    // The script echoes what it was given: the exact form reaches it unchanged.
+    let exact = Resolver::new(Arc::new(config(
+        &backends("local-part = \"exact\""),
+        "\"run\"",
+    )));
+    let typed = resolve(&exact, "Max@example.org").await.unwrap();
+    assert_eq!(typed.display_name.as_deref(), Some("Max@example.org"));
+    let folded = Resolver::new(Arc::new(config(&backends(""), "\"run\"")));
+    let lowered = resolve(&folded, "Max@example.org").await.unwrap();
+    assert_eq!(lowered.display_name.as_deref(), Some("max@example.org"));
+}
+
 #[tokio::test]
 async fn sqlite_missing_file_or_bad_columns_follow_the_policy() {
     let dir = tempfile::tempdir().unwrap();
@@ -311,6 +344,7 @@ async fn postgres_lookups_policy_and_cache() {
 
     assert_jane(&resolve(&cached, "jane@example.org").await.unwrap());
     assert_jane(&resolve(&uncached, "jane@example.org").await.unwrap());
+    assert_jane(&resolve(&uncached, "JANE@example.org").await.unwrap());
     assert_generic(
         &resolve(&cached, "bob@example.org").await.unwrap(),
         "bob@example.org",
@@ -334,6 +368,8 @@ async fn postgres_lookups_policy_and_cache() {
     // Database down: cached answers are still served, the rest fail fast with the policy.
     postgres.stop();
     assert_jane(&resolve(&cached, "jane@example.org").await.unwrap());
+    // One cache entry per normal form: Jane@ is jane@'s cached answer.
+    assert_jane(&resolve(&cached, "Jane@example.org").await.unwrap());
     let started = Instant::now();
     assert_eq!(
         resolve(&uncached, "jane@example.org").await,
@@ -499,7 +535,15 @@ async fn ldap_overrides_escapes_and_fails_by_policy() {
         Some("jdoe")
     );
 
+    // Cached under the normal form: with the directory gone, Jane@ is jane@'s cached answer.
+    let cached = Resolver::new(Arc::new(crate::backends::config(
+        &ldap_backend(&slapd, "(mail=%EMAILADDRESS%)", "on-failure = \"fail\""),
+        "\"dir\"",
+    )));
+    assert_jane(&resolve(&cached, "jane@example.org").await.unwrap());
+
     slapd.stop();
+    assert_jane(&resolve(&cached, "Jane@EXAMPLE.org").await.unwrap());
     assert_unavailable_within(&resolver, "jane@example.org", Duration::from_secs(4)).await;
     slapd.start_again();
     assert_jane(&resolve(&resolver, "jane@example.org").await.unwrap());
@@ -578,14 +622,16 @@ async fn command_overrides_and_takes_the_address_literally() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(
         &format!(
-            "[backends.run]\ntype = \"command\"\ncommand = [\"{}\", \"%EMAILADDRESS%\"]\n",
+            "[backends.run]\ntype = \"command\"\ncommand = [\"{}\", \"%EMAILADDRESS%\"]\n\
+             local-part = \"exact\"\n",
             script(dir.path())
         ),
         "\"run\"",
     );
     let resolver = Resolver::new(Arc::new(config));
     assert_jane(&resolve(&resolver, "jane@example.org").await.unwrap());
-    // One argv entry, no shell: `$HOME` and backquotes arrive as typed, the environment is empty.
+    // One argv entry, no shell: `$HOME` and backquotes arrive as typed (`exact`: not even
+    // lower-cased), the environment is empty.
     for hostile in HOSTILE {
         let account = resolve(&resolver, hostile).await.unwrap();
         assert_eq!(
