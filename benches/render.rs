@@ -24,7 +24,7 @@ fn renderers(c: &mut Criterion) {
         .expect("demo domain");
     let request = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/spec/autodiscover/examples/outlook-request.xml"
+        "/tests/fixtures/autodiscover/examples/outlook-request.xml"
     ))
     .expect("example request");
 

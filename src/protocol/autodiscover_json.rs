@@ -143,7 +143,7 @@ mod tests {
 
     fn example(name: &str) -> serde_json::Value {
         let path = format!(
-            "{}/../shared/spec/autodiscover/examples/{name}",
+            "{}/tests/fixtures/autodiscover/examples/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()

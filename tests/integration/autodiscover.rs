@@ -6,7 +6,7 @@
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HOST};
 
-use crate::support::{self, TestServer, raw_http, spec_dir, validate_autodiscover};
+use crate::support::{self, TestServer, fixtures, raw_http, validate_autodiscover};
 
 use crate::support::pox::{OUTLOOK_REQUEST_NS, PATH as POX, post, pox, request_body};
 
@@ -24,7 +24,7 @@ fn client() -> reqwest::Client {
 }
 
 fn example(name: &str) -> String {
-    std::fs::read_to_string(spec_dir().join("autodiscover/examples").join(name)).unwrap()
+    std::fs::read_to_string(fixtures().join("autodiscover/examples").join(name)).unwrap()
 }
 
 /// Each `Protocol` as (child, text) pairs.

@@ -1,5 +1,5 @@
 //! `mxconf import`: automx's own sample configurations and every ISPDB file in
-//! `../shared/spec/` go through the real binary, and what comes out must load with
+//! `tests/fixtures/` go through the real binary, and what comes out must load with
 //! `mxconf check-config` and say what the original said.
 
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use mxconf::config::{Config, ConfigSource, DomainSettings};
 use mxconf::resolve::Resolver;
 
 use crate::support::cli::{assert_success, check_config, mxconf, temp_file};
-use crate::support::{spec_dir, validate_autoconfig};
+use crate::support::{fixtures, validate_autoconfig};
 
 /// `mxconf import FORMAT FILE`, run to completion.
 fn import(format: &str, file: &Path) -> Output {
@@ -44,7 +44,7 @@ async fn resolve(resolver: &Resolver, email: &str) -> Account {
 }
 
 fn automx_sample(name: &str) -> PathBuf {
-    spec_dir().join("automx").join(name)
+    fixtures().join("automx").join(name)
 }
 
 fn domain<'c>(config: &'c Config, name: &str) -> &'c DomainSettings {
@@ -218,7 +218,7 @@ fn import_output_flag_writes_the_file() {
     let out = dir.path().join("mxconf.toml");
     mxconf()
         .args(["import", "ispdb"])
-        .arg(spec_dir().join("ispdb/posteo.de.xml"))
+        .arg(fixtures().join("ispdb/posteo.de.xml"))
         .arg("--output")
         .arg(&out)
         .assert()
@@ -329,7 +329,7 @@ fn expected_sections(original: &[ServerSection], domain: &str) -> Vec<ServerSect
 /// render autoconfig, and compare the servers a client reads with the original's.
 #[test]
 fn ispdb_files_round_trip_through_autoconfig() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(spec_dir().join("ispdb"))
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures().join("ispdb"))
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "xml"))
@@ -400,7 +400,7 @@ fn ispdb_files_round_trip_through_autoconfig() {
 
 #[test]
 fn ispdb_office365_keeps_mail_servers_and_names_what_it_dropped() {
-    let (text, config) = import_and_check("ispdb", &spec_dir().join("ispdb/office365.com.xml"));
+    let (text, config) = import_and_check("ispdb", &fixtures().join("ispdb/office365.com.xml"));
     let settings = domain(&config, "onmicrosoft.com");
     assert_eq!(settings.incoming.len(), 2);
     assert_eq!(
@@ -420,7 +420,7 @@ fn ispdb_office365_keeps_mail_servers_and_names_what_it_dropped() {
 #[test]
 fn ispdb_provider_id_that_is_not_a_domain_becomes_the_first_domain() {
     // Thunderbird rejects an emailProvider id that is not a domain (NOTES.md).
-    let (text, config) = import_and_check("ispdb", &spec_dir().join("ispdb/oxcloud-eu.xml"));
+    let (text, config) = import_and_check("ispdb", &fixtures().join("ispdb/oxcloud-eu.xml"));
     assert_eq!(config.provider.id, "cloudeu.xion.oxcs.net");
     assert!(text.contains("The ISPDB id \"OXCloud-EU\" is not a domain name"));
 }
@@ -542,8 +542,8 @@ fn truncated_inputs_import_cleanly_or_fail_cleanly() {
     let cases = [
         ("automx", automx_sample("automx.conf")),
         ("automx", automx_sample("automx.conf.example-complex")),
-        ("ispdb", spec_dir().join("ispdb/office365.com.xml")),
-        ("ispdb", spec_dir().join("ispdb/mx1.tiki.ne.jp.xml")),
+        ("ispdb", fixtures().join("ispdb/office365.com.xml")),
+        ("ispdb", fixtures().join("ispdb/mx1.tiki.ne.jp.xml")),
     ];
     for (format, path) in cases {
         let text = std::fs::read_to_string(&path).unwrap();

@@ -15,4 +15,5 @@ mod redirects;
 mod signing;
 mod support;
 mod thunderbird;
+mod vendored;
 mod webform;

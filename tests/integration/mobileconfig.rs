@@ -11,7 +11,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::support::cli::{assert_success, mxconf, temp_file};
 use crate::support::openssl::{TestCa, cms_verify, openssl_ok, restrict};
-use crate::support::{TestServer, config_from, demo_config, spec_dir};
+use crate::support::{TestServer, apple_schema, config_from, demo_config};
 
 fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -43,9 +43,7 @@ fn unsigned_from_cli(address: &str, name: Option<&str>) -> Vec<u8> {
 /// Parses the XML and checks it against Apple's YAML; returns the top-level dictionary.
 fn schema_checked(xml: &[u8]) -> plist::Dictionary {
     let value = plist::Value::from_reader_xml(xml).unwrap();
-    let violations =
-        mxconf::profile::validate_profile(&value, &spec_dir().join("apple-device-management"))
-            .unwrap();
+    let violations = mxconf::profile::validate_profile(&value, &apple_schema()).unwrap();
     assert!(violations.is_empty(), "{violations:#?}");
     value.into_dictionary().unwrap()
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use mxconf::signing::{Signer, SigningError, verify};
 
+use crate::support::apple_schema;
 use crate::support::cli::{assert_success, check_config, mxconf, temp_file};
 use crate::support::openssl::{TestCa, cms_verify, openssl_ok, restrict};
 
@@ -602,10 +603,6 @@ fn cli_sign_with_pkcs12_signs_a_binary_plist_byte_for_byte() {
     )
     .unwrap();
     assert_eq!(content, std::fs::read(&input).unwrap());
-}
-
-fn apple_schema() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/apple-device-management")
 }
 
 #[test]

@@ -56,7 +56,7 @@ mod tests {
         let ours = String::from_utf8(ours.body).unwrap();
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/spec/autodiscover/examples/error-600.xml"
+            "/tests/fixtures/autodiscover/examples/error-600.xml"
         );
         let example = std::fs::read_to_string(path).unwrap();
         let fields = |text: &str| {

@@ -89,7 +89,7 @@ mod tests {
         let ours = render(&account);
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/spec/autodiscover/examples/mobilesync-response.xml"
+            "/tests/fixtures/autodiscover/examples/mobilesync-response.xml"
         );
         let example = std::fs::read(path).unwrap();
         assert_eq!(leaves(&ours.body), leaves(&example));

@@ -279,7 +279,7 @@ mod tests {
 
     fn example_fields(name: &str) -> Vec<(String, String)> {
         let path = format!(
-            "{}/../shared/spec/autodiscover/examples/{name}",
+            "{}/tests/fixtures/autodiscover/examples/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         let mut fields = account_fields(&std::fs::read(path).unwrap());

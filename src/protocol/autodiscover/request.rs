@@ -121,7 +121,7 @@ mod tests {
     fn parses_the_spec_examples() {
         let dir = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/spec/autodiscover/examples"
+            "/tests/fixtures/autodiscover/examples"
         );
         let outlook = std::fs::read(format!("{dir}/outlook-request.xml")).unwrap();
         let request = PoxRequest::parse(&outlook).unwrap();

@@ -16,9 +16,14 @@ use std::sync::Arc;
 use mxconf::config::{Config, ConfigSource};
 use mxconf::server::{AppState, router};
 
-/// `../shared/spec` relative to the crate, as laid out on every machine and in CI.
-pub fn spec_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/spec")
+/// The third-party test data (`tests/fixtures/`, each folder with its licence and SOURCE.md).
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Apple's device-management YAML as shipped (`schema/apple/`), read at run time.
+pub fn apple_schema() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schema/apple")
 }
 
 pub fn demo_config() -> Config {
@@ -78,13 +83,13 @@ pub fn xmllint(args: &[&str], body: &[u8]) {
 
 /// Validates an autoconfig answer against the draft's RELAX NG schema.
 pub fn validate_autoconfig(body: &[u8]) {
-    let rng = spec_dir().join("autoconfig/autoconfig.rng");
+    let rng = fixtures().join("autoconfig/autoconfig.rng");
     xmllint(&["--relaxng", rng.to_str().expect("utf-8 path")], body);
 }
 
 /// Validates a MobileSync or error answer against [MS-ASCMD]'s Autodiscover XSD.
 pub fn validate_autodiscover(body: &[u8]) {
-    let xsd = spec_dir().join("autodiscover/AutodiscoverResponse.xsd");
+    let xsd = fixtures().join("autodiscover/AutodiscoverResponse.xsd");
     xmllint(&["--schema", xsd.to_str().expect("utf-8 path")], body);
 }
 
