@@ -58,29 +58,3 @@ fn dns_prints_srv_records_for_a_served_domain() {
             .contains("example.net is not configured")
     );
 }
-
-#[test]
-fn readme_documents_every_subcommand() {
-    let help = mxconf().arg("--help").output().unwrap();
-    let help = String::from_utf8(help.stdout).unwrap();
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let subcommands: Vec<&str> = help
-        .split("Commands:")
-        .nth(1)
-        .unwrap()
-        .lines()
-        .filter_map(|line| line.split_whitespace().next())
-        .take_while(|word| !word.ends_with(':'))
-        .filter(|word| *word != "help")
-        .collect();
-    assert!(subcommands.len() >= 9, "{subcommands:?}");
-    for subcommand in subcommands {
-        assert!(
-            readme.contains(&format!("`mxconf {subcommand}")),
-            "README lacks mxconf {subcommand}"
-        );
-    }
-    assert!(readme.contains("cargo run --release -- serve"));
-    assert!(readme.contains("bash .ci/run"));
-}

@@ -9,6 +9,7 @@ mod autoconfig;
 mod autodiscover;
 mod backends;
 mod cli;
+mod docs;
 mod import;
 mod mobileconfig;
 mod redirects;
