@@ -3,6 +3,7 @@
 //! `protocol` and `profile`; holds no I/O and no references back to the config.
 
 mod address;
+pub mod names;
 mod patch;
 mod redirect;
 mod server;

@@ -5,7 +5,7 @@
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 
-use super::ConfigIssue;
+use super::error::ConfigIssue;
 
 /// Collects issues while walking the file form.
 pub(super) struct Checker<'a> {

@@ -1,13 +1,12 @@
 //! Per-domain Autodiscover redirects: `redirect-to-domain` (a domain alias: `user@this` is sent
 //! to `user@TARGET`) and `autodiscover-redirect-url` (this domain's settings live on another
-//! Autodiscover server). Both keys are read in `file::DomainFile`; this file checks them and,
-//! once every domain is known, that alias targets are served here without chains or loops.
+//! Autodiscover server). Both keys are read with the rest of a domain table (`domain.rs`); this
+//! file checks them and, once every domain is known, that alias targets are served here without
+//! chains or loops. It knows domains only through the lookup it is handed.
 
 use toml::Spanned;
 
-use super::Config;
 use super::checker::Checker;
-use super::file::{ConfigFile, DomainFile};
 use crate::account::Domain;
 
 const TO_DOMAIN: &str = "redirect-to-domain";
@@ -22,14 +21,22 @@ pub enum DomainRedirect {
     Url(String),
 }
 
-/// The redirect of one `[domains."…"]` table (`own`: the table itself, not merged with the
-/// defaults, which may not redirect).
+/// What the redirect check needs to know of a configured domain.
+pub(super) struct Hop<'a> {
+    pub pattern: &'a str,
+    pub redirect: Option<&'a DomainRedirect>,
+}
+
+/// The redirect of one `[domains."…"]` table, from its own keys (not merged with the defaults,
+/// which may not redirect); `own_settings` are the settings keys the table sets itself.
 pub(super) fn check(
     checker: &mut Checker<'_>,
     label: &str,
-    own: &DomainFile,
+    to_domain: Option<&Spanned<String>>,
+    to_url: Option<&Spanned<String>>,
+    own_settings: &[&str],
 ) -> Option<DomainRedirect> {
-    let (value, key) = match (&own.redirect_to_domain, &own.autodiscover_redirect_url) {
+    let (value, key) = match (to_domain, to_url) {
         (None, None) => return None,
         (Some(_), Some(url)) => {
             checker.report(
@@ -44,28 +51,13 @@ pub(super) fn check(
     };
     // A redirecting domain answers with no settings of its own: anything set here would
     // silently do nothing.
-    let own_settings = [
-        ("imap", own.imap.is_some()),
-        ("pop3", own.pop3.is_some()),
-        ("smtp", own.smtp.is_some()),
-        ("activesync", own.activesync.is_some()),
-        ("caldav", own.caldav.is_some()),
-        ("carddav", own.carddav.is_some()),
-        ("documentation", own.documentation.is_some()),
-        ("sources", own.sources.is_some()),
-    ];
-    let unused: Vec<_> = own_settings
-        .iter()
-        .filter(|(_, set)| *set)
-        .map(|(name, _)| *name)
-        .collect();
-    if !unused.is_empty() {
+    if !own_settings.is_empty() {
         checker.report(
             Some(&value.span()),
             format!("{label}: {key}"),
             format!(
                 "a redirecting domain serves no settings of its own; remove {}",
-                unused.join(", ")
+                own_settings.join(", ")
             ),
         );
     }
@@ -106,11 +98,12 @@ pub(super) fn check(
 }
 
 /// `[defaults]` is merged into every domain; a redirect there would redirect everything.
-pub(super) fn check_defaults(checker: &mut Checker<'_>, defaults: &DomainFile) {
-    for (key, value) in [
-        (TO_DOMAIN, &defaults.redirect_to_domain),
-        (TO_URL, &defaults.autodiscover_redirect_url),
-    ] {
+pub(super) fn check_defaults(
+    checker: &mut Checker<'_>,
+    to_domain: Option<&Spanned<String>>,
+    to_url: Option<&Spanned<String>>,
+) {
+    for (key, value) in [(TO_DOMAIN, to_domain), (TO_URL, to_url)] {
         if let Some(value) = value {
             report(
                 checker,
@@ -123,33 +116,33 @@ pub(super) fn check_defaults(checker: &mut Checker<'_>, defaults: &DomainFile) {
     }
 }
 
-/// Every alias target must be served here and serve settings itself. Chains are refused, not
+/// An alias target must be served here and serve settings itself. Chains are refused, not
 /// followed: Thunderbird follows `RedirectAddr` at most twice (protocols.md §2.2) and one hop
 /// keeps every answer one lookup away. A loop is a chain that comes back; it is named as such.
-pub(super) fn check_targets(checker: &mut Checker<'_>, raw: &ConfigFile, config: &Config) {
-    for (name, entry) in &raw.domains {
-        let Some(value) = &entry.get_ref().redirect_to_domain else {
-            continue;
-        };
-        // An unparsable target was reported by `check`.
-        let Ok(target) = Domain::parse(value.get_ref()) else {
-            continue;
-        };
-        if let Err(message) = follow(config, &name.to_ascii_lowercase(), &target) {
-            report(
-                checker,
-                &format!("domain {name:?}"),
-                TO_DOMAIN,
-                value,
-                message,
-            );
-        }
+/// `start` is the aliasing domain's pattern; `lookup` finds a domain as requests find it.
+pub(super) fn check_target<'a>(
+    checker: &mut Checker<'_>,
+    label: &str,
+    start: &str,
+    value: &Spanned<String>,
+    lookup: impl Fn(&Domain) -> Option<Hop<'a>>,
+) {
+    // An unparsable target was reported by `check`.
+    let Ok(target) = Domain::parse(value.get_ref()) else {
+        return;
+    };
+    if let Err(message) = follow(start, &target, lookup) {
+        report(checker, label, TO_DOMAIN, value, message);
     }
 }
 
 /// Walks the redirects from `start` (a configured pattern) through `target`.
-fn follow(config: &Config, start: &str, target: &Domain) -> Result<(), String> {
-    let Some(mut settings) = config.domain(target) else {
+fn follow<'a>(
+    start: &str,
+    target: &Domain,
+    lookup: impl Fn(&Domain) -> Option<Hop<'a>>,
+) -> Result<(), String> {
+    let Some(mut hop) = lookup(target) else {
         return Err(format!(
             "{target:?} is not a domain this config serves",
             target = target.as_str()
@@ -157,9 +150,9 @@ fn follow(config: &Config, start: &str, target: &Domain) -> Result<(), String> {
     };
     let mut path = vec![start.to_owned()];
     loop {
-        let seen = path.contains(&settings.pattern);
-        path.push(settings.pattern.clone());
-        match &settings.redirect {
+        let seen = path.iter().any(|pattern| pattern == hop.pattern);
+        path.push(hop.pattern.to_owned());
+        match hop.redirect {
             None => break,
             Some(DomainRedirect::Url(url)) => {
                 path.push(url.clone());
@@ -168,8 +161,8 @@ fn follow(config: &Config, start: &str, target: &Domain) -> Result<(), String> {
             Some(DomainRedirect::Domain(_)) if seen => {
                 return Err(format!("redirect loop: {}", path.join(" → ")));
             }
-            Some(DomainRedirect::Domain(next)) => match config.domain(next) {
-                Some(next) => settings = next,
+            Some(DomainRedirect::Domain(next)) => match lookup(next) {
+                Some(next) => hop = next,
                 // Reported at that domain.
                 None => break,
             },
@@ -199,7 +192,7 @@ fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ConfigError, ConfigSource};
+    use crate::config::{Config, ConfigError, ConfigSource};
 
     const PROVIDER: &str =
         "[provider]\nid = \"example.org\"\ndisplay-name = \"Org Mail\"\nshort-name = \"Org\"\n";

@@ -1,4 +1,7 @@
+use std::path::PathBuf;
+
 use super::*;
+use crate::account::Domain;
 use crate::account::{AuthMethod, Security, ServerKind};
 
 fn load(text: &str) -> Result<Config, ConfigError> {

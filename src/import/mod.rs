@@ -175,7 +175,7 @@ pub struct ServerOut {
     pub username: Option<String>,
 }
 
-/// The config spelling of a security value (`config::file` deserialises these names).
+/// The config spelling of a security value (what `config::domain` deserialises).
 pub fn security_name(security: Security) -> &'static str {
     match security {
         Security::Tls => "tls",
