@@ -4,8 +4,8 @@
 //! Data flows one way, and the modules read in that order:
 //!
 //! ```text
-//! config ──► resolve (+ backends) ──► protocol / profile ──► signing ──► server / cli
-//! (TOML)     email → Account           pure renderers         CMS         HTTP, terminal
+//! config ──► resolve (+ backends) ──► protocol / profile ──► signing ──► answer ──► server / cli
+//! (TOML)     email → Account           pure renderers         CMS         policy      HTTP, terminal
 //! ```
 //!
 //! - [`config`]: `mxconf.toml` (or the embedded demo) validated once into an immutable `Config`.
@@ -17,11 +17,15 @@
 //! - [`profile`]: Apple `.mobileconfig` profiles, and their check against Apple's schema.
 //! - [`signing`]: CMS SignedData signing of profiles and verification of signed ones.
 //! - [`import`]: `automx.conf` and Thunderbird ISPDB files → `mxconf.toml` text.
+//! - [`answer`]: request → answer, the one policy (unknown domains, redirects, the profile
+//!   pipeline) that both front ends call.
 //! - [`server`]: the thin axum layer; [`cli`]: the `mxconf` subcommands.
 //!
-//! Core modules never import `server` or `cli`.
+//! Core modules (all but `server` and `cli`) never import `server` or `cli`, and `cli` only
+//! starts the server (`mxconf serve`); `tests/integration/architecture.rs` keeps it so.
 
 pub mod account;
+pub mod answer;
 pub mod backend;
 pub mod cli;
 pub mod config;

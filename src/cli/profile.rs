@@ -1,19 +1,17 @@
 //! `mxconf profile EMAIL`: the profile the server would send for one address, signed with the
 //! configured signer (the development chain under the demo), or `--unsigned`. Also home of
-//! [`ProfileMaker`], which `export` shares.
+//! [`ProfileMaker`], which `export` shares; both run the answer layer's profile pipeline.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
 use super::{ConfigArg, write_atomically};
 use crate::account::EmailAddress;
+use crate::answer::{Answers, Signing};
 use crate::config::Config;
-use crate::profile;
-use crate::resolve::Resolver;
 use crate::signing::{Signer, SigningSession};
 
 #[derive(Debug, clap::Args)]
@@ -51,8 +49,9 @@ pub fn run(args: &ProfileArgs) -> anyhow::Result<ExitCode> {
 
 /// Builds (and signs) profiles from one configuration, from any number of threads.
 pub(super) struct ProfileMaker {
-    config: Arc<Config>,
-    resolver: Resolver,
+    answers: Answers,
+    /// Signing happens on the calling threads, each with its own session, not on the
+    /// server's signing threads.
     signer: Option<Signer>,
     /// Resolution is async (backends do I/O); the CLI drives it on this runtime.
     runtime: tokio::runtime::Runtime,
@@ -75,10 +74,8 @@ impl ProfileMaker {
         if signer.as_ref().is_some_and(Signer::is_development) {
             eprintln!("mxconf: signing with the DEVELOPMENT chain: devices will show Not Verified");
         }
-        let config = Arc::new(config);
         Ok(ProfileMaker {
-            resolver: Resolver::new(Arc::clone(&config)),
-            config,
+            answers: Answers::new(config),
             signer,
             runtime: tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -100,15 +97,12 @@ impl ProfileMaker {
         address: &EmailAddress,
         name: Option<&str>,
     ) -> anyhow::Result<Vec<u8>> {
-        let mut account = self
+        let signing = match session {
+            Some(session) => Signing::Session(session),
+            None => Signing::Unsigned,
+        };
+        Ok(self
             .runtime
-            .block_on(self.resolver.resolve(address))
-            .with_context(|| format!("{}", address.domain()))?;
-        account.display_name = name.and_then(profile::clean_name);
-        let xml = profile::build(&account, &self.config.profile)?;
-        Ok(match session {
-            Some(session) => session.sign(&xml)?.into_der(),
-            None => xml,
-        })
+            .block_on(self.answers.profile(address, name, signing))?)
     }
 }

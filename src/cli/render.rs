@@ -1,16 +1,15 @@
 //! `mxconf render PROTOCOL EMAIL`: prints the exact body the server would send, for debugging.
-//! It runs the server's own answer functions (`server::autoconfig::for_address`,
-//! `server::autodiscover::{for_request, json_for}`), so the two cannot drift apart.
+//! It asks the answer layer the server's handlers ask ([`Answers`]), so the two cannot drift
+//! apart.
 
 use std::io::Write as _;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use super::{ConfigArg, EXIT_CHECK_FAILED};
+use crate::answer::{self, Answers, Refusal};
 use crate::protocol::Rendered;
 use crate::protocol::autodiscover::{PoxRequest, ResponseSchema};
 use crate::protocol::autodiscover_json::JsonProtocol;
-use crate::server::{AppState, HttpError, autoconfig, autodiscover, extract};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Protocol {
@@ -37,14 +36,13 @@ pub struct RenderArgs {
 
 /// Prints the body; exits 1 when the server's answer would be an HTTP error (4xx).
 pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
-    let state = Arc::new(AppState::new(args.config.load()?)?);
+    let answers = Answers::new(args.config.load()?);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let answer = runtime.block_on(answer(&state, args.protocol, &args.email));
-    let (status, body) = match answer {
+    let (status, body) = match runtime.block_on(render(&answers, args.protocol, &args.email)) {
         Ok(rendered) => (rendered.status, rendered.body),
-        Err(error) => (error.status().as_u16(), error.body().into_bytes()),
+        Err(refusal) => (refusal.status(), refusal.body().into_bytes()),
     };
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(&body)?;
@@ -56,10 +54,10 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn answer(state: &AppState, protocol: Protocol, email: &str) -> Result<Rendered, HttpError> {
-    let email = extract::parse_email(email)?;
-    Ok(match protocol {
-        Protocol::Autoconfig => autoconfig::for_address(state, &email).await?,
+async fn render(answers: &Answers, protocol: Protocol, email: &str) -> Result<Rendered, Refusal> {
+    let email = answer::parse_address(email)?;
+    match protocol {
+        Protocol::Autoconfig => answers.autoconfig(&email).await,
         Protocol::Outlook | Protocol::Mobilesync => {
             let schema = match protocol {
                 Protocol::Mobilesync => ResponseSchema::MobileSync,
@@ -67,11 +65,9 @@ async fn answer(state: &AppState, protocol: Protocol, email: &str) -> Result<Ren
                     ResponseSchema::Outlook
                 }
             };
-            autodiscover::for_request(state, &PoxRequest { email, schema }).await?
+            answers.pox(&PoxRequest { email, schema }).await
         }
         // Only AutodiscoverV1 needs the public POX URL, which depends on the request.
-        Protocol::Json => {
-            autodiscover::json_for(state, &email, JsonProtocol::ActiveSync, "").await?
-        }
-    })
+        Protocol::Json => answers.json(&email, JsonProtocol::ActiveSync, "").await,
+    }
 }

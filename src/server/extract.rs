@@ -1,22 +1,20 @@
 //! Request inputs, parsed once with our own 400 answers: the address from a query string or
-//! path, and the public origin (scheme + host) from the Host header, or from
+//! path, and the [`Origin`] extractor: the public scheme + host from the Host header, or from
 //! `X-Forwarded-Proto`/`X-Forwarded-Host` when, and only when, the TCP peer is one of
 //! `[server].trusted-proxies`. Everything returned is validated, so it is safe to put in answers.
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use axum::extract::ConnectInfo;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, header};
 
 use super::AppState;
-use super::error::HttpError;
 use crate::account::{Domain, EmailAddress};
-
-/// Far above any real address (254 characters, at most 12 bytes each when percent-encoded);
-/// longer parameters are refused before any decoding work.
-const MAX_PARAMETER: usize = 3 * 1024;
+use crate::answer::{self, MAX_PARAMETER, Refusal};
 
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -33,30 +31,22 @@ pub fn query_value<'q>(query: Option<&'q str>, key: &str) -> Option<&'q str> {
 /// Percent-decodes a query value. `+` stays `+`: it is common in local parts
 /// (`jane+lists@…`) and no address contains a space, so form-style decoding would only
 /// break real addresses.
-pub fn decode(raw: &str) -> Result<Cow<'_, str>, HttpError> {
+pub fn decode(raw: &str) -> Result<Cow<'_, str>, Refusal> {
     if raw.len() > MAX_PARAMETER {
-        return Err(HttpError::BadParameter);
+        return Err(Refusal::BadParameter);
     }
     percent_encoding::percent_decode_str(raw)
         .decode_utf8()
-        .map_err(|_| HttpError::BadParameter)
+        .map_err(|_| Refusal::BadParameter)
 }
 
 /// The address in query parameter `key`, if present (NOTES.md: percent-decoded, trimmed,
 /// domain lower-cased; never echoed in encoded form).
-pub fn email_in_query(query: Option<&str>, key: &str) -> Result<Option<EmailAddress>, HttpError> {
+pub fn email_in_query(query: Option<&str>, key: &str) -> Result<Option<EmailAddress>, Refusal> {
     match query_value(query, key) {
         None | Some("") => Ok(None),
-        Some(raw) => Ok(Some(parse_email(&decode(raw)?)?)),
+        Some(raw) => Ok(Some(answer::parse_address(&decode(raw)?)?)),
     }
-}
-
-/// Parses an already decoded address.
-pub fn parse_email(text: &str) -> Result<EmailAddress, HttpError> {
-    if text.len() > MAX_PARAMETER {
-        return Err(HttpError::BadParameter);
-    }
-    Ok(EmailAddress::parse(text)?)
 }
 
 /// Where the client reached us: the public scheme and `host[:port]`, validated.
@@ -91,10 +81,11 @@ impl Origin {
         uri_authority: Option<&str>,
         peer: Option<IpAddr>,
         state: &AppState,
-    ) -> Result<Self, HttpError> {
+    ) -> Result<Self, Refusal> {
         let trusted = peer.is_some_and(|ip| {
             let ip = ip.to_canonical();
             state
+                .answers
                 .config
                 .trusted_proxies
                 .iter()
@@ -112,20 +103,30 @@ impl Origin {
         let host = forwarded_host
             .or_else(|| first(&header::HOST))
             .or(uri_authority)
-            .ok_or(HttpError::BadHost)?;
+            .ok_or(Refusal::BadHost)?;
         let scheme = match trusted.then(|| first(&X_FORWARDED_PROTO)).flatten() {
             Some(proto) if proto.eq_ignore_ascii_case("https") => "https",
             _ => "http",
         };
-        let authority = validate_authority(host).ok_or(HttpError::BadHost)?;
+        let authority = validate_authority(host).ok_or(Refusal::BadHost)?;
         Ok(Origin { scheme, authority })
     }
 }
 
+/// Handlers that need the origin take it as an extractor; those that need it only sometimes
+/// (autoconfig without an address, v2 `AutodiscoverV1`) call [`Origin::of`] then, so requests
+/// that carry an address pay nothing for it.
+impl FromRequestParts<Arc<AppState>> for Origin {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Refusal> {
+        Origin::of(parts, state)
+    }
+}
+
 impl Origin {
-    /// The origin of a request; read only by the handlers that need it, so requests that
-    /// carry an address pay nothing for it.
-    pub fn of(parts: &Parts, state: &AppState) -> Result<Self, HttpError> {
+    /// The origin of a request.
+    pub fn of(parts: &Parts, state: &AppState) -> Result<Self, Refusal> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -201,12 +202,12 @@ mod tests {
         assert_eq!(email_in_query(Some("x=1"), "email"), Ok(None));
         assert_eq!(
             email_in_query(Some("emailaddress=%ff%fe"), "emailaddress"),
-            Err(HttpError::BadParameter)
+            Err(Refusal::BadParameter)
         );
         let long = format!("emailaddress={}", "a".repeat(4000));
         assert_eq!(
             email_in_query(Some(&long), "emailaddress"),
-            Err(HttpError::BadParameter)
+            Err(Refusal::BadParameter)
         );
     }
 
@@ -259,11 +260,11 @@ mod tests {
             "ex\"ample.com",
             "xn--",
         ] {
-            assert_eq!(origin(bad), Err(HttpError::BadHost), "{bad}");
+            assert_eq!(origin(bad), Err(Refusal::BadHost), "{bad}");
         }
         assert_eq!(
             Origin::from_headers(&HeaderMap::new(), None, None, &demo),
-            Err(HttpError::BadHost)
+            Err(Refusal::BadHost)
         );
     }
 }

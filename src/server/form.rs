@@ -1,11 +1,12 @@
-//! The download form over HTTP (issue 4): `GET /`, `/static/…`, and the layer that turns a
-//! refused `/mobileconfig` form submission into the form again, with the reason. Thin: the
-//! page itself is rendered by [`crate::webform`]; this file reads the request and sets headers.
+//! The download form over HTTP: `GET /`, `/static/…`, and the layer that turns a refused
+//! `/mobileconfig` form submission into the form again, with the reason. Thin: the page
+//! itself is rendered by [`crate::webform`]; this file reads the request and sets headers
+//! (the security headers are the router's layer).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -13,11 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::extract::Origin;
-use crate::account::EmailAddress;
 use crate::webform::{FormProblem, Lang, Platform, Visit};
-
-/// A form post is two short fields; anything bigger is not our form.
-const FORM_BODY_LIMIT: usize = 16 * 1024;
 
 /// `GET /`: the form, in the visitor's language, with the steps for their device.
 pub async fn index(
@@ -50,17 +47,25 @@ pub async fn static_file(
         [
             (header::CONTENT_TYPE, asset.content_type),
             (header::CACHE_CONTROL, cache),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         Bytes::from_owner(asset.bytes.clone().into_owned()),
     )
         .into_response()
 }
 
-/// Layer on `/mobileconfig`: when a browser's form submission (`Accept: text/html`) is
-/// refused (400 bad address, 404 domain not served, 429, 503), answer with the form again,
-/// the fields refilled and the reason in the visitor's language, keeping the status. Other
-/// clients (curl, MDM scripts) get the profile service's own short answer untouched.
+/// A refused profile request as the form shows it again: why, and the fields as they were
+/// submitted. Whoever refuses (the profile handler; a rate limit too) attaches it to the
+/// refusal's response, and [`rerender_refusals`] reads it there.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub problem: FormProblem,
+    pub email: String,
+    pub name: String,
+}
+
+/// Layer on `/mobileconfig`: when a browser's request (`Accept: text/html`) is refused, answer
+/// with the form again, the fields refilled and the reason in the visitor's language, keeping
+/// the status. Other clients (curl, MDM scripts) get the profile service's own short answer.
 pub async fn rerender_refusals(
     State(state): State<Arc<AppState>>,
     request: Request,
@@ -74,57 +79,13 @@ pub async fn rerender_refusals(
     if !wants_html {
         return next.run(request).await;
     }
-    let query = request.uri().query().map(str::to_owned);
-    let reader = VisitReader::new(&state, query.as_deref(), &request);
-    let (parts, body) = request.into_parts();
-    // The body is read here so the fields can be shown again; the handler gets the same bytes.
-    let Ok(bytes) = axum::body::to_bytes(body, FORM_BODY_LIMIT).await else {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "request too large\n").into_response();
+    let reader = VisitReader::new(&state, request.uri().query(), &request);
+    let response = next.run(request).await;
+    let Some(refused) = response.extensions().get::<Refused>() else {
+        return response;
     };
-    let submitted = Submitted::read(query.as_deref(), &bytes);
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
-    let status = response.status();
-    let parsed = EmailAddress::parse(&submitted.email);
-    let problem = match (status, parsed) {
-        (StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND, Err(error)) => {
-            FormProblem::Address(error)
-        }
-        (StatusCode::BAD_REQUEST, Ok(_)) => FormProblem::Rejected,
-        (StatusCode::NOT_FOUND, Ok(address)) => {
-            FormProblem::UnknownDomain(address.domain().to_unicode())
-        }
-        (StatusCode::TOO_MANY_REQUESTS, _) => FormProblem::TooMany,
-        (StatusCode::SERVICE_UNAVAILABLE, _) => FormProblem::Unavailable,
-        _ => return response,
-    };
-    let visit = reader.visit(&submitted.email, &submitted.name, Some(&problem));
-    page(&state, status, &visit)
-}
-
-/// The form fields as automx-web and our page send them (`name`, or automx-web's `cn`).
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Submitted {
-    email: String,
-    name: String,
-}
-
-impl Submitted {
-    /// Query first, then the url-encoded body, so a body field wins as it does for a POST.
-    fn read(query: Option<&str>, body: &[u8]) -> Submitted {
-        let mut submitted = Submitted::default();
-        let pairs = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .chain(url::form_urlencoded::parse(body));
-        for (key, value) in pairs {
-            match &*key {
-                "emailaddress" => submitted.email = value.into_owned(),
-                "name" | "cn" => submitted.name = value.into_owned(),
-                _ => {}
-            }
-        }
-        submitted
-    }
+    let visit = reader.visit(&refused.email, &refused.name, Some(&refused.problem));
+    page(&state, response.status(), &visit)
 }
 
 /// What a request says about its visitor, read before the request is consumed.
@@ -183,8 +144,8 @@ impl VisitReader {
     }
 }
 
-/// The page with its security headers. A render failure (only possible with an admin
-/// template that passed the start-up check) is logged and answered with a fixed 503.
+/// The page. A render failure (only possible with an admin template that passed the start-up
+/// check) is logged and answered with a fixed 503.
 fn page(state: &AppState, status: StatusCode, visit: &Visit<'_>) -> Response {
     let html = match state.webform.render(visit) {
         Ok(html) => html,
@@ -193,8 +154,6 @@ fn page(state: &AppState, status: StatusCode, visit: &Visit<'_>) -> Response {
             return (StatusCode::SERVICE_UNAVAILABLE, "page unavailable\n").into_response();
         }
     };
-    let csp = HeaderValue::from_str(state.webform.content_security_policy())
-        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
     // A refused submission echoes the address: keep it out of every cache.
     let cache = if visit.problem.is_some() {
         "no-store"
@@ -207,17 +166,6 @@ fn page(state: &AppState, status: StatusCode, visit: &Visit<'_>) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    headers.insert(header::CONTENT_SECURITY_POLICY, csp);
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    // For browsers that predate CSP frame-ancestors.
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     headers.insert(
         header::CONTENT_LANGUAGE,
@@ -234,27 +182,12 @@ fn page(state: &AppState, status: StatusCode, visit: &Visit<'_>) -> Response {
 mod tests {
     use super::*;
 
-    #[test]
-    fn submitted_fields_from_body_and_query() {
-        let submitted = Submitted::read(
-            Some("lang=de&emailaddress=q%40example.com"),
-            b"_mobileconfig=true&emailaddress=a+b%40example.com&cn=J%C3%B6rg",
-        );
-        assert_eq!(
-            submitted,
-            Submitted {
-                email: "a b@example.com".into(),
-                name: "Jörg".into()
-            }
-        );
-    }
-
     mod router {
         use axum::Router;
+        use axum::body::Body;
+        use axum::http::HeaderMap;
         use axum::routing::get;
         use tower::ServiceExt;
-
-        use axum::http::HeaderMap;
 
         use super::*;
         use crate::config::Config;
@@ -421,28 +354,6 @@ mod tests {
             assert!(total < 50 * 1024, "page weight {total} bytes");
         }
 
-        /// Stands in for the profile service: refuses with the status in `?status=`.
-        fn with_refusing_profile_service(state: Arc<AppState>) -> Router {
-            let refuse = |RawQuery(query): RawQuery| async move {
-                let code = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-                    .find(|(key, _)| key == "status")
-                    .and_then(|(_, code)| code.parse::<u16>().ok())
-                    .unwrap_or(200);
-                (StatusCode::from_u16(code).unwrap(), "short reason\n")
-            };
-            Router::new()
-                .route(
-                    "/mobileconfig",
-                    get(refuse)
-                        .post(refuse)
-                        .layer(axum::middleware::from_fn_with_state(
-                            Arc::clone(&state),
-                            rerender_refusals,
-                        )),
-                )
-                .with_state(state)
-        }
-
         fn post_req(uri: &str, accept: &str, body: &str) -> axum::http::Request<Body> {
             axum::http::Request::post(uri)
                 .header("host", "mail.example.com")
@@ -456,13 +367,13 @@ mod tests {
 
         #[tokio::test]
         async fn refused_form_post_shows_the_form_again_escaped() {
-            let app = with_refusing_profile_service(state());
             let hostile = "emailaddress=%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E&name=%3Cimg+src%3Dx+onerror%3Dalert(2)%3E";
             let (status, headers, body) =
-                call(app, post_req("/mobileconfig?status=400", BROWSER, hostile)).await;
+                call(router(state()), post_req("/mobileconfig", BROWSER, hostile)).await;
             assert_eq!(status, StatusCode::BAD_REQUEST);
             assert_eq!(headers[header::CACHE_CONTROL], "no-store");
             assert!(headers.contains_key(header::CONTENT_SECURITY_POLICY));
+            assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
             assert!(
                 body.contains("An email address contains an @ sign"),
                 "{body}"
@@ -473,11 +384,10 @@ mod tests {
 
         #[tokio::test]
         async fn unknown_domain_in_german_with_pinned_language() {
-            let app = with_refusing_profile_service(state());
             let (status, _, body) = call(
-                app,
+                router(state()),
                 post_req(
-                    "/mobileconfig?status=404&lang=de",
+                    "/mobileconfig?lang=de",
                     BROWSER,
                     "emailaddress=jane%40b%C3%BCcher.example&name=Jane",
                 ),
@@ -492,37 +402,99 @@ mod tests {
         }
 
         #[tokio::test]
-        async fn non_browsers_and_successes_pass_through() {
-            let app = with_refusing_profile_service(state());
+        async fn automx_web_fields_are_refilled_as_typed() {
             let (status, _, body) = call(
-                app.clone(),
-                post_req("/mobileconfig?status=400", "*/*", "emailaddress=x"),
+                router(state()),
+                post_req(
+                    "/mobileconfig?lang=de&emailaddress=q%40example.com",
+                    BROWSER,
+                    "_mobileconfig=true&emailaddress=a+b%40example.com&cn=J%C3%B6rg",
+                ),
+            )
+            .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert!(body.contains("value=\"a b@example.com\""), "{body}");
+            assert!(body.contains("value=\"Jörg\""), "{body}");
+        }
+
+        #[tokio::test]
+        async fn unavailable_signing_is_shown_as_try_again_later() {
+            // `AppState::new` loads no signer although the demo configures one: 503.
+            let (status, _, body) = call(
+                router(state()),
+                post_req("/mobileconfig", BROWSER, "emailaddress=jane%40example.com"),
+            )
+            .await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+            assert!(body.contains("id=\"form-error\""), "{body}");
+            assert!(body.contains("value=\"jane@example.com\""), "{body}");
+        }
+
+        #[tokio::test]
+        async fn non_browsers_and_successes_pass_through() {
+            let (status, headers, body) = call(
+                router(state()),
+                post_req("/mobileconfig", "*/*", "emailaddress=x"),
             )
             .await;
             assert_eq!(
                 (status, body.as_str()),
-                (StatusCode::BAD_REQUEST, "short reason\n")
+                (StatusCode::BAD_REQUEST, "the address has no @ sign\n")
             );
+            assert_eq!(headers[header::CONTENT_TYPE], "text/plain; charset=utf-8");
+            let signing = Arc::new(AppState::load(Config::demo().unwrap()).unwrap());
+            let (status, headers, _) = call(
+                router(signing),
+                post_req("/mobileconfig", BROWSER, "emailaddress=a%40example.com"),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(
+                headers[header::CONTENT_TYPE],
+                "application/x-apple-aspen-config"
+            );
+            // A body over the server's limit is refused without echoing any of it.
             let (status, _, body) = call(
-                app.clone(),
+                router(state()),
                 post_req(
-                    "/mobileconfig?status=200",
+                    "/mobileconfig",
                     BROWSER,
-                    "emailaddress=a%40example.com",
+                    &format!("emailaddress={}", "a".repeat(crate::server::MAX_BODY)),
                 ),
             )
             .await;
-            assert_eq!((status, body.as_str()), (StatusCode::OK, "short reason\n"));
-            let (status, _, _) = call(
-                app,
-                post_req(
-                    "/mobileconfig?status=400",
-                    BROWSER,
-                    &"a".repeat(FORM_BODY_LIMIT + 1),
-                ),
-            )
-            .await;
-            assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert!(!body.contains("aaaa"));
+        }
+
+        /// The layer's contract for other refusers (a rate limit): any response that carries
+        /// a [`Refused`] becomes the form again, with its status.
+        #[tokio::test]
+        async fn any_refusal_with_form_details_is_shown_in_the_form() {
+            let state = state();
+            let too_many = || async {
+                let mut response = StatusCode::TOO_MANY_REQUESTS.into_response();
+                response.extensions_mut().insert(Refused {
+                    problem: FormProblem::TooMany,
+                    email: "jane@example.com".into(),
+                    name: String::new(),
+                });
+                response
+            };
+            let app = Router::new()
+                .route(
+                    "/mobileconfig",
+                    get(too_many).layer(axum::middleware::from_fn_with_state(
+                        Arc::clone(&state),
+                        rerender_refusals,
+                    )),
+                )
+                .with_state(Arc::clone(&state));
+            let (status, _, body) =
+                call(app, get_req("/mobileconfig", &[("accept", BROWSER)])).await;
+            assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+            let message = FormProblem::TooMany.message(Lang::En);
+            assert!(body.contains(&message), "{body}");
         }
     }
 }

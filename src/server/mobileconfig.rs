@@ -1,78 +1,78 @@
 //! `GET`/`POST /mobileconfig`: the signed Apple profile for one address, as a download Safari
-//! hands to Settings. Extract (query or automx-web form) → resolve → `profile::build` → sign
-//! (the [`CachingSigner`](crate::signing::CachingSigner): a recent signature of the same
-//! bytes, or a new one on a signing thread) → respond. Fail closed: with `[signing]`
-//! configured, an unsigned profile is never served (automx served an empty 200; NOTES.md).
+//! hands to Settings. Extract (query or automx-web form) → [`Answers::profile`] (resolve,
+//! build, sign on the signing threads) → respond. A refusal carries what the web form needs
+//! to show itself again ([`form::Refused`]); the form layer decides whether to.
+//!
+//! [`Answers::profile`]: crate::answer::Answers::profile
 
 use std::sync::Arc;
 
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use serde::Deserialize;
 
-use super::AppState;
-use crate::account::{AddressError, EmailAddress};
-use crate::profile::{self, ProfileError};
-use crate::resolve::ResolveError;
-use crate::signing::{SignedProfile, SigningError};
+use super::error::status;
+use super::{AppState, form};
+use crate::account::EmailAddress;
+use crate::answer::{ProfileFields, ProfileRefusal};
 
-/// The request, from the query string or a form. automx-web posts `cn` for the name and a
-/// `_mobileconfig=true` marker, which is accepted and ignored.
-#[derive(Debug, Default, Deserialize)]
-pub struct ProfileRequest {
-    pub emailaddress: Option<String>,
-    pub name: Option<String>,
-    pub cn: Option<String>,
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<ProfileFields>, QueryRejection>,
+) -> Response {
+    answer(&state, query.map(|Query(fields)| fields).ok()).await
 }
 
-/// Why no profile was served. `Display` is the short, fixed message for the user (never
-/// their input, never internal detail); the `source` goes to the log. The web form shows the
-/// message next to the field (see [`ProfileRequestError::status`]).
-#[derive(Debug, thiserror::Error)]
-pub enum ProfileRequestError {
-    #[error("please give an email address")]
-    MissingAddress,
-    #[error("{0}")]
-    InvalidAddress(AddressError),
-    #[error("the request could not be read")]
-    Malformed,
-    #[error("this domain is not served here")]
-    UnknownDomain,
-    #[error("no profile can be made for this domain")]
-    NothingToConfigure,
-    #[error("the profile could not be signed; please try again later")]
-    Signing(#[source] SigningError),
-    #[error("the profile could not be built; please try again later")]
-    Build(#[source] ProfileError),
-    /// A per-user source set to `on-failure = "fail"` is down (the resolver logged it).
-    #[error("settings are temporarily unavailable; please try again later")]
-    BackendUnavailable,
+pub async fn post(
+    State(state): State<Arc<AppState>>,
+    form: Result<Form<ProfileFields>, FormRejection>,
+) -> Response {
+    answer(&state, form.map(|Form(fields)| fields).ok()).await
 }
 
-impl ProfileRequestError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ProfileRequestError::MissingAddress
-            | ProfileRequestError::InvalidAddress(_)
-            | ProfileRequestError::Malformed => StatusCode::BAD_REQUEST,
-            ProfileRequestError::UnknownDomain | ProfileRequestError::NothingToConfigure => {
-                StatusCode::NOT_FOUND
-            }
-            ProfileRequestError::Signing(_)
-            | ProfileRequestError::Build(_)
-            | ProfileRequestError::BackendUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-        }
+/// Both methods: `None` is a request whose fields could not be read.
+async fn answer(state: &AppState, fields: Option<ProfileFields>) -> Response {
+    let Some(fields) = fields else {
+        return refused(ProfileRefusal::Malformed, &ProfileFields::default());
+    };
+    match produce(state, &fields).await {
+        Ok(download) => download.into_response(),
+        Err(refusal) => refused(refusal, &fields),
     }
 }
 
-impl IntoResponse for ProfileRequestError {
+async fn produce(
+    state: &AppState,
+    fields: &ProfileFields,
+) -> Result<ProfileDownload, ProfileRefusal> {
+    let address = fields.address()?;
+    let answers = &state.answers;
+    let body = answers
+        .profile(&address, fields.name(), answers.signing())
+        .await
+        .map_err(|failure| ProfileRefusal::new(failure, &address))?;
+    Ok(ProfileDownload { address, body })
+}
+
+/// The refusal's short answer, with what the form shows for it attached.
+fn refused(refusal: ProfileRefusal, fields: &ProfileFields) -> Response {
+    let refused = form::Refused {
+        problem: refusal.form_problem(),
+        email: fields.emailaddress.clone().unwrap_or_default(),
+        name: fields.name().unwrap_or_default().to_owned(),
+    };
+    let mut response = refusal.into_response();
+    response.extensions_mut().insert(refused);
+    response
+}
+
+impl IntoResponse for ProfileRefusal {
     fn into_response(self) -> Response {
-        let status = self.status();
+        let status = status(self.status());
         // A backend outage is logged once per incident by the resolver, not once per request.
-        if status.is_server_error() && !matches!(self, ProfileRequestError::BackendUnavailable) {
+        if status.is_server_error() && !matches!(self, ProfileRefusal::BackendUnavailable) {
             tracing::error!(error = %error_chain(&self), "no profile served");
         }
         (
@@ -111,7 +111,7 @@ impl IntoResponse for ProfileDownload {
         let disposition = content_disposition(&format!("{}.mobileconfig", self.address));
         let mut response = (
             [
-                // NOTES.md: this type makes Safari hand the file to Settings.
+                // The type that makes Safari hand the file to Settings.
                 (header::CONTENT_TYPE, "application/x-apple-aspen-config"),
                 (header::CACHE_CONTROL, "no-store"),
             ],
@@ -163,69 +163,6 @@ const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'|')
     .remove(b'~');
 
-pub async fn get(
-    State(state): State<Arc<AppState>>,
-    query: Result<Query<ProfileRequest>, QueryRejection>,
-) -> Result<ProfileDownload, ProfileRequestError> {
-    let Query(request) = query.map_err(|_| ProfileRequestError::Malformed)?;
-    produce(&state, request).await
-}
-
-pub async fn post(
-    State(state): State<Arc<AppState>>,
-    form: Result<Form<ProfileRequest>, FormRejection>,
-) -> Result<ProfileDownload, ProfileRequestError> {
-    let Form(request) = form.map_err(|_| ProfileRequestError::Malformed)?;
-    produce(&state, request).await
-}
-
-/// The whole flow behind both methods; the web form calls it too.
-pub async fn produce(
-    state: &Arc<AppState>,
-    request: ProfileRequest,
-) -> Result<ProfileDownload, ProfileRequestError> {
-    let text = request
-        .emailaddress
-        .as_deref()
-        .filter(|text| !text.trim().is_empty())
-        .ok_or(ProfileRequestError::MissingAddress)?;
-    let address = EmailAddress::parse(text).map_err(ProfileRequestError::InvalidAddress)?;
-    let mut account = state
-        .resolver
-        .resolve(&address)
-        .await
-        .map_err(|error| match error {
-            ResolveError::UnknownDomain => ProfileRequestError::UnknownDomain,
-            ResolveError::BackendUnavailable => ProfileRequestError::BackendUnavailable,
-        })?;
-    if let Some(name) = request.name.or(request.cn) {
-        account.display_name = profile::clean_name(&name);
-    }
-    // Building takes tens of microseconds, like rendering any other protocol; only the
-    // signature (~1 ms of CPU) leaves the async workers, inside the CachingSigner.
-    let xml = profile::build(&account, &state.config.profile).map_err(|error| match error {
-        ProfileError::NothingToConfigure | ProfileError::NoAddress => {
-            ProfileRequestError::NothingToConfigure
-        }
-        ProfileError::Serialize(_) => ProfileRequestError::Build(error),
-    })?;
-    let body = match (&state.signer, &state.config.signing) {
-        (Some(signer), _) => signer
-            .sign(xml)
-            .await
-            .map(SignedProfile::into_der)
-            .map_err(ProfileRequestError::Signing)?,
-        (None, None) => xml,
-        // [signing] configured but no signer in this state: refuse, never fall back.
-        (None, Some(_)) => {
-            return Err(ProfileRequestError::Signing(SigningError::Sign(
-                "signing is configured but no signer is loaded".into(),
-            )));
-        }
-    };
-    Ok(ProfileDownload { address, body })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,17 +178,5 @@ mod tests {
             "attachment; filename=\"j_rg__x_y@example.com.mobileconfig\"; \
              filename*=UTF-8''j%C3%B6rg&%22x%2Fy%40example.com.mobileconfig"
         );
-    }
-
-    #[tokio::test]
-    async fn configured_signing_without_a_signer_fails_closed() {
-        let state = Arc::new(AppState::new(crate::config::Config::demo().unwrap()).unwrap());
-        assert!(state.config.signing.is_some());
-        let request = ProfileRequest {
-            emailaddress: Some("jane@example.com".into()),
-            ..ProfileRequest::default()
-        };
-        let error = produce(&state, request).await.unwrap_err();
-        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod form;
 pub mod mobileconfig;
+mod security;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,27 +24,25 @@ use tower::Layer as _;
 use tower::ServiceBuilder;
 use tower::util::MapRequestLayer;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::answer::{Answers, Refusal};
 use crate::config::Config;
 use crate::protocol::Rendered;
-use crate::resolve::Resolver;
-use crate::signing::{CachingSigner, Signer, SigningError};
+use crate::signing::SigningError;
 use crate::webform::{Webform, WebformError};
-pub use error::HttpError;
 
-/// Everything a request needs, built once at start-up and shared read-only.
+/// Everything a request needs, built once from one configuration and shared read-only. A
+/// handler reads one `Arc<AppState>` for its whole request and hands its [`Answers`] to the
+/// answer layer explicitly, so swapping in a new snapshot (a config reload) stays one change.
 #[derive(Debug)]
 pub struct AppState {
-    pub config: Arc<Config>,
-    pub resolver: Resolver,
-    /// The profile signer named by `[signing]`, loaded and checked once at start-up, with
-    /// its cache of recent signatures.
-    pub signer: Option<CachingSigner>,
+    pub answers: Answers,
     /// The download page, its templates compiled and assets fingerprinted.
     pub webform: Webform,
+    /// The page's `Content-Security-Policy`, ready for the security-headers layer.
+    csp: HeaderValue,
 }
 
 /// Why the server cannot start with this configuration.
@@ -60,38 +59,24 @@ impl AppState {
     /// (503) rather than serve unsigned. The server uses [`AppState::load`]. Fails when the
     /// admin's web templates do not load or render.
     pub fn new(config: Config) -> Result<Self, StartError> {
-        let config = Arc::new(config);
-        Ok(AppState {
-            webform: Webform::new(&config.provider, &config.web)?,
-            resolver: Resolver::new(Arc::clone(&config)),
-            config,
-            signer: None,
-        })
+        AppState::with(Answers::new(config))
     }
 
     /// The state with the signer `[signing]` names; an unusable identity (expired, key does
     /// not match, unreadable) stops the start here, with the reason.
     pub fn load(config: Config) -> Result<Self, StartError> {
-        let signer = match &config.signing {
-            Some(settings) => {
-                let signer = Signer::from_settings(settings)?;
-                if signer.is_development() {
-                    tracing::warn!(
-                        "signing profiles with the DEVELOPMENT chain: profiles will show Not Verified on devices"
-                    );
-                } else {
-                    tracing::info!("signing profiles as {}", signer.describe());
-                }
-                Some(CachingSigner::new(Arc::new(signer))?)
-            }
-            None => {
-                tracing::warn!("no [signing] configured: profiles are served UNSIGNED");
-                None
-            }
-        };
+        AppState::with(Answers::load(config)?)
+    }
+
+    fn with(answers: Answers) -> Result<Self, StartError> {
+        let config = &answers.config;
+        let webform = Webform::new(&config.provider, &config.web)?;
+        let csp = HeaderValue::from_str(webform.content_security_policy())
+            .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
         Ok(AppState {
-            signer,
-            ..AppState::new(config)?
+            answers,
+            webform,
+            csp,
         })
     }
 }
@@ -103,6 +88,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Every route and layer of the server.
 pub fn router(state: Arc<AppState>) -> Router {
+    let headers_state = Arc::clone(&state);
     let routes = Router::new()
         .route("/mail/config-v1.1.xml", get(autoconfig::config))
         .route(
@@ -136,8 +122,8 @@ pub fn router(state: Arc<AppState>) -> Router {
                     form::rerender_refusals,
                 )),
         )
-        .fallback(|| async { HttpError::NotFound })
-        .method_not_allowed_fallback(|| async { HttpError::MethodNotAllowed })
+        .fallback(|| async { Refusal::NotFound })
+        .method_not_allowed_fallback(|| async { Refusal::MethodNotAllowed })
         .with_state(state);
     // `Router::layer` runs after routing, so the case fold wraps the routes as a service of its
     // own: `/Autodiscover/Autodiscover.xml` must route (automx2 #8, exchangelib's casing).
@@ -155,11 +141,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             ))
             // Bodies are buffered only up to MAX_BODY (chunked or not); beyond that, 413.
             .layer(DefaultBodyLimit::max(MAX_BODY))
-            // Browsers never sniff our XML or plain-text errors into HTML.
-            .layer(SetResponseHeaderLayer::overriding(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            )),
+            // nosniff on everything; CSP, no referrer and no framing on pages.
+            .layer(security::headers(headers_state)),
     );
     // Request spans and response events, only when DEBUG is on for tower_http at start-up:
     // even disabled, the layer halved requests/s under wrk (a span and clock reads per
@@ -202,9 +185,8 @@ fn fold_autodiscover_case(mut request: Request) -> Request {
 
 /// A renderer's answer as an HTTP response.
 pub(crate) fn respond(rendered: Rendered) -> Response {
-    let status = StatusCode::from_u16(rendered.status).unwrap_or(StatusCode::OK);
     (
-        status,
+        error::status(rendered.status),
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static(rendered.content_type),

@@ -1,0 +1,85 @@
+//! Request → answer: the one place that decides what a client gets for an address or a
+//! domain, used alike by the HTTP handlers and the command line (`mxconf render`, `profile`,
+//! `export`). It holds the domain policy (unknown domains get each protocol's own "no
+//! settings" answer, redirects, the profile pipeline) on top of `resolve`, the renderers and
+//! `signing`. No HTTP types here and nothing of `server` or `cli`: callers bring parsed input
+//! and turn the [`Rendered`](crate::protocol::Rendered) answer or the [`Refusal`] into bytes.
+
+mod autoconfig;
+mod autodiscover;
+mod profile;
+mod refusal;
+
+use std::sync::Arc;
+
+pub use profile::{ProfileFailure, ProfileFields, ProfileRefusal, Signing};
+pub use refusal::Refusal;
+
+use crate::account::EmailAddress;
+use crate::config::Config;
+use crate::resolve::Resolver;
+use crate::signing::{CachingSigner, Signer, SigningError};
+
+/// Everything answers are computed from, built once from one configuration and then only
+/// read. Every answer function takes it explicitly, so a request that holds one `Answers`
+/// (one snapshot of the configuration) sees one configuration from start to end.
+#[derive(Debug)]
+pub struct Answers {
+    pub config: Arc<Config>,
+    pub resolver: Resolver,
+    /// The profile signer named by `[signing]`, with its cache of recent signatures; `None`
+    /// without `[signing]`, or when the caller signs by itself (the command line).
+    pub signer: Option<CachingSigner>,
+}
+
+impl Answers {
+    /// Answers without a signer: with `[signing]` configured, [`Answers::signing`] then
+    /// refuses rather than leave profiles unsigned.
+    pub fn new(config: Config) -> Self {
+        let config = Arc::new(config);
+        Answers {
+            resolver: Resolver::new(Arc::clone(&config)),
+            config,
+            signer: None,
+        }
+    }
+
+    /// Answers with the signer `[signing]` names, loaded and checked now (with its signing
+    /// threads): an unusable identity (expired, key does not match, unreadable) is an error
+    /// here, with the reason, never a failing request later.
+    pub fn load(config: Config) -> Result<Self, SigningError> {
+        let signer = match &config.signing {
+            Some(settings) => {
+                let signer = Signer::from_settings(settings)?;
+                if signer.is_development() {
+                    tracing::warn!(
+                        "signing profiles with the DEVELOPMENT chain: profiles will show Not Verified on devices"
+                    );
+                } else {
+                    tracing::info!("signing profiles as {}", signer.describe());
+                }
+                Some(CachingSigner::new(Arc::new(signer))?)
+            }
+            None => {
+                tracing::warn!("no [signing] configured: profiles are served UNSIGNED");
+                None
+            }
+        };
+        Ok(Answers {
+            signer,
+            ..Answers::new(config)
+        })
+    }
+}
+
+/// Far above any real address (254 characters, at most 12 bytes each when percent-encoded);
+/// longer input is refused before any decoding or parsing work.
+pub const MAX_PARAMETER: usize = 3 * 1024;
+
+/// An address as a client sent it (already percent-decoded), parsed.
+pub fn parse_address(text: &str) -> Result<EmailAddress, Refusal> {
+    if text.len() > MAX_PARAMETER {
+        return Err(Refusal::BadParameter);
+    }
+    Ok(EmailAddress::parse(text)?)
+}

@@ -1,0 +1,218 @@
+//! The Apple profile pipeline, one for `/mobileconfig`, `mxconf profile` and `mxconf export`:
+//! resolve the address → the visitor's name → `profile::build` → sign (the server's signing
+//! threads, a command-line thread's own session, or not at all). Fail closed: with
+//! `[signing]` configured the server never hands out an unsigned profile.
+
+use serde::Deserialize;
+
+use super::Answers;
+use crate::account::{AddressError, Domain, EmailAddress};
+use crate::profile::{self, ProfileError};
+use crate::resolve::ResolveError;
+use crate::signing::{CachingSigner, SignedProfile, SigningError, SigningSession};
+use crate::webform::FormProblem;
+
+/// How the pipeline signs the profile it built.
+pub enum Signing<'a, 'k> {
+    /// Leave it unsigned: no `[signing]` is configured, or the admin asked (`--unsigned`).
+    Unsigned,
+    /// The server's signing threads, behind their cache of recent signatures.
+    Threads(&'a CachingSigner),
+    /// A command-line thread's prepared key (`export` signs on every core).
+    Session(&'a mut SigningSession<'k>),
+    /// `[signing]` is configured but no signer is loaded: refuse rather than hand out an
+    /// unsigned profile.
+    Missing,
+}
+
+/// Why the pipeline made no profile, for the log and the command line: each message names
+/// what failed (`example.net: domain not served here`).
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileFailure {
+    #[error("{domain}: {error}")]
+    Resolve { domain: Domain, error: ResolveError },
+    #[error(transparent)]
+    Build(ProfileError),
+    #[error(transparent)]
+    Signing(SigningError),
+}
+
+impl Answers {
+    /// The server's way to sign: its signer, or unsigned without `[signing]`; with
+    /// `[signing]` configured but no signer loaded (an [`Answers::new`] state),
+    /// [`Signing::Missing`], never unsigned.
+    pub fn signing(&self) -> Signing<'_, 'static> {
+        match (&self.signer, &self.config.signing) {
+            (Some(signer), _) => Signing::Threads(signer),
+            (None, None) => Signing::Unsigned,
+            (None, Some(_)) => Signing::Missing,
+        }
+    }
+
+    /// The profile for `address`: signed DER, or the XML plist with [`Signing::Unsigned`].
+    /// `name` (the visitor's, cleaned to a label) replaces the one a per-user source gave.
+    pub async fn profile(
+        &self,
+        address: &EmailAddress,
+        name: Option<&str>,
+        signing: Signing<'_, '_>,
+    ) -> Result<Vec<u8>, ProfileFailure> {
+        let mut account =
+            self.resolver
+                .resolve(address)
+                .await
+                .map_err(|error| ProfileFailure::Resolve {
+                    domain: address.domain().clone(),
+                    error,
+                })?;
+        if let Some(name) = name {
+            account.display_name = profile::clean_name(name);
+        }
+        // Building takes tens of microseconds, like rendering any other protocol; only the
+        // signature (~1 ms of CPU) leaves the async workers, on the signing threads.
+        let xml = profile::build(&account, &self.config.profile).map_err(ProfileFailure::Build)?;
+        match signing {
+            Signing::Unsigned => Ok(xml),
+            Signing::Threads(signer) => signer.sign(xml).await.map(SignedProfile::into_der),
+            Signing::Session(session) => session.sign(&xml).map(SignedProfile::into_der),
+            Signing::Missing => Err(SigningError::Sign(
+                "signing is configured but no signer is loaded".into(),
+            )),
+        }
+        .map_err(ProfileFailure::Signing)
+    }
+}
+
+/// A profile request's fields, from a query string or a form. automx-web posts `cn` for the
+/// name and a `_mobileconfig=true` marker, which is accepted and ignored.
+#[derive(Debug, Default, Deserialize)]
+pub struct ProfileFields {
+    pub emailaddress: Option<String>,
+    pub name: Option<String>,
+    pub cn: Option<String>,
+}
+
+impl ProfileFields {
+    pub fn address(&self) -> Result<EmailAddress, ProfileRefusal> {
+        let text = self
+            .emailaddress
+            .as_deref()
+            .filter(|text| !text.trim().is_empty())
+            .ok_or(ProfileRefusal::MissingAddress)?;
+        EmailAddress::parse(text).map_err(ProfileRefusal::InvalidAddress)
+    }
+
+    /// The visitor's name, as our form (`name`) or automx-web (`cn`) sends it.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref().or(self.cn.as_deref())
+    }
+}
+
+/// Why a visitor got no profile. `Display` is the short, fixed message for them (never their
+/// input, never internal detail); the `source` goes to the log. The web form shows
+/// [`ProfileRefusal::form_problem`] next to the field instead.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileRefusal {
+    #[error("please give an email address")]
+    MissingAddress,
+    #[error("{0}")]
+    InvalidAddress(AddressError),
+    #[error("the request could not be read")]
+    Malformed,
+    #[error("this domain is not served here")]
+    UnknownDomain(Domain),
+    #[error("no profile can be made for this domain")]
+    NothingToConfigure(Domain),
+    #[error("the profile could not be signed; please try again later")]
+    Signing(#[source] SigningError),
+    #[error("the profile could not be built; please try again later")]
+    Build(#[source] ProfileError),
+    /// A per-user source set to `on-failure = "fail"` is down (the resolver logged it).
+    #[error("settings are temporarily unavailable; please try again later")]
+    BackendUnavailable,
+}
+
+impl ProfileRefusal {
+    /// The visitor's view of a pipeline failure for `address`.
+    pub fn new(failure: ProfileFailure, address: &EmailAddress) -> Self {
+        match failure {
+            ProfileFailure::Resolve {
+                error: ResolveError::UnknownDomain,
+                domain,
+            } => ProfileRefusal::UnknownDomain(domain),
+            ProfileFailure::Resolve {
+                error: ResolveError::BackendUnavailable,
+                ..
+            } => ProfileRefusal::BackendUnavailable,
+            ProfileFailure::Build(ProfileError::NothingToConfigure | ProfileError::NoAddress) => {
+                ProfileRefusal::NothingToConfigure(address.domain().clone())
+            }
+            ProfileFailure::Build(error) => ProfileRefusal::Build(error),
+            ProfileFailure::Signing(error) => ProfileRefusal::Signing(error),
+        }
+    }
+
+    /// The HTTP status it goes out with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ProfileRefusal::MissingAddress
+            | ProfileRefusal::InvalidAddress(_)
+            | ProfileRefusal::Malformed => 400,
+            ProfileRefusal::UnknownDomain(_) | ProfileRefusal::NothingToConfigure(_) => 404,
+            ProfileRefusal::Signing(_)
+            | ProfileRefusal::Build(_)
+            | ProfileRefusal::BackendUnavailable => 503,
+        }
+    }
+
+    /// What the web form says about it, in the visitor's language.
+    pub fn form_problem(&self) -> FormProblem {
+        match self {
+            ProfileRefusal::MissingAddress => FormProblem::Address(AddressError::Empty),
+            ProfileRefusal::InvalidAddress(error) => FormProblem::Address(*error),
+            ProfileRefusal::Malformed => FormProblem::Rejected,
+            ProfileRefusal::UnknownDomain(domain) | ProfileRefusal::NothingToConfigure(domain) => {
+                FormProblem::UnknownDomain(domain.to_unicode())
+            }
+            ProfileRefusal::Signing(_)
+            | ProfileRefusal::Build(_)
+            | ProfileRefusal::BackendUnavailable => FormProblem::Unavailable,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[tokio::test]
+    async fn configured_signing_without_a_signer_fails_closed() {
+        let answers = Answers::new(Config::demo().unwrap());
+        assert!(answers.config.signing.is_some());
+        let address = EmailAddress::parse("jane@example.com").unwrap();
+        let failure = answers
+            .profile(&address, None, answers.signing())
+            .await
+            .unwrap_err();
+        assert!(matches!(failure, ProfileFailure::Signing(_)), "{failure}");
+        assert_eq!(ProfileRefusal::new(failure, &address).status(), 503);
+    }
+
+    #[tokio::test]
+    async fn a_domain_not_served_here_names_the_domain() {
+        let answers = Answers::new(Config::demo().unwrap());
+        let address = EmailAddress::parse("jane@example.net").unwrap();
+        let failure = answers
+            .profile(&address, None, Signing::Unsigned)
+            .await
+            .unwrap_err();
+        assert_eq!(failure.to_string(), "example.net: domain not served here");
+        let refusal = ProfileRefusal::new(failure, &address);
+        assert_eq!(refusal.status(), 404);
+        assert_eq!(
+            refusal.form_problem(),
+            FormProblem::UnknownDomain("example.net".into())
+        );
+    }
+}
