@@ -278,6 +278,42 @@ async fn without_signing_the_profile_is_served_unsigned() {
     );
 }
 
+/// The CLI runs the server's pipeline: without `--name`, a per-user source's display name
+/// stays in the profile, as it does in the server's.
+#[tokio::test]
+async fn cli_profile_is_the_servers_with_a_sources_display_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("name.sh");
+    std::fs::write(&script, "echo '{\"display_name\": \"Bob Example\"}'\n").unwrap();
+    let path = dir.path().join("mxconf.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{SMALL_DOMAIN}[domains.\"example.org\"]\nsources = [\"names\"]\n\
+             [backends.names]\ntype = \"command\"\ncommand = [\"/bin/sh\", {:?}]\n",
+            script.display().to_string()
+        ),
+    )
+    .unwrap();
+    let served = bob_profile(Config::load(&path).unwrap())
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let top = schema_checked(&served);
+    assert_eq!(
+        mail_payload(&top)["EmailAccountName"].as_string(),
+        Some("Bob Example")
+    );
+    let output = mxconf()
+        .args(["profile", "bob@example.org", "--unsigned", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_success(&output);
+    assert_eq!(output.stdout, served);
+}
+
 #[test]
 fn cli_profile_writes_a_signed_file_atomically() {
     let dir = tempfile::tempdir().unwrap();
