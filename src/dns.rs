@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::account::{Account, MailServer, Security, ServerKind};
+use crate::account::{Account, MailServer, Security, ServerKind, UrlService};
 
 /// One resource record in zone-file form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,10 +73,10 @@ pub fn records(account: &Account, web_host: &str) -> Vec<Record> {
         }
     }
     for (service, url) in [
-        ("_caldavs", &account.caldav_url),
-        ("_carddavs", &account.carddav_url),
+        ("_caldavs", account.url(UrlService::CalDav)),
+        ("_carddavs", account.url(UrlService::CardDav)),
     ] {
-        let Some(url) = url.as_deref().and_then(|u| url::Url::parse(u).ok()) else {
+        let Some(url) = url.and_then(|u| url::Url::parse(u).ok()) else {
             continue;
         };
         let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {

@@ -7,14 +7,17 @@ pub mod names;
 mod patch;
 mod redirect;
 mod server;
-pub mod username;
+mod services;
+mod template;
 
 pub use address::{AddressError, Domain, EmailAddress};
 pub use patch::{
     AccountPatch, AppendedServer, FIELD_NAMES, Field, PatchError, ServerField, ServerPatch,
 };
 pub use redirect::Redirect;
-pub use server::{AuthMethod, MailServer, Security, ServerKind};
+pub use server::{AuthMethod, MailServer, PerKind, Security, ServerKind};
+pub use services::{Resolved, Services, Stage, UrlService, Urls};
+pub use template::{Template, web_url};
 
 /// Who operates the mail service: the autoconfig `emailProvider`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,10 +42,8 @@ pub struct Account {
     pub incoming: Vec<MailServer>,
     /// SMTP servers in preference order.
     pub outgoing: Vec<MailServer>,
-    pub activesync_url: Option<String>,
-    pub caldav_url: Option<String>,
-    pub carddav_url: Option<String>,
-    pub documentation_url: Option<String>,
+    /// ActiveSync, CalDAV, CardDAV, documentation URLs: only those the domain offers.
+    pub services: Services<Resolved>,
 }
 
 impl Account {
@@ -52,6 +53,11 @@ impl Account {
             .iter()
             .chain(self.outgoing.iter())
             .filter(move |server| server.kind == kind)
+    }
+
+    /// The URL of `service`, when the domain offers it.
+    pub fn url(&self, service: UrlService) -> Option<&str> {
+        self.services.urls[service].as_deref()
     }
 
     /// The login name of the preferred incoming server (what Outlook shows as `LoginName`).

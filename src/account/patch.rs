@@ -3,41 +3,53 @@
 //! Pure data: the backends build patches, the resolver applies them in order on top of the
 //! static account. Values are validated here, since they reach clients as settings.
 
-use serde::Deserialize as _;
-use serde::de::IntoDeserializer as _;
+use std::sync::LazyLock;
 
-use super::{Account, AuthMethod, Domain, MailServer, Security, ServerKind};
+use super::names::named_enum;
+use super::{
+    Account, AuthMethod, Domain, MailServer, PerKind, Security, ServerKind, UrlService, Urls,
+    web_url,
+};
 
 /// Longest accepted value (login names, display names, URLs): a row is data, not a document.
 const MAX_VALUE: usize = 1024;
 
-/// Every field name a backend may return, for error messages and the docs.
-pub const FIELD_NAMES: &str = "login_name, display_name, activesync_url, caldav_url, carddav_url, \
-     {imap,pop3,smtp}_{host,port,security,authentication,username}, \
-     append_{imap,pop3,smtp}_{host,port,security,authentication,username}";
+/// Every field name a backend may return, for error messages and the docs, built from the
+/// tables: `login_name, display_name, activesync_url, …, {imap,pop3,smtp}_{host,…}, append_…`.
+pub static FIELD_NAMES: LazyLock<String> = LazyLock::new(|| {
+    let urls = UrlService::ALL.iter().filter_map(|service| service.field());
+    let mut names: Vec<&str> = vec!["login_name", "display_name"];
+    names.extend(urls);
+    let servers = format!(
+        "{{{}}}_{{{}}}",
+        ServerKind::NAMES.join(","),
+        ServerField::NAMES.join(",")
+    );
+    format!("{}, {servers}, append_{servers}", names.join(", "))
+});
 
 /// One field of the vocabulary, e.g. `imap_host` or `append_smtp_port`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
     LoginName,
     DisplayName,
-    ActivesyncUrl,
-    CaldavUrl,
-    CarddavUrl,
+    /// A URL service's address (`caldav_url`), for the services that have a field.
+    Url(UrlService),
     /// Overrides a property of every server of the kind.
     Server(ServerKind, ServerField),
     /// Describes one extra server of the kind (automx's `static_append`).
     Append(ServerKind, ServerField),
 }
 
-/// A property of one mail server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServerField {
-    Host,
-    Port,
-    Security,
-    Authentication,
-    Username,
+named_enum! {
+    /// A property of one mail server, as a field suffix (`imap_host`).
+    pub enum ServerField {
+        Host = "host",
+        Port = "port",
+        Security = "security",
+        Authentication = "authentication",
+        Username = "username",
+    }
 }
 
 impl Field {
@@ -46,30 +58,21 @@ impl Field {
         match name {
             "login_name" => return Some(Field::LoginName),
             "display_name" => return Some(Field::DisplayName),
-            "activesync_url" => return Some(Field::ActivesyncUrl),
-            "caldav_url" => return Some(Field::CaldavUrl),
-            "carddav_url" => return Some(Field::CarddavUrl),
             _ => {}
+        }
+        if let Some(&service) = UrlService::ALL
+            .iter()
+            .find(|service| service.field() == Some(name))
+        {
+            return Some(Field::Url(service));
         }
         let (append, rest) = match name.strip_prefix("append_") {
             Some(rest) => (true, rest),
             None => (false, name),
         };
         let (kind, field) = rest.split_once('_')?;
-        let kind = match kind {
-            "imap" => ServerKind::Imap,
-            "pop3" => ServerKind::Pop3,
-            "smtp" => ServerKind::Smtp,
-            _ => return None,
-        };
-        let field = match field {
-            "host" => ServerField::Host,
-            "port" => ServerField::Port,
-            "security" => ServerField::Security,
-            "authentication" => ServerField::Authentication,
-            "username" => ServerField::Username,
-            _ => return None,
-        };
+        let kind = ServerKind::from_name(kind)?;
+        let field = ServerField::from_name(field)?;
         Some(if append {
             Field::Append(kind, field)
         } else {
@@ -82,7 +85,7 @@ impl Field {
 /// (values may be personal data and end up in logs).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PatchError {
-    #[error("unknown field {0:?} (known: {FIELD_NAMES})")]
+    #[error("unknown field {name:?} (known: {known})", name = .0, known = *FIELD_NAMES)]
     UnknownField(String),
     #[error("field {field}: {problem}")]
     BadValue {
@@ -125,23 +128,12 @@ pub struct AppendedServer {
 pub struct AccountPatch {
     pub login_name: Option<String>,
     pub display_name: Option<String>,
-    pub activesync_url: Option<String>,
-    pub caldav_url: Option<String>,
-    pub carddav_url: Option<String>,
-    /// Overrides for every IMAP, POP3 and SMTP server, in that order.
-    pub servers: [ServerPatch; 3],
+    /// URLs replacing the domain's, for the services that have a field.
+    pub urls: Urls<String>,
+    /// Overrides for every server of each kind.
+    pub servers: PerKind<ServerPatch>,
     pub append: Vec<AppendedServer>,
 }
-
-fn kind_index(kind: ServerKind) -> usize {
-    match kind {
-        ServerKind::Imap => 0,
-        ServerKind::Pop3 => 1,
-        ServerKind::Smtp => 2,
-    }
-}
-
-const KINDS: [ServerKind; 3] = [ServerKind::Imap, ServerKind::Pop3, ServerKind::Smtp];
 
 impl AccountPatch {
     /// Builds a patch from `(field name, value)` pairs. Empty values count as absent (a NULL
@@ -152,7 +144,7 @@ impl AccountPatch {
         V: AsRef<str>,
     {
         let mut patch = AccountPatch::default();
-        let mut append: [ServerPatch; 3] = Default::default();
+        let mut append: PerKind<ServerPatch> = PerKind::default();
         for (name, value) in fields {
             let name = name.as_ref();
             let field = Field::parse(name).ok_or_else(|| PatchError::UnknownField(name.into()))?;
@@ -170,33 +162,25 @@ impl AccountPatch {
             match field {
                 Field::LoginName => patch.login_name = Some(value.into()),
                 Field::DisplayName => patch.display_name = Some(value.into()),
-                Field::ActivesyncUrl => {
-                    patch.activesync_url =
-                        Some(check_url(value).ok_or_else(|| bad("not an http(s) URL"))?)
-                }
-                Field::CaldavUrl => {
-                    patch.caldav_url =
-                        Some(check_url(value).ok_or_else(|| bad("not an http(s) URL"))?)
-                }
-                Field::CarddavUrl => {
-                    patch.carddav_url =
-                        Some(check_url(value).ok_or_else(|| bad("not an http(s) URL"))?)
+                Field::Url(service) => {
+                    web_url(value).ok_or_else(|| bad("not an http(s) URL"))?;
+                    patch.urls[service] = Some(value.into());
                 }
                 Field::Server(kind, field) => {
-                    set_server(&mut patch.servers[kind_index(kind)], field, value).map_err(bad)?
+                    set_server(&mut patch.servers[kind], field, value).map_err(bad)?
                 }
                 Field::Append(kind, field) => {
-                    set_server(&mut append[kind_index(kind)], field, value).map_err(bad)?
+                    set_server(&mut append[kind], field, value).map_err(bad)?
                 }
             }
         }
-        for (kind, extra) in KINDS.into_iter().zip(append) {
+        for (kind, extra) in append {
             if extra.is_empty() {
                 continue;
             }
             let (Some(host), Some(port), Some(security)) = (extra.host, extra.port, extra.security)
             else {
-                return Err(PatchError::IncompleteServer(kind.config_name()));
+                return Err(PatchError::IncompleteServer(kind.name()));
             };
             patch.append.push(AppendedServer {
                 kind,
@@ -224,7 +208,7 @@ impl AccountPatch {
             if let Some(login) = &self.login_name {
                 server.username.clone_from(login);
             }
-            let change = &self.servers[kind_index(server.kind)];
+            let change = &self.servers[server.kind];
             if let Some(host) = &change.host {
                 server.host.clone_from(host);
             }
@@ -263,7 +247,7 @@ impl AccountPatch {
         }
         for list in [&mut account.incoming, &mut account.outgoing] {
             // Same order as the static config: IMAP before POP3, implicit TLS first (RFC 8314).
-            list.sort_by_key(|s| (kind_index(s.kind), s.security.preference()));
+            list.sort_by_key(|s| (s.kind.index(), s.security.preference()));
             let mut seen: Vec<(ServerKind, String, u16, Security)> = Vec::new();
             list.retain(|s| {
                 let key = (s.kind, s.host.clone(), s.port, s.security);
@@ -275,13 +259,9 @@ impl AccountPatch {
         if self.display_name.is_some() {
             account.display_name.clone_from(&self.display_name);
         }
-        for (target, value) in [
-            (&mut account.activesync_url, &self.activesync_url),
-            (&mut account.caldav_url, &self.caldav_url),
-            (&mut account.carddav_url, &self.carddav_url),
-        ] {
-            if value.is_some() {
-                target.clone_from(value);
+        for (service, url) in self.urls.iter() {
+            if url.is_some() {
+                account.services.urls[service].clone_from(url);
             }
         }
     }
@@ -307,12 +287,11 @@ fn set_server(
             server.port = Some(port);
         }
         ServerField::Security => {
-            // automx2's database spells these SSL / STARTTLS; accept them too.
+            // The config's spellings, in any case, and automx2's database's SSL and NONE.
             let security = match value.to_ascii_lowercase().as_str() {
-                "tls" | "ssl" => Security::Tls,
-                "starttls" => Security::Starttls,
-                "plain" | "none" => Security::Plain,
-                _ => return Err("not one of tls, starttls, plain"),
+                "ssl" => Security::Tls,
+                "none" => Security::Plain,
+                other => Security::from_name(other).ok_or("not one of tls, starttls, plain")?,
             };
             server.security = Some(security);
         }
@@ -320,8 +299,9 @@ fn set_server(
             let methods = value
                 .split(',')
                 .map(|method| {
-                    AuthMethod::deserialize(method.trim().into_deserializer())
-                        .map_err(|_: serde::de::value::Error| "not a list of authentication methods (password-cleartext, oauth2, …)")
+                    AuthMethod::from_name(method.trim()).ok_or(
+                        "not a list of authentication methods (password-cleartext, oauth2, …)",
+                    )
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             server.authentication = Some(methods);
@@ -329,11 +309,6 @@ fn set_server(
         ServerField::Username => server.username = Some(value.into()),
     }
     Ok(())
-}
-
-fn check_url(value: &str) -> Option<String> {
-    let url = url::Url::parse(value).ok()?;
-    (matches!(url.scheme(), "https" | "http") && url.host_str().is_some()).then(|| value.to_owned())
 }
 
 #[cfg(test)]
@@ -344,7 +319,7 @@ mod tests {
     fn server(kind: ServerKind, port: u16, security: Security) -> MailServer {
         MailServer {
             kind,
-            host: format!("{}.example.org", kind.config_name()),
+            host: format!("{}.example.org", kind.name()),
             port,
             security,
             authentication: vec![AuthMethod::PasswordCleartext],
@@ -367,10 +342,7 @@ mod tests {
                 server(ServerKind::Imap, 143, Security::Starttls),
             ],
             outgoing: vec![server(ServerKind::Smtp, 465, Security::Tls)],
-            activesync_url: None,
-            caldav_url: None,
-            carddav_url: None,
-            documentation_url: None,
+            services: Default::default(),
         }
     }
 
@@ -414,7 +386,28 @@ mod tests {
             [AuthMethod::OAuth2, AuthMethod::PasswordCleartext]
         );
         assert_eq!(account.display_name.as_deref(), Some("Jane Doe"));
-        assert_eq!(account.caldav_url, None);
+        assert_eq!(account.url(UrlService::CalDav), None);
+    }
+
+    #[test]
+    fn field_names_come_from_the_tables() {
+        assert_eq!(
+            *FIELD_NAMES,
+            "login_name, display_name, activesync_url, caldav_url, carddav_url, \
+             {imap,pop3,smtp}_{host,port,security,authentication,username}, \
+             append_{imap,pop3,smtp}_{host,port,security,authentication,username}"
+        );
+        for &service in UrlService::ALL {
+            if let Some(name) = service.field() {
+                assert_eq!(Field::parse(name), Some(Field::Url(service)));
+            }
+        }
+        assert_eq!(
+            Field::parse("append_pop3_username"),
+            Some(Field::Append(ServerKind::Pop3, ServerField::Username))
+        );
+        // A service without a field is not one.
+        assert_eq!(Field::parse("documentation_url"), None);
     }
 
     #[test]

@@ -1,38 +1,34 @@
 //! Mail server descriptions shared by every protocol: the closed vocabularies
-//! (`ServerKind`, `Security`, `AuthMethod`) and one configured server. Renderers map these
-//! to wire strings with exhaustive `match`es, so a new variant forces every protocol to decide.
+//! (`ServerKind`, `Security`, `AuthMethod`), each spelled in one table (`names.rs`) that the
+//! config, the importers and the patch parser all read, and one configured server. Renderers
+//! map these to wire strings with exhaustive `match`es, so a new variant forces every protocol
+//! to decide.
 
-use serde::Deserialize;
+use super::names::{PerName, named_enum};
 
-/// Which protocol a mail server speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ServerKind {
-    Imap,
-    Pop3,
-    Smtp,
-}
-
-impl ServerKind {
-    /// The name used in config field paths and error messages.
-    pub fn config_name(self) -> &'static str {
-        match self {
-            ServerKind::Imap => "imap",
-            ServerKind::Pop3 => "pop3",
-            ServerKind::Smtp => "smtp",
-        }
+named_enum! {
+    /// Which protocol a mail server speaks; the name is its key in a domain table
+    /// (`[[domains."…".imap]]`) and its prefix in per-user fields (`imap_host`).
+    pub enum ServerKind {
+        Imap = "imap",
+        Pop3 = "pop3",
+        Smtp = "smtp",
     }
 }
 
-/// Transport security of a server connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Security {
-    /// Implicit TLS from the first byte (RFC 8314), e.g. IMAP 993, SMTP 465.
-    Tls,
-    /// Plain connection upgraded with STARTTLS, e.g. IMAP 143, SMTP 587.
-    Starttls,
-    /// No transport security. Only ever emitted when explicitly configured.
-    Plain,
+/// One value per server kind.
+pub type PerKind<T> = PerName<ServerKind, T, { ServerKind::COUNT }>;
+
+named_enum! {
+    /// Transport security of a server connection.
+    pub enum Security {
+        /// Implicit TLS from the first byte (RFC 8314), e.g. IMAP 993, SMTP 465.
+        Tls = "tls",
+        /// Plain connection upgraded with STARTTLS, e.g. IMAP 143, SMTP 587.
+        Starttls = "starttls",
+        /// No transport security. Only ever emitted when explicitly configured.
+        Plain = "plain",
+    }
 }
 
 impl Security {
@@ -46,18 +42,17 @@ impl Security {
     }
 }
 
-/// How the client authenticates to a server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AuthMethod {
-    PasswordCleartext,
-    PasswordEncrypted,
-    #[serde(rename = "oauth2")]
-    OAuth2,
-    Ntlm,
-    Gssapi,
-    ClientCert,
-    None,
+named_enum! {
+    /// How the client authenticates to a server.
+    pub enum AuthMethod {
+        PasswordCleartext = "password-cleartext",
+        PasswordEncrypted = "password-encrypted",
+        OAuth2 = "oauth2",
+        Ntlm = "ntlm",
+        Gssapi = "gssapi",
+        ClientCert = "client-cert",
+        None = "none",
+    }
 }
 
 impl AuthMethod {

@@ -11,8 +11,8 @@ use rustix::process::{Pid, Signal, kill_process_group};
 use tokio::io::AsyncReadExt as _;
 use tokio::process::Command;
 
-use super::{Backend, BackendError, Lookup, LookupResult, expand_escaped, patch_from};
-use crate::account::EmailAddress;
+use super::{Backend, BackendError, Lookup, LookupResult, patch_from};
+use crate::account::{EmailAddress, Template};
 use crate::config::backend::CommandSettings;
 
 #[derive(Debug)]
@@ -31,7 +31,7 @@ impl CommandBackend {
             .settings
             .args
             .iter()
-            .map(|arg| expand_escaped(arg, address, str::to_owned));
+            .map(|arg| Template::new(arg).expand(address));
         let mut child = Command::new(&self.settings.program)
             .args(args)
             .env_clear()
@@ -140,6 +140,7 @@ fn parse_output(output: &[u8]) -> LookupResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::account::ServerKind;
 
     #[test]
     fn output_forms() {
@@ -149,7 +150,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(patch.login_name.as_deref(), Some("jd"));
-        assert_eq!(patch.servers[0].port, Some(993));
+        assert_eq!(patch.servers[ServerKind::Imap].port, Some(993));
         for bad in [
             &b"[1]"[..],
             b"{\"login_name\": true}",

@@ -11,8 +11,8 @@ use ldap3::{
 };
 use tokio::sync::Mutex;
 
-use super::{Backend, BackendError, Lookup, LookupResult, expand_escaped, patch_from, read_secret};
-use crate::account::EmailAddress;
+use super::{Backend, BackendError, Lookup, LookupResult, patch_from, read_secret};
+use crate::account::{EmailAddress, Template};
 use crate::config::backend::{LdapScope, LdapSettings};
 
 /// LDAP result code 4: more entries than the size limit, i.e. the filter is ambiguous.
@@ -102,9 +102,7 @@ impl LdapBackend {
     }
 
     async fn search(&self, address: &EmailAddress) -> LookupResult {
-        let filter = expand_escaped(&self.settings.filter, address, |value| {
-            ldap_escape(value).into_owned()
-        });
+        let filter = Template::new(&self.settings.filter).expand_escaped(address, ldap_escape);
         let scope = match self.settings.scope {
             LdapScope::Base => Scope::Base,
             LdapScope::One => Scope::OneLevel,

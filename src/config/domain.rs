@@ -1,35 +1,137 @@
-//! `[domains."NAME"]` and `[defaults]`: a domain's servers, URLs and sources as written, the
-//! merge of the defaults into each domain, and the validated [`DomainSettings`] with their
-//! checks. The redirect keys are read here and checked by `redirect.rs`; `sources` are
-//! resolved against the backends by `backend::check_sources`.
+//! `[domains."NAME"]` and `[defaults]`: a domain's servers, services and sources as written,
+//! the merge of the defaults into each domain, and the validated [`DomainSettings`] with their
+//! checks. The keys of a domain table come from the vocabulary's tables (`ServerKind`,
+//! `UrlService`), so a new service needs no new field here. The redirect keys are read here and
+//! checked by `redirect.rs`; `sources` are resolved against the backends by
+//! `backend::check_sources`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, LazyLock};
 
 use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
 use toml::Spanned;
 
 use super::backend::check_sources;
 use super::checker::Checker;
 use super::redirect::{self, DomainRedirect, Hop};
-use crate::account::{AuthMethod, Domain, MailServer, Security, ServerKind};
+use crate::account::{
+    AuthMethod, Domain, MailServer, PerKind, Security, ServerKind, Services, Stage, Template,
+    UrlService,
+};
 
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+/// A `[domains."NAME"]` (or `[defaults]`) table as written.
+#[derive(Debug, Default, Clone)]
 pub struct DomainFile {
-    pub imap: Option<Vec<ServerEntryFile>>,
-    pub pop3: Option<Vec<ServerEntryFile>>,
-    pub smtp: Option<Vec<ServerEntryFile>>,
-    pub activesync: Option<Spanned<String>>,
-    pub caldav: Option<Spanned<String>>,
-    pub carddav: Option<Spanned<String>>,
-    pub documentation: Option<Spanned<String>>,
+    /// `[[domains."NAME".imap]]`…: the servers of each kind, `None` when not given.
+    pub servers: PerKind<Option<Vec<ServerEntryFile>>>,
+    /// `activesync = "https://…"`…: the URL services, with their spans.
+    pub services: Services<Written>,
     /// Names of `[backends.NAME]` consulted in order for an address.
     pub sources: Option<Spanned<Vec<Spanned<String>>>>,
     /// Domain alias for Autodiscover (`redirect.rs`); never merged from `[defaults]`.
     pub redirect_to_domain: Option<Spanned<String>>,
     /// Settings on another Autodiscover server (`redirect.rs`); never merged from `[defaults]`.
     pub autodiscover_redirect_url: Option<Spanned<String>>,
+}
+
+/// Services as written: each URL with its span, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written;
+
+impl Stage for Written {
+    type Url = Spanned<String>;
+}
+
+/// Services validated: URLs that are http(s) once their placeholders are filled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked;
+
+impl Stage for Checked {
+    type Url = String;
+}
+
+/// A key of a domain table.
+#[derive(Debug, Clone, Copy)]
+enum Key {
+    Servers(ServerKind),
+    Url(UrlService),
+    Sources,
+    RedirectToDomain,
+    AutodiscoverRedirectUrl,
+}
+
+const SOURCES: &str = "sources";
+const REDIRECT_TO_DOMAIN: &str = "redirect-to-domain";
+const AUTODISCOVER_REDIRECT_URL: &str = "autodiscover-redirect-url";
+
+/// Every key, for "unknown field `x`, expected one of …".
+static KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut keys = ServerKind::NAMES.to_vec();
+    keys.extend(UrlService::NAMES);
+    keys.extend([SOURCES, REDIRECT_TO_DOMAIN, AUTODISCOVER_REDIRECT_URL]);
+    keys
+});
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl Visitor<'_> for Name {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a domain setting")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Key, E> {
+                let key = match name {
+                    SOURCES => Key::Sources,
+                    REDIRECT_TO_DOMAIN => Key::RedirectToDomain,
+                    AUTODISCOVER_REDIRECT_URL => Key::AutodiscoverRedirectUrl,
+                    _ => ServerKind::from_name(name)
+                        .map(Key::Servers)
+                        .or_else(|| UrlService::from_name(name).map(Key::Url))
+                        .ok_or_else(|| E::unknown_field(name, KEYS.as_slice()))?,
+                };
+                Ok(key)
+            }
+        }
+        // Read in the key position, so an unknown key's error points at its line.
+        deserializer.deserialize_identifier(Name)
+    }
+}
+
+/// Written by hand so that the keys come from the vocabulary's tables; otherwise what
+/// `#[derive(Deserialize)]` with `deny_unknown_fields` would do.
+impl<'de> Deserialize<'de> for DomainFile {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Table;
+        impl<'de> Visitor<'de> for Table {
+            type Value = DomainFile;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a domain table")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<DomainFile, M::Error> {
+                let mut domain = DomainFile::default();
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Servers(kind) => domain.servers[kind] = Some(map.next_value()?),
+                        Key::Url(service) => {
+                            domain.services.urls[service] = Some(map.next_value()?);
+                        }
+                        Key::Sources => domain.sources = Some(map.next_value()?),
+                        Key::RedirectToDomain => {
+                            domain.redirect_to_domain = Some(map.next_value()?);
+                        }
+                        Key::AutodiscoverRedirectUrl => {
+                            domain.autodiscover_redirect_url = Some(map.next_value()?);
+                        }
+                    }
+                }
+                Ok(domain)
+            }
+        }
+        deserializer.deserialize_map(Table)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -61,11 +163,10 @@ pub struct DomainSettings {
     /// IMAP then POP3 servers, each group in preference order (implicit TLS first).
     pub incoming: Vec<MailServer>,
     pub outgoing: Vec<MailServer>,
-    pub activesync_url: Option<String>,
-    pub caldav_url: Option<String>,
-    pub carddav_url: Option<String>,
-    pub documentation_url: Option<String>,
-    /// Indices into [`Config::backends`], consulted in order; empty for static-only domains.
+    /// URL templates of the services the domain offers.
+    pub services: Services<Checked>,
+    /// Indices into [`super::Config::backends`], consulted in order; empty for static-only
+    /// domains.
     pub sources: Vec<usize>,
     /// Autodiscover redirect instead of settings; such a domain serves no settings itself.
     pub redirect: Option<DomainRedirect>,
@@ -74,38 +175,26 @@ pub struct DomainSettings {
 impl DomainFile {
     /// The settings keys this table sets itself: what a redirecting domain may not set.
     fn set_keys(&self) -> Vec<&'static str> {
-        [
-            ("imap", self.imap.is_some()),
-            ("pop3", self.pop3.is_some()),
-            ("smtp", self.smtp.is_some()),
-            ("activesync", self.activesync.is_some()),
-            ("caldav", self.caldav.is_some()),
-            ("carddav", self.carddav.is_some()),
-            ("documentation", self.documentation.is_some()),
-            ("sources", self.sources.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(key, set)| set.then_some(key))
-        .collect()
+        let servers = self
+            .servers
+            .iter()
+            .filter(|(_, servers)| servers.is_some())
+            .map(|(kind, _)| kind.name());
+        let sources = self.sources.is_some().then_some(SOURCES);
+        servers
+            .chain(self.services.set_keys())
+            .chain(sources)
+            .collect()
     }
 }
 
 /// A domain's own fields win over the defaults, field by field (server lists as a whole).
 pub(super) fn merge(defaults: &DomainFile, domain: &DomainFile) -> DomainFile {
     DomainFile {
-        imap: domain.imap.clone().or_else(|| defaults.imap.clone()),
-        pop3: domain.pop3.clone().or_else(|| defaults.pop3.clone()),
-        smtp: domain.smtp.clone().or_else(|| defaults.smtp.clone()),
-        activesync: domain
-            .activesync
-            .clone()
-            .or_else(|| defaults.activesync.clone()),
-        caldav: domain.caldav.clone().or_else(|| defaults.caldav.clone()),
-        carddav: domain.carddav.clone().or_else(|| defaults.carddav.clone()),
-        documentation: domain
-            .documentation
-            .clone()
-            .or_else(|| defaults.documentation.clone()),
+        servers: domain
+            .servers
+            .map(|kind, own| own.clone().or_else(|| defaults.servers[kind].clone())),
+        services: domain.services.or(&defaults.services),
         sources: domain.sources.clone().or_else(|| defaults.sources.clone()),
         redirect_to_domain: domain.redirect_to_domain.clone(),
         autodiscover_redirect_url: domain.autodiscover_redirect_url.clone(),
@@ -118,27 +207,22 @@ pub(super) fn check(
     pattern: &str,
     merged: &DomainFile,
 ) -> DomainSettings {
-    let mut incoming = check_servers(checker, label, ServerKind::Imap, merged.imap.as_deref());
-    incoming.extend(check_servers(
-        checker,
-        label,
-        ServerKind::Pop3,
-        merged.pop3.as_deref(),
-    ));
-    let outgoing = check_servers(checker, label, ServerKind::Smtp, merged.smtp.as_deref());
-    let mut url = |field: &str, value: &Option<Spanned<String>>| {
+    let mut servers =
+        |kind: ServerKind| check_servers(checker, label, kind, merged.servers[kind].as_deref());
+    let mut incoming = servers(ServerKind::Imap);
+    incoming.extend(servers(ServerKind::Pop3));
+    let outgoing = servers(ServerKind::Smtp);
+    let Services { urls } = &merged.services;
+    let urls = urls.map(|service, value| {
         value
             .as_ref()
-            .and_then(|value| check_url(checker, label, field, value))
-    };
+            .and_then(|value| check_url(checker, label, service.name(), value))
+    });
     DomainSettings {
         pattern: pattern.to_ascii_lowercase(),
-        activesync_url: url("activesync", &merged.activesync),
-        caldav_url: url("caldav", &merged.caldav),
-        carddav_url: url("carddav", &merged.carddav),
-        documentation_url: url("documentation", &merged.documentation),
         incoming,
         outgoing,
+        services: Services { urls },
         sources: Vec::new(),
         redirect: None,
     }
@@ -155,7 +239,7 @@ fn check_servers(
         .iter()
         .enumerate()
         .filter_map(|(index, entry)| {
-            let field = format!("{label}: {}[{index}]", kind.config_name());
+            let field = format!("{label}: {}[{index}]", kind.name());
             check_server(checker, &field, kind, entry)
         })
         .collect();
@@ -235,24 +319,15 @@ fn check_url(
     value: &Spanned<String>,
 ) -> Option<String> {
     let text = value.get_ref().trim();
-    // Placeholders are substituted before parsing so `https://dav.example.org/%EMAILLOCALPART%/`
-    // is checked as the URL it becomes.
-    let probe = text
-        .replace("%EMAILADDRESS%", "user@example.org")
-        .replace("%EMAILLOCALPART%", "user")
-        .replace("%EMAILDOMAIN%", "example.org");
-    match url::Url::parse(&probe) {
-        Ok(url) if matches!(url.scheme(), "https" | "http") && url.host_str().is_some() => {
-            Some(text.to_owned())
-        }
-        _ => {
-            checker.report(
-                Some(&value.span()),
-                format!("{label}: {field}"),
-                format!("{text:?} is not an http(s) URL"),
-            );
-            None
-        }
+    if Template::new(text).is_web_url() {
+        Some(text.to_owned())
+    } else {
+        checker.report(
+            Some(&value.span()),
+            format!("{label}: {field}"),
+            format!("{text:?} is not an http(s) URL"),
+        );
+        None
     }
 }
 

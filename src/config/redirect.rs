@@ -7,7 +7,7 @@
 use toml::Spanned;
 
 use super::checker::Checker;
-use crate::account::Domain;
+use crate::account::{Domain, web_url};
 
 const TO_DOMAIN: &str = "redirect-to-domain";
 const TO_URL: &str = "autodiscover-redirect-url";
@@ -77,12 +77,10 @@ pub(super) fn check(
             }
         }
     } else {
-        match url::Url::parse(text) {
+        match web_url(text) {
             // Outlook re-POSTs the user's credentials to this URL: https only (MS-OXDSCLI
             // 3.1.5.1; Outlook itself refuses an http redirect target).
-            Ok(url) if url.scheme() == "https" && url.host_str().is_some() => {
-                Some(DomainRedirect::Url(url.to_string()))
-            }
+            Some(url) if url.scheme() == "https" => Some(DomainRedirect::Url(url.to_string())),
             _ => {
                 report(
                     checker,

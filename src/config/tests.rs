@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use super::*;
 use crate::account::Domain;
-use crate::account::{AuthMethod, Security, ServerKind};
+use crate::account::{AuthMethod, Security, ServerKind, UrlService};
 
 fn load(text: &str) -> Result<Config, ConfigError> {
     Config::from_toml(text, ConfigSource::File(PathBuf::from("mxconf.toml")))
@@ -58,15 +58,15 @@ fn demo_is_exactly_the_specified_demo() {
         assert_eq!(server.username, "%EMAILADDRESS%");
     }
     assert_eq!(
-        domain.activesync_url.as_deref(),
+        domain.services.urls[UrlService::ActiveSync].as_deref(),
         Some("https://mail.example.com/Microsoft-Server-ActiveSync")
     );
     assert_eq!(
-        domain.caldav_url.as_deref(),
+        domain.services.urls[UrlService::CalDav].as_deref(),
         Some("https://dav.example.com/")
     );
     assert_eq!(
-        domain.carddav_url.as_deref(),
+        domain.services.urls[UrlService::CardDav].as_deref(),
         Some("https://dav.example.com/")
     );
 }
@@ -151,7 +151,7 @@ fn defaults_merge_and_wildcards_match() {
         .domain(&Domain::parse("example.org").unwrap())
         .unwrap();
     assert_eq!(
-        base.carddav_url.as_deref(),
+        base.services.urls[UrlService::CardDav].as_deref(),
         Some("https://dav.example.org/")
     );
     // implicit TLS sorted first even though configured second
@@ -164,7 +164,7 @@ fn defaults_merge_and_wildcards_match() {
         .domain(&Domain::parse("a.example.org").unwrap())
         .unwrap();
     assert_eq!(
-        wild.carddav_url.as_deref(),
+        wild.services.urls[UrlService::CardDav].as_deref(),
         Some("https://wild.example.org/")
     );
     let special = config
@@ -183,4 +183,44 @@ fn duplicate_domains_differing_in_case_are_refused() {
     );
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("configured twice"));
+}
+
+/// A domain table's keys come from the vocabulary's tables: every URL service is a key, and
+/// an unknown key is named with its line and the keys there are.
+#[test]
+fn domain_keys_are_the_vocabularys_names() {
+    let urls: String = UrlService::ALL
+        .iter()
+        .map(|service| {
+            format!(
+                "{} = \"https://{}.example.org/\"\n",
+                service.name(),
+                service.name()
+            )
+        })
+        .collect();
+    let config = load(&format!("{PROVIDER}[domains.\"example.org\"]\n{urls}")).unwrap();
+    let domain = config
+        .domain(&Domain::parse("example.org").unwrap())
+        .unwrap();
+    for &service in UrlService::ALL {
+        assert_eq!(
+            domain.services.urls[service].as_deref(),
+            Some(format!("https://{}.example.org/", service.name()).as_str())
+        );
+    }
+    let errors = messages(
+        load(&format!(
+            "{PROVIDER}[domains.\"example.org\"]\njmap = \"https://jmap.example.org/\"\n"
+        ))
+        .unwrap_err(),
+    );
+    assert_eq!(
+        errors,
+        [
+            "mxconf.toml:6: domain \"example.org\": jmap: unknown field `jmap`, expected one of \
+             `imap`, `pop3`, `smtp`, `activesync`, `caldav`, `carddav`, `documentation`, \
+             `sources`, `redirect-to-domain`, `autodiscover-redirect-url`"
+        ]
+    );
 }

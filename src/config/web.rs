@@ -8,6 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::checker::Checker;
+use crate::account::web_url;
 
 /// The accent colour when the admin sets none: a blue with 6.9:1 contrast against white.
 pub const DEFAULT_ACCENT: &str = "#1a56b0";
@@ -116,11 +117,8 @@ fn parse_logo_url(text: &str) -> Option<LogoUrl> {
             origin: None,
         });
     }
-    let url = url::Url::parse(text).ok()?;
-    if !matches!(url.scheme(), "https" | "http") || !url.username().is_empty() {
-        return None;
-    }
-    url.host_str()?;
+    // No user name: a logo URL is public, and `user@` in it only misleads.
+    let url = web_url(text).filter(|url| url.username().is_empty())?;
     Some(LogoUrl {
         origin: Some(url.origin().ascii_serialization()),
         url: url.to_string(),

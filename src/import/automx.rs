@@ -9,9 +9,10 @@ use configparser::ini::Ini;
 
 use super::{
     BackendOut, DomainOut, ImportError, Imported, ServerOut, TomlValue, fit, is_host_template,
-    is_url_template,
 };
-use crate::account::{AuthMethod, Domain, Security};
+use crate::account::{
+    AuthMethod, Domain, PerKind, Security, ServerKind, Services, Template, UrlService, Urls,
+};
 
 /// Sections with a fixed meaning in automx.
 const AUTOMX: &str = "automx";
@@ -337,11 +338,8 @@ impl<'t> AutomxConf<'t> {
                 } else {
                     // automx did not fall back to [global] for a domain with its own
                     // section; an empty list keeps mxconf's [defaults] from filling in.
-                    for (mine, theirs) in [
-                        (&mut out.imap, &default_out.imap),
-                        (&mut out.pop3, &default_out.pop3),
-                        (&mut out.smtp, &default_out.smtp),
-                    ] {
+                    for (kind, theirs) in default_out.servers.iter() {
+                        let mine = &mut out.servers[kind];
                         if mine.is_none() && theirs.is_some() {
                             *mine = Some(Vec::new());
                         }
@@ -597,7 +595,8 @@ impl<'t> AutomxConf<'t> {
         }
         if let Some(url) = self.get(section, "server_url") {
             // MobileSync <Url> (reference/automx.md §1.11): mxconf's `activesync`.
-            eval.activesync = self.url(section, "server_url", url, &mut eval.notes);
+            eval.urls[UrlService::ActiveSync] =
+                self.url(section, "server_url", url, &mut eval.notes);
         }
         for option in [
             "server_name",
@@ -644,22 +643,24 @@ impl<'t> AutomxConf<'t> {
                     let key = format!("{service}_server");
                     let url = option("server")
                         .and_then(|url| self.url(section, &key, url, &mut eval.notes));
-                    if service == "caldav" {
-                        eval.caldav = url;
+                    let service = if service == "caldav" {
+                        UrlService::CalDav
                     } else {
-                        eval.carddav = url;
-                    }
+                        UrlService::CardDav
+                    };
+                    eval.urls[service] = url;
                 }
                 "ox" => eval.notes.push(format!(
                     "[{section}] ox = yes: mxconf does not announce OX App Suite (X-OX-APPSUITE)"
                 )),
                 _ => {
                     let server = self.server(section, service, has_lookup, eval)?;
-                    let list = match service {
-                        "imap" => &mut eval.imap,
-                        "pop" => &mut eval.pop3,
-                        _ => &mut eval.smtp,
+                    let kind = match service {
+                        "imap" => ServerKind::Imap,
+                        "pop" => ServerKind::Pop3,
+                        _ => ServerKind::Smtp,
                     };
+                    let list = &mut eval.servers[kind];
                     if !append {
                         list.clear();
                     }
@@ -691,7 +692,7 @@ impl<'t> AutomxConf<'t> {
         notes: &mut Vec<String>,
     ) -> Option<String> {
         let url = macros(value);
-        if is_url_template(&url) {
+        if Template::new(&url).is_web_url() {
             Some(url)
         } else {
             notes.push(format!(
@@ -778,7 +779,7 @@ impl<'t> AutomxConf<'t> {
                 notes.push(format!(
                     "automx {service}_encryption = {}: guessed {} from the port",
                     other.unwrap_or("(not set)"),
-                    super::security_name(security)
+                    security.name()
                 ));
                 security
             }
@@ -872,12 +873,8 @@ impl<'t> AutomxConf<'t> {
 /// carried over.
 #[derive(Debug, Default, Clone)]
 struct Evaluation {
-    imap: Vec<ServerOut>,
-    pop3: Vec<ServerOut>,
-    smtp: Vec<ServerOut>,
-    activesync: Option<String>,
-    caldav: Option<String>,
-    carddav: Option<String>,
+    servers: PerKind<Vec<ServerOut>>,
+    urls: Urls<String>,
     notes: Vec<String>,
     /// Per-user lookups (ldap/sql/script sections) in evaluation order.
     lookups: Vec<Lookup>,
@@ -930,9 +927,7 @@ impl Evaluation {
                 .collect();
             (!list.is_empty()).then_some(servers)
         };
-        let imap = servers(&self.imap);
-        let pop3 = servers(&self.pop3);
-        let smtp = servers(&self.smtp);
+        let servers = self.servers.map(|_, list| servers(list));
         let mut backends = Vec::new();
         let mut sources = Vec::new();
         for lookup in &self.lookups {
@@ -961,13 +956,10 @@ impl Evaluation {
         }
         let out = DomainOut {
             notes,
-            imap,
-            pop3,
-            smtp,
-            activesync: self.activesync.clone(),
-            caldav: self.caldav.clone(),
-            carddav: self.carddav.clone(),
-            documentation: None,
+            servers,
+            services: Services {
+                urls: self.urls.clone(),
+            },
             sources: (!sources.is_empty()).then_some(sources),
         };
         (out, backends)
@@ -1086,7 +1078,7 @@ impl Lookup {
         let base = self.setting("base").unwrap_or_default();
         keys.push(("base", TomlValue::Str(base.to_owned())));
         let filter = macros(self.setting("filter").unwrap_or("(objectClass=*)"));
-        if !crate::account::username::has_placeholder(&filter) {
+        if !Template::new(&filter).has_placeholder() {
             return Err(format!(
                 "its filter {filter} does not depend on the address, so every user would get \
                  the same entry"

@@ -5,8 +5,8 @@
 
 use roxmltree::{Document, Node};
 
-use super::{DomainOut, ImportError, Imported, ServerOut, fit, is_host_template, is_url_template};
-use crate::account::{AuthMethod, Domain, Security};
+use super::{DomainOut, ImportError, Imported, ServerOut, fit, is_host_template};
+use crate::account::{AuthMethod, Domain, PerKind, Security, ServerKind, Template, UrlService};
 
 /// Parses ISPDB XML `text` read from `file` (the name is only used in messages).
 ///
@@ -100,7 +100,7 @@ pub fn import(text: &str, file: &str) -> Result<Imported, ImportError> {
             }
             "documentation" => {
                 let url = node.attribute("url").unwrap_or_default().trim();
-                let usable = is_url_template(url);
+                let usable = Template::new(url).is_web_url();
                 if usable && documentation.is_none() {
                     documentation = Some(url.to_owned());
                 } else {
@@ -161,13 +161,16 @@ pub fn import(text: &str, file: &str) -> Result<Imported, ImportError> {
     let pop3: Vec<ServerOut> = select(&incoming, "pop3");
     let per_domain = |servers: &[ServerOut]| servers.iter().any(|s| s.host.contains('%'));
     let shared = |servers: Vec<ServerOut>| (!per_domain(&servers)).then_some(servers);
-    let defaults = DomainOut {
-        imap: shared(imap.clone()),
-        pop3: shared(pop3.clone()),
-        smtp: shared(outgoing.clone()),
-        documentation,
+    let of_kind = |kind| match kind {
+        ServerKind::Imap => &imap,
+        ServerKind::Pop3 => &pop3,
+        ServerKind::Smtp => &outgoing,
+    };
+    let mut defaults = DomainOut {
+        servers: PerKind::from_fn(|kind| shared(of_kind(kind).clone())),
         ..DomainOut::default()
     };
+    defaults.services.urls[UrlService::Documentation] = documentation;
     let mut entries = Vec::new();
     for name in &domains {
         let mut notes = Vec::new();
@@ -179,14 +182,15 @@ pub fn import(text: &str, file: &str) -> Result<Imported, ImportError> {
                     .collect()
             })
         };
-        let entry = DomainOut {
-            imap: expand(&imap),
-            pop3: expand(&pop3),
-            smtp: expand(&outgoing),
-            notes: Vec::new(),
-            ..DomainOut::default()
-        };
-        entries.push((name.clone(), DomainOut { notes, ..entry }));
+        let servers = PerKind::from_fn(|kind| expand(of_kind(kind)));
+        entries.push((
+            name.clone(),
+            DomainOut {
+                notes,
+                servers,
+                ..DomainOut::default()
+            },
+        ));
     }
     if !not_carried.is_empty() {
         header.push(String::new());

@@ -9,7 +9,7 @@ pub mod ispdb;
 
 use std::fmt::Write as _;
 
-use crate::account::{AuthMethod, Domain, Security};
+use crate::account::{AuthMethod, Domain, PerKind, Security, Services, Stage, Template};
 
 /// Why a foreign file could not be imported. Every variant names the file and, where the
 /// parser knows it, the line, so `mxconf import` errors read `file:line: what is wrong`.
@@ -86,15 +86,18 @@ pub struct Imported {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DomainOut {
     pub notes: Vec<String>,
-    pub imap: Option<Vec<ServerOut>>,
-    pub pop3: Option<Vec<ServerOut>>,
-    pub smtp: Option<Vec<ServerOut>>,
-    pub activesync: Option<String>,
-    pub caldav: Option<String>,
-    pub carddav: Option<String>,
-    pub documentation: Option<String>,
+    pub servers: PerKind<Option<Vec<ServerOut>>>,
+    pub services: Services<Output>,
     /// `sources = [...]`: names of `[backends.NAME]`; `Some(vec![])` switches inherited ones off.
     pub sources: Option<Vec<String>>,
+}
+
+/// Services as the importers write them: URLs with mxconf's placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output;
+
+impl Stage for Output {
+    type Url = String;
 }
 
 /// One `[backends.NAME]` table: keys in output order.
@@ -152,14 +155,13 @@ impl DomainOut {
     /// The fields that end up in the config (notes excluded): used to tell whether a domain
     /// differs from the defaults.
     fn same_settings(&self, other: &DomainOut) -> bool {
-        self.imap == other.imap
-            && self.pop3 == other.pop3
-            && self.smtp == other.smtp
-            && self.activesync == other.activesync
-            && self.caldav == other.caldav
-            && self.carddav == other.carddav
-            && self.documentation == other.documentation
-            && self.sources == other.sources
+        let DomainOut {
+            notes: _,
+            servers,
+            services,
+            sources,
+        } = self;
+        *servers == other.servers && *services == other.services && *sources == other.sources
     }
 }
 
@@ -173,28 +175,6 @@ pub struct ServerOut {
     pub authentication: Vec<AuthMethod>,
     /// `None` leaves the key out: mxconf's default `%EMAILADDRESS%` applies.
     pub username: Option<String>,
-}
-
-/// The config spelling of a security value (what `config::domain` deserialises).
-pub fn security_name(security: Security) -> &'static str {
-    match security {
-        Security::Tls => "tls",
-        Security::Starttls => "starttls",
-        Security::Plain => "plain",
-    }
-}
-
-/// The config spelling of an authentication method.
-pub fn auth_name(method: AuthMethod) -> &'static str {
-    match method {
-        AuthMethod::PasswordCleartext => "password-cleartext",
-        AuthMethod::PasswordEncrypted => "password-encrypted",
-        AuthMethod::OAuth2 => "oauth2",
-        AuthMethod::Ntlm => "ntlm",
-        AuthMethod::Gssapi => "gssapi",
-        AuthMethod::ClientCert => "client-cert",
-        AuthMethod::None => "none",
-    }
 }
 
 /// A TOML basic string: every character that TOML does not allow raw is escaped, so any text
@@ -265,14 +245,10 @@ impl Imported {
 fn write_domain(out: &mut String, path: &str, domain: &DomainOut) {
     comment(out, &domain.notes);
     let _ = writeln!(out, "[{path}]");
-    for (key, value) in [
-        ("activesync", &domain.activesync),
-        ("caldav", &domain.caldav),
-        ("carddav", &domain.carddav),
-        ("documentation", &domain.documentation),
-    ] {
-        if let Some(value) = value {
-            let _ = writeln!(out, "{key} = {}", quote(value));
+    let Services { urls } = &domain.services;
+    for (service, url) in urls.iter() {
+        if let Some(url) = url {
+            let _ = writeln!(out, "{} = {}", service.name(), quote(url));
         }
     }
     if let Some(sources) = &domain.sources {
@@ -282,29 +258,24 @@ fn write_domain(out: &mut String, path: &str, domain: &DomainOut) {
             TomlValue::Strings(sources.clone()).to_toml()
         );
     }
-    let kinds = [
-        ("imap", &domain.imap),
-        ("pop3", &domain.pop3),
-        ("smtp", &domain.smtp),
-    ];
     // Empty lists are plain keys and must come before the first array-of-tables header.
-    for (kind, servers) in kinds {
+    for (kind, servers) in domain.servers.iter() {
         if servers.as_ref().is_some_and(Vec::is_empty) {
-            let _ = writeln!(out, "{kind} = []");
+            let _ = writeln!(out, "{} = []", kind.name());
         }
     }
-    for (kind, servers) in kinds {
+    for (kind, servers) in domain.servers.iter() {
         for server in servers.iter().flatten() {
             out.push('\n');
             comment(out, &server.notes);
-            let _ = writeln!(out, "[[{path}.{kind}]]");
+            let _ = writeln!(out, "[[{path}.{}]]", kind.name());
             let _ = writeln!(out, "host = {}", quote(&server.host));
             let _ = writeln!(out, "port = {}", server.port);
-            let _ = writeln!(out, "security = {}", quote(security_name(server.security)));
+            let _ = writeln!(out, "security = {}", quote(server.security.name()));
             let methods: Vec<String> = server
                 .authentication
                 .iter()
-                .map(|method| quote(auth_name(*method)))
+                .map(|method| quote(method.name()))
                 .collect();
             match methods.as_slice() {
                 [] => {}
@@ -322,8 +293,6 @@ fn write_domain(out: &mut String, path: &str, domain: &DomainOut) {
     }
 }
 
-/// True when `host` is a host name once `%EMAILDOMAIN%` is filled in (the only placeholder a
-/// host may hold before the importer writes it out per domain).
 /// Adds `name` to `domains` in canonical form unless it is already there; `false` when it is
 /// not a domain name (the caller says so in the output's comments).
 fn add_domain(domains: &mut Vec<String>, name: &str) -> bool {
@@ -339,18 +308,10 @@ fn add_domain(domains: &mut Vec<String>, name: &str) -> bool {
     }
 }
 
+/// True when `host` is a host name once `%EMAILDOMAIN%` is filled in (the only placeholder a
+/// host may hold before the importer writes it out per domain).
 fn is_host_template(host: &str) -> bool {
-    Domain::parse(&host.replace("%EMAILDOMAIN%", "example.org")).is_ok()
-}
-
-/// True when `url` is an http(s) URL once placeholders are filled in (what the config checks).
-fn is_url_template(url: &str) -> bool {
-    let probe = url
-        .replace("%EMAILADDRESS%", "user@example.org")
-        .replace("%EMAILLOCALPART%", "user")
-        .replace("%EMAILDOMAIN%", "example.org");
-    url::Url::parse(&probe)
-        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some())
+    Domain::parse(&Template::new(host).probe_domain()).is_ok()
 }
 
 /// Cuts `text` to at most `limit` characters (the config's caps on provider names), saying so
@@ -374,6 +335,7 @@ fn fit(text: &str, limit: usize, field: &str, notes: &mut Vec<String>) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::account::ServerKind;
 
     #[test]
     fn quote_escapes_what_toml_needs() {
@@ -385,20 +347,20 @@ mod tests {
 
     #[test]
     fn empty_lists_precede_array_tables_and_parse() {
-        let domain = DomainOut {
+        let mut domain = DomainOut {
             notes: vec!["two\nlines".into()],
-            imap: Some(vec![ServerOut {
-                notes: vec![],
-                host: "imap.example.org".into(),
-                port: 993,
-                security: Security::Tls,
-                authentication: vec![AuthMethod::OAuth2, AuthMethod::PasswordCleartext],
-                username: Some("%EMAILLOCALPART%".into()),
-            }]),
-            pop3: Some(vec![]),
             sources: Some(vec!["users-1_x".into()]),
             ..DomainOut::default()
         };
+        domain.servers[ServerKind::Imap] = Some(vec![ServerOut {
+            notes: vec![],
+            host: "imap.example.org".into(),
+            port: 993,
+            security: Security::Tls,
+            authentication: vec![AuthMethod::OAuth2, AuthMethod::PasswordCleartext],
+            username: Some("%EMAILLOCALPART%".into()),
+        }]);
+        domain.servers[ServerKind::Pop3] = Some(vec![]);
         let imported = Imported {
             header: vec!["from a test".into()],
             provider_id: "example.org".into(),

@@ -12,7 +12,7 @@ use plist::{Dictionary, Value};
 pub use identity::{PayloadKind, ProfileIdentity};
 pub use schema::{Schema, SchemaError, validate_profile};
 
-use crate::account::{Account, username};
+use crate::account::{Account, Template};
 use crate::config::ProfileSettings;
 
 /// Why no profile could be built for an account.
@@ -104,13 +104,13 @@ pub fn build_value(account: &Account, settings: &ProfileSettings) -> Result<Valu
     top.insert("PayloadUUID".into(), identity.uuid().into());
     top.insert(
         "PayloadDisplayName".into(),
-        username::expand(&settings.display_name, email).into(),
+        Template::new(&settings.display_name).expand(email).into(),
     );
     top.insert("PayloadOrganization".into(), organization.into());
     if let Some(description) = &settings.description {
         top.insert(
             "PayloadDescription".into(),
-            username::expand(description, email).into(),
+            Template::new(description).expand(email).into(),
         );
     }
     if let Some(text) = &settings.consent_text {

@@ -5,7 +5,7 @@
 use plist::{Dictionary, Value};
 
 use super::identity::{PayloadKind, ProfileIdentity};
-use crate::account::{Account, AuthMethod, MailServer, Security, ServerKind};
+use crate::account::{Account, AuthMethod, MailServer, Security, ServerKind, UrlService};
 
 /// What every inner payload carries (CommonPayloadKeys.yaml).
 fn common(
@@ -146,7 +146,7 @@ pub fn eas(
     organization: &str,
     address: &str,
 ) -> Option<Dictionary> {
-    let url = url::Url::parse(account.activesync_url.as_deref()?).ok()?;
+    let url = url::Url::parse(account.url(UrlService::ActiveSync)?).ok()?;
     let host = url.host_str()?;
     let host = match url.port() {
         Some(port) => format!("{host}:{port}"),
@@ -188,19 +188,19 @@ pub fn dav(
 ) -> Option<Dictionary> {
     let (configured, kind, prefix, display_name) = match which {
         Dav::Cal => (
-            &account.caldav_url,
+            account.url(UrlService::CalDav),
             PayloadKind::CalDav,
             "CalDAV",
             "Calendar",
         ),
         Dav::Card => (
-            &account.carddav_url,
+            account.url(UrlService::CardDav),
             PayloadKind::CardDav,
             "CardDAV",
             "Contacts",
         ),
     };
-    let url = url::Url::parse(configured.as_deref()?).ok()?;
+    let url = url::Url::parse(configured?).ok()?;
     let host = url.host_str()?;
     let port = url.port_or_known_default()?;
     let mut dict = common(kind, identity, organization, display_name);

@@ -5,7 +5,7 @@
 
 use super::Rendered;
 use super::xml::XmlWriter;
-use crate::account::{Account, AuthMethod, MailServer, Security, ServerKind};
+use crate::account::{Account, AuthMethod, MailServer, Security, ServerKind, UrlService};
 
 /// Thunderbird ignores a 200 whose type is not `text/xml` or `application/xml` (NOTES.md).
 pub const CONTENT_TYPE: &str = "application/xml; charset=utf-8";
@@ -32,7 +32,7 @@ pub fn render(account: &Account) -> Rendered {
     for server in &account.outgoing {
         write_server(&mut xml, "outgoingServer", server);
     }
-    if let Some(url) = &account.documentation_url {
+    if let Some(url) = account.url(UrlService::Documentation) {
         xml.open("documentation", &[("url", url)]);
         xml.leaf_with("descr", &[("lang", "en")], "Mail setup instructions");
         xml.close("documentation");
@@ -40,10 +40,10 @@ pub fn render(account: &Account) -> Rendered {
     xml.close("emailProvider");
     // Draft v1.2: DAV sections sit at <clientConfig> level, URL-based, HTTP authentication.
     let dav_username = account.login_name().unwrap_or(ADDRESS_PLACEHOLDER);
-    if let Some(url) = &account.carddav_url {
+    if let Some(url) = account.url(UrlService::CardDav) {
         write_dav(&mut xml, "addressbook", "carddav", url, dav_username);
     }
-    if let Some(url) = &account.caldav_url {
+    if let Some(url) = account.url(UrlService::CalDav) {
         write_dav(&mut xml, "calendar", "caldav", url, dav_username);
     }
     xml.close("clientConfig");
@@ -283,7 +283,8 @@ mod tests {
     #[test]
     fn documentation_url_is_an_attribute() {
         let mut account = demo_account("jane@example.com");
-        account.documentation_url = Some("https://example.com/help?a=1&b=2".into());
+        account.services.urls[UrlService::Documentation] =
+            Some("https://example.com/help?a=1&b=2".into());
         let text = parse(&render(&account));
         let doc = roxmltree::Document::parse(&text).unwrap();
         let documentation = doc

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::Rendered;
-use crate::account::{Account, Redirect};
+use crate::account::{Account, Redirect, UrlService};
 
 pub const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
@@ -53,8 +53,8 @@ struct Failure<'a> {
 /// `…/autodiscover/autodiscover.xml`.
 pub fn render(account: &Account, protocol: JsonProtocol, pox_url: &str) -> Rendered {
     let url = match protocol {
-        JsonProtocol::ActiveSync => match &account.activesync_url {
-            Some(url) => url.as_str(),
+        JsonProtocol::ActiveSync => match account.url(UrlService::ActiveSync) {
+            Some(url) => url,
             None => {
                 return failure(
                     404,
@@ -202,7 +202,7 @@ mod tests {
     #[test]
     fn activesync_without_url_is_a_404() {
         let mut account = demo_account("jane@example.com");
-        account.activesync_url = None;
+        account.services.urls[UrlService::ActiveSync] = None;
         let rendered = render(&account, JsonProtocol::ActiveSync, "unused");
         assert_eq!(rendered.status, 404);
     }

@@ -7,7 +7,7 @@ mod sources;
 
 use std::sync::Arc;
 
-use crate::account::{Account, Domain, EmailAddress, MailServer, Redirect, username};
+use crate::account::{Account, Domain, EmailAddress, MailServer, Redirect, Services, Template};
 use crate::config::{Config, DomainRedirect, DomainSettings};
 use sources::Sources;
 
@@ -144,7 +144,7 @@ impl Resolver {
     ) -> Account {
         let expand_server = |server: &MailServer| match email {
             Some(email) => MailServer {
-                username: username::expand(&server.username, email),
+                username: Template::new(&server.username).expand(email),
                 ..server.clone()
             },
             None => server.clone(),
@@ -152,14 +152,16 @@ impl Resolver {
         // NOTES.md: never leave a placeholder in a URL we built; without an address a URL
         // that needs one is dropped rather than sent half-expanded.
         let expand_url = |url: &Option<String>| {
-            url.as_ref().and_then(|url| match email {
-                Some(email) => Some(username::expand(url, email)),
+            let url = Template::new(url.as_deref()?);
+            match email {
+                Some(email) => Some(url.expand(email)),
                 None => {
-                    let url = username::expand_domain(url, domain);
-                    (!username::has_placeholder(&url)).then_some(url)
+                    let url = url.expand_domain(domain);
+                    (!Template::new(&url).has_placeholder()).then_some(url)
                 }
-            })
+            }
         };
+        let Services { urls } = &settings.services;
         Account {
             provider: self.config.provider.clone(),
             domain: domain.clone(),
@@ -167,10 +169,9 @@ impl Resolver {
             display_name: None,
             incoming: settings.incoming.iter().map(expand_server).collect(),
             outgoing: settings.outgoing.iter().map(expand_server).collect(),
-            activesync_url: expand_url(&settings.activesync_url),
-            caldav_url: expand_url(&settings.caldav_url),
-            carddav_url: expand_url(&settings.carddav_url),
-            documentation_url: expand_url(&settings.documentation_url),
+            services: Services {
+                urls: urls.map(|_, url| expand_url(url)),
+            },
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mxconf::account::{Account, EmailAddress};
+use mxconf::account::{Account, EmailAddress, ServerKind};
 use mxconf::backend::{self, Backend, BackendError, LookupResult};
 use mxconf::config::Config;
 use mxconf::resolve::{ResolveError, Resolver};
@@ -430,7 +430,7 @@ async fn postgres_wrong_password_never_appears_in_errors() {
     assert!(error.to_string().to_lowercase().contains("tls"), "{error}");
     // The Unix socket form, with the password from the file.
     let patch = lookup_jane(&config, 3).await.unwrap().unwrap();
-    assert_eq!(patch.servers[0].port, Some(1));
+    assert_eq!(patch.servers[ServerKind::Imap].port, Some(1));
     // The policy defaults to "static": the domain's own settings answer.
     let resolver = Resolver::new(Arc::new(config));
     assert_generic(

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use toml::Spanned;
 
 use super::{BackendFile, Secret, check_secret, check_url, report_at};
-use crate::account::{FIELD_NAMES, Field};
+use crate::account::{FIELD_NAMES, Field, Template};
 use crate::config::checker::Checker;
 
 /// `scope`: how deep below `base` the search goes.
@@ -110,10 +110,7 @@ pub(super) fn check(
                 let depth = depth + i32::from(c == '(') - i32::from(c == ')');
                 (depth >= 0).then_some(depth)
             }) == Some(0);
-            if !text.starts_with('(')
-                || !depth_ok
-                || !crate::account::username::has_placeholder(text)
-            {
+            if !text.starts_with('(') || !depth_ok || !Template::new(text).has_placeholder() {
                 checker.report(
                     Some(&filter.span()),
                     format!("{label}.filter"),
@@ -151,7 +148,7 @@ pub(super) fn check(
                         checker.report(
                             Some(&attribute.span()),
                             format!("{label}.attributes.{field}"),
-                            format!("not a field (known: {FIELD_NAMES})"),
+                            format!("not a field (known: {})", *FIELD_NAMES),
                         );
                         ok = false;
                     }

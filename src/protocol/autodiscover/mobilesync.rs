@@ -4,7 +4,7 @@
 
 use super::RESPONSE_NAMESPACE;
 use super::error::{self, ErrorCode};
-use crate::account::{Account, Redirect};
+use crate::account::{Account, Redirect, UrlService};
 use crate::protocol::Rendered;
 use crate::protocol::xml::XmlWriter;
 
@@ -13,7 +13,7 @@ const MOBILESYNC_NAMESPACE: &str =
 
 /// Renders the MobileSync answer for `account`.
 pub fn render(account: &Account) -> Rendered {
-    let Some(url) = &account.activesync_url else {
+    let Some(url) = account.url(UrlService::ActiveSync) else {
         return error::render(ErrorCode::ProviderUnavailable);
     };
     let mut xml = XmlWriter::new();
@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn without_activesync_the_answer_is_error_601() {
         let mut account = demo_account("chris@example.com");
-        account.activesync_url = None;
+        account.services.urls[UrlService::ActiveSync] = None;
         let rendered = render(&account);
         assert_eq!(rendered.status, 200);
         assert!(leaves(&rendered.body).contains(&("ErrorCode".into(), "601".into())));

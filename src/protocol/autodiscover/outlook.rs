@@ -4,8 +4,8 @@
 //! Field rules: NOTES.md, Autodiscover; `reference/protocols.md` §2.2 and §7.6.
 
 use super::RESPONSE_NAMESPACE;
-use crate::account::username::has_placeholder;
 use crate::account::{Account, AuthMethod, MailServer, Redirect, Security, ServerKind};
+use crate::account::{Template, UrlService};
 use crate::protocol::Rendered;
 use crate::protocol::xml::XmlWriter;
 
@@ -35,10 +35,12 @@ pub fn render(account: &Account) -> Rendered {
     for server in account.incoming.iter().chain(&account.outgoing) {
         write_server(&mut xml, server);
     }
-    let login = account.login_name().filter(|name| !has_placeholder(name));
+    let login = account
+        .login_name()
+        .filter(|name| !Template::new(name).has_placeholder());
     for (kind, url) in [
-        ("CalDAV", &account.caldav_url),
-        ("CardDAV", &account.carddav_url),
+        ("CalDAV", account.url(UrlService::CalDav)),
+        ("CardDAV", account.url(UrlService::CardDav)),
     ] {
         if let Some(url) = url {
             xml.open("Protocol", &[]);
@@ -92,7 +94,7 @@ fn write_server(xml: &mut XmlWriter, server: &MailServer) {
     // A domain-level answer (GET, no address) has only a template; a literal
     // `%EMAILADDRESS%` would become the login (automx2 leaks them). Without LoginName,
     // Thunderbird and Outlook fall back to the address the user typed.
-    if !has_placeholder(&server.username) {
+    if !Template::new(&server.username).has_placeholder() {
         xml.leaf("LoginName", &server.username);
     }
     xml.leaf("SPA", spa(server.primary_auth()));
