@@ -1,5 +1,6 @@
-//! Criterion benchmarks of the resolver and each renderer on the embedded demo, and of
-//! address resolution through a cached SQL source.
+//! Criterion benchmarks of the resolver and each renderer on the embedded demo, of the whole
+//! answer (resolve + render, what a handler asks for) on the two hot paths, and of address
+//! resolution through a cached SQL source.
 
 // Benchmark set-up aborts on any error; there is no caller to report it to.
 #![allow(clippy::expect_used)]
@@ -10,6 +11,15 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use mxconf::account::{Domain, EmailAddress};
 use mxconf::protocol::autodiscover::{self, ErrorCode, PoxRequest, ResponseSchema};
 use mxconf::protocol::{autoconfig, autodiscover_json};
+
+/// The POX request Outlook sends.
+fn outlook_request() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/autodiscover/examples/outlook-request.xml"
+    ))
+    .expect("example request")
+}
 
 fn renderers(c: &mut Criterion) {
     let config = std::sync::Arc::new(mxconf::config::Config::demo().expect("demo"));
@@ -22,11 +32,7 @@ fn renderers(c: &mut Criterion) {
     let account = runtime
         .block_on(resolver.resolve(&email))
         .expect("demo domain");
-    let request = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/autodiscover/examples/outlook-request.xml"
-    ))
-    .expect("example request");
+    let request = outlook_request();
 
     c.bench_function("resolve_domain", |b| {
         b.iter(|| resolver.resolve_domain(black_box(&domain)))
@@ -99,5 +105,22 @@ fn resolve_address_cached_sql(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, renderers, resolve_address_cached_sql);
+/// What the autoconfig GET and POX POST handlers ask the answer layer, whole: the request is
+/// parsed by the handler (autoconfig) or by the answer layer itself (POX body).
+fn answers(c: &mut Criterion) {
+    let answers = mxconf::answer::Answers::new(mxconf::config::Config::demo().expect("demo"));
+    let email = EmailAddress::parse("jane@example.com").expect("address");
+    let request = outlook_request();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    c.bench_function("answer_autoconfig", |b| {
+        b.iter(|| runtime.block_on(answers.autoconfig(black_box(&email))))
+    });
+    c.bench_function("answer_pox_body", |b| {
+        b.iter(|| runtime.block_on(answers.pox_body(black_box(&request))))
+    });
+}
+
+criterion_group!(benches, renderers, answers, resolve_address_cached_sql);
 criterion_main!(benches);

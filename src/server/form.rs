@@ -3,11 +3,12 @@
 //! itself is rendered by [`crate::webform`]; this file reads the request and sets headers
 //! (the security headers are the router's layer).
 
-use std::net::SocketAddr;
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -17,14 +18,8 @@ use super::extract::Origin;
 use crate::webform::{FormProblem, Lang, Platform, Visit};
 
 /// `GET /`: the form, in the visitor's language, with the steps for their device.
-pub async fn index(
-    State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
-    request: Request,
-) -> Response {
-    let reader = VisitReader::new(&state, query.as_deref(), &request);
-    let visit = reader.visit("", "", None);
-    page(&state, StatusCode::OK, &visit)
+pub async fn index(State(state): State<Arc<AppState>>, reader: VisitReader) -> Response {
+    page(&state, StatusCode::OK, &reader.visit("", "", None))
 }
 
 /// `GET /static/{name}`: an embedded (or admin) file. URLs in the page carry `?v=<hash>`,
@@ -79,8 +74,9 @@ pub async fn rerender_refusals(
     if !wants_html {
         return next.run(request).await;
     }
-    let reader = VisitReader::new(&state, request.uri().query(), &request);
-    let response = next.run(request).await;
+    let (mut parts, body) = request.into_parts();
+    let Ok(reader) = VisitReader::from_request_parts(&mut parts, &state).await;
+    let response = next.run(Request::from_parts(parts, body)).await;
     let Some(refused) = response.extensions().get::<Refused>() else {
         return response;
     };
@@ -89,43 +85,43 @@ pub async fn rerender_refusals(
 }
 
 /// What a request says about its visitor, read before the request is consumed.
-struct VisitReader {
+pub struct VisitReader {
     lang: Lang,
     lang_pinned: bool,
     platform: Platform,
     page_url: Option<String>,
 }
 
-impl VisitReader {
-    fn new(state: &AppState, query: Option<&str>, request: &Request) -> VisitReader {
-        let headers = request.headers();
+impl FromRequestParts<Arc<AppState>> for VisitReader {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Infallible> {
         let text = |name| {
-            headers
+            parts
+                .headers
                 .get(name)
                 .and_then(|value: &HeaderValue| value.to_str().ok())
         };
-        let lang_query = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .find(|(key, _)| key == "lang")
-            .map(|(_, value)| value.into_owned());
+        let lang_query =
+            url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+                .find(|(key, _)| key == "lang")
+                .map(|(_, value)| value.into_owned());
         let pinned = lang_query.as_deref().and_then(Lang::from_tag);
-        let peer = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
-        let authority = request
-            .uri()
-            .authority()
-            .map(|authority| authority.as_str());
         // Forwarded headers count only from trusted proxies; a bad Host just drops the QR code.
-        let origin = Origin::from_headers(headers, authority, peer, state).ok();
-        VisitReader {
+        let origin = Origin::of(parts, state).ok();
+        Ok(VisitReader {
             lang: pinned.unwrap_or_else(|| Lang::negotiate(None, text(header::ACCEPT_LANGUAGE))),
             lang_pinned: pinned.is_some(),
             platform: Platform::from_user_agent(text(header::USER_AGENT).unwrap_or_default()),
             page_url: origin.map(|origin| format!("{}://{}/", origin.scheme, origin.authority)),
-        }
+        })
     }
+}
 
+impl VisitReader {
     fn visit<'a>(
         &'a self,
         email: &'a str,
@@ -183,8 +179,11 @@ mod tests {
     use super::*;
 
     mod router {
+        use std::net::SocketAddr;
+
         use axum::Router;
         use axum::body::Body;
+        use axum::extract::ConnectInfo;
         use axum::http::HeaderMap;
         use axum::routing::get;
         use tower::ServiceExt;

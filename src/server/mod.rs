@@ -1,6 +1,7 @@
-//! The HTTP layer (axum): thin handlers that extract, resolve, render and respond. Routes and
-//! the layer stack are listed in [`router`], top to bottom. Nothing here renders a protocol
-//! itself; it only maps requests to the pure renderers and their results to responses.
+//! The HTTP layer (axum): thin handlers that extract, ask the answer layer
+//! ([`crate::answer`]) and respond. Routes and the layer stack are listed in [`router`], top
+//! to bottom. Nothing here decides an answer or renders a protocol; it maps requests to
+//! [`Answers`] and their answers and refusals to responses.
 
 pub mod autoconfig;
 pub mod autodiscover;
