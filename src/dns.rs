@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::account::{Account, MailServer, Security, ServerKind, UrlService};
+use crate::account::{Account, MailServer, Provider, Security, ServerKind, UrlService};
 
 /// One resource record in zone-file form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,11 @@ fn srv_services(kind: ServerKind) -> (&'static str, &'static str) {
         ServerKind::Pop3 => ("_pop3s", "_pop3"),
         ServerKind::Smtp => ("_submissions", "_submission"),
     }
+}
+
+/// The public host name of this mxconf server when the admin names none.
+pub fn default_web_host(provider: &Provider) -> String {
+    format!("autoconfig.{}", provider.id)
 }
 
 /// Every record to publish for `account.domain`, with `web_host` the public name of this

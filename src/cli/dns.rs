@@ -26,7 +26,7 @@ pub fn run(args: &DnsArgs) -> anyhow::Result<ExitCode> {
     let web_host = args
         .web_host
         .clone()
-        .unwrap_or_else(|| format!("autoconfig.{}", config.provider.id));
+        .unwrap_or_else(|| crate::dns::default_web_host(&config.provider));
     let account = match Resolver::new(config)
         .lookup_domain(&domain)
         .with_context(|| format!("{domain} is not configured"))?

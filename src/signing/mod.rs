@@ -24,7 +24,7 @@ use openssl::stack::Stack;
 use openssl::x509::{X509, X509NameRef};
 
 pub use cache::CachingSigner;
-pub use verify::{VerifyReport, verify};
+pub use verify::{VerifyReport, signed_content, verify};
 
 use crate::config::SigningSettings;
 use template::SignedDataTemplate;
@@ -239,6 +239,11 @@ impl Signer {
     /// expired signature as none.
     pub fn check_validity(&self) -> Result<(), SigningError> {
         credentials::check_validity(&self.certificate, &self.origin)
+    }
+
+    /// The signing certificate (its dates and names, for `mxconf doctor`).
+    pub fn certificate(&self) -> &openssl::x509::X509Ref {
+        &self.certificate
     }
 
     /// One line for the start-up log: subject, issuer, expiry, origin.

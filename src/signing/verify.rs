@@ -44,15 +44,7 @@ pub fn verify(der: &[u8], ca: Option<&Path>) -> Result<VerifyReport, SigningErro
     let parts = signed_data_parts(der).map_err(not_signed)?;
 
     // Signature and content digest alone first, so that tampering is told apart from trust.
-    let mut content = Vec::new();
-    cms.verify(
-        None,
-        None,
-        None,
-        Some(&mut content),
-        CMSOptions::BINARY | CMSOptions::NOVERIFY,
-    )
-    .map_err(|error| SigningError::BadSignature(reason(&error)))?;
+    let content = signed_content(der)?;
 
     let signer = find_signer(der, &parts.certificates)?;
     let store = trust_store(ca)?;
@@ -87,6 +79,24 @@ pub fn verify(der: &[u8], ca: Option<&Path>) -> Result<VerifyReport, SigningErro
             .collect(),
         content,
     })
+}
+
+/// The content of `der` once its signature and content digest check out, whoever signed it
+/// (no chain check): what `mxconf doctor` compares with the profile this config builds.
+pub fn signed_content(der: &[u8]) -> Result<Vec<u8>, SigningError> {
+    let mut cms = CmsContentInfo::from_der(der).map_err(|error| SigningError::NotSigned {
+        reason: reason(&error),
+    })?;
+    let mut content = Vec::new();
+    cms.verify(
+        None,
+        None,
+        None,
+        Some(&mut content),
+        CMSOptions::BINARY | CMSOptions::NOVERIFY,
+    )
+    .map_err(|error| SigningError::BadSignature(reason(&error)))?;
+    Ok(content)
 }
 
 /// The embedded certificate whose key made the signature. Found by asking OpenSSL with one

@@ -81,6 +81,24 @@ impl PoxRequest {
         let email = EmailAddress::parse(address).map_err(|_| RequestError::BadAddress)?;
         Ok(PoxRequest { email, schema })
     }
+
+    /// The body a client sends for this request, with the `http://` namespaces clients use
+    /// (what `mxconf doctor` POSTs; [`Self::parse`] reads it back).
+    pub fn to_xml(&self) -> Vec<u8> {
+        let (index, response) = match self.schema {
+            ResponseSchema::Outlook => (0, OUTLOOK_RESPONSE),
+            ResponseSchema::MobileSync => (1, MOBILESYNC_RESPONSE),
+        };
+        let namespace = format!("http://{}", REQUEST_NAMESPACES[index]);
+        let mut xml = super::super::xml::XmlWriter::new();
+        xml.open("Autodiscover", &[("xmlns", &namespace)]);
+        xml.open("Request", &[]);
+        xml.leaf("EMailAddress", self.email.as_str());
+        xml.leaf("AcceptableResponseSchema", &format!("http://{response}"));
+        xml.close("Request");
+        xml.close("Autodiscover");
+        xml.finish()
+    }
 }
 
 /// The first element child named `name`, whatever its namespace: children inherit the root's
@@ -115,6 +133,17 @@ mod tests {
              <EMailAddress>{email}</EMailAddress>\
              <AcceptableResponseSchema>{schema}</AcceptableResponseSchema></Request></Autodiscover>"
         )
+    }
+
+    #[test]
+    fn written_requests_parse_back() {
+        for schema in [ResponseSchema::Outlook, ResponseSchema::MobileSync] {
+            let request = PoxRequest {
+                email: EmailAddress::parse("o'neil&co@example.com").unwrap(),
+                schema,
+            };
+            assert_eq!(PoxRequest::parse(&request.to_xml()).unwrap(), request);
+        }
     }
 
     #[test]
