@@ -19,6 +19,7 @@
 //! - [`import`]: `automx.conf` and Thunderbird ISPDB files → `mxconf.toml` text.
 //! - [`answer`]: request → answer, the one policy (unknown domains, redirects, the profile
 //!   pipeline) that both front ends call.
+//! - [`dns`]: the records to publish; [`doctor`]: checks a live deployment against the config.
 //! - [`server`]: the thin axum layer; [`cli`]: the `mxconf` subcommands.
 //!
 //! Core modules (all but `server` and `cli`) never import `server` or `cli`, and `cli` only
@@ -30,6 +31,7 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod dns;
+pub mod doctor;
 pub mod import;
 pub mod profile;
 pub mod protocol;

@@ -4,6 +4,7 @@
 
 mod check_config;
 mod dns;
+mod doctor;
 mod export;
 mod import;
 mod logging;
@@ -40,6 +41,8 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Print the DNS records to publish for DOMAIN (SRV, CNAME, TXT).
     Dns(dns::DnsArgs),
+    /// Check a live deployment as clients see it: DNS, discovery URLs, mail servers, signing.
+    Doctor(doctor::DoctorArgs),
     /// Write the Apple configuration profile (.mobileconfig) for one address.
     Profile(profile::ProfileArgs),
     /// Write one profile per line of a CSV file (address[,name]), for MDM.
@@ -79,6 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Render(args) => render::run(&args),
         Command::Import(args) => import::run(&args),
         Command::Dns(args) => dns::run(&args),
+        Command::Doctor(args) => doctor::run(&args),
         Command::Profile(args) => profile::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Sign(args) => sign::run(&args),
