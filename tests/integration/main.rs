@@ -10,6 +10,7 @@ mod autodiscover;
 mod backends;
 mod cli;
 mod docs;
+mod doctor;
 mod import;
 mod mobileconfig;
 mod redirects;

@@ -23,15 +23,19 @@ pub fn free_port() -> u16 {
 
 /// Polls until something accepts connections on 127.0.0.1:`port`, for at most 20 s.
 fn wait_for_port(port: u16) {
+    wait_for(SocketAddr::from(([127, 0, 0, 1], port)));
+}
+
+/// Polls until something accepts connections on `addr`, for at most 20 s.
+pub fn wait_for(addr: SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
         assert!(Instant::now() < deadline, "nothing listens on {addr}");
         std::thread::sleep(Duration::from_millis(10));
     }
 }
 
-fn run(command: &mut Command) {
+pub fn run(command: &mut Command) {
     let output = command.output().unwrap_or_else(|error| {
         panic!("cannot run {command:?}: {error} (is the package installed?)")
     });
@@ -43,7 +47,7 @@ fn run(command: &mut Command) {
     );
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     std::fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
         .unwrap_or(false)
