@@ -153,21 +153,24 @@ fn plan(entries: Vec<Entry>, failures: &mut Vec<(usize, String)>) -> Vec<Job> {
     jobs
 }
 
-/// Splits the CSV into entries and per-line errors (line numbers from 1).
+/// Splits the CSV into entries and per-line errors (line numbers from 1). One record per
+/// line: addresses and names never hold a line break, and a line with a broken quote is
+/// reported alone instead of swallowing the lines after it.
 fn parse(text: &str) -> (Vec<Entry>, Vec<(usize, String)>) {
     let mut entries = Vec::new();
     let mut errors = Vec::new();
     let mut seen_data = false;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (index, line) in text.lines().enumerate() {
         let line_number = index + 1;
-        let line = line.trim_start_matches('\u{feff}').trim();
+        let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let fields = match split_fields(line) {
             Ok(fields) => fields,
             Err(message) => {
-                errors.push((line_number, message.to_owned()));
+                errors.push((line_number, message));
                 continue;
             }
         };
@@ -209,45 +212,61 @@ fn is_header(field: &str) -> bool {
     .contains(&field.trim().to_ascii_lowercase().as_str())
 }
 
-/// RFC 4180 fields of one line: commas separate, `"…"` quotes, `""` is a quote inside quotes.
-fn split_fields(line: &str) -> Result<Vec<String>, &'static str> {
-    let mut fields = Vec::new();
+/// The fields of one line: quoting checked here, then unquoted and trimmed by the csv crate.
+fn split_fields(line: &str) -> Result<Vec<String>, String> {
+    let line = strict_quoting(line)?;
+    let mut record = csv::StringRecord::new();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(line.as_bytes());
+    match reader.read_record(&mut record) {
+        Ok(true) => Ok(record.iter().map(str::to_owned).collect()),
+        Ok(false) => Ok(vec![String::new()]),
+        Err(error) => Err(format!("not CSV: {error}")),
+    }
+}
+
+/// The line held to RFC 4180's quoting, with the blanks around quoted fields dropped. The
+/// csv crate reads any bytes as some record: a quote left open takes in the lines after it, a
+/// stray quote is kept as text, and a quote after a blank (`a@b.org, "Doe, Jane"`, as people
+/// type it) does not open a field. Each would load a wrong address without a word.
+fn strict_quoting(line: &str) -> Result<String, String> {
+    let mut checked = String::with_capacity(line.len());
     let mut chars = line.chars().peekable();
+    let blanks = |c: &char| *c == ' ' || *c == '\t';
     loop {
-        while chars.next_if(|c| *c == ' ' || *c == '\t').is_some() {}
-        let mut field = String::new();
-        if chars.next_if_eq(&'"').is_some() {
+        let leading: String = std::iter::from_fn(|| chars.next_if(blanks)).collect();
+        if chars.next_if_eq(&'"').is_none() {
+            checked.push_str(&leading);
             loop {
                 match chars.next() {
-                    Some('"') if chars.next_if_eq(&'"').is_some() => field.push('"'),
-                    Some('"') => break,
-                    Some(c) => field.push(c),
-                    None => return Err("unterminated quoted field"),
+                    None => return Ok(checked),
+                    Some(',') => break,
+                    Some('"') => return Err("a quote inside an unquoted field".into()),
+                    Some(c) => checked.push(c),
                 }
-            }
-            while chars.next_if(|c| *c == ' ' || *c == '\t').is_some() {}
-            match chars.next() {
-                None => {
-                    fields.push(field);
-                    return Ok(fields);
-                }
-                Some(',') => fields.push(field),
-                Some(_) => return Err("text after a closing quote"),
             }
         } else {
+            checked.push('"');
             loop {
                 match chars.next() {
-                    None => {
-                        fields.push(field.trim().to_owned());
-                        return Ok(fields);
-                    }
-                    Some(',') => break,
-                    Some('"') => return Err("a quote inside an unquoted field"),
-                    Some(c) => field.push(c),
+                    Some('"') if chars.next_if_eq(&'"').is_some() => checked.push_str("\"\""),
+                    Some('"') => break,
+                    Some(c) => checked.push(c),
+                    None => return Err("unterminated quoted field".into()),
                 }
             }
-            fields.push(field.trim().to_owned());
+            checked.push('"');
+            while chars.next_if(blanks).is_some() {}
+            match chars.next() {
+                None => return Ok(checked),
+                Some(',') => {}
+                Some(_) => return Err("text after a closing quote".into()),
+            }
         }
+        checked.push(',');
     }
 }
 
@@ -263,9 +282,11 @@ mod tests {
             ["a@b.org", "Doe, \"Jane\""]
         );
         assert_eq!(split_fields("a@b.org,").unwrap(), ["a@b.org", ""]);
+        assert_eq!(split_fields("Jane Doe ,\t x").unwrap(), ["Jane Doe", "x"]);
         assert!(split_fields("\"a@b.org").is_err());
         assert!(split_fields("\"a\"x,b").is_err());
         assert!(split_fields("a\"b,c").is_err());
+        assert!(split_fields("\"a\"\"").is_err());
     }
 
     #[test]
