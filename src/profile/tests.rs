@@ -227,16 +227,23 @@ fn dav_only_domain() {
     assert!(!all[0].contains_key("CalDAVUsername"));
 }
 
-#[test]
-fn hostile_names_survive_as_data() {
-    let config = config(&format!(
+/// Markup, quotes and non-ASCII in every user- and admin-supplied string.
+fn hostile_config() -> Config {
+    config(&format!(
         "{PROVIDER}[profile]\norganization = \"Smith & Sons <Mail>\"\ndisplay-name = \"Mail \\\"%EMAILADDRESS%\\\" ]]>\"\n\
          description = \"Für %EMAILLOCALPART% & co\"\nconsent-text = \"Ich stimme zu <ok> & fertig\"\n\
          [[domains.\"example.org\".imap]]\nhost = \"imap.example.org\"\nport = 993\nsecurity = \"tls\"\n\
          [[domains.\"example.org\".smtp]]\nhost = \"smtp.example.org\"\nport = 465\nsecurity = \"tls\"\n"
-    ));
-    let name = "Zoë <script>&amp; \u{1F47B} ]]> \u{7}Ω";
-    let top = build_checked(&config, "a&b+jörg@example.org", Some(name));
+    ))
+}
+
+const HOSTILE_ADDRESS: &str = "a&b+jörg@example.org";
+const HOSTILE_NAME: &str = "Zoë <script>&amp; \u{1F47B} ]]> \u{7}Ω";
+
+#[test]
+fn hostile_names_survive_as_data() {
+    let config = hostile_config();
+    let top = build_checked(&config, HOSTILE_ADDRESS, Some(HOSTILE_NAME));
     assert_eq!(
         top["PayloadOrganization"].as_string(),
         Some("Smith & Sons <Mail>")
@@ -383,4 +390,41 @@ fn embedded_schema_agrees_with_the_files() {
             .len(),
         1
     );
+}
+
+/// Every key the builder can write: IMAP and SMTP with different logins, ActiveSync on a
+/// non-default port, CalDAV with a principal path, CardDAV at the root, description and consent.
+const EVERY_KEY: &str = "[provider]\nid = \"example.org\"\ndisplay-name = \"Org Mail\"\nshort-name = \"Org\"\n\
+    [profile]\ndescription = \"Mail for %EMAILADDRESS%\"\nconsent-text = \"Agree & go\"\n\
+    [domains.\"example.org\"]\nactivesync = \"https://eas.example.org:8443/Microsoft-Server-ActiveSync\"\n\
+    caldav = \"https://dav.example.org/cal/%EMAILLOCALPART%/\"\ncarddav = \"http://dav.example.org/\"\n\
+    [[domains.\"example.org\".imap]]\nhost = \"imap.example.org\"\nport = 143\nsecurity = \"starttls\"\n\
+    authentication = \"password-encrypted\"\nusername = \"%EMAILLOCALPART%\"\n\
+    [[domains.\"example.org\".smtp]]\nhost = \"smtp.example.org\"\nport = 587\nsecurity = \"starttls\"\n";
+
+/// Today's bytes, byte for byte: identifiers, UUIDs, key order and types must never change,
+/// or a re-download would install a second profile instead of updating the first.
+#[test]
+fn profiles_are_byte_for_byte_what_earlier_releases_wrote() {
+    let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/profile/golden");
+    let mac = EVERY_KEY.replace("[profile]\n", "[profile]\ntarget-device-type = 5\n");
+    let cases = [
+        ("every-key", EVERY_KEY, Some("Jane Doe")),
+        ("mac", mac.as_str(), None),
+    ];
+    let hostile = (hostile_config(), HOSTILE_ADDRESS, Some(HOSTILE_NAME));
+    let cases = cases
+        .map(|(name, text, display_name)| (name, (config(text), "Jane@example.org", display_name)))
+        .into_iter()
+        .chain([("hostile", hostile)]);
+    for (name, (config, address, display_name)) in cases {
+        let bytes = build(&account(&config, address, display_name), &config.profile).unwrap();
+        let file = golden.join(format!("{name}.mobileconfig"));
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            std::fs::read_to_string(&file).unwrap(),
+            "{name}"
+        );
+        build_checked(&config, address, display_name);
+    }
 }
