@@ -7,12 +7,12 @@ mod identity;
 mod payloads;
 pub mod schema;
 
-use plist::{Dictionary, Value};
+use payloads::{ConsentText, Payload, Profile};
 
 pub use identity::{PayloadKind, ProfileIdentity};
 pub use schema::{Schema, SchemaError, validate_profile};
 
-use crate::account::{Account, Template};
+use crate::account::{Account, Template, UrlService};
 use crate::config::ProfileSettings;
 
 /// Why no profile could be built for an account.
@@ -41,14 +41,14 @@ const TARGETS_WITHOUT_EAS: [u8; 4] = [2, 3, 4, 5];
 
 /// The profile for `account` as UTF-8 XML plist bytes, ready to sign.
 pub fn build(account: &Account, settings: &ProfileSettings) -> Result<Vec<u8>, ProfileError> {
-    let value = build_value(account, settings)?;
+    let profile = build_profile(account, settings)?;
     let mut bytes = Vec::with_capacity(4096);
-    value.to_writer_xml(&mut bytes)?;
+    plist::to_writer_xml(&mut bytes, &profile)?;
     Ok(bytes)
 }
 
-/// The profile as a plist value (what [`build`] serializes).
-pub fn build_value(account: &Account, settings: &ProfileSettings) -> Result<Value, ProfileError> {
+/// The profile as typed payloads (what [`build`] serializes).
+fn build_profile(account: &Account, settings: &ProfileSettings) -> Result<Profile, ProfileError> {
     let email = account.email.as_ref().ok_or(ProfileError::NoAddress)?;
     let identity = ProfileIdentity::new(&settings.identifier_prefix, email);
     let address = email.as_str();
@@ -69,61 +69,47 @@ pub fn build_value(account: &Account, settings: &ProfileSettings) -> Result<Valu
         .target_device_type
         .or(eas.is_some().then_some(TARGET_IOS));
     let with_principal = target != Some(TARGET_MAC);
-    let content: Vec<Value> = [
-        payloads::mail(&account, &identity, organization, address),
-        eas,
+    let dav = |kind, service| {
         payloads::dav(
-            payloads::Dav::Cal,
+            kind,
+            account.url(service),
             &account,
             &identity,
             organization,
             address,
             with_principal,
-        ),
-        payloads::dav(
-            payloads::Dav::Card,
-            &account,
-            &identity,
-            organization,
-            address,
-            with_principal,
-        ),
+        )
+    };
+    let content: Vec<Payload> = [
+        payloads::mail(&account, &identity, organization, address).map(Payload::Mail),
+        eas.map(Payload::Eas),
+        dav(PayloadKind::CalDav, UrlService::CalDav).map(|dav| Payload::CalDav(dav.into())),
+        dav(PayloadKind::CardDav, UrlService::CardDav).map(|dav| Payload::CardDav(dav.into())),
     ]
     .into_iter()
     .flatten()
-    .map(Value::Dictionary)
     .collect();
     if content.is_empty() {
         return Err(ProfileError::NothingToConfigure);
     }
 
-    let mut top = Dictionary::new();
-    top.insert("PayloadType".into(), "Configuration".into());
-    top.insert("PayloadVersion".into(), Value::Integer(1.into()));
-    top.insert("PayloadIdentifier".into(), identity.identifier().into());
-    top.insert("PayloadUUID".into(), identity.uuid().into());
-    top.insert(
-        "PayloadDisplayName".into(),
-        Template::new(&settings.display_name).expand(email).into(),
-    );
-    top.insert("PayloadOrganization".into(), organization.into());
-    if let Some(description) = &settings.description {
-        top.insert(
-            "PayloadDescription".into(),
-            Template::new(description).expand(email).into(),
-        );
-    }
-    if let Some(text) = &settings.consent_text {
-        // TopLevel.yaml: "default" is the unlocalized text shown when no language matches.
-        let mut consent = Dictionary::new();
-        consent.insert("default".into(), text.as_str().into());
-        top.insert("ConsentText".into(), Value::Dictionary(consent));
-    }
-    if let Some(target) = target {
-        top.insert("TargetDeviceType".into(), Value::Integer(target.into()));
-    }
-    top.insert("PayloadContent".into(), Value::Array(content));
-    Ok(Value::Dictionary(top))
+    Ok(Profile {
+        payload_type: "Configuration",
+        payload_version: 1,
+        payload_identifier: identity.identifier().to_owned(),
+        payload_uuid: identity.uuid(),
+        payload_display_name: Template::new(&settings.display_name).expand(email),
+        payload_organization: organization.to_owned(),
+        payload_description: settings
+            .description
+            .as_ref()
+            .map(|description| Template::new(description).expand(email)),
+        consent_text: settings.consent_text.as_ref().map(|text| ConsentText {
+            default: text.clone(),
+        }),
+        target_device_type: target,
+        payload_content: content,
+    })
 }
 
 /// A file name for `address`'s profile: the address plus `.mobileconfig`, with path separators,

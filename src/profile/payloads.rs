@@ -1,36 +1,208 @@
-//! The four account payloads of a profile, each a `plist::Dictionary` built from the resolved
-//! [`Account`] with exact plist types (`<integer>` ports, real booleans: NOTES.md, Apple).
-//! Optional keys are left out rather than written empty (mailcow #2063, #2296). Pure functions.
+//! The profile and its four account payloads as serde structs, one field per key of Apple's
+//! YAML in the order they are written, serialized by `plist` with exact types (`<integer>`
+//! ports, real booleans: NOTES.md, Apple). An optional key is an `Option` and left out when
+//! `None`, never written empty (mailcow #2063, #2296). Built from the resolved [`Account`] by
+//! pure functions.
 
-use plist::{Dictionary, Value};
+use serde::{Serialize, Serializer};
 
 use super::identity::{PayloadKind, ProfileIdentity};
 use crate::account::{Account, AuthMethod, MailServer, Security, ServerKind, UrlService};
 
-/// What every inner payload carries (CommonPayloadKeys.yaml).
-fn common(
-    kind: PayloadKind,
-    identity: &ProfileIdentity,
-    organization: &str,
-    display_name: &str,
-) -> Dictionary {
-    let payload_type = match kind {
-        PayloadKind::Mail => "com.apple.mail.managed",
-        PayloadKind::Eas => "com.apple.eas.account",
-        PayloadKind::CalDav => "com.apple.caldav.account",
-        PayloadKind::CardDav => "com.apple.carddav.account",
+/// The top level (TopLevel.yaml).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Profile {
+    pub payload_type: &'static str,
+    pub payload_version: u8,
+    pub payload_identifier: String,
+    #[serde(rename = "PayloadUUID")]
+    pub payload_uuid: String,
+    pub payload_display_name: String,
+    pub payload_organization: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent_text: Option<ConsentText>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_device_type: Option<u8>,
+    pub payload_content: Vec<Payload>,
+}
+
+/// TopLevel.yaml: `default` is the unlocalized text shown when no language matches.
+#[derive(Debug, Serialize)]
+pub struct ConsentText {
+    pub default: String,
+}
+
+/// One inner payload; its keys follow the common ones.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Payload {
+    Mail(Mail),
+    Eas(Eas),
+    CalDav(CalDav),
+    CardDav(CardDav),
+}
+
+/// An optional key of an inner payload, written as its value. The common keys come first
+/// through `flatten`, which makes the payload a map, and `plist` writes an `Option` in a map
+/// as `<dict><key>Some</key>…`; `None` never gets here, it is skipped.
+fn present<T: Serialize, S: Serializer>(
+    value: &Option<T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => value.serialize(serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// What every inner payload carries first (CommonPayloadKeys.yaml).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Common {
+    payload_type: &'static str,
+    payload_version: u8,
+    payload_identifier: String,
+    #[serde(rename = "PayloadUUID")]
+    payload_uuid: String,
+    payload_display_name: &'static str,
+    payload_organization: String,
+}
+
+impl Common {
+    fn new(kind: PayloadKind, identity: &ProfileIdentity, organization: &str) -> Self {
+        let (payload_type, payload_display_name) = match kind {
+            PayloadKind::Mail => ("com.apple.mail.managed", "Mail"),
+            PayloadKind::Eas => ("com.apple.eas.account", "Exchange ActiveSync"),
+            PayloadKind::CalDav => ("com.apple.caldav.account", "Calendar"),
+            PayloadKind::CardDav => ("com.apple.carddav.account", "Contacts"),
+        };
+        Common {
+            payload_type,
+            payload_version: 1,
+            payload_identifier: identity.payload_identifier(kind),
+            payload_uuid: identity.payload_uuid(kind),
+            payload_display_name,
+            payload_organization: organization.to_owned(),
+        }
+    }
+}
+
+/// `com.apple.mail.managed` (com.apple.mail.managed.yaml).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Mail {
+    #[serde(flatten)]
+    common: Common,
+    email_account_description: String,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "present")]
+    email_account_name: Option<String>,
+    email_account_type: &'static str,
+    email_address: String,
+    incoming_mail_server_authentication: &'static str,
+    incoming_mail_server_host_name: String,
+    incoming_mail_server_port_number: u16,
+    #[serde(rename = "IncomingMailServerUseSSL")]
+    incoming_mail_server_use_ssl: bool,
+    incoming_mail_server_username: String,
+    outgoing_mail_server_authentication: &'static str,
+    outgoing_mail_server_host_name: String,
+    /// Always set: without it the device tries port 25 first (schema text; NOTES.md).
+    outgoing_mail_server_port_number: u16,
+    #[serde(rename = "OutgoingMailServerUseSSL")]
+    outgoing_mail_server_use_ssl: bool,
+    outgoing_mail_server_username: String,
+    /// One password prompt for both servers when they share the login (interactive
+    /// installs); only ever `Some(true)`, since absent means false.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "present")]
+    outgoing_password_same_as_incoming_password: Option<bool>,
+}
+
+/// `com.apple.eas.account` (com.apple.eas.account.yaml).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Eas {
+    #[serde(flatten)]
+    common: Common,
+    email_address: String,
+    host: String,
+    #[serde(rename = "SSL")]
+    ssl: bool,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "present")]
+    user_name: Option<String>,
+}
+
+/// `com.apple.caldav.account` and `com.apple.carddav.account` have the same keys under their
+/// own prefix, spelled out in full here so each can be found in Apple's YAML.
+macro_rules! dav_payload {
+    ($name:ident, $description:literal, $host:literal, $port:literal, $ssl:literal,
+     $username:literal, $principal:literal) => {
+        #[derive(Debug, Serialize)]
+        pub struct $name {
+            #[serde(flatten)]
+            common: Common,
+            #[serde(rename = $description)]
+            description: String,
+            #[serde(rename = $host)]
+            host_name: String,
+            #[serde(rename = $port)]
+            port: u16,
+            #[serde(rename = $ssl)]
+            use_ssl: bool,
+            #[serde(rename = $username)]
+            #[serde(skip_serializing_if = "Option::is_none", serialize_with = "present")]
+            username: Option<String>,
+            #[serde(rename = $principal)]
+            #[serde(skip_serializing_if = "Option::is_none", serialize_with = "present")]
+            principal_url: Option<String>,
+        }
+
+        impl From<DavFields> for $name {
+            fn from(fields: DavFields) -> Self {
+                $name {
+                    common: fields.common,
+                    description: fields.description,
+                    host_name: fields.host_name,
+                    port: fields.port,
+                    use_ssl: fields.use_ssl,
+                    username: fields.username,
+                    principal_url: fields.principal_url,
+                }
+            }
+        }
     };
-    let mut dict = Dictionary::new();
-    dict.insert("PayloadType".into(), payload_type.into());
-    dict.insert("PayloadVersion".into(), Value::Integer(1.into()));
-    dict.insert(
-        "PayloadIdentifier".into(),
-        identity.payload_identifier(kind).into(),
-    );
-    dict.insert("PayloadUUID".into(), identity.payload_uuid(kind).into());
-    dict.insert("PayloadDisplayName".into(), display_name.into());
-    dict.insert("PayloadOrganization".into(), organization.into());
-    dict
+}
+
+dav_payload!(
+    CalDav,
+    "CalDAVAccountDescription",
+    "CalDAVHostName",
+    "CalDAVPort",
+    "CalDAVUseSSL",
+    "CalDAVUsername",
+    "CalDAVPrincipalURL"
+);
+dav_payload!(
+    CardDav,
+    "CardDAVAccountDescription",
+    "CardDAVHostName",
+    "CardDAVPort",
+    "CardDAVUseSSL",
+    "CardDAVUsername",
+    "CardDAVPrincipalURL"
+);
+
+/// A DAV payload before it takes its service's key names.
+pub struct DavFields {
+    common: Common,
+    description: String,
+    host_name: String,
+    port: u16,
+    use_ssl: bool,
+    username: Option<String>,
+    principal_url: Option<String>,
 }
 
 /// Apple's name for an authentication method (com.apple.mail.managed.yaml rangelist), or
@@ -74,7 +246,7 @@ pub fn mail(
     identity: &ProfileIdentity,
     organization: &str,
     address: &str,
-) -> Option<Dictionary> {
+) -> Option<Mail> {
     let (incoming, incoming_auth, account_type) = preferred(account, ServerKind::Imap)
         .map(|(server, auth)| (server, auth, "EmailTypeIMAP"))
         .or_else(|| {
@@ -82,59 +254,25 @@ pub fn mail(
                 .map(|(server, auth)| (server, auth, "EmailTypePOP"))
         })?;
     let (outgoing, outgoing_auth) = preferred(account, ServerKind::Smtp)?;
-    let mut dict = common(PayloadKind::Mail, identity, organization, "Mail");
-    dict.insert("EmailAccountDescription".into(), address.into());
-    if let Some(name) = &account.display_name {
-        dict.insert("EmailAccountName".into(), name.as_str().into());
-    }
-    dict.insert("EmailAccountType".into(), account_type.into());
-    dict.insert("EmailAddress".into(), address.into());
-    dict.insert(
-        "IncomingMailServerAuthentication".into(),
-        incoming_auth.into(),
-    );
-    dict.insert(
-        "IncomingMailServerHostName".into(),
-        incoming.host.as_str().into(),
-    );
-    dict.insert(
-        "IncomingMailServerPortNumber".into(),
-        Value::Integer(incoming.port.into()),
-    );
-    dict.insert(
-        "IncomingMailServerUseSSL".into(),
-        use_ssl(incoming.security).into(),
-    );
-    dict.insert(
-        "IncomingMailServerUsername".into(),
-        incoming.username.as_str().into(),
-    );
-    dict.insert(
-        "OutgoingMailServerAuthentication".into(),
-        outgoing_auth.into(),
-    );
-    dict.insert(
-        "OutgoingMailServerHostName".into(),
-        outgoing.host.as_str().into(),
-    );
-    // Always set: without it the device tries port 25 first (schema text; NOTES.md).
-    dict.insert(
-        "OutgoingMailServerPortNumber".into(),
-        Value::Integer(outgoing.port.into()),
-    );
-    dict.insert(
-        "OutgoingMailServerUseSSL".into(),
-        use_ssl(outgoing.security).into(),
-    );
-    dict.insert(
-        "OutgoingMailServerUsername".into(),
-        outgoing.username.as_str().into(),
-    );
-    // One password prompt for both servers when they share the login (interactive installs).
-    if incoming.username == outgoing.username {
-        dict.insert("OutgoingPasswordSameAsIncomingPassword".into(), true.into());
-    }
-    Some(dict)
+    Some(Mail {
+        common: Common::new(PayloadKind::Mail, identity, organization),
+        email_account_description: address.to_owned(),
+        email_account_name: account.display_name.clone(),
+        email_account_type: account_type,
+        email_address: address.to_owned(),
+        incoming_mail_server_authentication: incoming_auth,
+        incoming_mail_server_host_name: incoming.host.clone(),
+        incoming_mail_server_port_number: incoming.port,
+        incoming_mail_server_use_ssl: use_ssl(incoming.security),
+        incoming_mail_server_username: incoming.username.clone(),
+        outgoing_mail_server_authentication: outgoing_auth,
+        outgoing_mail_server_host_name: outgoing.host.clone(),
+        outgoing_mail_server_port_number: outgoing.port,
+        outgoing_mail_server_use_ssl: use_ssl(outgoing.security),
+        outgoing_mail_server_username: outgoing.username.clone(),
+        outgoing_password_same_as_incoming_password: (incoming.username == outgoing.username)
+            .then_some(true),
+    })
 }
 
 /// `com.apple.eas.account` (iOS and visionOS only). `Host` is the bare server name, with the
@@ -145,76 +283,48 @@ pub fn eas(
     identity: &ProfileIdentity,
     organization: &str,
     address: &str,
-) -> Option<Dictionary> {
+) -> Option<Eas> {
     let url = url::Url::parse(account.url(UrlService::ActiveSync)?).ok()?;
     let host = url.host_str()?;
     let host = match url.port() {
         Some(port) => format!("{host}:{port}"),
         None => host.to_owned(),
     };
-    let mut dict = common(
-        PayloadKind::Eas,
-        identity,
-        organization,
-        "Exchange ActiveSync",
-    );
-    dict.insert("EmailAddress".into(), address.into());
-    dict.insert("Host".into(), host.into());
-    dict.insert("SSL".into(), (url.scheme() == "https").into());
-    if let Some(login) = account.login_name() {
-        dict.insert("UserName".into(), login.into());
-    }
-    Some(dict)
+    Some(Eas {
+        common: Common::new(PayloadKind::Eas, identity, organization),
+        email_address: address.to_owned(),
+        host,
+        ssl: url.scheme() == "https",
+        user_name: account.login_name().map(str::to_owned),
+    })
 }
 
-/// Which DAV service a payload configures; the keys differ only by prefix.
-#[derive(Debug, Clone, Copy)]
-pub enum Dav {
-    Cal,
-    Card,
-}
-
-/// `com.apple.caldav.account` / `com.apple.carddav.account`: bare host name (never a URL:
-/// nextcloud#2065), port, SSL, and the path as principal URL. A root path is left out so the
-/// client uses `/.well-known/caldav` discovery (mail-in-a-box PR #1402). `with_principal` is
-/// false for a Mac-only profile: `CardDAVPrincipalURL` is iOS-only (carddav.account.yaml).
+/// The CalDAV or CardDAV payload: bare host name (never a URL: nextcloud#2065), port, SSL,
+/// and the path as principal URL. A root path is left out so the client uses
+/// `/.well-known/caldav` discovery (mail-in-a-box PR #1402). `with_principal` is false for a
+/// Mac-only profile: `CardDAVPrincipalURL` is iOS-only (carddav.account.yaml).
 pub fn dav(
-    which: Dav,
+    kind: PayloadKind,
+    configured: Option<&str>,
     account: &Account,
     identity: &ProfileIdentity,
     organization: &str,
     address: &str,
     with_principal: bool,
-) -> Option<Dictionary> {
-    let (configured, kind, prefix, display_name) = match which {
-        Dav::Cal => (
-            account.url(UrlService::CalDav),
-            PayloadKind::CalDav,
-            "CalDAV",
-            "Calendar",
-        ),
-        Dav::Card => (
-            account.url(UrlService::CardDav),
-            PayloadKind::CardDav,
-            "CardDAV",
-            "Contacts",
-        ),
-    };
+) -> Option<DavFields> {
     let url = url::Url::parse(configured?).ok()?;
     let host = url.host_str()?;
     let port = url.port_or_known_default()?;
-    let mut dict = common(kind, identity, organization, display_name);
-    dict.insert(format!("{prefix}AccountDescription"), address.into());
-    dict.insert(format!("{prefix}HostName"), host.into());
-    dict.insert(format!("{prefix}Port"), Value::Integer(port.into()));
-    dict.insert(format!("{prefix}UseSSL"), (url.scheme() == "https").into());
-    if let Some(login) = account.login_name() {
-        dict.insert(format!("{prefix}Username"), login.into());
-    }
-    if with_principal && url.path() != "/" && !url.path().is_empty() {
-        dict.insert(format!("{prefix}PrincipalURL"), url.as_str().into());
-    }
-    Some(dict)
+    Some(DavFields {
+        common: Common::new(kind, identity, organization),
+        description: address.to_owned(),
+        host_name: host.to_owned(),
+        port,
+        use_ssl: url.scheme() == "https",
+        username: account.login_name().map(str::to_owned),
+        principal_url: (with_principal && url.path() != "/" && !url.path().is_empty())
+            .then(|| url.as_str().to_owned()),
+    })
 }
 
 #[cfg(test)]

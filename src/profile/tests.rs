@@ -1,6 +1,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use plist::{Dictionary, Value};
+
 use super::*;
 use crate::account::EmailAddress;
 use crate::config::{Config, ConfigSource};
