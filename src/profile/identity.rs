@@ -1,6 +1,6 @@
 //! Profile identity: the `PayloadIdentifier`s and `PayloadUUID`s of one account's profile.
 //! Deterministic (UUID v5 of the identifier) so a re-download replaces the installed profile
-//! in place instead of adding a second one (NOTES.md, Apple; mobileconfig.md §4 pitfall 5).
+//! in place instead of adding a second one (docs/profiles.md, "What goes into a profile").
 
 use uuid::Uuid;
 

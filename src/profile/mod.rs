@@ -64,7 +64,8 @@ fn build_profile(account: &Account, settings: &ProfileSettings) -> Result<Profil
         .then(|| payloads::eas(&account, &identity, organization, address))
         .flatten();
     // The phone flow: a profile with an Exchange payload can only install on iOS, so say so
-    // and spare the user the "install on which device?" prompt (NOTES.md, TargetDeviceType).
+    // and spare the user the "install on which device?" prompt
+    // (docs/profiles.md, "What goes into a profile").
     let target = settings
         .target_device_type
         .or(eas.is_some().then_some(TARGET_IOS));

@@ -1,8 +1,8 @@
 //! The profile and its four account payloads as serde structs, one field per key of Apple's
 //! YAML in the order they are written, serialized by `plist` with exact types (`<integer>`
-//! ports, real booleans: NOTES.md, Apple). An optional key is an `Option` and left out when
-//! `None`, never written empty (mailcow #2063, #2296). Built from the resolved [`Account`] by
-//! pure functions.
+//! ports, real booleans). An optional key is an `Option`, left out when `None`, never written
+//! empty (docs/profiles.md, "How a profile is written"). Built from the resolved [`Account`]
+//! by pure functions.
 
 use serde::{Serialize, Serializer};
 
@@ -109,7 +109,7 @@ pub struct Mail {
     incoming_mail_server_username: String,
     outgoing_mail_server_authentication: &'static str,
     outgoing_mail_server_host_name: String,
-    /// Always set: without it the device tries port 25 first (schema text; NOTES.md).
+    /// Always set: without it the device tries port 25 first (Apple's schema text).
     outgoing_mail_server_port_number: u16,
     #[serde(rename = "OutgoingMailServerUseSSL")]
     outgoing_mail_server_use_ssl: bool,

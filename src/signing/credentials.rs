@@ -73,7 +73,8 @@ pub(super) fn from_pkcs12(file: &Path, password_file: &Path) -> Result<Signer, S
             });
         }
         // Bundles exported before OpenSSL 3 (and by many tools still) encrypt with RC2/3DES,
-        // which OpenSSL 3 only has in its "legacy" provider (crates.md G8).
+        // which OpenSSL 3 only has in its "legacy" provider
+        // (docs/profiles.md, "Legacy PKCS#12 bundles").
         Err(_) => {
             legacy_provider().map_err(|reason| SigningError::LegacyProvider {
                 file: name.clone(),

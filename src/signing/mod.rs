@@ -6,12 +6,12 @@
 
 mod cache;
 mod credentials;
-mod der;
 mod template;
 mod verify;
 mod workers;
 
 use std::path::Path;
+use std::time::SystemTime;
 
 use openssl::asn1::Asn1Time;
 use openssl::cms::{CMSOptions, CmsContentInfo};
@@ -170,7 +170,8 @@ impl Signer {
 
     /// Signs `content` byte for byte: CMS SignedData, DER, attached, SHA-256, signer and chain
     /// embedded. Fails (never falls back to unsigned) when the certificate has expired since
-    /// start-up, since devices treat an expired signature as none (NOTES.md, Apple section).
+    /// start-up, since devices treat an expired signature as none
+    /// (docs/profiles.md, "Which certificate").
     /// For many signatures on one thread, [`Signer::session`] saves the key set-up each time.
     pub fn sign(&self, content: &[u8]) -> Result<SignedProfile, SigningError> {
         self.session()?.sign(content)
@@ -193,10 +194,11 @@ impl Signer {
     /// OpenSSL's `CMS_sign`: the reference the template is taken from, and the path for key
     /// types the template does not cover.
     fn sign_with_cms(&self, content: &[u8]) -> Result<Vec<u8>, ErrorStack> {
-        // BINARY: without it OpenSSL rewrites LF to CRLF inside the signed content (crates.md G1).
+        // BINARY: without it OpenSSL rewrites LF to CRLF inside the signed content
+        // (docs/profiles.md, "Binary content").
         // No STREAM: Apple specifies DER, and streaming writes indefinite-length BER.
         // SMIMECapabilities are kept: that is the form `openssl smime -sign` (automx) produces and
-        // iOS is known to accept (crates.md §17).
+        // iOS is known to accept (docs/profiles.md, "SMIMECapabilities kept").
         CmsContentInfo::sign(
             Some(&self.certificate),
             Some(&self.key),
@@ -219,11 +221,13 @@ impl Signer {
             .ok()
             .and_then(|der| SignedDataTemplate::from_reference(&der));
         self.template = template.filter(|template| {
-            let assembled = signature_context(&self.key).and_then(|mut context| {
-                template.assemble(reference, time::OffsetDateTime::now_utc(), |digest| {
-                    sign_digest(&mut context, digest)
-                })
-            });
+            let assembled = signature_context(&self.key)
+                .map_err(|error| SigningError::Sign(reason(&error)))
+                .and_then(|mut context| {
+                    template.assemble(reference, SystemTime::now(), |digest| {
+                        sign_digest(&mut context, digest)
+                    })
+                });
             assembled.is_ok_and(|der| verifies(&der, reference))
         });
         if self.template.is_none() {
@@ -278,14 +282,16 @@ impl SigningSession<'_> {
         self.signer.check_validity()?;
         let der = match (&self.signer.template, &mut self.context) {
             (Some(template), Some(context)) => {
-                template.assemble(content, time::OffsetDateTime::now_utc(), |digest| {
+                template.assemble(content, SystemTime::now(), |digest| {
                     sign_digest(context, digest)
                 })
             }
-            _ => self.signer.sign_with_cms(content),
+            _ => self
+                .signer
+                .sign_with_cms(content)
+                .map_err(|error| SigningError::Sign(reason(&error))),
         };
         der.map(SignedProfile)
-            .map_err(|error| SigningError::Sign(reason(&error)))
     }
 }
 

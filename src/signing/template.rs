@@ -1,108 +1,104 @@
-//! SignedData from a template: OpenSSL's own `CMS_sign` output for a reference content, taken
-//! apart once at start-up, then re-assembled around each profile with only what changes (the
-//! content, its digest, the signing time and the signature). The result is byte for byte what
-//! `CMS_sign` would write in the same second (a test holds it to that), but a signature costs
-//! one private-key operation on a prepared key context instead of `CMS_sign`'s per-call
-//! set-up, which is ~16 % of the total (README.md, "Throughput").
+//! SignedData from a template: OpenSSL's own `CMS_sign` output for a reference content, decoded
+//! once at start-up into the `cms` crate's structures, then filled in for each profile with
+//! only what changes (the content, its digest, the signing time and the signature) and encoded
+//! by `der`. The result is byte for byte what `CMS_sign` would write in the same second (a test
+//! holds it to that at every DER length form), but a signature costs one private-key operation
+//! on a prepared key context instead of `CMS_sign`'s per-call set-up
+//! (docs/profiles.md, "SignedData from a CMS_sign template").
 //!
 //! Everything OpenSSL decided — algorithm identifiers, the signer identifier, certificate
-//! order, the SMIMECapabilities attribute — is copied from its output, never re-derived here.
+//! order, the SMIMECapabilities attribute — is kept from its output, never re-derived here.
 
-use std::cmp::Ordering;
+use std::time::SystemTime;
 
-use openssl::error::ErrorStack;
-use openssl::sha::sha256;
-use time::OffsetDateTime;
-
-use super::der::{
-    CONTEXT_0, INTEGER, OCTET_STRING, OID, SEQUENCE, SET, UTC_TIME, expect, tlv, tlv_size,
-    write_header, write_tlv,
+use cms::content_info::{CmsVersion, ContentInfo};
+use cms::signed_data::{
+    DigestAlgorithmIdentifiers, EncapsulatedContentInfo, SignedData, SignerInfo, SignerInfos,
 };
+use der::asn1::{ContextSpecificRef, ObjectIdentifier, OctetString, SetOfVec};
+use der::oid::db::{rfc5912::ID_SHA_256, rfc6268};
+use der::{
+    Any, DateTime, Decode as _, Encode, EncodeValue, FixedTag, Length, Tag, TagMode, TagNumber,
+    Writer,
+};
+use x509_cert::attr::Attribute;
+use x509_cert::time::Time;
 
-/// id-signingTime, 1.2.840.113549.1.9.5
-const SIGNING_TIME: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x05];
-/// id-messageDigest, 1.2.840.113549.1.9.4
-const MESSAGE_DIGEST: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x04];
-/// id-sha256, 2.16.840.1.101.3.4.2.1
-const SHA256: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
-const GENERALIZED_TIME: u8 = 0x18;
+use super::{SigningError, reason};
 
-/// The constant parts of one signer's SignedData, each a whole DER TLV (or run of TLVs).
+/// The constant parts of one signer's SignedData, decoded from OpenSSL's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct SignedDataTemplate {
     /// ContentInfo's contentType (id-signedData).
-    content_info_type: Vec<u8>,
-    /// SignedData's version, digestAlgorithms.
-    version: Vec<u8>,
-    digest_algorithms: Vec<u8>,
+    content_type: ObjectIdentifier,
+    version: CmsVersion,
+    digest_algorithms: DigestAlgorithmIdentifiers,
     /// encapContentInfo's eContentType (id-data).
-    content_type: Vec<u8>,
-    /// `[0] certificates`: the signer and every intermediate.
+    econtent_type: ObjectIdentifier,
+    /// `[0] IMPLICIT CertificateSet` (the signer and every intermediate) in DER, or nothing:
+    /// encoded once here, since encoding two certificates for every signature costs more than
+    /// all the rest of the SignedData.
     certificates: Vec<u8>,
-    /// SignerInfo's version, sid and digestAlgorithm.
-    signer_head: Vec<u8>,
-    /// Every signed attribute but signingTime and messageDigest (contentType,
-    /// SMIMECapabilities), verbatim.
-    fixed_attributes: Vec<Vec<u8>>,
-    signature_algorithm: Vec<u8>,
+    /// The one SignerInfo, without its signature and with every signed attribute but
+    /// signingTime and messageDigest (contentType, SMIMECapabilities).
+    signer: SignerInfo,
 }
 
 impl SignedDataTemplate {
-    /// Takes apart OpenSSL's SignedData (DER, attached content, SHA-256, one signer, signed
-    /// attributes). `None` for any other shape: the caller then keeps using `CMS_sign`.
+    /// Decodes OpenSSL's SignedData (DER, attached content, SHA-256, one signer, signed
+    /// attributes, no CRLs or unsigned attributes). `None` for any other shape: the caller then
+    /// keeps using `CMS_sign`.
     pub(super) fn from_reference(der: &[u8]) -> Option<Self> {
-        let (content_info, _) = expect(der, SEQUENCE)?;
-        let content_info_type = tagged(content_info, OID)?;
-        let (explicit, _) = expect(content_info_type.rest, CONTEXT_0)?;
-        let (signed_data, _) = expect(explicit, SEQUENCE)?;
-        let version = tagged(signed_data, INTEGER)?;
-        let digest_algorithms = tagged(version.rest, SET)?;
-        let (algorithm, only) = expect(digest_algorithms.contents, SEQUENCE)?;
-        if expect(algorithm, OID)?.0 != SHA256 || !only.is_empty() {
+        let content_info = ContentInfo::from_der(der).ok()?;
+        let signed_data: SignedData = content_info.content.decode_as().ok()?;
+        let sha256_only = signed_data.digest_algorithms.len() == 1
+            && signed_data
+                .digest_algorithms
+                .iter()
+                .all(|algorithm| algorithm.oid == ID_SHA_256);
+        if !sha256_only || signed_data.crls.is_some() || signed_data.signer_infos.0.len() != 1 {
             return None;
         }
-        let encapsulated = tagged(digest_algorithms.rest, SEQUENCE)?;
-        let content_type = tagged(encapsulated.contents, OID)?;
-        let (certificates, rest) = match tagged(encapsulated.rest, CONTEXT_0) {
-            Some(certificates) => (certificates.whole, certificates.rest),
-            None => (&[][..], encapsulated.rest),
-        };
-        // No CRLs ([1]), exactly one SignerInfo, nothing after it.
-        let (signer_infos, after) = expect(rest, SET)?;
-        let (signer_info, other_signers) = expect(signer_infos, SEQUENCE)?;
-        if !after.is_empty() || !other_signers.is_empty() {
-            return None;
-        }
-        let signer_version = tagged(signer_info, INTEGER)?;
-        let signer_id = tlv(signer_version.rest)?;
-        let digest_algorithm = tagged(signer_id.rest, SEQUENCE)?;
-        let signer_head = signer_info.get(..signer_info.len() - digest_algorithm.rest.len())?;
-        let (mut attributes, after_attributes) = expect(digest_algorithm.rest, CONTEXT_0)?;
-        let mut fixed_attributes = Vec::new();
-        let (mut has_time, mut has_digest) = (false, false);
-        while !attributes.is_empty() {
-            let attribute = tagged(attributes, SEQUENCE)?;
-            match expect(attribute.contents, OID)?.0 {
-                SIGNING_TIME => has_time = true,
-                MESSAGE_DIGEST => has_digest = true,
-                _ => fixed_attributes.push(attribute.whole.to_vec()),
+        let certificates = match &signed_data.certificates {
+            Some(set) => ContextSpecificRef {
+                tag_number: TagNumber(0),
+                tag_mode: TagMode::Implicit,
+                value: &set.0,
             }
-            attributes = attribute.rest;
+            .to_der()
+            .ok()?,
+            None => Vec::new(),
+        };
+        let mut signer = signed_data.signer_infos.0.into_vec().pop()?;
+        if signer.unsigned_attrs.is_some() {
+            return None;
         }
-        let signature_algorithm = tagged(after_attributes, SEQUENCE)?;
-        let signature = tagged(signature_algorithm.rest, OCTET_STRING)?;
-        if !(has_time && has_digest && signature.rest.is_empty()) {
-            return None; // unsigned attributes, or a shape this template cannot reproduce
+        let attributes = signer.signed_attrs.take()?;
+        let changing = |attribute: &Attribute| {
+            [rfc6268::ID_SIGNING_TIME, rfc6268::ID_MESSAGE_DIGEST].contains(&attribute.oid)
+        };
+        if attributes
+            .iter()
+            .filter(|attribute| changing(attribute))
+            .count()
+            != 2
+        {
+            return None;
         }
+        let fixed: Vec<Attribute> = attributes
+            .into_vec()
+            .into_iter()
+            .filter(|attribute| !changing(attribute))
+            .collect();
+        signer.signed_attrs = Some(SetOfVec::try_from(fixed).ok()?);
+        signer.signature = OctetString::new(Vec::new()).ok()?;
         Some(SignedDataTemplate {
-            content_info_type: content_info_type.whole.to_vec(),
-            version: version.whole.to_vec(),
-            digest_algorithms: digest_algorithms.whole.to_vec(),
-            content_type: content_type.whole.to_vec(),
-            certificates: certificates.to_vec(),
-            signer_head: signer_head.to_vec(),
-            fixed_attributes,
-            signature_algorithm: signature_algorithm.whole.to_vec(),
+            content_type: content_info.content_type,
+            version: signed_data.version,
+            digest_algorithms: signed_data.digest_algorithms,
+            econtent_type: signed_data.encap_content_info.econtent_type,
+            certificates,
+            signer,
         })
     }
 
@@ -111,144 +107,156 @@ impl SignedDataTemplate {
     pub(super) fn assemble(
         &self,
         content: &[u8],
-        signing_time: OffsetDateTime,
-        sign: impl FnOnce(&[u8; 32]) -> Result<Vec<u8>, ErrorStack>,
-    ) -> Result<Vec<u8>, ErrorStack> {
-        let mut attributes: Vec<Vec<u8>> = self.fixed_attributes.clone();
-        attributes.push(attribute(SIGNING_TIME, &time_value(signing_time)));
-        let mut digest = Vec::with_capacity(34);
-        write_tlv(&mut digest, OCTET_STRING, &sha256(content));
-        attributes.push(attribute(MESSAGE_DIGEST, &digest));
-        // DER orders a SET OF by the elements' encodings (X.690 §11.6).
-        attributes.sort_by(|a, b| der_set_order(a, b));
-        let attributes = attributes.concat();
-
+        signing_time: SystemTime,
+        sign: impl FnOnce(&[u8; 32]) -> Result<Vec<u8>, openssl::error::ErrorStack>,
+    ) -> Result<Vec<u8>, SigningError> {
+        let mut signer = self.signer.clone();
+        let mut attributes = signer.signed_attrs.take().unwrap_or_default();
+        // RFC 5652 §11.3: UTCTime until 2049, GeneralizedTime after, to the second.
+        let time = Time::from(DateTime::from_system_time(signing_time).map_err(encoding)?);
+        let digest = OctetString::new(openssl::sha::sha256(content)).map_err(encoding)?;
+        for (oid, value) in [
+            (rfc6268::ID_SIGNING_TIME, Any::encode_from(&time)),
+            (rfc6268::ID_MESSAGE_DIGEST, Any::encode_from(&digest)),
+        ] {
+            let values = SetOfVec::try_from(vec![value.map_err(encoding)?]).map_err(encoding)?;
+            // Inserted in DER's SET OF order (X.690 §11.6), as OpenSSL writes them.
+            attributes
+                .insert(Attribute { oid, values })
+                .map_err(encoding)?;
+        }
         // The signature covers the attributes with their universal SET tag (RFC 5652 §5.4).
-        let mut to_be_signed = Vec::with_capacity(tlv_size(attributes.len()));
-        write_tlv(&mut to_be_signed, SET, &attributes);
-        let signature = sign(&sha256(&to_be_signed))?;
-
-        let encapsulated_content = tlv_size(tlv_size(content.len()));
-        let encapsulated = self.content_type.len() + encapsulated_content;
-        let signer_info = self.signer_head.len()
-            + tlv_size(attributes.len())
-            + self.signature_algorithm.len()
-            + tlv_size(signature.len());
-        let signer_infos = tlv_size(signer_info);
-        let signed_data = self.version.len()
-            + self.digest_algorithms.len()
-            + tlv_size(encapsulated)
-            + self.certificates.len()
-            + tlv_size(signer_infos);
-        let content_info = self.content_info_type.len() + tlv_size(tlv_size(signed_data));
-
-        let mut out = Vec::with_capacity(tlv_size(content_info));
-        write_header(&mut out, SEQUENCE, content_info);
-        out.extend_from_slice(&self.content_info_type);
-        write_header(&mut out, CONTEXT_0, tlv_size(signed_data));
-        write_header(&mut out, SEQUENCE, signed_data);
-        out.extend_from_slice(&self.version);
-        out.extend_from_slice(&self.digest_algorithms);
-        write_header(&mut out, SEQUENCE, encapsulated);
-        out.extend_from_slice(&self.content_type);
-        write_header(&mut out, CONTEXT_0, tlv_size(content.len()));
-        write_tlv(&mut out, OCTET_STRING, content);
-        out.extend_from_slice(&self.certificates);
-        write_header(&mut out, SET, signer_infos);
-        write_header(&mut out, SEQUENCE, signer_info);
-        out.extend_from_slice(&self.signer_head);
-        write_tlv(&mut out, CONTEXT_0, &attributes);
-        out.extend_from_slice(&self.signature_algorithm);
-        write_tlv(&mut out, OCTET_STRING, &signature);
+        let to_be_signed = attributes.to_der().map_err(encoding)?;
+        let signature = sign(&openssl::sha::sha256(&to_be_signed))
+            .map_err(|error| SigningError::Sign(reason(&error)))?;
+        signer.signed_attrs = Some(attributes);
+        signer.signature = OctetString::new(signature).map_err(encoding)?;
+        let signed_data = FilledSignedData {
+            template: self,
+            encap_content_info: EncapsulatedContentInfo {
+                econtent_type: self.econtent_type,
+                econtent: Some(Any::new(Tag::OctetString, content).map_err(encoding)?),
+            },
+            signer_infos: SignerInfos(SetOfVec::try_from(vec![signer]).map_err(encoding)?),
+        };
+        let content_info = FilledContentInfo {
+            content_type: self.content_type,
+            signed_data,
+        };
+        // Written into a buffer of the right size, not zeroed first as `to_der` does.
+        let length = content_info.encoded_len().map_err(encoding)?;
+        let mut out = Vec::with_capacity(usize::try_from(length).map_err(encoding)?);
+        content_info.encode(&mut out).map_err(encoding)?;
         Ok(out)
     }
 }
 
-/// The TLV at the front of `input`, if it has `tag`.
-fn tagged(input: &[u8], tag: u8) -> Option<super::der::Tlv<'_>> {
-    tlv(input).filter(|item| item.tag == tag)
+/// `cms`'s ContentInfo (RFC 5652 §3) around [`FilledSignedData`], written in one pass rather
+/// than through an intermediate `Any`.
+struct FilledContentInfo<'a> {
+    content_type: ObjectIdentifier,
+    signed_data: FilledSignedData<'a>,
 }
 
-/// Attribute ::= SEQUENCE { attrType OID, attrValues SET { value } }
-fn attribute(oid: &[u8], value: &[u8]) -> Vec<u8> {
-    let mut contents = Vec::with_capacity(tlv_size(oid.len()) + tlv_size(value.len()));
-    write_tlv(&mut contents, OID, oid);
-    write_tlv(&mut contents, SET, value);
-    let mut out = Vec::with_capacity(tlv_size(contents.len()));
-    write_tlv(&mut out, SEQUENCE, &contents);
-    out
-}
-
-/// RFC 5652 §11.3: UTCTime for 1950–2049, GeneralizedTime otherwise, in UTC to the second.
-fn time_value(at: OffsetDateTime) -> Vec<u8> {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    let year = at.year();
-    let rest = format!(
-        "{:02}{:02}{:02}{:02}{:02}Z",
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    );
-    let mut out = Vec::with_capacity(17);
-    if (1950..2050).contains(&year) {
-        write_tlv(
-            &mut out,
-            UTC_TIME,
-            format!("{:02}{rest}", year % 100).as_bytes(),
-        );
-    } else {
-        write_tlv(
-            &mut out,
-            GENERALIZED_TIME,
-            format!("{year:04}{rest}").as_bytes(),
-        );
-    }
-    out
-}
-
-/// X.690 §11.6: encodings compared as octet strings, the shorter padded with zero octets.
-fn der_set_order(a: &[u8], b: &[u8]) -> Ordering {
-    let common = a.len().min(b.len());
-    a[..common].cmp(&b[..common]).then_with(|| {
-        let longer_is_padding = |tail: &[u8]| tail.iter().all(|&byte| byte == 0);
-        match a.len().cmp(&b.len()) {
-            Ordering::Greater if !longer_is_padding(&a[common..]) => Ordering::Greater,
-            Ordering::Less if !longer_is_padding(&b[common..]) => Ordering::Less,
-            _ => Ordering::Equal,
+impl FilledContentInfo<'_> {
+    /// `content [0] EXPLICIT`.
+    fn content(&self) -> ContextSpecificRef<'_, FilledSignedData<'_>> {
+        ContextSpecificRef {
+            tag_number: TagNumber(0),
+            tag_mode: TagMode::Explicit,
+            value: &self.signed_data,
         }
-    })
+    }
+}
+
+impl FixedTag for FilledContentInfo<'_> {
+    const TAG: Tag = Tag::Sequence;
+}
+
+impl EncodeValue for FilledContentInfo<'_> {
+    fn value_len(&self) -> der::Result<Length> {
+        self.content_type.encoded_len()? + self.content().encoded_len()?
+    }
+
+    fn encode_value(&self, writer: &mut impl Writer) -> der::Result<()> {
+        self.content_type.encode(writer)?;
+        self.content().encode(writer)
+    }
+}
+
+/// `cms`'s SignedData (RFC 5652 §5.1) for one profile, written with the template's
+/// pre-encoded certificates: version, digestAlgorithms, encapContentInfo, certificates,
+/// signerInfos.
+struct FilledSignedData<'a> {
+    template: &'a SignedDataTemplate,
+    encap_content_info: EncapsulatedContentInfo,
+    signer_infos: SignerInfos,
+}
+
+impl FixedTag for FilledSignedData<'_> {
+    const TAG: Tag = Tag::Sequence;
+}
+
+impl EncodeValue for FilledSignedData<'_> {
+    fn value_len(&self) -> der::Result<Length> {
+        self.template.version.encoded_len()?
+            + self.template.digest_algorithms.encoded_len()?
+            + self.encap_content_info.encoded_len()?
+            + Length::try_from(self.template.certificates.len())?
+            + self.signer_infos.encoded_len()?
+    }
+
+    fn encode_value(&self, writer: &mut impl Writer) -> der::Result<()> {
+        self.template.version.encode(writer)?;
+        self.template.digest_algorithms.encode(writer)?;
+        self.encap_content_info.encode(writer)?;
+        writer.write(&self.template.certificates)?;
+        self.signer_infos.encode(writer)
+    }
+}
+
+fn encoding(error: der::Error) -> SigningError {
+    SigningError::Sign(format!("DER encoding: {error}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn times_use_utctime_until_2049_and_generalizedtime_after() {
-        let at = |year| {
-            time::Date::from_calendar_date(year, time::Month::March, 7)
-                .unwrap()
-                .with_hms(8, 9, 10)
-                .unwrap()
-                .assume_utc()
-        };
-        assert_eq!(time_value(at(2026)), b"\x17\x0d260307080910Z");
-        assert_eq!(time_value(at(1950)), b"\x17\x0d500307080910Z");
-        assert_eq!(time_value(at(2050)), b"\x18\x0f20500307080910Z");
+    /// The signingTime value that `assemble` writes for a UTC calendar time.
+    fn signing_time(year: u16, month: u8, day: u8, hour: u8, minute: u8, second: u8) -> Vec<u8> {
+        let signer = crate::signing::Signer::development().unwrap();
+        let template = signer.template.as_ref().unwrap();
+        let at = DateTime::new(year, month, day, hour, minute, second)
+            .unwrap()
+            .to_system_time();
+        let der = template.assemble(b"x", at, |_| Ok(vec![0; 256])).unwrap();
+        let signed: SignedData = ContentInfo::from_der(&der)
+            .unwrap()
+            .content
+            .decode_as()
+            .unwrap();
+        let signer = signed.signer_infos.0.get(0).unwrap();
+        let time = signer
+            .signed_attrs
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|attribute| attribute.oid == rfc6268::ID_SIGNING_TIME)
+            .unwrap();
+        time.values.get(0).unwrap().to_der().unwrap()
     }
 
     #[test]
-    fn set_order_compares_encodings_with_zero_padding() {
-        assert_eq!(der_set_order(&[0x30, 0x18], &[0x30, 0x1c]), Ordering::Less);
+    fn times_use_utctime_until_2049_and_generalizedtime_after() {
+        assert_eq!(signing_time(2026, 3, 7, 8, 9, 10), b"\x17\x0d260307080910Z");
         assert_eq!(
-            der_set_order(&[0x30, 0x1c, 0x01], &[0x30, 0x1c]),
-            Ordering::Greater
+            signing_time(2049, 12, 31, 23, 59, 59),
+            b"\x17\x0d491231235959Z"
         );
         assert_eq!(
-            der_set_order(&[0x30, 0x1c, 0x00], &[0x30, 0x1c]),
-            Ordering::Equal
+            signing_time(2050, 3, 7, 8, 9, 10),
+            b"\x18\x0f20500307080910Z"
         );
     }
 

@@ -1,20 +1,24 @@
 //! Verifying a signed profile the way a device does: the signature over the embedded content,
 //! then the signer's chain to a trusted root (a given CA file, or the system trust store), with
 //! any certificate purpose accepted, since iOS takes TLS server certificates as signers
-//! (crates.md G3). Used by `mxconf verify` and the tests; independent of who signed the file.
+//! (docs/profiles.md, "Any certificate purpose"). Used by `mxconf verify` and the tests;
+//! independent of who signed the file.
 
 use std::path::Path;
 
 use openssl::asn1::Asn1Object;
 use openssl::cms::{CMSOptions, CmsContentInfo};
 use openssl::hash::{MessageDigest, hash};
-use openssl::pkcs7::Pkcs7;
 use openssl::stack::Stack;
 use openssl::x509::store::{X509Store, X509StoreBuilder};
 use openssl::x509::{X509, X509PurposeId, X509StoreContext};
 
-use super::der::{CONTEXT_0, INTEGER, OID, SEQUENCE, SET, expect, tlv};
 use super::{SigningError, name_to_string, reason};
+use cms::cert::CertificateChoices;
+use cms::content_info::ContentInfo;
+use cms::signed_data::SignedData;
+use der::asn1::ObjectIdentifier;
+use der::{Decode as _, Encode as _, EncodingRules};
 
 /// What a verified signature says: the signed bytes, who signed them, and the trusted chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,7 +159,8 @@ fn trust_store(ca: Option<&Path>) -> Result<X509Store, SigningError> {
             .map_err(store_error(name.clone()))?,
     }
     // Any purpose: iOS accepts a TLS server certificate (EKU serverAuth only) as the signer,
-    // which CMS_verify's default S/MIME purpose would refuse (crates.md G3).
+    // which CMS_verify's default S/MIME purpose would refuse
+    // (docs/profiles.md, "Any certificate purpose").
     builder
         .set_purpose(X509PurposeId::ANY)
         .map_err(store_error(name))?;
@@ -195,94 +200,49 @@ fn verified_chain(
         .map_err(SigningError::Chain)
 }
 
-/// What the report needs from the SignedData that the openssl crate does not expose
-/// (crates.md G9): the declared digest algorithms and the embedded certificates.
+/// What the report needs from the SignedData that the openssl crate does not expose: the
+/// declared digest algorithms and the embedded certificates.
 struct SignedDataParts {
     digests: Vec<String>,
     certificates: Vec<X509>,
 }
 
+/// The SignedData's parts, read as BER so that streamed signatures (`openssl cms -sign
+/// -stream`, indefinite lengths) are read too; DER is a subset of it.
 fn signed_data_parts(der: &[u8]) -> Result<SignedDataParts, String> {
-    match walk_signed_data(der) {
-        Some(parts) => Ok(parts),
-        // Not plain DER (e.g. indefinite-length BER from `openssl cms -sign -stream`): the
-        // PKCS#7 parser still finds the certificates; the digest name is then unknown.
-        None => {
-            let pkcs7 = Pkcs7::from_der(der).map_err(|error| reason(&error))?;
-            let certificates = pkcs7
-                .signed()
-                .and_then(|signed| signed.certificates())
-                .map(|stack| stack.iter().map(ToOwned::to_owned).collect())
-                .unwrap_or_default();
-            Ok(SignedDataParts {
-                digests: vec!["unknown (not DER)".into()],
-                certificates,
-            })
-        }
-    }
-}
-
-/// ContentInfo { contentType, [0] SignedData { version, digestAlgorithms SET, encapContentInfo,
-/// [0] certificates OPTIONAL, [1] crls OPTIONAL, signerInfos } } (RFC 5652 §5.1).
-fn walk_signed_data(der: &[u8]) -> Option<SignedDataParts> {
-    let (content_info, _) = expect(der, SEQUENCE)?;
-    let (_content_type, rest) = expect(content_info, OID)?;
-    let (explicit, _) = expect(rest, CONTEXT_0)?;
-    let (signed_data, _) = expect(explicit, SEQUENCE)?;
-    let (_version, rest) = expect(signed_data, INTEGER)?;
-    let (mut algorithms, rest) = expect(rest, SET)?;
-    let (_encapsulated, rest) = expect(rest, SEQUENCE)?;
-
-    let mut digests = Vec::new();
-    while !algorithms.is_empty() {
-        let (algorithm, next) = expect(algorithms, SEQUENCE)?;
-        let (oid, _) = expect(algorithm, OID)?;
-        digests.push(oid_name(oid)?);
-        algorithms = next;
-    }
-
+    let content_info = ContentInfo::from_ber(der).map_err(|error| error.to_string())?;
+    let signed_data: SignedData = content_info
+        .content
+        .decode_as_encoding(EncodingRules::Ber)
+        .map_err(|error: der::Error| error.to_string())?;
+    let digests = signed_data
+        .digest_algorithms
+        .iter()
+        .map(|algorithm| oid_name(&algorithm.oid))
+        .collect();
     let mut certificates = Vec::new();
-    if let Some((mut set, _)) = expect(rest, CONTEXT_0) {
-        while !set.is_empty() {
-            let item = tlv(set)?;
-            // Only X.509 certificates (SEQUENCE); attribute certificates and others are skipped.
-            if item.tag == SEQUENCE {
-                certificates.push(X509::from_der(item.whole).ok()?);
-            }
-            set = item.rest;
+    for choice in signed_data.certificates.iter().flat_map(|set| set.0.iter()) {
+        // Only X.509 certificates; attribute certificates and other formats are skipped.
+        if let CertificateChoices::Certificate(certificate) = choice {
+            let der = certificate.to_der().map_err(|error| error.to_string())?;
+            certificates.push(X509::from_der(&der).map_err(|error| reason(&error))?);
         }
     }
-    Some(SignedDataParts {
+    Ok(SignedDataParts {
         digests,
         certificates,
     })
 }
 
-/// An OID's content bytes → OpenSSL's long name (`sha256`), or the dotted form if unknown.
-fn oid_name(bytes: &[u8]) -> Option<String> {
-    let (&first, rest) = bytes.split_first()?;
-    let mut arcs = vec![
-        u64::from(first.min(80) / 40),
-        u64::from(first) - u64::from(first.min(80) / 40) * 40,
-    ];
-    let mut value: u64 = 0;
-    for &byte in rest {
-        value = value.checked_mul(128)? | u64::from(byte & 0x7f);
-        if byte & 0x80 == 0 {
-            arcs.push(value);
-            value = 0;
-        }
-    }
-    let dotted = arcs
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(".");
-    let name = Asn1Object::from_str(&dotted)
+/// OpenSSL's long name for an OID (`sha256`), as `openssl cms -print` shows it, or the dotted
+/// form if OpenSSL does not know it.
+fn oid_name(oid: &ObjectIdentifier) -> String {
+    let dotted = oid.to_string();
+    Asn1Object::from_str(&dotted)
         .ok()
         .filter(|object| object.nid() != openssl::nid::Nid::UNDEF)
-        .and_then(|object| object.nid().long_name().ok().map(str::to_owned));
-    Some(name.unwrap_or(dotted))
+        .and_then(|object| object.nid().long_name().ok().map(str::to_owned))
+        .unwrap_or(dotted)
 }
 
 #[cfg(test)]
@@ -291,16 +251,12 @@ mod tests {
 
     #[test]
     fn oid_names_come_from_openssl() {
-        // 2.16.840.1.101.3.4.2.1, RFC 5754
-        let sha256 = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
-        assert_eq!(oid_name(&sha256).unwrap(), "sha256");
-        // 1.3.14.3.2.26
-        assert_eq!(oid_name(&[0x2b, 0x0e, 0x03, 0x02, 0x1a]).unwrap(), "sha1");
+        let name = |dotted: &str| oid_name(&ObjectIdentifier::new(dotted).unwrap());
+        // RFC 5754
+        assert_eq!(name("2.16.840.1.101.3.4.2.1"), "sha256");
+        assert_eq!(name("1.3.14.3.2.26"), "sha1");
         // An arc OpenSSL does not know stays dotted.
-        assert_eq!(
-            oid_name(&[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x7f]).unwrap(),
-            "1.3.6.1.4.1.311.127"
-        );
+        assert_eq!(name("1.3.6.1.4.1.311.127"), "1.3.6.1.4.1.311.127");
     }
 
     #[test]
@@ -310,16 +266,16 @@ mod tests {
             .sign(b"<plist version=\"1.0\"><dict/></plist>")
             .unwrap()
             .into_der();
-        assert!(walk_signed_data(&der).is_some());
+        assert!(signed_data_parts(&der).is_ok());
         for end in 0..der.len() {
-            // The walker must stay in bounds; OpenSSL must refuse what the walker cannot read.
-            let _ = walk_signed_data(&der[..end]);
+            // The decoder must stay in bounds; OpenSSL must refuse what it cannot read.
+            let _ = signed_data_parts(&der[..end]);
             assert!(verify(&der[..end], None).is_err(), "truncated at {end}");
         }
         for at in (0..der.len()).step_by(7) {
             let mut flipped = der.clone();
             flipped[at] ^= 0x80;
-            let _ = walk_signed_data(&flipped);
+            let _ = signed_data_parts(&flipped);
         }
     }
 
@@ -329,6 +285,6 @@ mod tests {
             verify(b"<?xml version=\"1.0\"?><plist/>", None),
             Err(SigningError::NotSigned { .. })
         ));
-        assert!(walk_signed_data(&[]).is_none());
+        assert!(signed_data_parts(&[]).is_err());
     }
 }

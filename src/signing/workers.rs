@@ -1,9 +1,10 @@
 //! Dedicated signing threads, one per core, fed by a bounded queue. A private-key operation is
 //! ~1 ms of CPU: on an async worker it would stall every connection queued there, and Tokio's
 //! blocking pool costs a thread hand-off per signature (measured: 1.43 ms of CPU per fresh
-//! profile through it against 1.2 ms here, and a third fewer profiles/s; README.md,
-//! "Throughput"). These threads stay hot: under load each takes the next job without sleeping.
-//! A full queue is refused at once (load shedding) instead of growing without bound.
+//! profile through it against 1.2 ms here, and a third fewer profiles/s;
+//! docs/performance.md, "Signed profiles"). These threads stay hot: under load each takes the
+//! next job without sleeping. A full queue is refused at once (load shedding) instead of
+//! growing without bound.
 
 use std::sync::Arc;
 
