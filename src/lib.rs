@@ -9,7 +9,8 @@
 //! ```
 //!
 //! - [`config`]: `mxconf.toml` (or the embedded demo) validated once into an immutable `Config`.
-//! - [`account`]: the vocabulary: `EmailAddress`, `Domain`, servers, the resolved `Account`.
+//! - [`account`]: the vocabulary: `EmailAddress`, `Domain`, servers, the services a domain
+//!   offers, placeholder templates, the resolved `Account`; every closed set spelled in one table.
 //! - [`resolve`]: the seam: address → `Account`; owns the backends' cache and failure policy.
 //! - [`backend`]: per-user sources (SQL, LDAP, a command) behind one trait, returning patches.
 //! - [`protocol`]: Mozilla autoconfig, Autodiscover POX (Outlook, MobileSync) and v2 JSON.

@@ -1,4 +1,4 @@
-//! Closed enums spelled one way. [`named_enum!`] declares an enum from one table of
+//! Closed enums spelled one way. `named_enum!` declares an enum from one table of
 //! `Variant = "spelling"` rows and derives from it everything that needs the spelling: the
 //! variant list, `name()`, `from_name()` and serde's `Deserialize`. The config file, the
 //! importers' writer, the patch parser and error messages all read the same table, so a new
@@ -75,7 +75,7 @@ macro_rules! named_enum {
 
 pub(crate) use named_enum;
 
-/// One value per variant of a [`named_enum!`] type `K`, indexed by it: what a domain, an
+/// One value per variant of a `named_enum!` type `K`, indexed by it: what a domain, an
 /// account or a patch holds for each server kind or URL service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PerName<K, T, const N: usize> {
@@ -83,7 +83,7 @@ pub struct PerName<K, T, const N: usize> {
     key: std::marker::PhantomData<K>,
 }
 
-/// The variant list and position of a [`named_enum!`] type, for [`PerName`].
+/// The variant list and position of a `named_enum!` type, for [`PerName`].
 pub trait Named: Copy + 'static {
     const ALL: &'static [Self];
     fn index(self) -> usize;
