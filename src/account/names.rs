@@ -24,7 +24,7 @@ macro_rules! named_enum {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
             /// Every spelling, in table order.
             pub const NAMES: &'static [&'static str] = &[$($spelling),+];
-            /// How many variants there are (the size of a [`PerName`] map of them).
+            /// How many variants there are (the size of a `PerName` map of them).
             pub const COUNT: usize = $name::ALL.len();
 
             /// The spelling: config keys and values, the importers' output, messages.
