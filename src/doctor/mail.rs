@@ -226,6 +226,8 @@ pub enum Failure {
     Net(ProbeError),
     /// TLS was expected from the first byte, but the server greeted in plain text.
     PlainOnTlsPort(String),
+    /// No TLS from the first byte is configured, but the port expects a TLS handshake.
+    TlsOnPlainPort,
     /// STARTTLS/STLS is configured, but the server does not offer it.
     NoStarttls(Capabilities),
     /// The server refused the STARTTLS/STLS command.
@@ -240,21 +242,34 @@ impl From<ProbeError> for Failure {
 
 /// Probes one server, within the time limit.
 pub async fn probe(net: &Net, endpoint: &Endpoint) -> Result<Findings, Failure> {
-    let outcome = tokio::time::timeout(net.timeout, dialogue(net, endpoint)).await;
-    let outcome = outcome.unwrap_or(Err(Failure::Net(ProbeError::Timeout(
-        net.timeout.as_secs(),
-    ))));
+    let outcome = net.bounded(dialogue(net, endpoint)).await;
     if let Err(Failure::Net(ProbeError::Tls(_))) = &outcome
         && endpoint.security == Security::Tls
     {
         // A handshake that fails outright often means the port speaks plain text first.
-        if let Ok(Ok(greeting)) =
-            tokio::time::timeout(net.timeout, plain_greeting(net, endpoint)).await
-        {
+        if let Ok(greeting) = net.bounded(plain_greeting(net, endpoint)).await {
             return Err(Failure::PlainOnTlsPort(greeting));
         }
     }
+    if let Err(Failure::Net(ProbeError::Timeout(_))) = &outcome
+        && endpoint.security != Security::Tls
+    {
+        // Silence where a greeting belongs often means the port waits for a TLS handshake.
+        if net.bounded(tls_greeting(net, endpoint)).await.is_ok() {
+            return Err(Failure::TlsOnPlainPort);
+        }
+    }
     outcome
+}
+
+/// Connects with TLS (whatever the certificate) and reads this protocol's greeting.
+async fn tls_greeting(net: &Net, endpoint: &Endpoint) -> Result<(), Failure> {
+    let stream = net.connect(&endpoint.host, endpoint.port).await?;
+    let (tls, _) = net.tls(stream, &endpoint.host).await?;
+    Session::new(BufReader::new(tls), endpoint.kind)
+        .greeting()
+        .await?;
+    Ok(())
 }
 
 async fn dialogue(net: &Net, endpoint: &Endpoint) -> Result<Findings, Failure> {
@@ -622,7 +637,11 @@ fn auth_check(
     );
     let fix = format!(
         "offer {} on {}:{}, or change authentication for this server in the config",
-        wanted.join(" or "),
+        if wanted.len() > 1 {
+            format!("one of {}", wanted.join(", "))
+        } else {
+            wanted.join("")
+        },
         endpoint.host,
         endpoint.port
     );
@@ -654,6 +673,20 @@ fn failure_check(endpoint: &Endpoint, failure: &Failure, line: CheckBuilder) -> 
                     ServerKind::Imap => 993,
                     ServerKind::Pop3 => 995,
                     ServerKind::Smtp => 465,
+                }
+            ),
+        ),
+        Failure::TlsOnPlainPort => line.fail(
+            format!(
+                "no greeting in plain text: the port expects TLS from the first byte, but the config says {}",
+                endpoint.security.name()
+            ),
+            format!(
+                "this port needs security = \"tls\"; or point the config at the server's {command} port ({})",
+                match endpoint.kind {
+                    ServerKind::Imap => 143,
+                    ServerKind::Pop3 => 110,
+                    ServerKind::Smtp => 587,
                 }
             ),
         ),

@@ -93,7 +93,13 @@ pub struct Net {
     connect_to: Vec<ConnectTo>,
     /// Every probe (one connection and its exchange) is bounded by this.
     pub timeout: Duration,
+    /// Probes in flight at once: enough to finish many domains in about one round trip,
+    /// few enough not to look like a flood to the servers checked (or trip their limits).
+    turns: tokio::sync::Semaphore,
 }
+
+/// How many probes run at once.
+const PARALLEL_PROBES: usize = 32;
 
 /// Why a probe could not get an answer. Each message is one line for the report.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -128,6 +134,7 @@ impl Net {
             provider,
             connect_to,
             timeout,
+            turns: tokio::sync::Semaphore::new(PARALLEL_PROBES),
         })
     }
 
@@ -135,14 +142,16 @@ impl Net {
         &self.resolver
     }
 
-    /// Runs `probe` within the time limit.
-    pub async fn bounded<T>(
+    /// Runs `probe` within the time limit, once it is its turn (waiting for a turn does not
+    /// count against its time).
+    pub async fn bounded<T, E: From<ProbeError>>(
         &self,
-        probe: impl Future<Output = Result<T, ProbeError>>,
-    ) -> Result<T, ProbeError> {
+        probe: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let _turn = self.turns.acquire().await.ok();
         tokio::time::timeout(self.timeout, probe)
             .await
-            .unwrap_or(Err(ProbeError::Timeout(self.timeout.as_secs())))
+            .unwrap_or_else(|_| Err(ProbeError::Timeout(self.timeout.as_secs()).into()))
     }
 
     /// A TCP connection to `host:port` (or where `--connect-to` sends it), trying each

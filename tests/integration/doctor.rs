@@ -28,6 +28,7 @@ struct Ports {
     no_starttls: u16,
     auth_before_tls: u16,
     expired: u16,
+    ending_soon: u16,
 }
 
 fn config_text(ports: &Ports, stale: bool) -> String {
@@ -41,6 +42,7 @@ fn config_text(ports: &Ports, stale: bool) -> String {
         no_starttls,
         auth_before_tls,
         expired,
+        ending_soon,
     } = ports;
     let imap_host = if stale {
         "old-imap.example.test"
@@ -53,11 +55,15 @@ fn config_text(ports: &Ports, stale: bool) -> String {
         format!(
             r#"
 [domains."broken.test"]
-# A STARTTLS-only port configured as implicit TLS.
+# A STARTTLS-only port configured as implicit TLS, and the other way round.
 [[domains."broken.test".imap]]
 host = "imap.example.test"
 port = {imap}
 security = "tls"
+[[domains."broken.test".imap]]
+host = "imap.example.test"
+port = {imaps}
+security = "starttls"
 # No STARTTLS offered at all.
 [[domains."broken.test".smtp]]
 host = "smtp.example.test"
@@ -71,6 +77,11 @@ security = "starttls"
 [[domains."broken.test".smtp]]
 host = "expired.example.test"
 port = {expired}
+security = "tls"
+# Valid for five more days: a warning.
+[[domains."broken.test".smtp]]
+host = "soon.example.test"
+port = {ending_soon}
 security = "tls"
 # AUTH PLAIN offered before STARTTLS.
 [[domains."broken.test".smtp]]
@@ -176,6 +187,7 @@ impl Deployment {
         let (smtp_cert, smtp_key) = ca.issue("smtp", &["smtp.example.test"], Validity::Current);
         let (expired_cert, expired_key) =
             ca.issue("expired", &["expired.example.test"], Validity::Expired);
+        let (soon_cert, soon_key) = ca.issue("soon", &["soon.example.test"], Validity::EndingSoon);
         let web_names = [
             "mxconf.example.test",
             "autoconfig.example.test",
@@ -214,6 +226,13 @@ impl Deployment {
                         format!("smtpd_tls_key_file={}", expired_key.display()),
                     ],
                 },
+                SmtpService {
+                    options: &[
+                        "smtpd_tls_wrappermode=yes".into(),
+                        format!("smtpd_tls_cert_file={}", soon_cert.display()),
+                        format!("smtpd_tls_key_file={}", soon_key.display()),
+                    ],
+                },
             ],
         );
         let ports = Ports {
@@ -226,6 +245,7 @@ impl Deployment {
             no_starttls: postfix.ports[2],
             auth_before_tls: postfix.ports[3],
             expired: postfix.ports[4],
+            ending_soon: postfix.ports[5],
         };
 
         let dir = tempfile::tempdir().unwrap();
@@ -251,7 +271,8 @@ impl Deployment {
 
         let hosts = format!(
             "@ A 127.0.0.1\nmxconf A 127.0.0.1\ndav A 127.0.0.1\n\
-             imap A {MAIL_IP}\nsmtp A {MAIL_IP}\nwrongname A {MAIL_IP}\nexpired A {MAIL_IP}\n"
+             imap A {MAIL_IP}\nsmtp A {MAIL_IP}\nwrongname A {MAIL_IP}\nexpired A {MAIL_IP}\n\
+             soon A {MAIL_IP}\n"
         );
         let mx = "@ MX 10 imap.example.test.\n";
         let example = format!(
@@ -301,7 +322,7 @@ impl Deployment {
             "--web-host".to_owned(),
             "mxconf.example.test".to_owned(),
             "--timeout".to_owned(),
-            "5".to_owned(),
+            "3".to_owned(),
         ];
         Deployment {
             _knot: knot,
@@ -552,6 +573,20 @@ async fn doctor_checks_a_real_deployment() {
         &mail(p.expired, "expired.example.test", "SMTP, implicit TLS"),
         "fail",
         "expired on",
+    );
+    assert_check(
+        checks,
+        None,
+        &mail(p.ending_soon, "soon.example.test", "SMTP, implicit TLS"),
+        "warn",
+        "certificate for soon.example.test expires on",
+    );
+    assert_check(
+        checks,
+        None,
+        &mail(p.imaps, "imap.example.test", "IMAP, STARTTLS"),
+        "fail",
+        "the port expects TLS from the first byte, but the config says starttls",
     );
     let before_tls = checks
         .iter()

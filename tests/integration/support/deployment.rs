@@ -539,7 +539,7 @@ impl Nginx {
         }
         let config = format!(
             "daemon off;\nworker_processes 1;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log;\n\
-             events {{ worker_connections 64; }}\n\
+             events {{ worker_connections 512; }}\n\
              http {{\n  access_log off;\n\
              client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n\
              fastcgi_temp_path {dir}/fastcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
