@@ -54,6 +54,13 @@ fn parse_resolver(text: &str) -> Result<SocketAddr, String> {
 pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
     let config = Arc::new(args.config.load()?);
     let targets = doctor::targets(&config, &args.domains, args.all)?;
+    if args.all {
+        for pattern in doctor::wildcards(&config) {
+            eprintln!(
+                "mxconf doctor: {pattern} is not checked: --all cannot list a wildcard's domains; name them"
+            );
+        }
+    }
     if targets.is_empty() {
         bail!("name at least one domain, or --all");
     }

@@ -103,6 +103,17 @@ pub fn targets(
         .collect()
 }
 
+/// The wildcard patterns (`*.example.org`) `--all` cannot list, for the command to say so.
+pub fn wildcards(config: &Config) -> Vec<String> {
+    let mut patterns: Vec<String> = config
+        .domain_patterns()
+        .map(|settings| settings.pattern.clone())
+        .filter(|pattern| pattern.starts_with("*."))
+        .collect();
+    patterns.sort();
+    patterns
+}
+
 /// Runs every check for `targets` and returns the report.
 pub async fn run(
     config: Arc<Config>,

@@ -679,6 +679,36 @@ fn sample_in_the_docs_is_real_output(text: &str, deployment: &Deployment) {
 }
 
 #[test]
+fn doctor_all_says_which_wildcards_it_cannot_list() {
+    let (_dir, config) = crate::support::cli::temp_file(
+        "mxconf.toml",
+        &format!(
+            "{}\n[domains.\"*.wild.example\"]\n[[domains.\"*.wild.example\".imap]]\nhost = \"imap.wild.example\"\nport = 993\nsecurity = \"tls\"\n",
+            mxconf::config::DEMO_TOML
+        ),
+    );
+    // Nothing answers here; only what the command says before it checks matters.
+    let output = mxconf()
+        .args([
+            "doctor",
+            "--all",
+            "--json",
+            "--timeout",
+            "1",
+            "--resolver",
+            "127.0.0.1:9",
+        ])
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("*.wild.example is not checked"), "{stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["domains"], serde_json::json!(["example.com"]));
+}
+
+#[test]
 fn doctor_usage_errors_exit_2() {
     let (_dir, config) = crate::support::cli::temp_file("mxconf.toml", mxconf::config::DEMO_TOML);
     for args in [
