@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use super::{ConfigArg, logging};
+use crate::config::LogFormat;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -13,11 +14,21 @@ pub struct ServeArgs {
     /// Default 127.0.0.1:8080.
     #[arg(long, value_name = "ADDR")]
     pub listen: Vec<SocketAddr>,
+    /// Log lines as `text` or `json` (one object per line); replaces the config's [log].format.
+    #[arg(long, value_name = "FORMAT", value_parser = log_format)]
+    pub log_format: Option<LogFormat>,
+}
+
+fn log_format(text: &str) -> Result<LogFormat, String> {
+    LogFormat::from_name(text)
+        .ok_or_else(|| format!("expected one of {}", LogFormat::NAMES.join(", ")))
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    logging::init();
+    // The config names the log format, so it is loaded first; its errors go to stderr through
+    // main like every command's.
     let config = args.config.load()?;
+    logging::init_as(args.log_format.unwrap_or(config.log.format));
     if args.config.config.is_none() {
         tracing::warn!("no --config given: serving the embedded demo configuration (example.com)");
     }

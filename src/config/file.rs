@@ -9,6 +9,7 @@ use toml::Spanned;
 
 use super::backend::BackendFile;
 use super::domain::DomainFile;
+use super::log::LogFile;
 use super::profile::ProfileFile;
 use super::provider::ProviderFile;
 use super::server::ServerFile;
@@ -21,6 +22,8 @@ pub struct ConfigFile {
     pub provider: ProviderFile,
     #[serde(default)]
     pub server: ServerFile,
+    #[serde(default)]
+    pub log: LogFile,
     /// Merged into every domain: a domain's own value wins field by field.
     #[serde(default)]
     pub defaults: DomainFile,

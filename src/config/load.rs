@@ -13,10 +13,12 @@ use super::checker::Checker;
 use super::domain::{self, DomainSettings, Domains};
 use super::error::ConfigError;
 use super::file::ConfigFile;
+use super::log::{self, LogSettings};
 use super::profile::{self, ProfileSettings};
+use super::provider;
+use super::server::{self, ConnectionSettings};
 use super::signing::{self, SigningSettings};
 use super::web::{self, WebSettings};
-use super::{provider, server};
 use crate::account::{Domain, Provider};
 
 /// The embedded demo configuration: byte for byte the shipped `examples/mxconf.toml`.
@@ -39,6 +41,10 @@ pub struct Config {
     /// Listen addresses from the file; empty when the file names none.
     pub listen: Vec<SocketAddr>,
     pub trusted_proxies: Vec<IpNet>,
+    /// `[server]`: the connection cap and timeouts.
+    pub connections: ConnectionSettings,
+    /// `[log]`: the log format.
+    pub log: LogSettings,
     /// Per-user sources, in name order (`DomainSettings::sources` indexes this).
     pub backends: Vec<BackendSettings>,
     /// `[web]`: branding of the download form.
@@ -81,6 +87,7 @@ impl Config {
         let provider = provider::check(&mut checker, &raw.provider);
         let profile = profile::check(&mut checker, &raw.profile, &provider);
         let server = server::check(&mut checker, &raw.server);
+        let log = log::check(&raw.log);
         let (backends, backend_names) = backend::check_backends(&mut checker, &raw.backends);
         let web = web::check(&mut checker, &raw.web);
         let domains = domain::check_all(&mut checker, &raw.defaults, &raw.domains, &backend_names);
@@ -93,6 +100,8 @@ impl Config {
             provider,
             listen: server.listen,
             trusted_proxies: server.trusted_proxies,
+            connections: server.connections,
+            log,
             backends,
             web,
             profile,

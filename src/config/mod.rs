@@ -15,6 +15,7 @@ pub mod domain;
 mod error;
 pub mod file;
 mod load;
+mod log;
 mod profile;
 mod provider;
 mod redirect;
@@ -25,8 +26,10 @@ pub mod web;
 pub use domain::DomainSettings;
 pub use error::{ConfigError, ConfigIssue};
 pub use load::{Config, ConfigSource, DEMO_NAME, DEMO_TOML};
+pub use log::{LogFormat, LogSettings};
 pub use profile::ProfileSettings;
 pub use redirect::DomainRedirect;
+pub use server::ConnectionSettings;
 pub use signing::SigningSettings;
 pub use web::WebSettings;
 

@@ -1,12 +1,14 @@
-//! `[server]`: where to listen and which proxies to believe. The file form, the validated
-//! [`ServerSettings`] and their check.
+//! `[server]`: where to listen, which proxies to believe, and how many connections to hold
+//! for how long. The file form, the validated [`ServerSettings`] and their check.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::backend::{parse_duration, positive};
 use super::checker::Checker;
 
 #[derive(Debug, Default, Deserialize)]
@@ -14,9 +16,12 @@ use super::checker::Checker;
 pub struct ServerFile {
     /// Addresses to listen on; `--listen` on the command line replaces them.
     pub listen: Option<Vec<Spanned<String>>>,
-    /// Peers (IPs or CIDRs) whose `X-Forwarded-Proto`/`X-Forwarded-Host` are believed.
+    /// Peers (IPs or CIDRs) whose `X-Forwarded-For`/`-Proto`/`-Host` are believed.
     #[serde(default)]
     pub trusted_proxies: Vec<Spanned<String>>,
+    pub max_connections: Option<Spanned<i64>>,
+    pub header_read_timeout: Option<Spanned<String>>,
+    pub idle_timeout: Option<Spanned<String>>,
 }
 
 /// Validated `[server]`.
@@ -25,6 +30,30 @@ pub struct ServerSettings {
     /// Listen addresses from the file; empty when the file names none.
     pub listen: Vec<SocketAddr>,
     pub trusted_proxies: Vec<IpNet>,
+    pub connections: ConnectionSettings,
+}
+
+/// How many connections the server holds open, and for how long a client may keep one
+/// without a request (docs/operations.md, "Connections").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    /// Open connections at most, over all listeners; at the cap, the connection idle the
+    /// longest is closed for a new one.
+    pub max_connections: usize,
+    /// From the first byte of a request until its head is complete.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in progress and no bytes arriving is closed after this.
+    pub idle_timeout: Duration,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        ConnectionSettings {
+            max_connections: 4096,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 pub(super) fn check(checker: &mut Checker<'_>, raw: &ServerFile) -> ServerSettings {
@@ -62,9 +91,47 @@ pub(super) fn check(checker: &mut Checker<'_>, raw: &ServerFile) -> ServerSettin
                 .ok()
         })
         .collect();
-
+    let defaults = ConnectionSettings::default();
+    let max_connections = positive(
+        checker,
+        "server",
+        "max-connections",
+        raw.max_connections.as_ref(),
+        defaults.max_connections as u64,
+    )
+    .and_then(|n| usize::try_from(n).ok())
+    .unwrap_or(defaults.max_connections);
+    let mut timeout = |key: &str, value: &Option<Spanned<String>>, default: Duration| {
+        let Some(value) = value else {
+            return default;
+        };
+        match parse_duration(value.get_ref()) {
+            Some(duration) if !duration.is_zero() => duration,
+            _ => {
+                checker.report(
+                    Some(&value.span()),
+                    format!("server.{key}"),
+                    format!(
+                        "{:?} is not a duration above zero like \"500ms\", \"10s\", \"1m\"",
+                        value.get_ref()
+                    ),
+                );
+                default
+            }
+        }
+    };
+    let connections = ConnectionSettings {
+        max_connections,
+        header_read_timeout: timeout(
+            "header-read-timeout",
+            &raw.header_read_timeout,
+            defaults.header_read_timeout,
+        ),
+        idle_timeout: timeout("idle-timeout", &raw.idle_timeout, defaults.idle_timeout),
+    };
     ServerSettings {
         listen,
         trusted_proxies,
+        connections,
     }
 }

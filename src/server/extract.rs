@@ -1,7 +1,8 @@
 //! Request inputs, parsed once with our own 400 answers: the address from a query string or
-//! path, and the [`Origin`] extractor: the public scheme + host from the Host header, or from
+//! path, the [`Origin`] extractor (the public scheme + host from the Host header, or from
 //! `X-Forwarded-Proto`/`X-Forwarded-Host` when, and only when, the TCP peer is one of
-//! `[server].trusted-proxies`. Everything returned is validated, so it is safe to put in answers.
+//! `[server].trusted-proxies`), and the [`client_ip`] behind those proxies. Everything returned
+//! is validated, so it is safe to put in answers.
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, header};
+use ipnet::IpNet;
 
 use super::AppState;
 use crate::account::{Domain, EmailAddress};
@@ -18,6 +20,7 @@ use crate::answer::{self, MAX_PARAMETER, Refusal};
 
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The raw (still percent-encoded) value of `key` in a query string; keys compare
 /// case-insensitively (`Email`, `email`; `Protocol`, `protocol`).
@@ -82,15 +85,7 @@ impl Origin {
         peer: Option<IpAddr>,
         state: &AppState,
     ) -> Result<Self, Refusal> {
-        let trusted = peer.is_some_and(|ip| {
-            let ip = ip.to_canonical();
-            state
-                .answers
-                .config
-                .trusted_proxies
-                .iter()
-                .any(|net| net.contains(&ip))
-        });
+        let trusted = peer.is_some_and(|ip| is_trusted(ip, &state.answers.config.trusted_proxies));
         let first = |name: &HeaderName| {
             headers
                 .get(name)
@@ -127,13 +122,48 @@ impl FromRequestParts<Arc<AppState>> for Origin {
 impl Origin {
     /// The origin of a request.
     pub fn of(parts: &Parts, state: &AppState) -> Result<Self, Refusal> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
+        let peer = peer(&parts.extensions).map(|addr| addr.ip());
         let authority = parts.uri.authority().map(|a| a.as_str());
         Origin::from_headers(&parts.headers, authority, peer, state)
     }
+}
+
+fn is_trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
+    let ip = ip.to_canonical();
+    proxies.iter().any(|net| net.contains(&ip))
+}
+
+/// The TCP peer of a request (set by the accept loop for every request).
+pub fn peer(extensions: &axum::http::Extensions) -> Option<SocketAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| *addr)
+}
+
+/// The client's address: the TCP peer, or, when the peer is a trusted proxy, the nearest
+/// address in `X-Forwarded-For` that is not one (read right to left, the order proxies append
+/// in; entries further left were written by the client and prove nothing). An unreadable entry
+/// stops the walk at the last trusted hop.
+pub fn client_ip(headers: &HeaderMap, peer: IpAddr, proxies: &[IpNet]) -> IpAddr {
+    let mut client = peer.to_canonical();
+    if !is_trusted(client, proxies) {
+        return client;
+    }
+    let hops = headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .rev()
+        .flat_map(|value| value.to_str().unwrap_or("").rsplit(','));
+    for hop in hops {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            break;
+        };
+        client = ip.to_canonical();
+        if !is_trusted(client, proxies) {
+            break;
+        }
+    }
+    client
 }
 
 /// `host[:port]` with a valid host (domain, IP literal, `localhost`) and numeric port,
@@ -233,6 +263,35 @@ mod tests {
         let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
         let origin = Origin::from_headers(&forwarded, None, Some(mapped), &trusting).unwrap();
         assert_eq!(origin.scheme, "https");
+    }
+
+    #[test]
+    fn the_client_is_the_nearest_untrusted_forwarded_hop() {
+        let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        let forwarded = |value: &str| headers(&[("x-forwarded-for", value)]);
+        // A stranger's header proves nothing.
+        assert_eq!(
+            client_ip(&forwarded("198.51.100.1"), ip("192.0.2.7"), &proxies),
+            ip("192.0.2.7")
+        );
+        // Through two of our proxies; the client's own claim (leftmost) is ignored.
+        assert_eq!(
+            client_ip(
+                &forwarded("1.2.3.4, 198.51.100.9 , 10.0.0.2"),
+                ip("::ffff:10.0.0.1"),
+                &proxies
+            ),
+            ip("198.51.100.9")
+        );
+        assert_eq!(
+            client_ip(&forwarded("garbage, 10.0.0.3"), ip("10.0.0.1"), &proxies),
+            ip("10.0.0.3")
+        );
+        assert_eq!(
+            client_ip(&HeaderMap::new(), ip("10.0.0.1"), &proxies),
+            ip("10.0.0.1")
+        );
     }
 
     #[test]

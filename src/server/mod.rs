@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod form;
 pub mod mobileconfig;
+mod request_log;
 mod security;
 
 use std::net::SocketAddr;
@@ -26,7 +27,6 @@ use tower::ServiceBuilder;
 use tower::util::MapRequestLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::answer::{Answers, Refusal};
 use crate::config::Config;
@@ -89,7 +89,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Every route and layer of the server.
 pub fn router(state: Arc<AppState>) -> Router {
-    let headers_state = Arc::clone(&state);
     let routes = Router::new()
         .route("/mail/config-v1.1.xml", get(autoconfig::config))
         .route(
@@ -125,34 +124,34 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .fallback(|| async { Refusal::NotFound })
         .method_not_allowed_fallback(|| async { Refusal::MethodNotAllowed })
-        .with_state(state);
+        .layer(
+            ServiceBuilder::new()
+                // A bug that panics answers a short 500 instead of dropping the connection.
+                .layer(CatchPanicLayer::custom(|_| internal_error()))
+                // Slow or stuck requests end with 408 instead of holding a worker. Extractors
+                // run inside the handler's future, so a body trickling in (slowloris) is
+                // bounded too, without a second timer per request.
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    REQUEST_TIMEOUT,
+                ))
+                // Bodies are buffered only up to MAX_BODY (chunked or not); beyond that, 413.
+                .layer(DefaultBodyLimit::max(MAX_BODY))
+                // nosniff on everything; CSP, no referrer and no framing on pages.
+                .layer(security::headers(Arc::clone(&state))),
+        );
+    // One line per request, outside the layers above so that 408s and 500s are logged too.
+    // Inside the routes (`Router::layer`) because only there the matched route is known; left
+    // out when INFO is off for it, so a silent server pays nothing.
+    let routes = if request_log::enabled() {
+        routes.layer(from_fn_with_state(Arc::clone(&state), request_log::log))
+    } else {
+        routes
+    };
     // `Router::layer` runs after routing, so the case fold wraps the routes as a service of its
     // own: `/Autodiscover/Autodiscover.xml` must route (automx2 #8, exchangelib's casing).
-    let folded = MapRequestLayer::new(fold_autodiscover_case).layer(routes);
-    let app = Router::new().fallback_service(folded).layer(
-        ServiceBuilder::new()
-            // A bug that panics answers a short 500 instead of dropping the connection.
-            .layer(CatchPanicLayer::custom(|_| internal_error()))
-            // Slow or stuck requests end with 408 instead of holding a worker. Extractors run
-            // inside the handler's future, so a body trickling in (slowloris) is bounded too,
-            // without a second timer per request.
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::REQUEST_TIMEOUT,
-                REQUEST_TIMEOUT,
-            ))
-            // Bodies are buffered only up to MAX_BODY (chunked or not); beyond that, 413.
-            .layer(DefaultBodyLimit::max(MAX_BODY))
-            // nosniff on everything; CSP, no referrer and no framing on pages.
-            .layer(security::headers(headers_state)),
-    );
-    // Request spans and response events, only when DEBUG is on for tower_http at start-up:
-    // even disabled, the layer halved requests/s under wrk (a span and clock reads per
-    // request), and nothing is logged per request at INFO anyway.
-    if tracing::enabled!(target: "tower_http::trace", tracing::Level::DEBUG) {
-        app.layer(TraceLayer::new_for_http())
-    } else {
-        app
-    }
+    let folded = MapRequestLayer::new(fold_autodiscover_case).layer(routes.with_state(state));
+    Router::new().fallback_service(folded)
 }
 
 /// Case-insensitive Autodiscover paths, rewritten to the routed spelling. Only the fixed

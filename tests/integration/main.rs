@@ -14,6 +14,7 @@ mod doctor;
 mod import;
 mod mobileconfig;
 mod redirects;
+mod running;
 mod signing;
 mod support;
 mod thunderbird;

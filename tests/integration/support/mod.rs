@@ -7,6 +7,7 @@ pub mod deployment;
 pub mod exchangelib;
 pub mod openssl;
 pub mod pox;
+pub mod process;
 pub mod servers;
 pub mod webdriver;
 
