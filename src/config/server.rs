@@ -34,7 +34,7 @@ pub struct ServerSettings {
 }
 
 /// How many connections the server holds open, and for how long a client may keep one
-/// without a request (docs/operations.md, "Connections").
+/// without a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionSettings {
     /// Open connections at most, over all listeners; at the cap, the connection idle the
