@@ -48,6 +48,16 @@ impl Answers {
     /// threads): an unusable identity (expired, key does not match, unreadable) is an error
     /// here, with the reason, never a failing request later.
     pub fn load(config: Config) -> Result<Self, SigningError> {
+        Answers::load_after(config, None)
+    }
+
+    /// [`Answers::load`] for a reloaded configuration: the signer is read again from its
+    /// files; the per-user sources that did not change keep their caches.
+    pub fn reload(config: Config, previous: &Answers) -> Result<Self, SigningError> {
+        Answers::load_after(config, Some(previous))
+    }
+
+    fn load_after(config: Config, previous: Option<&Answers>) -> Result<Self, SigningError> {
         let signer = match &config.signing {
             Some(settings) => {
                 let signer = Signer::from_settings(settings)?;
@@ -65,9 +75,15 @@ impl Answers {
                 None
             }
         };
+        let config = Arc::new(config);
+        let resolver = match previous {
+            Some(previous) => Resolver::renewed(Arc::clone(&config), &previous.resolver),
+            None => Resolver::new(Arc::clone(&config)),
+        };
         Ok(Answers {
+            config,
+            resolver,
             signer,
-            ..Answers::new(config)
         })
     }
 }

@@ -1,4 +1,5 @@
-//! `mxconf serve`: load the config (or the embedded demo), bind, serve until Ctrl-C/SIGTERM.
+//! `mxconf serve`: load the config (or the embedded demo), bind, serve until SIGTERM/SIGINT
+//! (SIGHUP reloads).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -33,6 +34,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!("no --config given: serving the embedded demo configuration (example.com)");
     }
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(crate::server::serve(config, args.listen))?;
+    let served = runtime.block_on(crate::server::serve(config, args.listen));
+    // Whatever still runs (a backend's blocking call) is not waited for beyond this.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    served?;
     Ok(ExitCode::SUCCESS)
 }

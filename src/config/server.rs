@@ -40,7 +40,7 @@ pub struct ConnectionSettings {
     /// Open connections at most, over all listeners; at the cap, the connection idle the
     /// longest is closed for a new one.
     pub max_connections: usize,
-    /// From the first byte of a request until its head is complete.
+    /// From accept, or from the first byte of a later request, until its head is complete.
     pub header_read_timeout: Duration,
     /// A connection with no request in progress and no bytes arriving is closed after this.
     pub idle_timeout: Duration,

@@ -50,6 +50,13 @@ impl Resolver {
         Resolver { config, sources }
     }
 
+    /// The resolver for a reloaded configuration: sources whose settings did not change keep
+    /// their cache and connections, the others are built afresh.
+    pub fn renewed(config: Arc<Config>, previous: &Resolver) -> Self {
+        let sources = Arc::new(Sources::renewed(&config.backends, &previous.sources));
+        Resolver { config, sources }
+    }
+
     pub fn config(&self) -> &Arc<Config> {
         &self.config
     }

@@ -13,17 +13,24 @@ use moka::future::Cache;
 use super::ResolveError;
 use crate::account::{Account, AccountPatch, EmailAddress};
 use crate::backend::{self, Backend, BackendError, LookupResult};
-use crate::config::backend::{BackendSettings, LocalPart, OnFailure};
+use crate::config::backend::{
+    BackendKind, BackendSettings, LocalPart, OnFailure, Secret, SqlDatabase,
+};
 
 /// A cached answer: the patch, or `None` for "no entry".
 type Cached = Option<Arc<AccountPatch>>;
 
 /// All configured sources, indexed like `Config::backends`.
 #[derive(Debug)]
-pub(super) struct Sources(Vec<Source>);
+pub(super) struct Sources(Vec<Arc<Source>>);
 
 #[derive(Debug)]
 struct Source {
+    /// What it was built from, to tell at a reload whether it can be kept (with its cache
+    /// and connections).
+    settings: BackendSettings,
+    /// SHA-256 of its password file's contents when built: a new password is a change too.
+    secret: Option<[u8; 32]>,
     name: String,
     backend: Box<dyn Backend>,
     timeout: Duration,
@@ -53,7 +60,31 @@ impl Expiry<String, Cached> for PatchExpiry {
 
 impl Sources {
     pub(super) fn new(settings: &[BackendSettings]) -> Self {
-        Sources(settings.iter().map(Source::new).collect())
+        Sources(settings.iter().map(|s| Arc::new(Source::new(s))).collect())
+    }
+
+    /// The sources for a reloaded configuration: each one whose settings (and password file)
+    /// are unchanged is kept, cache and connections included; the others start afresh.
+    pub(super) fn renewed(settings: &[BackendSettings], previous: &Sources) -> Self {
+        Sources(
+            settings
+                .iter()
+                .map(|settings| {
+                    let secret = secret_digest(settings);
+                    let same = previous
+                        .0
+                        .iter()
+                        .find(|old| old.settings == *settings && old.secret == secret);
+                    match same {
+                        Some(old) => Arc::clone(old),
+                        None => {
+                            tracing::info!(backend = %settings.name, "per-user source (re)built: its cache starts empty");
+                            Arc::new(Source::new(settings))
+                        }
+                    }
+                })
+                .collect(),
+        )
     }
 
     /// Applies the listed sources' patches to `account`, in order.
@@ -77,6 +108,24 @@ impl Sources {
     }
 }
 
+/// The password file's contents, hashed (the password itself is not kept here).
+fn secret_digest(settings: &BackendSettings) -> Option<[u8; 32]> {
+    let secret = match &settings.kind {
+        BackendKind::Sql(sql) => match &sql.database {
+            SqlDatabase::Postgres { password, .. } => password.as_ref(),
+            SqlDatabase::Sqlite(_) => None,
+        },
+        BackendKind::Ldap(ldap) => ldap.bind.as_ref().map(|(_, secret)| secret),
+        BackendKind::Command(_) => None,
+    }?;
+    match secret {
+        Secret::File(path) => std::fs::read(path)
+            .ok()
+            .map(|bytes| openssl::sha::sha256(&bytes)),
+        Secret::Env(_) => None,
+    }
+}
+
 impl Source {
     fn new(settings: &BackendSettings) -> Self {
         let cache = (!settings.cache_ttl.is_zero()).then(|| {
@@ -89,6 +138,8 @@ impl Source {
                 .build()
         });
         Source {
+            settings: settings.clone(),
+            secret: secret_digest(settings),
             name: settings.name.clone(),
             backend: backend::build(settings),
             timeout: settings.timeout,
@@ -183,6 +234,35 @@ mod tests {
                 .matches(needle)
                 .count()
         }
+    }
+
+    #[test]
+    fn a_reload_keeps_unchanged_sources_and_rebuilds_changed_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let password = dir.path().join("password");
+        std::fs::write(&password, "one\n").unwrap();
+        let config = |query: &str| {
+            let text = format!(
+                "[provider]\nid = \"example.org\"\ndisplay-name = \"E\"\nshort-name = \"E\"\n\
+                 [backends.a]\ntype = \"sql\"\npath = \"users.sqlite\"\nquery = \"{query}\"\n\
+                 [backends.b]\ntype = \"ldap\"\nurl = \"ldap://127.0.0.1\"\nbase = \"dc=x\"\n\
+                 bind-dn = \"cn=x\"\npassword-file = \"password\"\n\
+                 filter = \"(mail=%EMAILADDRESS%)\"\nattributes = {{ imap_host = \"host\" }}\n"
+            );
+            let file = dir.path().join("mxconf.toml");
+            Config::from_toml(&text, ConfigSource::File(file)).unwrap()
+        };
+        let first = Sources::new(&config("SELECT 1 WHERE $1 = $1").backends);
+        let same = Sources::renewed(&config("SELECT 1 WHERE $1 = $1").backends, &first);
+        assert!(Arc::ptr_eq(&first.0[0], &same.0[0]));
+        assert!(Arc::ptr_eq(&first.0[1], &same.0[1]));
+        let changed = Sources::renewed(&config("SELECT 2 WHERE $1 = $1").backends, &same);
+        assert!(!Arc::ptr_eq(&same.0[0], &changed.0[0]), "a changed query");
+        assert!(Arc::ptr_eq(&same.0[1], &changed.0[1]));
+        std::fs::write(&password, "two\n").unwrap();
+        let rotated = Sources::renewed(&config("SELECT 2 WHERE $1 = $1").backends, &changed);
+        assert!(Arc::ptr_eq(&changed.0[0], &rotated.0[0]));
+        assert!(!Arc::ptr_eq(&changed.0[1], &rotated.0[1]), "a new password");
     }
 
     #[tokio::test]

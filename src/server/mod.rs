@@ -5,10 +5,14 @@
 
 pub mod autoconfig;
 pub mod autodiscover;
+mod connections;
 pub mod error;
 pub mod extract;
 pub mod form;
+mod listener;
 pub mod mobileconfig;
+mod notify;
+mod reload;
 mod request_log;
 mod security;
 
@@ -29,10 +33,14 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::answer::{Answers, Refusal};
-use crate::config::Config;
+use crate::config::{Config, ConnectionSettings};
 use crate::protocol::Rendered;
 use crate::signing::SigningError;
 use crate::webform::{Webform, WebformError};
+use connections::Connections;
+use listener::Shared;
+use reload::{Live, Outcome};
+use tokio::sync::watch;
 
 /// Everything a request needs, built once from one configuration and shared read-only. A
 /// handler reads one `Arc<AppState>` for its whole request and hands its [`Answers`] to the
@@ -67,6 +75,12 @@ impl AppState {
     /// not match, unreadable) stops the start here, with the reason.
     pub fn load(config: Config) -> Result<Self, StartError> {
         AppState::with(Answers::load(config)?)
+    }
+
+    /// The state for a reloaded configuration: everything read and checked again (signer,
+    /// templates), the per-user sources that did not change kept with their caches.
+    pub fn reload(config: Config, previous: &AppState) -> Result<Self, StartError> {
+        AppState::with(Answers::reload(config, &previous.answers)?)
     }
 
     fn with(answers: Answers) -> Result<Self, StartError> {
@@ -207,9 +221,14 @@ fn internal_error() -> Response {
 
 /// Default listen address when neither `--listen` nor `[server].listen` names one.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// How long a stopping server waits for requests in progress.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Binds every listen address and serves until Ctrl-C or SIGTERM.
+/// Binds every listen address and serves until SIGTERM or SIGINT, then drains: no new
+/// connections, requests in progress answered (at most [`DRAIN_TIMEOUT`]), exit. SIGHUP
+/// reloads the configuration ([`reload`]).
 pub async fn serve(config: Config, listen: Vec<SocketAddr>) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
     let listen = if !listen.is_empty() {
         listen
     } else if !config.listen.is_empty() {
@@ -217,44 +236,85 @@ pub async fn serve(config: Config, listen: Vec<SocketAddr>) -> std::io::Result<(
     } else {
         vec![DEFAULT_LISTEN.parse().map_err(std::io::Error::other)?]
     };
+    // Installed first: from here on these signals are ours, never the default "terminate".
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let connections = Arc::new(connections_for(config.connections));
     let state = AppState::load(config).map_err(std::io::Error::other)?;
-    let app = router(Arc::new(state));
-    let mut servers = tokio::task::JoinSet::new();
+    let (stop, stopping) = watch::channel(false);
+    let live = Arc::new(Live::new(state));
+    let shared = Shared::new(Arc::clone(&connections), Arc::clone(&live), stopping);
+    let mut listeners = tokio::task::JoinSet::new();
     for addr in listen {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         tracing::info!("listening on http://{}", listener.local_addr()?);
-        let app = app.clone();
-        servers.spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-        });
+        listeners.spawn(listener::accept_loop(listener, shared.clone()));
     }
-    while let Some(result) = servers.join_next().await {
-        result.map_err(std::io::Error::other)??;
+    tracing::info!("at most {} connections at once", connections.limit());
+    notify::notify(notify::State::Ready, "serving");
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => reload(&live).await,
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+    }
+    notify::notify(notify::State::Stopping, "finishing requests in progress");
+    tracing::info!(
+        open = connections.count(),
+        "stopping: no new connections, finishing requests in progress"
+    );
+    let _ = stop.send(true);
+    while listeners.join_next().await.is_some() {}
+    tokio::select! {
+        () = connections.drained() => tracing::info!("stopped"),
+        () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!(
+            open = connections.count(),
+            "stopped with connections still open after {} s", DRAIN_TIMEOUT.as_secs()
+        ),
+        // A second signal: the admin does not want to wait.
+        _ = terminate.recv() => tracing::warn!("stopped at once"),
+        _ = interrupt.recv() => tracing::warn!("stopped at once"),
     }
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return ctrl_c.await.unwrap_or_default(),
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+/// One reload, announced to systemd around it; the config is read off the async workers.
+async fn reload(live: &Arc<Live>) {
+    notify::notify(notify::State::Reloading, "reloading the configuration");
+    let reloading = Arc::clone(live);
+    let outcome = tokio::task::spawn_blocking(move || reloading.reload())
+        .await
+        .unwrap_or(Outcome::Failed);
+    let status = match outcome {
+        Outcome::Reloaded => "serving (reloaded)",
+        Outcome::Unchanged => "serving (the embedded demo: nothing to reload)",
+        Outcome::Failed => "serving the previous configuration: the reload failed, see the log",
+    };
+    notify::notify(notify::State::Ready, status);
+}
+
+/// The connection cap as configured, lowered to what the open-files limit allows (raised to
+/// its hard limit first), and said so.
+fn connections_for(settings: ConnectionSettings) -> Connections {
+    let fits = listener::raise_open_files_limit();
+    if fits < settings.max_connections {
+        tracing::warn!(
+            "[server] max-connections lowered from {} to {fits}: the open-files limit (RLIMIT_NOFILE) allows no more",
+            settings.max_connections
+        );
     }
-    #[cfg(not(unix))]
-    ctrl_c.await.unwrap_or_default();
+    Connections::new(settings, fits)
+}
+
+/// Serves on an already bound `listener` with `state` until the future is dropped: for
+/// tests and embedders that bring their own listener and lifecycle.
+pub async fn serve_listener(listener: tokio::net::TcpListener, state: AppState) {
+    let connections = Arc::new(connections_for(state.answers.config.connections));
+    let (_stop, stopping) = watch::channel(false);
+    let shared = Shared::new(connections, Arc::new(Live::new(state)), stopping);
+    listener::accept_loop(listener, shared).await;
 }
 
 #[cfg(test)]

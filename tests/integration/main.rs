@@ -9,6 +9,7 @@ mod autoconfig;
 mod autodiscover;
 mod backends;
 mod cli;
+mod connections;
 mod docs;
 mod doctor;
 mod import;

@@ -1,8 +1,58 @@
 //! `mxconf serve` as an admin runs it, as a process: what it logs (text or JSON lines, never a
-//! query string, colour only on a terminal), and how it answers signals.
+//! query string, colour only on a terminal), how it answers signals (SIGHUP reloads, SIGTERM
+//! drains and exits 0), and what it tells systemd.
+
+use std::os::unix::net::UnixDatagram;
+use std::time::Duration;
+
+use rustix::process::Signal;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::support::cli::temp_file;
 use crate::support::process::Served;
+
+const AUTOCONFIG: &str = "/mail/config-v1.1.xml?emailaddress=jane%40example.com";
+
+/// One GET on a kept-alive connection; the whole response (head and body) as text.
+async fn exchange(stream: &mut TcpStream, path: &str) -> String {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_response(stream).await
+}
+
+async fn read_response(stream: &mut TcpStream) -> String {
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(
+            n > 0,
+            "closed mid-response: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        bytes.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if bytes.len() >= end + 4 + length {
+                return text;
+            }
+        }
+    }
+}
+
+/// A config file with the demo's IMAP host replaced by `host`.
+fn demo_with_imap(host: &str) -> String {
+    mxconf::config::DEMO_TOML.replace("host = \"imap.example.com\"", &format!("host = \"{host}\""))
+}
 
 async fn get(served: &Served, path: &str) -> reqwest::Response {
     reqwest::get(served.url(path)).await.unwrap()
@@ -74,4 +124,160 @@ async fn json_lines_carry_the_request_fields_and_the_client_behind_the_proxy() {
     assert_eq!(request["client"], "198.51.100.7");
     assert!(request["duration_ms"].as_f64().unwrap() >= 0.0);
     assert!(request["timestamp"].as_str().unwrap().starts_with("20"));
+}
+
+#[tokio::test]
+async fn sighup_reloads_a_changed_file_without_dropping_the_connection() {
+    let (_dir, config) = temp_file("mxconf.toml", &demo_with_imap("imap.example.com"));
+    let served = Served::start(&["--config", config.to_str().unwrap()], &[]);
+    let mut stream = TcpStream::connect(served.addr).await.unwrap();
+    assert!(
+        exchange(&mut stream, AUTOCONFIG)
+            .await
+            .contains("imap.example.com")
+    );
+    std::fs::write(&config, demo_with_imap("imap2.example.com")).unwrap();
+    served.signal(Signal::HUP);
+    served.wait_for("reloaded");
+    // The same connection, the new answer.
+    assert!(
+        exchange(&mut stream, AUTOCONFIG)
+            .await
+            .contains("imap2.example.com")
+    );
+}
+
+#[tokio::test]
+async fn a_broken_file_keeps_the_old_configuration_and_says_where() {
+    let (_dir, config) = temp_file("mxconf.toml", &demo_with_imap("imap.example.com"));
+    let served = Served::start(&["--config", config.to_str().unwrap()], &[]);
+    let broken = mxconf::config::DEMO_TOML.replacen("port = 993", "port = 70000", 1);
+    let line = broken.lines().position(|l| l == "port = 70000").unwrap() + 1;
+    std::fs::write(&config, broken).unwrap();
+    served.signal(Signal::HUP);
+    served.wait_for("reload failed");
+    let expected = format!("{}:{line}: ", config.display());
+    assert!(
+        served.log().contains(&expected),
+        "{expected} not in:\n{}",
+        served.log()
+    );
+    // Until now SIGHUP ended the process (exit 129): it keeps serving the old answers.
+    let body = get(&served, AUTOCONFIG).await.text().await.unwrap();
+    assert!(body.contains("<port>993</port>"), "{body}");
+}
+
+#[tokio::test]
+async fn the_embedded_demo_reloads_as_a_no_op() {
+    let served = Served::start(&[], &[]);
+    served.signal(Signal::HUP);
+    served.wait_for("no file to read again");
+    assert_eq!(get(&served, "/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn requests_in_flight_during_reloads_all_succeed() {
+    let (_dir, config) = temp_file("mxconf.toml", &demo_with_imap("imap.example.com"));
+    let served = Served::start(&["--config", config.to_str().unwrap()], &[]);
+    let url = served.url(AUTOCONFIG);
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                for _ in 0..100 {
+                    let response = client.get(&url).send().await.unwrap();
+                    assert_eq!(response.status(), 200);
+                    let body = response.text().await.unwrap();
+                    assert!(body.contains("example.com</hostname>"), "{body}");
+                }
+            })
+        })
+        .collect();
+    for n in 1..=5 {
+        let host = if n % 2 == 0 {
+            "imap.example.com"
+        } else {
+            "imap2.example.com"
+        };
+        std::fs::write(&config, demo_with_imap(host)).unwrap();
+        served.signal(Signal::HUP);
+        served.wait_for_nth("reloaded", n);
+    }
+    for client in clients {
+        client.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn sigterm_drains_a_request_in_flight_and_exits_0() {
+    let mut served = Served::start(&[], &[]);
+    let body = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/load/pox-request.xml"),
+    )
+    .unwrap();
+    let mut stream = TcpStream::connect(served.addr).await.unwrap();
+    let head = format!(
+        "POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: example.com\r\n\
+         Content-Type: text/xml\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The interim answer comes when the handler asks for the body: the request is in
+    // progress, waiting for it.
+    let interim = read_response(&mut stream).await;
+    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+    served.signal(Signal::TERM);
+    served.wait_for("stopping");
+    stream.write_all(&body).await.unwrap();
+    let response = read_response(&mut stream).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("<Protocol>"), "{response}");
+    assert!(served.wait_exit().success(), "{}", served.log());
+    assert!(
+        TcpStream::connect(served.addr).await.is_err(),
+        "still accepting after the exit"
+    );
+}
+
+#[tokio::test]
+async fn systemd_hears_ready_reloading_and_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let receive = || {
+        let mut buf = [0u8; 4096];
+        let n = socket.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let (_config_dir, config) = temp_file("mxconf.toml", mxconf::config::DEMO_TOML);
+    let mut served = Served::start(
+        &["--config", config.to_str().unwrap()],
+        &[("NOTIFY_SOCKET", path.to_str().unwrap())],
+    );
+    assert!(receive().starts_with("READY=1\n"));
+    // Answering by then: READY comes after the listeners are bound.
+    assert_eq!(get(&served, "/healthz").await.status(), 200);
+    served.signal(Signal::HUP);
+    let reloading = receive();
+    assert!(
+        reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="),
+        "{reloading}"
+    );
+    let usec: u64 = reloading.lines().nth(1).unwrap()["MONOTONIC_USEC=".len()..]
+        .parse()
+        .unwrap();
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    assert!(usec <= u64::try_from(now.tv_sec).unwrap() * 1_000_000 + 1_000_000);
+    let ready = receive();
+    assert!(
+        ready.starts_with("READY=1\nSTATUS=serving (reloaded)"),
+        "{ready}"
+    );
+    served.signal(Signal::TERM);
+    assert!(receive().starts_with("STOPPING=1\n"));
+    assert!(served.wait_exit().success());
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{BackendFile, positive, report_at};
 use crate::config::checker::Checker;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandSettings {
     pub program: PathBuf,
     /// Arguments after the program, placeholders expanded per argument (no shell).

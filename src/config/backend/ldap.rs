@@ -20,7 +20,7 @@ pub enum LdapScope {
     Sub,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LdapSettings {
     pub url: url::Url,
     /// StartTLS on an `ldap://` URL (on by default; off only towards loopback).

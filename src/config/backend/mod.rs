@@ -110,7 +110,7 @@ pub enum Secret {
 }
 
 /// One validated `[backends.NAME]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendSettings {
     pub name: String,
     pub kind: BackendKind,
@@ -123,7 +123,7 @@ pub struct BackendSettings {
     pub local_part: LocalPart,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackendKind {
     Sql(SqlSettings),
     Ldap(LdapSettings),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::{BackendFile, Secret, check_secret, check_url, positive, report_at};
 use crate::config::checker::Checker;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqlSettings {
     pub database: SqlDatabase,
     /// The admin's query; `$1` address, `$2` local part, `$3` domain, always bound.
@@ -14,7 +14,7 @@ pub struct SqlSettings {
     pub max_connections: u32,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SqlDatabase {
     /// Opened read-only.
     Sqlite(PathBuf),

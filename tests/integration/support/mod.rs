@@ -13,10 +13,9 @@ pub mod webdriver;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use mxconf::config::{Config, ConfigSource};
-use mxconf::server::{AppState, router};
+use mxconf::server::AppState;
 
 /// The third-party test data (`tests/fixtures/`, each folder with its licence and SOURCE.md).
 pub fn fixtures() -> PathBuf {
@@ -47,15 +46,8 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let app = router(Arc::new(AppState::load(config).expect("app state loads")));
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .expect("server runs");
-        });
+        let state = AppState::load(config).expect("app state loads");
+        tokio::spawn(mxconf::server::serve_listener(listener, state));
         TestServer { addr }
     }
 

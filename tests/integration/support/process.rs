@@ -22,7 +22,20 @@ pub struct Served {
 impl Served {
     /// `mxconf serve --listen 127.0.0.1:0 ARGS…` with `envs` added to the environment.
     pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Served {
-        let mut command = Command::new(assert_cmd::cargo::cargo_bin("mxconf"));
+        Served::start_under(&[], args, envs)
+    }
+
+    /// The same, run through `wrapper` (e.g. `prlimit --nofile=…`, which execs it: same pid).
+    pub fn start_under(wrapper: &[&str], args: &[&str], envs: &[(&str, &str)]) -> Served {
+        let binary = assert_cmd::cargo::cargo_bin("mxconf");
+        let mut command = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)

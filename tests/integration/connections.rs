@@ -1,0 +1,121 @@
+//! The accept loop against hostile clients: idle sockets and slow request heads beyond the
+//! connection cap (and beyond the open-files limit) never lock out a client that sends real
+//! requests, and heads and idle connections that take too long are closed.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::process::Served;
+use crate::support::{TestServer, config_from};
+
+/// What a slowloris sends before it stalls: a request line and one header, never the end.
+const SLOW_HEAD: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: example.com\r\n";
+
+/// Opens `count` sockets: every other one sits idle, the rest start a head and stall.
+async fn hold(addr: SocketAddr, count: usize) -> Vec<TcpStream> {
+    let mut held = Vec::new();
+    for n in 0..count {
+        let Ok(mut stream) = TcpStream::connect(addr).await else {
+            continue; // the backlog is full: what the fix must prevent, caught below
+        };
+        if n % 2 == 1 {
+            let _ = stream.write_all(SLOW_HEAD).await;
+        }
+        held.push(stream);
+    }
+    held
+}
+
+/// `requests` answers in a row, each on a fresh connection (no pooling), each bounded.
+async fn keeps_answering(addr: SocketAddr, requests: usize) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    for n in 0..requests {
+        let response = client
+            .get(format!(
+                "http://{addr}/mail/config-v1.1.xml?emailaddress=jane%40example.com"
+            ))
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("request {n} while the sockets are held: {error}"));
+        assert_eq!(response.status(), 200);
+    }
+}
+
+/// Bounded wait for the server to close `stream` (end of file or reset).
+async fn closed_by_server(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 512];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => continue, // a response (408) before the close
+            Err(_) => return false,
+        }
+    }
+}
+
+/// The demo with `lines` added to its `[server]` table.
+fn demo_with(lines: &str) -> mxconf::config::Config {
+    config_from(&mxconf::config::DEMO_TOML.replace(
+        "trusted-proxies = []",
+        &format!("trusted-proxies = []\n{lines}"),
+    ))
+}
+
+#[tokio::test]
+async fn sockets_beyond_the_open_files_limit_do_not_lock_out_a_client() {
+    // 200 descriptors in all: before the accept loop, the server stopped accepting at ~190
+    // held sockets (EMFILE) and every later client waited in the backlog for ever.
+    let served = Served::start_under(&["prlimit", "--nofile=200:200", "--"], &[], &[]);
+    let held = hold(served.addr, 300).await;
+    keeps_answering(served.addr, 20).await;
+    assert!(
+        served.log().contains("at most 72 connections"),
+        "{}",
+        served.log()
+    );
+    drop(held);
+}
+
+#[tokio::test]
+async fn sockets_beyond_max_connections_make_room_oldest_first() {
+    let config = demo_with("max-connections = 8");
+    let server = TestServer::start(config).await;
+    let mut held = hold(server.addr, 40).await;
+    keeps_answering(server.addr, 10).await;
+    // The first sockets waited longest: they made room.
+    assert!(closed_by_server(&mut held[0]).await);
+    assert!(closed_by_server(&mut held[1]).await);
+}
+
+#[tokio::test]
+async fn slow_heads_and_idle_keep_alives_are_closed_when_their_time_is_up() {
+    let config = demo_with("header-read-timeout = \"200ms\"\nidle-timeout = \"200ms\"");
+    let server = TestServer::start(config).await;
+    let mut slow = TcpStream::connect(server.addr).await.unwrap();
+    slow.write_all(SLOW_HEAD).await.unwrap();
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    let mut kept_alive = TcpStream::connect(server.addr).await.unwrap();
+    kept_alive
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(
+        closed_by_server(&mut slow).await,
+        "a stalled head stays open"
+    );
+    assert!(
+        closed_by_server(&mut silent).await,
+        "a silent socket stays open"
+    );
+    assert!(
+        closed_by_server(&mut kept_alive).await,
+        "an idle keep-alive stays open"
+    );
+}
