@@ -243,8 +243,9 @@ fn check_servers(
             check_server(checker, &field, kind, entry)
         })
         .collect();
-    // RFC 8314 and NOTES.md: implicit TLS before STARTTLS before plain. The sort is stable, so
-    // the admin's order holds among servers of equal security.
+    // Implicit TLS before STARTTLS before plain (RFC 8314; docs/protocols.md, "Implicit TLS
+    // first, plain only when configured"). The sort is stable, so the admin's order holds among
+    // servers of equal security.
     servers.sort_by_key(|server| server.security.preference());
     servers
 }

@@ -115,8 +115,9 @@ pub(super) fn check_defaults(
 }
 
 /// An alias target must be served here and serve settings itself. Chains are refused, not
-/// followed: Thunderbird follows `RedirectAddr` at most twice (protocols.md §2.2) and one hop
-/// keeps every answer one lookup away. A loop is a chain that comes back; it is named as such.
+/// followed: Thunderbird follows `RedirectAddr` at most twice (docs/protocols.md, "One redirect
+/// hop"), and one hop keeps every answer one lookup away. A loop is a chain that comes back; it
+/// is named as such.
 /// `start` is the aliasing domain's pattern; `lookup` finds a domain as requests find it.
 pub(super) fn check_target<'a>(
     checker: &mut Checker<'_>,

@@ -1,7 +1,8 @@
 //! `mxconf import automx`: automx 1.x's `automx.conf` (Python `RawConfigParser` INI) → an
-//! mxconf configuration, following automx's code where its man page differs
-//! (reference/automx.md §1.2–1.6). Lookup sections become `[backends.NAME]` sources; anything
-//! without an mxconf equivalent becomes a `#` comment where it would have applied.
+//! mxconf configuration, following automx's code where its man page differs (the mapping
+//! table in docs/migration.md, "From automx (`mxconf import automx`)"). Lookup sections become
+//! `[backends.NAME]` sources; anything without an mxconf equivalent becomes a `#` comment where
+//! it would have applied.
 
 use std::collections::HashSet;
 
@@ -594,7 +595,7 @@ impl<'t> AutomxConf<'t> {
             }
         }
         if let Some(url) = self.get(section, "server_url") {
-            // MobileSync <Url> (reference/automx.md §1.11): mxconf's `activesync`.
+            // automx's MobileSync <Url>: mxconf's `activesync`.
             eval.urls[UrlService::ActiveSync] =
                 self.url(section, "server_url", url, &mut eval.notes);
         }
@@ -673,7 +674,7 @@ impl<'t> AutomxConf<'t> {
                 let why = if option == "smtp_author" {
                     "Outlook's AutoDiscoverSMTPAddress is always the address asked about"
                 } else {
-                    // NOTES.md / mail-in-a-box#1736: useGlobalPreferredServer should be false.
+                    // docs/protocols.md, "One outgoing server per account".
                     "mxconf never asks clients to use one SMTP server for all accounts"
                 };
                 eval.notes
@@ -756,8 +757,9 @@ impl<'t> AutomxConf<'t> {
             Some("ssl") => Security::Tls,
             Some("starttls") => Security::Starttls,
             Some("none") => {
-                // NOTES.md: Thunderbird for Android rejects a whole answer holding one plain
-                // IMAP/SMTP entry; kept because the admin asked for it, but flagged.
+                // Thunderbird for Android rejects a whole answer holding one plain IMAP/SMTP
+                // entry (docs/protocols.md, "Implicit TLS first, plain only when configured");
+                // kept because the admin asked for it, but flagged.
                 notes.push(format!(
                     "automx {service}_encryption = none: kept as plain. Thunderbird for Android \
                      rejects an answer with a plain IMAP or SMTP server; prefer TLS"
@@ -807,7 +809,7 @@ impl<'t> AutomxConf<'t> {
             }
         };
         let username = match option("auth_identity") {
-            // automx's default login is the local part (reference/automx.md §1.4).
+            // automx's default login is the local part, not the address.
             None => {
                 notes.push(format!(
                     "no {service}_auth_identity: automx's default login was the local part (%u)"

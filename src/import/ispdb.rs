@@ -124,7 +124,8 @@ pub fn import(text: &str, file: &str) -> Result<Imported, ImportError> {
     let provider_id = match Domain::parse(id_text) {
         Ok(domain) => domain.to_string(),
         Err(_) => {
-            // Thunderbird rejects an emailProvider id that is not a domain (NOTES.md).
+            // Thunderbird rejects an emailProvider id that is not a domain (docs/protocols.md,
+            // "Provider id is a real domain").
             provider_notes.push(format!(
                 "The ISPDB id {id_text:?} is not a domain name; its first <domain> is used instead."
             ));

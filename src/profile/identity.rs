@@ -39,8 +39,9 @@ pub struct ProfileIdentity {
 
 impl ProfileIdentity {
     /// `prefix.address`, one per account so two accounts never replace each other
-    /// (trailofbits/algo#108). The local part is lower-cased: `Jane@` and `jane@` reach the same
-    /// mailbox on every server we know, and must replace, not duplicate, each other.
+    /// (docs/protocols.md, "One identifier per account"). The local part is lower-cased: `Jane@`
+    /// and `jane@` reach the same mailbox on every server we know, and must replace, not
+    /// duplicate, each other.
     pub fn new(prefix: &str, address: &EmailAddress) -> Self {
         let identifier = format!(
             "{prefix}.{}@{}",

@@ -1,7 +1,7 @@
 //! Apple configuration profiles (`.mobileconfig`): a pure function from a resolved
 //! [`Account`] and the `[profile]` settings to the XML property list bytes, written by the
-//! `plist` crate (never a template: mailcow #7171). Sits after `resolve` and before `signing`;
-//! `schema` checks the result against Apple's published YAML.
+//! `plist` crate (never a template, which an `&` in a name would corrupt). Sits after `resolve`
+//! and before `signing`; `schema` checks the result against Apple's published YAML.
 
 mod identity;
 mod payloads;

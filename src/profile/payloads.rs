@@ -299,10 +299,11 @@ pub fn eas(
     })
 }
 
-/// The CalDAV or CardDAV payload: bare host name (never a URL: nextcloud#2065), port, SSL,
-/// and the path as principal URL. A root path is left out so the client uses
-/// `/.well-known/caldav` discovery (mail-in-a-box PR #1402). `with_principal` is false for a
-/// Mac-only profile: `CardDAVPrincipalURL` is iOS-only (carddav.account.yaml).
+/// The CalDAV or CardDAV payload: bare host name (docs/protocols.md, "Host names, not URLs"),
+/// port, SSL, and the URL as principal URL. A root path is left out so the client uses
+/// `/.well-known/caldav` discovery (docs/protocols.md, "A root DAV path is left out").
+/// `with_principal` is false for a Mac-only profile: `CardDAVPrincipalURL` is iOS-only
+/// (carddav.account.yaml).
 pub fn dav(
     kind: PayloadKind,
     configured: Option<&str>,

@@ -1,13 +1,15 @@
 //! Mozilla autoconfig (`config-v1.1.xml`): `clientConfig version="1.1"` with the v1.2 draft's
 //! `addressbook`/`calendar` sections for CardDAV/CalDAV (clients ignore unknown elements).
 //! A pure function of the resolved [`Account`]; validated in tests against the draft's RELAX NG
-//! schema (`spec/autoconfig/autoconfig.rng`). Every rule here comes from NOTES.md, autoconfig.
+//! schema (`tests/fixtures/autoconfig/autoconfig.rng`). The client rules it follows are in
+//! docs/protocols.md, "Mozilla autoconfig".
 
 use super::Rendered;
 use super::xml::XmlWriter;
 use crate::account::{Account, AuthMethod, MailServer, Security, ServerKind, UrlService};
 
-/// Thunderbird ignores a 200 whose type is not `text/xml` or `application/xml` (NOTES.md).
+/// Thunderbird ignores a 200 whose type is not `text/xml` or `application/xml`
+/// (docs/protocols.md, "Autoconfig content type").
 pub const CONTENT_TYPE: &str = "application/xml; charset=utf-8";
 
 /// The username placeholder clients expand themselves (domain-level answers keep it).
@@ -17,9 +19,10 @@ const ADDRESS_PLACEHOLDER: &str = "%EMAILADDRESS%";
 pub fn render(account: &Account) -> Rendered {
     let mut xml = XmlWriter::new();
     xml.open("clientConfig", &[("version", "1.1")]);
-    // NOTES.md: emailProvider id is a real domain (validated at load); each <domain> a literal
-    // name, never a placeholder. The requested domain is the one name we know this answer
-    // serves; wildcard matches name the concrete subdomain asked for.
+    // emailProvider id is a real domain (validated at load); each <domain> a literal name,
+    // never a placeholder (docs/protocols.md, "Provider id is a real domain"). The requested
+    // domain is the one name we know this answer serves; wildcard matches name the concrete
+    // subdomain asked for.
     xml.open("emailProvider", &[("id", &account.provider.id)]);
     xml.leaf("domain", account.domain.as_str());
     xml.leaf("displayName", &account.provider.display_name);
@@ -64,7 +67,8 @@ fn write_server(xml: &mut XmlWriter, element: &str, server: &MailServer) {
         has_password |= method.is_password();
         xml.leaf("authentication", authentication(*method));
     }
-    // NOTES.md: after OAuth2, also list a password method. Thunderbird uses OAuth2 only for
+    // After OAuth2, also list a password method (docs/protocols.md, "Password method after
+    // OAuth2"). Thunderbird uses OAuth2 only for
     // hosts it has built-in client credentials for and otherwise falls through to the next
     // entry; with none left the server is unusable.
     if server.authentication.contains(&AuthMethod::OAuth2) && !has_password {
@@ -73,7 +77,8 @@ fn write_server(xml: &mut XmlWriter, element: &str, server: &MailServer) {
             authentication(AuthMethod::PasswordCleartext),
         );
     }
-    // NOTES.md: always emit <username>, even for `none` (K-9 drops servers without one).
+    // Always a <username>, even for `none`: K-9 drops servers without one (docs/protocols.md,
+    // "Always a username").
     xml.leaf("username", &server.username);
     xml.close(element);
 }

@@ -1,7 +1,7 @@
 //! Autodiscover v2 (JSON): `{"Protocol":…,"Url":…}` for `ActiveSync` (the configured URL) and
 //! `AutodiscoverV1` (this server's POX endpoint, which the caller supplies because only the
 //! HTTP layer knows its public scheme and host). No formal spec exists: the shapes follow
-//! Microsoft's answers as captured in `spec/autodiscover/examples/v2-*.json`.
+//! Microsoft's answers as captured in `tests/fixtures/autodiscover/examples/v2-*.json`.
 
 use serde::Serialize;
 

@@ -1,7 +1,8 @@
 //! The one XML writer every renderer uses, so every text node and attribute value is escaped
 //! on the way out (by quick-xml's escaper). Renderers never format markup themselves
-//! (Stalwart built its answer with `writeln!` and reflected the address unescaped).
-//! Output: UTF-8, no BOM, `<?xml version="1.0" encoding="UTF-8"?>` first (NOTES.md).
+//! (a peer built its answer with `writeln!` and reflected the address unescaped).
+//! Output: UTF-8, no BOM, `<?xml version="1.0" encoding="UTF-8"?>` first
+//! (docs/protocols.md, "XML declaration first, no BOM").
 //! Markup is appended straight into one buffer: this runs on every request, and quick-xml's
 //! event writer allocated per tag and per document (profiled under `wrk`).
 

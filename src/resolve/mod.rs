@@ -156,8 +156,9 @@ impl Resolver {
             },
             None => server.clone(),
         };
-        // NOTES.md: never leave a placeholder in a URL we built; without an address a URL
-        // that needs one is dropped rather than sent half-expanded.
+        // Never a placeholder left in a URL we built; without an address a URL that needs one
+        // is dropped rather than sent half-expanded (docs/protocols.md, "No placeholder left in
+        // a URL").
         let expand_url = |url: &Option<String>| {
             let url = Template::new(url.as_deref()?);
             match email {

@@ -43,8 +43,8 @@ pub fn decode(raw: &str) -> Result<Cow<'_, str>, Refusal> {
         .map_err(|_| Refusal::BadParameter)
 }
 
-/// The address in query parameter `key`, if present (NOTES.md: percent-decoded, trimmed,
-/// domain lower-cased; never echoed in encoded form).
+/// The address in query parameter `key`, if present: percent-decoded, trimmed, domain
+/// lower-cased, never echoed in encoded form (docs/protocols.md, "Addresses are decoded once").
 pub fn email_in_query(query: Option<&str>, key: &str) -> Result<Option<EmailAddress>, Refusal> {
     match query_value(query, key) {
         None | Some("") => Ok(None),

@@ -123,7 +123,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(autodiscover::json_path),
         )
         .route("/healthz", get(|| async { "ok\n" }))
-        // The download form (issue 4) and its embedded assets.
+        // The download form and its embedded assets.
         .route("/", get(form::index))
         .route("/static/{name}", get(form::static_file))
         // A browser's refused form submission gets the form back with the reason.
@@ -163,7 +163,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         routes
     };
     // `Router::layer` runs after routing, so the case fold wraps the routes as a service of its
-    // own: `/Autodiscover/Autodiscover.xml` must route (automx2 #8, exchangelib's casing).
+    // own: `/Autodiscover/Autodiscover.xml` must route (docs/protocols.md, "Autodiscover path
+    // case").
     let folded = MapRequestLayer::new(fold_autodiscover_case).layer(routes.with_state(state));
     Router::new().fallback_service(folded)
 }

@@ -171,8 +171,8 @@ impl Signer {
     }
 
     /// Devices need every intermediate in the profile to reach a trusted root; a missing one
-    /// turns "Verified" into "Not Verified" (mobileconfig.md §2.3). Not an error: the profile is
-    /// still signed and tamper-evident.
+    /// turns "Verified" into "Not Verified". Not an error: the profile is still signed and
+    /// tamper-evident (docs/profiles.md, "Incomplete chain is a warning").
     fn warn_if_chain_incomplete(&self) {
         let leaf: &X509Ref = &self.certificate;
         let issued_by = |issuer: &X509Ref| issuer.issued(leaf) == X509VerifyResult::OK;

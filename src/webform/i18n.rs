@@ -92,7 +92,7 @@ fn parse_q(text: &str) -> Option<u16> {
     }
 }
 
-/// Why the form is shown again with a message (issue 4: a bad address is refused in the page).
+/// Why the form is shown again with a message (a bad address is refused in the page itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FormProblem {
     Address(AddressError),

@@ -1,4 +1,4 @@
-//! The download form (automx-web rebuilt, issue 4): the page model and its rendering with
+//! The download form (what automx-web offered, rebuilt): the page model and its rendering with
 //! minijinja (HTML autoescape on every template, built-in or the admin's). Pure: the server
 //! hands in what it read from the request ([`Visit`]) and sends back the HTML. Depends on
 //! `config` and `account` only; never on `server`.

@@ -1,5 +1,5 @@
 //! The QR code that carries this page from a desktop to a phone, rendered on the server as
-//! inline SVG (issue 4: no external QR service). The SVG holds only path data built by the
+//! inline SVG (no external QR service learns who asked). The SVG holds only path data built by the
 //! `qrcode` crate from our own numbers, so it can be embedded in the page unescaped.
 
 use qrcode::render::svg;

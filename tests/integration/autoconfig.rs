@@ -1,4 +1,4 @@
-//! Mozilla autoconfig over real HTTP: every route, method and Host form; the NOTES.md
+//! Mozilla autoconfig over real HTTP: every route, method and Host form; the docs/protocols.md
 //! autoconfig rules; bad input. Every 200 answer is checked with xmllint against the draft's
 //! RELAX NG schema.
 
@@ -100,7 +100,8 @@ async fn thunderbird_reads_the_demo_in_preference_order() {
     assert_eq!(provider.attribute("id"), Some("example.com"));
     assert_eq!(texts(&body, "domain"), ["example.com"]);
     assert_eq!(texts(&body, "displayName"), ["Example Mail"]);
-    // RFC 8314 / NOTES.md: implicit TLS first, then STARTTLS; never plain unless configured.
+    // Implicit TLS first, then STARTTLS; never plain unless configured (RFC 8314;
+    // docs/protocols.md, "Implicit TLS first, plain only when configured").
     assert_eq!(
         texts(&body, "socketType"),
         ["SSL", "STARTTLS", "SSL", "SSL", "STARTTLS"]
@@ -290,7 +291,8 @@ async fn wildcard_domains_name_the_literal_domain_and_plain_comes_last() {
     .await;
     assert_eq!(texts(&body, "domain"), ["team.example.org"]);
     assert_eq!(texts(&body, "socketType"), ["SSL", "plain", "STARTTLS"]);
-    // NOTES.md: after OAuth2 a password method; <username> always, even with `none`.
+    // After OAuth2 a password method; <username> always, even with `none` (docs/protocols.md,
+    // "Password method after OAuth2" and "Always a username").
     assert_eq!(
         texts(&body, "authentication"),
         ["OAuth2", "password-cleartext", "password-cleartext", "none"]
@@ -365,7 +367,8 @@ fn render_cli_prints_exactly_the_server_body() {
 
 #[tokio::test]
 async fn dav_url_placeholders_are_expanded_or_left_out() {
-    // NOTES.md: never leave a placeholder in a URL we built (automx2 leaks them into DAV URLs).
+    // Never a placeholder left in a URL we built (docs/protocols.md, "No placeholder left in a
+    // URL").
     let config = support::config_from(
         "[provider]\nid = \"example.org\"\ndisplay-name = \"Org Mail\"\nshort-name = \"Org\"\n\
          [domains.\"example.org\"]\ncaldav = \"https://dav.example.org/%EMAILLOCALPART%/cal/\"\n\

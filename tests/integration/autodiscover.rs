@@ -1,7 +1,7 @@
 //! Microsoft Autodiscover over real HTTP: POX (Outlook and MobileSync) and v2 JSON. Answers
-//! are compared with `spec/autodiscover/examples`, validated with xmllint against
+//! are compared with `tests/fixtures/autodiscover/examples`, validated with xmllint against
 //! [MS-ASCMD]'s XSD (MobileSync, errors) and parsed by exchangelib 4.9's POX reader; every
-//! NOTES.md Autodiscover line and every bad input from issue 2 has a test here.
+//! rule of docs/protocols.md, "Microsoft Autodiscover", and every bad input has a test here.
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HOST};
@@ -77,7 +77,8 @@ async fn outlook_answer_matches_the_spec_example() {
     let (ours, theirs) = (protocols(&ours), protocols(&theirs));
     assert_eq!(ours.len(), theirs.len());
     for (mine, example) in ours.iter().zip(&theirs) {
-        // Every field the example has, with its value; we add SSL/Encryption (NOTES.md).
+        // Every field the example has, with its value; we add SSL/Encryption (docs/protocols.md,
+        // "Outlook SSL on").
         for (name, value) in example {
             assert_eq!(
                 field(mine, name),
@@ -100,8 +101,8 @@ async fn outlook_answer_matches_the_spec_example() {
 
 #[tokio::test]
 async fn outlook_ssl_on_for_starttls() {
-    // Thunderbird and Delta Chat read `SSL off` as plain text (Stalwart's bug); Outlook reads
-    // Encryption to tell STARTTLS (TLS) from implicit TLS (SSL), stalwart #3248.
+    // Thunderbird and Delta Chat read `SSL off` as plain text; Outlook reads Encryption to tell
+    // STARTTLS (TLS) from implicit TLS (SSL): docs/protocols.md, "Outlook SSL on".
     let server = demo().await;
     let body = pox(&server, "jane@example.com", OUTLOOK_SCHEMA).await;
     let entries = protocols(&body);
@@ -136,7 +137,7 @@ async fn outlook_spa_off_authrequired_and_login_name() {
         assert_eq!(field(&entry, "DomainRequired"), Some("off"));
         assert_eq!(field(&entry, "LoginName"), Some("Jane@example.com"));
         if field(&entry, "Port").is_some() {
-            // automx2 #38: Outlook assumes SPA on unless told.
+            // Outlook assumes SPA on unless told (docs/protocols.md, "SPA off").
             assert_eq!(field(&entry, "SPA"), Some("off"));
             assert_eq!(field(&entry, "AuthRequired"), Some("on"));
         }
@@ -168,7 +169,7 @@ async fn outlook_dav_entries_as_em_client_reads_them() {
 
 #[tokio::test]
 async fn exchangelib_parses_the_outlook_answer() {
-    // protocols.md §6.2: exchangelib 4.9's POX reader as an independent client.
+    // exchangelib 4.9's POX reader as an independent client.
     // Needs `pip install exchangelib==4.9.0` (EXCHANGELIB_PYTHON may name another interpreter).
     let server = demo().await;
     let settings = pox(&server, "jane@example.com", OUTLOOK_SCHEMA).await;
@@ -362,7 +363,7 @@ async fn oversized_bodies_are_413() {
 
 #[tokio::test]
 async fn chunked_request_bodies_are_accepted() {
-    // automx #34: Samsung phones send the request chunked.
+    // Samsung phones send the request chunked (docs/protocols.md, "Chunked request bodies").
     let server = demo().await;
     let body = request_body("jane@example.com", OUTLOOK_SCHEMA);
     let (a, b) = body.split_at(body.len() / 2);
@@ -381,7 +382,8 @@ async fn chunked_request_bodies_are_accepted() {
 
 #[tokio::test]
 async fn path_is_case_insensitive() {
-    // automx2 #8; exchangelib 4.x posts to /Autodiscover/Autodiscover.xml.
+    // Outlook, phones and exchangelib 4.x ask for /Autodiscover/Autodiscover.xml
+    // (docs/protocols.md, "Autodiscover path case").
     let server = demo().await;
     for path in [
         "/Autodiscover/Autodiscover.xml",
@@ -400,7 +402,8 @@ async fn path_is_case_insensitive() {
 
 #[tokio::test]
 async fn any_declaration_casing_and_https_namespaces() {
-    // automx #42 crashed on `UTF-8`; Microsoft's pages print https:// namespaces.
+    // Any declaration casing (docs/protocols.md, "Chunked request bodies") and Microsoft's
+    // https:// namespaces (docs/protocols.md, "Both namespace spellings").
     let server = demo().await;
     for body in [
         request_body("jane@example.com", OUTLOOK_SCHEMA).replace("utf-8", "UTF-8"),
@@ -434,7 +437,8 @@ async fn get_gives_domain_level_settings() {
         assert!(body.starts_with("<?xml"));
         let entries = protocols(&body);
         assert_eq!(field(&entries[0], "Server"), Some("imap.example.com"));
-        // No address: no LoginName rather than a literal placeholder (automx2 leaks them).
+        // No address: no LoginName rather than a literal placeholder (docs/protocols.md, "No
+        // placeholder left in a URL").
         assert!(!body.contains('%') && !body.contains("LoginName"), "{body}");
     }
     let unknown = client()

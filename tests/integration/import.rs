@@ -301,19 +301,21 @@ fn expected_sections(original: &[ServerSection], domain: &str) -> Vec<ServerSect
             if s.authentication.is_empty() && before > 0 {
                 s.authentication.push("none".into());
             }
-            // NOTES.md: after OAuth2 also list a password method (the renderer adds it).
+            // After OAuth2 also a password method (the renderer adds it: docs/protocols.md,
+            // "Password method after OAuth2").
             let has_password = s.authentication.iter().any(|a| a.starts_with("password-"));
             if s.authentication.iter().any(|a| a == "OAuth2") && !has_password {
                 s.authentication.push("password-cleartext".into());
             }
-            // NOTES.md: always emit <username>; mxconf's default is %EMAILADDRESS%
-            // (kokuyou.ne.jp's SMTP has none).
+            // Always a <username>; mxconf's default is %EMAILADDRESS% (kokuyou.ne.jp's SMTP has
+            // none; docs/protocols.md, "Always a username").
             s.username.get_or_insert_with(|| "%EMAILADDRESS%".into());
             s
         })
         .collect();
-    // mxconf answers IMAP, then POP3, then SMTP, each kind implicit TLS first (RFC 8314,
-    // NOTES.md); the sort is stable so the ISPDB order holds within a rank.
+    // mxconf answers IMAP, then POP3, then SMTP, each kind implicit TLS first (RFC 8314;
+    // docs/protocols.md, "Implicit TLS first, plain only when configured"); the sort is stable
+    // so the ISPDB order holds within a rank.
     expected.sort_by_key(|s| {
         let kind = match s.kind.as_str() {
             "imap" => 0,
@@ -419,7 +421,8 @@ fn ispdb_office365_keeps_mail_servers_and_names_what_it_dropped() {
 
 #[test]
 fn ispdb_provider_id_that_is_not_a_domain_becomes_the_first_domain() {
-    // Thunderbird rejects an emailProvider id that is not a domain (NOTES.md).
+    // Thunderbird rejects an emailProvider id that is not a domain (docs/protocols.md,
+    // "Provider id is a real domain").
     let (text, config) = import_and_check("ispdb", &fixtures().join("ispdb/oxcloud-eu.xml"));
     assert_eq!(config.provider.id, "cloudeu.xion.oxcs.net");
     assert!(text.contains("The ISPDB id \"OXCloud-EU\" is not a domain name"));

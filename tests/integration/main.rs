@@ -17,6 +17,7 @@ mod mobileconfig;
 mod redirects;
 mod running;
 mod signing;
+mod standalone;
 mod support;
 mod thunderbird;
 mod vendored;

@@ -215,8 +215,9 @@ async fn json_autodiscover_v1_names_the_pox_endpoint_that_answers() {
 
 #[tokio::test]
 async fn exchangelib_reads_the_redirects() {
-    // protocols.md §6.2; exchangelib 4.9 looks for `RedirectURL` (not Microsoft's `RedirectUrl`,
-    // which we emit), so only the action is asserted for the URL form.
+    // exchangelib 4.9 looks for `RedirectURL` (not Microsoft's `RedirectUrl`, which we emit:
+    // docs/protocols.md, "Redirect element names"), so only the action is asserted for the URL
+    // form.
     let server = server().await;
     let addr = pox(&server, "jane@old.example", OUTLOOK_SCHEMA).await;
     let url = pox(&server, "jane@hosted.example", OUTLOOK_SCHEMA).await;

@@ -282,7 +282,8 @@ fn expired_and_not_yet_valid_signers_are_refused_with_dates() {
 
 #[test]
 fn a_tls_server_certificate_is_an_acceptable_signer() {
-    // What admins reuse: a Let's Encrypt-style certificate with EKU serverAuth only (G3).
+    // What admins reuse: a Let's Encrypt-style certificate with EKU serverAuth only
+    // (docs/profiles.md, "Any certificate purpose").
     let ca = TestCa::new();
     let (pem, key) = ca.issue(
         "mail.example.org",

@@ -1,4 +1,4 @@
-//! The download form in a real browser (issue 4): headless Chromium driven over WebDriver on
+//! The download form in a real browser: headless Chromium driven over WebDriver on
 //! an iPhone-sized screen, with and without JavaScript, in English and German.
 
 use std::path::Path;
@@ -340,7 +340,8 @@ async fn browser_validation_refuses_a_bad_address_and_downloads_nothing() {
 async fn iphone_downloads_a_signed_profile_for_the_typed_address() {
     let (server, _driver, browser) = open(&BrowserOptions::iphone()).await;
     let profile = download_profile(&browser, &server, Submit::Button).await;
-    // NOTES.md: TargetDeviceType 1 avoids "install on which device?" in the phone flow.
+    // TargetDeviceType 1 avoids "install on which device?" in the phone flow (docs/protocols.md,
+    // "TargetDeviceType for the phone flow").
     assert_eq!(
         profile["TargetDeviceType"].as_unsigned_integer(),
         Some(1),

@@ -1,6 +1,7 @@
 // Optional progressive enhancement for the mxconf form; the page works the same without it.
 // The profile download itself stays an ordinary form navigation: Safari on iOS hands the
-// response to Settings only then, never for a JavaScript-made download (NOTES.md, Apple).
+// response to Settings only then, never for a JavaScript-made download (docs/protocols.md,
+// "Safari hands profiles to Settings").
 (function () {
   "use strict";
   document.documentElement.classList.add("js");

@@ -1,6 +1,7 @@
 //! The MobileSync answer (`mobilesync/responseschema/2006`, [MS-ASCMD] 2.2.3 and its XSD):
 //! the ActiveSync URL, or error 601 when the domain has none. Sent by iOS and Android
-//! Exchange accounts and the new Outlook for Windows (Mailu #3961).
+//! Exchange accounts and the new Outlook for Windows (docs/protocols.md, "The schema decides
+//! the answer").
 
 use super::RESPONSE_NAMESPACE;
 use super::error::{self, ErrorCode};

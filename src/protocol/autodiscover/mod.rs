@@ -1,7 +1,7 @@
 //! Microsoft Autodiscover, POX form: the request parser and one renderer per answer schema
 //! (Outlook `2006a`, MobileSync `2006`) plus the error document. Renderers are pure functions
 //! of the resolved account or redirect; errors 600/601/500 are ordinary answers (HTTP 200), not
-//! HTTP errors. Rules from NOTES.md, Autodiscover section, and `reference/protocols.md` §2.
+//! HTTP errors. The client rules are in docs/protocols.md, "Microsoft Autodiscover".
 
 pub mod error;
 pub mod mobilesync;

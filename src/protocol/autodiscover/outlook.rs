@@ -1,7 +1,7 @@
 //! The Outlook answer (`outlook/responseschema/2006a`): one `Protocol` per mail server in
-//! preference order, then CalDAV/CardDAV entries in the shape eM Client reads (mailcow's
-//! merged eM Client PR #370 and automx PR #36: `Type` CalDAV/CardDAV, the URL in `Server`).
-//! Field rules: NOTES.md, Autodiscover; `reference/protocols.md` §2.2 and §7.6.
+//! preference order, then CalDAV/CardDAV entries in the shape eM Client reads (`Type`
+//! CalDAV/CardDAV, the URL in `Server`: docs/protocols.md, "CalDAV and CardDAV in POX").
+//! The field rules are in docs/protocols.md, "Microsoft Autodiscover".
 
 use super::RESPONSE_NAMESPACE;
 use crate::account::{Account, AuthMethod, MailServer, Redirect, Security, ServerKind};
@@ -60,9 +60,9 @@ pub fn render(account: &Account) -> Rendered {
 }
 
 /// The redirect answer: `redirectAddr` restarts discovery with another address,
-/// `redirectUrl` re-POSTs the request to another server (protocols.md §2.4). NOTES.md: the
-/// element names are exactly `RedirectAddr` and `RedirectUrl` (exchangelib 4.x reads
-/// `RedirectURL` and so misses the URL; the Microsoft spelling wins).
+/// `redirectUrl` re-POSTs the request to another server. The element names are exactly
+/// `RedirectAddr` and `RedirectUrl`, Microsoft's spelling (docs/protocols.md, "Redirect element
+/// names").
 pub fn redirect(redirect: &Redirect) -> Rendered {
     let mut xml = XmlWriter::new();
     xml.open("Autodiscover", &[("xmlns", RESPONSE_NAMESPACE)]);
@@ -92,7 +92,7 @@ fn write_server(xml: &mut XmlWriter, server: &MailServer) {
     xml.leaf_number("Port", server.port);
     xml.leaf("DomainRequired", "off");
     // A domain-level answer (GET, no address) has only a template; a literal
-    // `%EMAILADDRESS%` would become the login (automx2 leaks them). Without LoginName,
+    // `%EMAILADDRESS%` would become the login (a peer leaks them). Without LoginName,
     // Thunderbird and Outlook fall back to the address the user typed.
     if !Template::new(&server.username).has_placeholder() {
         xml.leaf("LoginName", &server.username);
@@ -118,10 +118,9 @@ fn protocol_type(kind: ServerKind) -> &'static str {
     }
 }
 
-/// `(SSL, Encryption)`. NOTES.md: `SSL on` for every TLS entry (Thunderbird and Delta Chat
-/// read `SSL off` as "no TLS at all"; Stalwart sent that for STARTTLS), and `Encryption`
-/// telling implicit TLS (`SSL`) from STARTTLS (`TLS`), so Outlook does not try STARTTLS on an
-/// implicit-TLS port (stalwart #3248).
+/// `(SSL, Encryption)`: `SSL on` for every TLS entry (Thunderbird and Delta Chat read `SSL off`
+/// as "no TLS at all"), and `Encryption` telling implicit TLS (`SSL`) from STARTTLS (`TLS`), so
+/// Outlook does not try STARTTLS on an implicit-TLS port (docs/protocols.md, "Outlook SSL on").
 fn encryption(security: Security) -> (&'static str, &'static str) {
     match security {
         Security::Tls => ("on", "SSL"),
@@ -131,7 +130,7 @@ fn encryption(security: Security) -> (&'static str, &'static str) {
 }
 
 /// `SPA` is Windows "Secure Password Authentication" (NTLM/Kerberos) and defaults to on:
-/// say `off` for everything else or Outlook tries NTLM (automx2 #38).
+/// say `off` for everything else or Outlook tries NTLM (docs/protocols.md, "SPA off").
 fn spa(method: AuthMethod) -> &'static str {
     match method {
         AuthMethod::Ntlm | AuthMethod::Gssapi => "on",

@@ -9,8 +9,8 @@ use crate::account::EmailAddress;
 /// A real request has 4 elements plus whitespace; anything far larger is not one.
 const NODES_LIMIT: u32 = 256;
 
-/// The request namespaces, without scheme (Microsoft's pages print `https://`, clients send
-/// `http://`; NOTES.md: accept both).
+/// The request namespaces, without scheme: Microsoft's pages print `https://`, clients send
+/// `http://`, both are accepted (docs/protocols.md, "Both namespace spellings").
 const REQUEST_NAMESPACES: [&str; 2] = [
     "schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006",
     "schemas.microsoft.com/exchange/autodiscover/mobilesync/requestschema/2006",

@@ -26,7 +26,8 @@ pub fn openssl_ok(dir: &Path, args: &[&str]) -> Vec<u8> {
     stdout
 }
 
-/// `openssl cms -verify` of `der` against `ca`, purpose any (NOTES.md G3), working in `dir`:
+/// `openssl cms -verify` of `der` against `ca`, purpose any (docs/profiles.md, "Any certificate
+/// purpose"), working in `dir`:
 /// the signed content, or openssl's report.
 pub fn cms_verify(dir: &Path, der: &[u8], ca: &Path) -> Result<Vec<u8>, String> {
     let signed = dir.join("under-test.der");

@@ -30,7 +30,8 @@ pub async fn post(server: &TestServer, path: &str, body: impl Into<reqwest::Body
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()[CONTENT_TYPE], "text/xml; charset=utf-8");
     let text = response.text().await.unwrap();
-    // NOTES.md: exchangelib refuses a body without the declaration (automx2 omits it).
+    // exchangelib refuses a body without the declaration (docs/protocols.md, "XML declaration
+    // first, no BOM").
     assert!(
         text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),
         "{text}"
