@@ -37,7 +37,7 @@ pub enum ImportError {
     },
 }
 
-/// Larger inputs are refused before parsing (STYLE.md: parsers are bounded). The biggest real
+/// Larger inputs are refused before parsing: parsers are bounded. The biggest real
 /// files are far below this: automx.conf a few KiB, ISPDB files under 10 KiB.
 pub const MAX_INPUT: usize = 4 * 1024 * 1024;
 

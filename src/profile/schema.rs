@@ -33,7 +33,8 @@ pub enum SchemaError {
     },
 }
 
-/// One schema file (schema.md "MDM Profiles": `payload` + `payloadkeys`).
+/// One schema file: `payload` + `payloadkeys`, the shape Apple's device-management repository
+/// documents for MDM profiles.
 #[derive(Debug, Deserialize)]
 struct SchemaFile {
     payload: PayloadInfo,
@@ -95,7 +96,7 @@ pub struct Schema {
     payloads: HashMap<String, SchemaFile>,
 }
 
-/// The wildcard key name of a dictionary whose keys are free (schema.md, ConsentText).
+/// The wildcard key name of a dictionary whose keys are free (as in ConsentText).
 const ANY: &str = "ANY";
 
 impl Schema {
@@ -324,7 +325,7 @@ fn target_os(top: &Dictionary) -> Option<&'static str> {
 
 struct Context<'a> {
     os: Option<&'static str>,
-    /// The payload's own `supportedOS`, which keys inherit and may override (schema.md).
+    /// The payload's own `supportedOS`, which keys inherit and may override.
     payload_os: Option<&'a BTreeMap<String, OsSupport>>,
 }
 
@@ -475,7 +476,7 @@ fn check_value(
             };
             check_keys(path, dict, &subkeys, context, out);
         }
-        // schema.md: an array's single subkey describes every element.
+        // An array's single subkey describes every element.
         Value::Array(items) => {
             if let Some(element) = spec.subkeys.first() {
                 for (index, item) in items.iter().enumerate() {

@@ -432,7 +432,7 @@ fn readme_links_every_docs_page() {
     }
 }
 
-/// Comments cite the docs as `docs/PAGE.md, "Heading"`: each such citation names a page and a
+/// Comments cite the docs as `docs/<page>.md, "Heading"`: each such citation names a page and a
 /// heading that exist, so a renamed section cannot leave the code pointing nowhere. A heading
 /// may wrap onto the next comment line.
 #[test]

@@ -538,7 +538,7 @@ fn automx_ldap_and_script_sections_become_backends() {
     assert!(domain(&config, "example.net").sources.is_empty());
 }
 
-/// Parsers are strict and bounded (STYLE.md): every prefix of real files either imports into
+/// Parsers are strict and bounded: every prefix of real files either imports into
 /// a config that loads, or is refused with an error. Never a panic, never invalid output.
 #[test]
 fn truncated_inputs_import_cleanly_or_fail_cleanly() {

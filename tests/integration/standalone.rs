@@ -5,6 +5,7 @@
 //! `docs::citations_of_docs_sections_resolve` checks. `.ci/run` backs this up by testing a copy
 //! of the committed tree in an otherwise empty directory.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
@@ -74,12 +75,37 @@ fn forbidden() -> Vec<(Regex, &'static str)> {
     ]
 }
 
+/// The Markdown files of the repository, by file name: a `NAME.md` we mention must be one.
+fn markdown_names(files: &[PathBuf]) -> BTreeSet<String> {
+    let mut all = files.to_vec();
+    for vendored in ["schema", "tests/fixtures"] {
+        our_files_unfiltered(&root().join(vendored), &mut all);
+    }
+    all.iter()
+        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+        .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn our_files_unfiltered(path: &Path, files: &mut Vec<PathBuf>) {
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            our_files_unfiltered(&entry.unwrap().path(), files);
+        }
+    } else {
+        files.push(path.to_path_buf());
+    }
+}
+
 #[test]
 fn nothing_refers_outside_the_repository() {
     let mut files = Vec::new();
     our_files(root(), &mut files);
     assert!(files.len() > 100, "{} files", files.len());
     let rules = forbidden();
+    let markdown = markdown_names(&files);
+    let mention = Regex::new(r"\b[\w.-]+\.md\b").unwrap();
+    let url = Regex::new(r"https?://\S+").unwrap();
     let mut found = Vec::new();
     for file in &files {
         let Ok(text) = std::fs::read_to_string(file) else {
@@ -90,6 +116,15 @@ fn nothing_refers_outside_the_repository() {
             for (pattern, why) in &rules {
                 if let Some(hit) = pattern.find(line) {
                     found.push(format!("{name}:{}: {:?}: {why}", number + 1, hit.as_str()));
+                }
+            }
+            for hit in mention.find_iter(&url.replace_all(line, "")) {
+                if !markdown.contains(hit.as_str()) {
+                    found.push(format!(
+                        "{name}:{}: {:?}: a Markdown file that is not in the repository",
+                        number + 1,
+                        hit.as_str()
+                    ));
                 }
             }
         }

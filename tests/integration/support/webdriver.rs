@@ -132,7 +132,8 @@ impl Browser {
         let downloads = tempfile::tempdir().expect("download dir");
         let (width, height) = options.size;
         let mut args = vec![
-            // The flags the machine notes list for this closed network (rust.md "Known to work").
+            // Headless as root in a container without GPU, shared memory or a network to
+            // update from: each flag turns off one thing that would fail or phone home.
             "--headless".to_owned(),
             "--no-sandbox".to_owned(),
             "--disable-gpu".to_owned(),
