@@ -196,6 +196,61 @@ impl AccountPatch {
         Ok(patch)
     }
 
+    /// The patch as `(field name, value)` pairs in the vocabulary [`Self::from_fields`]
+    /// reads, for showing what a source answered (`mxconf lookup`).
+    pub fn fields(&self) -> Vec<(String, String)> {
+        let mut fields = Vec::new();
+        let mut push = |name: String, value: Option<String>| {
+            if let Some(value) = value {
+                fields.push((name, value));
+            }
+        };
+        push("login_name".into(), self.login_name.clone());
+        push("display_name".into(), self.display_name.clone());
+        for (service, url) in self.urls.iter() {
+            if let Some(field) = service.field() {
+                push(field.into(), url.clone());
+            }
+        }
+        let server_fields = |prefix: String, server: &ServerPatch| {
+            [
+                (ServerField::Host, server.host.clone()),
+                (ServerField::Port, server.port.map(|port| port.to_string())),
+                (
+                    ServerField::Security,
+                    server.security.map(|security| security.name().to_owned()),
+                ),
+                (
+                    ServerField::Authentication,
+                    server.authentication.as_ref().map(|methods| {
+                        let names: Vec<&str> = methods.iter().map(|method| method.name()).collect();
+                        names.join(", ")
+                    }),
+                ),
+                (ServerField::Username, server.username.clone()),
+            ]
+            .map(|(field, value)| (format!("{prefix}{}", field.name()), value))
+        };
+        for (kind, server) in self.servers.iter() {
+            for (name, value) in server_fields(format!("{}_", kind.name()), server) {
+                push(name, value);
+            }
+        }
+        for extra in &self.append {
+            let server = ServerPatch {
+                host: Some(extra.host.clone()),
+                port: Some(extra.port),
+                security: Some(extra.security),
+                authentication: Some(extra.authentication.clone()),
+                username: extra.username.clone(),
+            };
+            for (name, value) in server_fields(format!("append_{}_", extra.kind.name()), &server) {
+                push(name, value);
+            }
+        }
+        fields
+    }
+
     /// Applies the patch to an account resolved for an address: login name first, then the
     /// per-kind overrides, then the added servers; finally the RFC 8314 order is restored and
     /// servers that became identical are merged.
@@ -315,6 +370,29 @@ fn set_server(
 mod tests {
     use super::*;
     use crate::account::{EmailAddress, Provider};
+
+    #[test]
+    fn fields_read_back_as_the_same_patch() {
+        let fields = [
+            ("login_name", "jdoe"),
+            ("display_name", "Jane Doe"),
+            ("caldav_url", "https://dav.example.org/jane/"),
+            ("imap_host", "store7.example.org"),
+            ("smtp_port", "587"),
+            ("smtp_security", "STARTTLS"),
+            ("imap_authentication", "oauth2, password-cleartext"),
+            ("append_pop3_host", "pop.example.org"),
+            ("append_pop3_port", "995"),
+            ("append_pop3_security", "tls"),
+        ];
+        let patch = AccountPatch::from_fields(fields).unwrap();
+        let shown = patch.fields();
+        assert!(
+            shown.contains(&("smtp_security".into(), "starttls".into())),
+            "{shown:?}"
+        );
+        assert_eq!(AccountPatch::from_fields(shown).unwrap(), patch);
+    }
 
     fn server(kind: ServerKind, port: u16, security: Security) -> MailServer {
         MailServer {

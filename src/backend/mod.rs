@@ -36,6 +36,20 @@ pub enum BackendError {
     BadOutput(String),
 }
 
+impl BackendError {
+    /// The same error with `context` (a file, a host) before its text.
+    fn within(self, context: &str) -> Self {
+        match self {
+            BackendError::Unavailable(text) => {
+                BackendError::Unavailable(format!("{context}: {text}"))
+            }
+            BackendError::Timeout => BackendError::Timeout,
+            BackendError::Failed(text) => BackendError::Failed(format!("{context}: {text}")),
+            BackendError::BadOutput(text) => BackendError::BadOutput(format!("{context}: {text}")),
+        }
+    }
+}
+
 /// What a lookup yields: a patch, or `None` when the source has no entry for the address.
 pub type LookupResult = Result<Option<AccountPatch>, BackendError>;
 

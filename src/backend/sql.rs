@@ -70,7 +70,19 @@ impl SqlBackend {
             .await
     }
 
+    /// SQLite's errors ("unable to open database file") do not say which file: name it, as
+    /// resolved from the config, so a wrong relative path shows where it points.
     async fn query(&self, address: &EmailAddress) -> LookupResult {
+        let result = self.query_pool(address).await;
+        match &self.settings.database {
+            SqlDatabase::Sqlite(path) => {
+                result.map_err(|error| error.within(&format!("SQLite file {}", path.display())))
+            }
+            SqlDatabase::Postgres { .. } => result,
+        }
+    }
+
+    async fn query_pool(&self, address: &EmailAddress) -> LookupResult {
         let pool = self.pool().await?;
         let row = sqlx::query(AssertSqlSafe(self.settings.query.as_str()))
             .bind(address.as_str())

@@ -1,43 +1,86 @@
 //! `mxconf check-config`: load and validate, print every problem as `file:line: field: what`;
-//! also compiles and test-renders the web form's templates (an admin's `[web] templates-dir`).
+//! also compiles and test-renders the web form's templates (an admin's `[web] templates-dir`),
+//! loads the signer (its warnings on stderr, as `serve` logs them) and, with `--backends`,
+//! asks every per-user source once for its probe address.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use super::{ConfigArg, EXIT_CHECK_FAILED};
+use super::{ConfigArg, EXIT_CHECK_FAILED, logging, lookup};
 use crate::config::{Config, ConfigError};
+use crate::resolve::Resolver;
 
-pub fn run(args: &ConfigArg) -> anyhow::Result<ExitCode> {
-    let result = match &args.config {
+#[derive(Debug, clap::Args)]
+pub struct CheckConfigArgs {
+    /// Also open every per-user source and run its query or search once, for its
+    /// probe-address (default mxconf-probe@ a domain that lists it); exit 1 if one fails.
+    #[arg(long)]
+    pub backends: bool,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+pub fn run(args: &CheckConfigArgs) -> anyhow::Result<ExitCode> {
+    // The signer's warnings (a key others can read, an incomplete chain) are log events.
+    logging::init();
+    let config = match &args.config.config {
         Some(path) => Config::load(path),
         None => Config::demo(),
     };
-    match result {
-        Ok(config) => {
-            // The signer's files are checked too (key matches, dates), so a renewal gone wrong
-            // shows here rather than at the next restart.
-            if let Some(settings) = &config.signing {
-                match crate::signing::Signer::from_settings(settings) {
-                    Ok(signer) => println!("signing: {}", signer.describe()),
-                    Err(error) => {
-                        eprintln!("{}: signing: {error}", config.source_name());
-                        return Ok(ExitCode::from(EXIT_CHECK_FAILED));
-                    }
-                }
-            }
-            // The web form's templates are compiled and every variant rendered once.
-            if let Err(error) = crate::webform::Webform::new(&config.provider, &config.web) {
-                eprintln!("{}: {error}", config.source_name());
-                return Ok(ExitCode::from(EXIT_CHECK_FAILED));
-            }
-            println!("{}: OK", config.source_name());
-            Ok(ExitCode::SUCCESS)
-        }
+    let config = match config {
+        Ok(config) => config,
         Err(ConfigError::Invalid(issues)) => {
             for issue in &issues {
                 eprintln!("{issue}");
             }
-            Ok(ExitCode::from(EXIT_CHECK_FAILED))
+            return Ok(ExitCode::from(EXIT_CHECK_FAILED));
         }
-        Err(error) => Err(error.into()),
+        Err(error) => return Err(error.into()),
+    };
+    // The signer's files are checked too (key matches, dates), so a renewal gone wrong shows
+    // here rather than at the next restart.
+    if let Some(settings) = &config.signing {
+        match crate::signing::Signer::from_settings(settings) {
+            Ok(signer) => println!("signing: {}", signer.describe()),
+            Err(error) => {
+                eprintln!("{}: signing: {error}", config.source_name());
+                return Ok(ExitCode::from(EXIT_CHECK_FAILED));
+            }
+        }
     }
+    // The web form's templates are compiled and every variant rendered once.
+    if let Err(error) = crate::webform::Webform::new(&config.provider, &config.web) {
+        eprintln!("{}: {error}", config.source_name());
+        return Ok(ExitCode::from(EXIT_CHECK_FAILED));
+    }
+    let name = config.source_name();
+    if args.backends && !check_backends(config)? {
+        return Ok(ExitCode::from(EXIT_CHECK_FAILED));
+    }
+    println!("{name}: OK");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Asks every source once; a failure is printed as `file:line: backends.NAME: reason`, the
+/// place where the source is defined.
+fn check_backends(config: Config) -> anyhow::Result<bool> {
+    let resolver = Resolver::new(Arc::new(config));
+    let mut ok = true;
+    for asked in super::runtime()?.block_on(resolver.probe_all()) {
+        match &asked.result {
+            Ok(_) => println!("{}", lookup::describe(&asked)),
+            Err(error) => {
+                ok = false;
+                eprintln!(
+                    "{}: backends.{}: {error} ({} source, asked for {} in {} ms)",
+                    asked.source.defined_at,
+                    asked.source.name,
+                    asked.source.type_name(),
+                    asked.address,
+                    asked.elapsed.as_millis()
+                );
+            }
+        }
+    }
+    Ok(ok)
 }

@@ -8,6 +8,7 @@ mod doctor;
 mod export;
 mod import;
 mod logging;
+mod lookup;
 mod profile;
 mod render;
 mod serve;
@@ -34,9 +35,11 @@ pub enum Command {
     /// Run the HTTP server (the embedded demo config when --config is not given).
     Serve(serve::ServeArgs),
     /// Validate a config file; exit 0 when it is valid, 1 when not.
-    CheckConfig(ConfigArg),
+    CheckConfig(check_config::CheckConfigArgs),
     /// Print exactly what the server would answer a client for EMAIL.
     Render(render::RenderArgs),
+    /// Ask every per-user source of ADDRESS's domain; print each answer and the merged account.
+    Lookup(lookup::LookupArgs),
     /// Translate an automx.conf or a Thunderbird ISPDB file into mxconf.toml (stdout).
     Import(import::ImportArgs),
     /// Print the DNS records to publish for DOMAIN (SRV, CNAME, TXT).
@@ -80,6 +83,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args),
         Command::CheckConfig(args) => check_config::run(&args),
         Command::Render(args) => render::run(&args),
+        Command::Lookup(args) => lookup::run(&args),
         Command::Import(args) => import::run(&args),
         Command::Dns(args) => dns::run(&args),
         Command::Doctor(args) => doctor::run(&args),
@@ -88,6 +92,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sign(args) => sign::run(&args),
         Command::Verify(args) => verify::run(&args),
     }
+}
+
+/// The runtime a one-shot command drives its lookups on.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
 /// Writes `bytes` to `path` atomically (a temporary file renamed into place), so a failure

@@ -37,9 +37,7 @@ pub struct RenderArgs {
 /// Prints the body; exits 1 when the server's answer would be an HTTP error (4xx).
 pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let answers = Answers::new(args.config.load()?);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = super::runtime()?;
     let (status, body) = match runtime.block_on(render(&answers, args.protocol, &args.email)) {
         Ok(rendered) => (rendered.status, rendered.body),
         Err(refusal) => (refusal.status(), refusal.body().into_bytes()),

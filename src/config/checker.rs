@@ -44,6 +44,11 @@ impl<'a> Checker<'a> {
             + 1
     }
 
+    /// `file:line` of a span, as messages about the live configuration name a definition.
+    pub(super) fn location(&self, span: &Range<usize>) -> String {
+        format!("{}:{}", self.file, self.line_of(span))
+    }
+
     pub(super) fn report(&mut self, span: Option<&Range<usize>>, field: String, message: String) {
         let line = span.map(|span| self.line_of(span));
         self.issues.push(ConfigIssue {

@@ -88,10 +88,19 @@ impl Config {
         let profile = profile::check(&mut checker, &raw.profile, &provider);
         let server = server::check(&mut checker, &raw.server);
         let log = log::check(&raw.log);
-        let (backends, backend_names) = backend::check_backends(&mut checker, &raw.backends);
+        let (mut backends, backend_names) = backend::check_backends(&mut checker, &raw.backends);
         let web = web::check(&mut checker, &raw.web);
         let domains = domain::check_all(&mut checker, &raw.defaults, &raw.domains, &backend_names);
         let signing = signing::check(&mut checker, raw.signing.as_ref());
+        // Exact names before wildcards, each in name order: the default probe address does
+        // not depend on hash order.
+        let mut listing: Vec<(&str, &[usize])> = domains
+            .iter()
+            .filter(|settings| settings.redirect.is_none())
+            .map(|settings| (settings.pattern.as_str(), settings.sources.as_slice()))
+            .collect();
+        listing.sort_by_key(|(pattern, _)| (pattern.starts_with("*."), *pattern));
+        backend::set_probe_addresses(&mut backends, &raw.backends, listing.iter().copied());
         if !checker.is_clean() {
             return Err(ConfigError::Invalid(checker.into_issues()));
         }

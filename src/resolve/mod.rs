@@ -8,7 +8,9 @@ mod sources;
 use std::sync::Arc;
 
 use crate::account::{Account, Domain, EmailAddress, MailServer, Redirect, Services, Template};
+use crate::config::backend::OnFailure;
 use crate::config::{Config, DomainRedirect, DomainSettings};
+pub use sources::Asked;
 use sources::Sources;
 
 /// Why no account could be resolved.
@@ -34,6 +36,26 @@ pub enum ResolveError {
 pub enum Resolution {
     Account(Account),
     Redirect(Redirect),
+}
+
+/// Every source of an address's domain asked directly, and the account they make together
+/// (`mxconf lookup`).
+#[derive(Debug, Clone)]
+pub struct Explanation {
+    /// The address looked up: the one asked about, or where its domain alias moves it.
+    pub address: EmailAddress,
+    /// In the domain's order; every one is asked, even after a failure.
+    pub asked: Vec<Asked>,
+    /// What a client would get: the static settings patched by each answer in order, or
+    /// the refusal a failing `on-failure = "fail"` source causes.
+    pub account: Result<Account, ResolveError>,
+}
+
+impl Explanation {
+    /// True when some source did not answer.
+    pub fn failed(&self) -> bool {
+        self.asked.iter().any(|asked| asked.result.is_err())
+    }
 }
 
 /// Turns addresses into accounts using the configuration.
@@ -110,6 +132,44 @@ impl Resolver {
                 .await?;
         }
         Ok(account)
+    }
+
+    /// Asks every source of `email`'s domain afresh (no cache) and keeps each answer beside
+    /// the merged account, for `mxconf lookup`. A domain alias is followed as [`Self::resolve`]
+    /// follows it.
+    pub async fn explain(&self, email: &EmailAddress) -> Result<Explanation, ResolveError> {
+        let address = match &self.settings(email.domain())?.redirect {
+            None => email.clone(),
+            Some(DomainRedirect::Domain(target)) => email
+                .with_domain(target)
+                .map_err(|_| ResolveError::UnknownDomain)?,
+            Some(DomainRedirect::Url(_)) => return Err(ResolveError::UnknownDomain),
+        };
+        let settings = self.settings(address.domain())?;
+        let mut account = self.account(address.domain(), Some(&address), settings);
+        let asked = self.sources.explain(&settings.sources, &address).await;
+        let mut refused = false;
+        for answer in &asked {
+            match &answer.result {
+                Ok(Some(patch)) => patch.apply(&mut account),
+                Ok(None) => {}
+                Err(_) => refused |= answer.source.on_failure == OnFailure::Fail,
+            }
+        }
+        Ok(Explanation {
+            address,
+            asked,
+            account: if refused {
+                Err(ResolveError::BackendUnavailable)
+            } else {
+                Ok(account)
+            },
+        })
+    }
+
+    /// Asks every configured source once for its probe address (`check-config --backends`).
+    pub async fn probe_all(&self) -> Vec<Asked> {
+        self.sources.probe_all().await
     }
 
     /// Domain-level settings, for clients that do not send an address (usernames stay

@@ -74,7 +74,7 @@ impl Sources {
                     let same = previous
                         .0
                         .iter()
-                        .find(|old| old.settings == *settings && old.secret == secret);
+                        .find(|old| old.settings.same_source(settings) && old.secret == secret);
                     match same {
                         Some(old) => Arc::clone(old),
                         None => {
@@ -106,6 +106,35 @@ impl Sources {
         }
         Ok(())
     }
+
+    /// Asks each listed source for `email` afresh (no cache), for `mxconf lookup`.
+    pub(super) async fn explain(&self, indices: &[usize], email: &EmailAddress) -> Vec<Asked> {
+        let mut asked = Vec::with_capacity(indices.len());
+        for source in indices.iter().filter_map(|&index| self.0.get(index)) {
+            asked.push(source.ask(email).await);
+        }
+        asked
+    }
+
+    /// Asks every source for its probe address, for `check-config --backends`.
+    pub(super) async fn probe_all(&self) -> Vec<Asked> {
+        let mut asked = Vec::with_capacity(self.0.len());
+        for source in &self.0 {
+            asked.push(source.ask(&source.settings.probe_address).await);
+        }
+        asked
+    }
+}
+
+/// One source asked directly for one address: what it answered, and how long it took.
+#[derive(Debug, Clone)]
+pub struct Asked {
+    /// The source's settings: name, type, `defined_at`, `on-failure`.
+    pub source: BackendSettings,
+    /// The address in the source's normal form (`local-part`), as it was asked.
+    pub address: EmailAddress,
+    pub result: LookupResult,
+    pub elapsed: Duration,
 }
 
 /// The password file's contents, hashed (the password itself is not kept here).
@@ -165,10 +194,27 @@ impl Source {
         }
     }
 
-    async fn fetch(&self, email: &EmailAddress) -> Result<Cached, ()> {
-        let result: LookupResult = tokio::time::timeout(self.timeout, self.backend.lookup(email))
+    /// One lookup within the timeout, past cache and policy.
+    async fn query(&self, email: &EmailAddress) -> LookupResult {
+        tokio::time::timeout(self.timeout, self.backend.lookup(email))
             .await
-            .unwrap_or(Err(BackendError::Timeout));
+            .unwrap_or(Err(BackendError::Timeout))
+    }
+
+    async fn ask(&self, email: &EmailAddress) -> Asked {
+        let address = self.local_part.lookup_form(email).into_owned();
+        let started = Instant::now();
+        let result = self.query(&address).await;
+        Asked {
+            source: self.settings.clone(),
+            address,
+            result,
+            elapsed: started.elapsed(),
+        }
+    }
+
+    async fn fetch(&self, email: &EmailAddress) -> Result<Cached, ()> {
+        let result = self.query(email).await;
         match result {
             Ok(patch) => {
                 if self.failing.load(Ordering::Relaxed)
@@ -242,8 +288,10 @@ mod tests {
         let password = dir.path().join("password");
         std::fs::write(&password, "one\n").unwrap();
         let config = |query: &str| {
+            // A comment that moves every table down a line is no change.
+            let moved = if query.contains('2') { "# moved\n" } else { "" };
             let text = format!(
-                "[provider]\nid = \"example.org\"\ndisplay-name = \"E\"\nshort-name = \"E\"\n\
+                "{moved}[provider]\nid = \"example.org\"\ndisplay-name = \"E\"\nshort-name = \"E\"\n\
                  [backends.a]\ntype = \"sql\"\npath = \"users.sqlite\"\nquery = \"{query}\"\n\
                  [backends.b]\ntype = \"ldap\"\nurl = \"ldap://127.0.0.1\"\nbase = \"dc=x\"\n\
                  bind-dn = \"cn=x\"\npassword-file = \"password\"\n\

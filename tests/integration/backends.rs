@@ -14,11 +14,11 @@ use std::sync::Arc;
 use crate::support::config_from;
 use crate::support::servers::{Postgres, Slapd};
 
-const PROVIDER: &str =
+pub(crate) const PROVIDER: &str =
     "[provider]\nid = \"example.org\"\ndisplay-name = \"Example\"\nshort-name = \"Example\"\n";
 
 /// A domain with one IMAP and one SMTP server, consulting `sources`.
-fn config(backends: &str, sources: &str) -> Config {
+pub(crate) fn config(backends: &str, sources: &str) -> Config {
     config_from(&format!(
         "{PROVIDER}{backends}\n[domains.\"example.org\"]\nsources = [{sources}]\n\
          [[domains.\"example.org\".imap]]\nhost = \"imap.example.org\"\nport = 993\nsecurity = \"tls\"\n\
@@ -72,13 +72,13 @@ fn assert_jane(account: &Account) {
     assert_eq!(account.display_name.as_deref(), Some("Jane Doe"));
 }
 
-const USERS_SQL: &str = "CREATE TABLE users (local TEXT NOT NULL, domain TEXT NOT NULL, \
+pub(crate) const USERS_SQL: &str = "CREATE TABLE users (local TEXT NOT NULL, domain TEXT NOT NULL, \
      login TEXT, full_name TEXT, mailhost TEXT, imap_port INTEGER);\n\
      INSERT INTO users VALUES ('jane', 'example.org', 'jdoe', 'Jane Doe', 'store7.example.org', NULL);\n\
      INSERT INTO users VALUES ('max', 'example.org', 'mmuster', NULL, NULL, 10993);\n";
 
 /// Selects by local part and domain: a query that splicing `x'or'1'='1` into would open up.
-const USERS_QUERY: &str = "SELECT login AS login_name, full_name AS display_name, mailhost AS imap_host, \
+pub(crate) const USERS_QUERY: &str = "SELECT login AS login_name, full_name AS display_name, mailhost AS imap_host, \
      imap_port FROM users WHERE local = $2 AND domain = $3";
 
 /// Escaped or bound, every [`HOSTILE`] address finds nothing: spliced in, each would match.
@@ -139,7 +139,7 @@ fn hostile_addresses_that_never_reach_a_backend() {
 }
 
 /// Runs `sql` in a new SQLite file at `path` (its directories are created).
-async fn sqlite_at(path: &Path, sql: &str) {
+pub(crate) async fn sqlite_at(path: &Path, sql: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
@@ -439,13 +439,13 @@ async fn postgres_wrong_password_never_appears_in_errors() {
     );
 }
 
-const LDIF: &str = "dn: dc=example,dc=org\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n\
+pub(crate) const LDIF: &str = "dn: dc=example,dc=org\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n\
 dn: ou=people,dc=example,dc=org\nobjectClass: organizationalUnit\nou: people\n\n\
 dn: uid=jdoe,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nobjectClass: inetLocalMailRecipient\n\
 uid: jdoe\ncn: Jane Doe\nsn: Doe\nmail: jane@example.org\nmailHost: store7.example.org\n\n\
 dn: uid=jane2,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: jane2\ncn: Jane Two\nsn: Two\nmail: jane2@example.org\n";
 
-fn ldap_backend(slapd: &Slapd, filter: &str, extra: &str) -> String {
+pub(crate) fn ldap_backend(slapd: &Slapd, filter: &str, extra: &str) -> String {
     format!(
         "[backends.dir]\ntype = \"ldap\"\nurl = \"{}\"\nstarttls = false\nbind-dn = \"{}\"\npassword-file = \"{}\"\n\
          base = \"ou=people,dc=example,dc=org\"\nfilter = \"{filter}\"\n{extra}\n\
@@ -611,7 +611,7 @@ esac
 
 /// `"/bin/sh", "SCRIPT"`: the test script is read by sh, not exec'd, because exec'ing a file
 /// just written races with forks in other test threads (ETXTBSY).
-fn script(dir: &Path) -> String {
+pub(crate) fn script(dir: &Path) -> String {
     let path = dir.join("lookup.sh");
     std::fs::write(&path, SCRIPT).unwrap();
     format!("/bin/sh\", \"{}", path.display())

@@ -39,6 +39,7 @@ pub struct BackendFile {
     pub on_failure: OnFailure,
     #[serde(default)]
     pub local_part: LocalPart,
+    pub probe_address: Option<Spanned<String>>,
     // sql
     pub path: Option<Spanned<String>>,
     pub query: Option<Spanned<String>>,
@@ -69,15 +70,16 @@ named_enum! {
     }
 }
 
-/// What to answer when a source is down, slow or returns garbage.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OnFailure {
-    /// Leave the source out: the static settings (and the other sources) answer.
-    #[default]
-    Static,
-    /// Refuse the lookup: the server answers 503.
-    Fail,
+named_enum! {
+    /// What to answer when a source is down, slow or returns garbage.
+    #[derive(Default)]
+    pub enum OnFailure {
+        /// Leave the source out: the static settings (and the other sources) answer.
+        #[default]
+        Static = "static",
+        /// Refuse the lookup: the server answers 503.
+        Fail = "fail",
+    }
 }
 
 /// How an address's local part is given to a source (docs/backends.md, "Address normal form").
@@ -121,6 +123,31 @@ pub struct BackendSettings {
     pub cache_size: u64,
     pub on_failure: OnFailure,
     pub local_part: LocalPart,
+    /// What `check-config --backends` (and the server's probe) asks: `probe-address`, else
+    /// `mxconf-probe@` a domain that lists the source (set once the domains are checked).
+    pub probe_address: EmailAddress,
+    /// `file:line` of the `[backends.NAME]` table, for messages about the live source.
+    pub defined_at: String,
+}
+
+impl BackendSettings {
+    /// The type's name (`sql`, `ldap`, `command`), for messages.
+    pub fn type_name(&self) -> &'static str {
+        match self.kind {
+            BackendKind::Sql(_) => BackendType::Sql.name(),
+            BackendKind::Ldap(_) => BackendType::Ldap.name(),
+            BackendKind::Command(_) => BackendType::Command.name(),
+        }
+    }
+
+    /// The same source as `other`, wherever it is written in the file: what a reload keeps.
+    pub fn same_source(&self, other: &BackendSettings) -> bool {
+        *self
+            == BackendSettings {
+                defined_at: self.defined_at.clone(),
+                ..other.clone()
+            }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,7 +227,8 @@ pub(super) fn check_backends(
                 "names use letters, digits, - and _ only".into(),
             );
         }
-        if let Some(backend) = check_backend(checker, &label, name, entry.get_ref()) {
+        let defined_at = checker.location(&entry.span());
+        if let Some(backend) = check_backend(checker, &label, name, entry.get_ref(), defined_at) {
             names.insert(name.clone(), settings.len());
             settings.push(backend);
         }
@@ -242,6 +270,7 @@ fn check_backend(
     label: &str,
     name: &str,
     raw: &BackendFile,
+    defined_at: String,
 ) -> Option<BackendSettings> {
     let kind = *raw.kind.get_ref();
     let mut ok = true;
@@ -300,6 +329,21 @@ fn check_backend(
         raw.cache_size.as_ref(),
         10_000,
     );
+    // Until the domains are checked, a placeholder; `set_probe_addresses` replaces it.
+    let probe_address = match &raw.probe_address {
+        None => EmailAddress::parse(NO_DOMAIN_PROBE).ok(),
+        Some(text) => {
+            let parsed = EmailAddress::parse(text.get_ref());
+            if let Err(error) = &parsed {
+                checker.report(
+                    Some(&text.span()),
+                    format!("{label}.probe-address"),
+                    format!("not an address: {error}"),
+                );
+            }
+            parsed.ok()
+        }
+    };
     let backend = match kind {
         BackendType::Sql => sql::check(checker, label, raw).map(BackendKind::Sql),
         BackendType::Ldap => ldap::check(checker, label, raw).map(BackendKind::Ldap),
@@ -314,7 +358,45 @@ fn check_backend(
         cache_size: cache_size?,
         on_failure: raw.on_failure,
         local_part: raw.local_part,
+        probe_address: probe_address?,
+        defined_at,
     })
+}
+
+/// The local part of a default probe address: no mailbox is expected to have it.
+const PROBE_LOCAL_PART: &str = "mxconf-probe";
+/// The probe address of a source no domain lists.
+const NO_DOMAIN_PROBE: &str = "mxconf-probe@example.invalid";
+
+/// Gives every source without a `probe-address` the default one: `mxconf-probe@` the first
+/// domain that lists it (a wildcard `*.example.org` gives `example.org`'s subdomain
+/// `probe.example.org`), so a command that refuses foreign domains still gets one of its own.
+pub(super) fn set_probe_addresses<'d>(
+    backends: &mut [BackendSettings],
+    raw: &BTreeMap<String, Spanned<BackendFile>>,
+    domains: impl Iterator<Item = (&'d str, &'d [usize])> + Clone,
+) {
+    for (index, backend) in backends.iter_mut().enumerate() {
+        let explicit = raw
+            .get(&backend.name)
+            .is_some_and(|entry| entry.get_ref().probe_address.is_some());
+        if explicit {
+            continue;
+        }
+        let probe = domains
+            .clone()
+            .find(|(_, sources)| sources.contains(&index))
+            .and_then(|(pattern, _)| {
+                let domain = match pattern.strip_prefix("*.") {
+                    Some(parent) => format!("probe.{parent}"),
+                    None => pattern.to_owned(),
+                };
+                EmailAddress::parse(&format!("{PROBE_LOCAL_PART}@{domain}")).ok()
+            });
+        if let Some(probe) = probe {
+            backend.probe_address = probe;
+        }
+    }
 }
 
 /// `Some(None)` when both or a bad one is given (already reported), `None` when neither.
@@ -376,7 +458,8 @@ pub(super) fn check_url(
             format!("expected a {}:// URL with a host", schemes.join(":// or ")),
         );
     }
-    if url.password().is_some() {
+    // sqlx (like libpq) also reads `?password=` from the query string.
+    if url.password().is_some() || url.query_pairs().any(|(key, _)| key == "password") {
         return report(
             checker,
             "holds a password: move it to password-file or password-env (URLs end up in logs)"

@@ -88,6 +88,62 @@ fn mistakes_name_file_line_and_field() {
 }
 
 #[test]
+fn a_password_in_the_query_string_is_refused_like_one_in_the_user_info() {
+    let errors = errors(
+        "[backends.pg]\ntype = \"sql\"\nurl = \"postgres://mx@db.example.org/mail?sslmode=require&password=hunter2\"\n\
+         query = \"SELECT 1 AS imap_port\"\n",
+    );
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].starts_with("mxconf.toml:7: backends.pg.url: holds a password"),
+        "{errors:#?}"
+    );
+    assert!(!errors[0].contains("hunter2"), "{errors:#?}");
+}
+
+#[test]
+fn probe_addresses_default_to_a_domain_listing_the_source() {
+    let text = "[backends.a]\ntype = \"command\"\ncommand = [\"/bin/true\"]\n\
+        [backends.b]\ntype = \"command\"\ncommand = [\"/bin/true\"]\nprobe-address = \"Probe.User@Example.NET\"\n\
+        [backends.c]\ntype = \"command\"\ncommand = [\"/bin/true\"]\n\
+        [backends.d]\ntype = \"command\"\ncommand = [\"/bin/true\"]\n\
+        [domains.\"*.example.org\"]\nsources = [\"a\", \"c\"]\n[domains.\"b.example\"]\nsources = [\"a\"]\n\
+        [domains.\"a.example\"]\nsources = [\"b\"]\n";
+    let config = Config::from_toml(
+        &format!("{PROVIDER}{text}"),
+        ConfigSource::File("mxconf.toml".into()),
+    )
+    .unwrap();
+    let probes: Vec<_> = config
+        .backends
+        .iter()
+        .map(|b| {
+            (
+                b.name.as_str(),
+                b.probe_address.as_str(),
+                b.defined_at.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        probes,
+        [
+            ("a", "mxconf-probe@b.example", "mxconf.toml:5"),
+            ("b", "Probe.User@example.net", "mxconf.toml:8"),
+            ("c", "mxconf-probe@probe.example.org", "mxconf.toml:12"),
+            ("d", "mxconf-probe@example.invalid", "mxconf.toml:15"),
+        ]
+    );
+    let bad = errors(
+        "[backends.a]\ntype = \"command\"\ncommand = [\"/bin/true\"]\nprobe-address = \"nobody\"\n",
+    );
+    assert!(
+        bad[0].starts_with("mxconf.toml:8: backends.a.probe-address: not an address"),
+        "{bad:#?}"
+    );
+}
+
+#[test]
 fn local_part_is_lowercase_unless_exact() {
     let text = |extra: &str| {
         format!("{PROVIDER}[backends.run]\ntype = \"command\"\ncommand = [\"/bin/true\"]\n{extra}")
@@ -201,6 +257,7 @@ fn example_file_documents_every_key_and_its_examples_load() {
         "cache-size",
         "on-failure",
         "local-part",
+        "probe-address",
     ];
     let any: BackendFile = toml::from_str("type = \"sql\"").unwrap();
     for key in keys
