@@ -207,6 +207,7 @@ pub fn import(text: &str, file: &str) -> Result<Imported, ImportError> {
         backends: Vec::new(),
         defaults: Some(defaults),
         domains: entries,
+        ..Imported::default()
     })
 }
 
