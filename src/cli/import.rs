@@ -42,14 +42,15 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         Format::Automx => import::automx::import(&text, &name),
         Format::Ispdb => import::ispdb::import(&text, &name),
     };
-    let toml = match imported {
-        Ok(imported) => imported.to_toml(),
+    let imported = match imported {
+        Ok(imported) => imported,
         Err(error @ ImportError::Read { .. }) => return Err(error.into()),
         Err(error) => {
             eprintln!("mxconf: {error}");
             return Ok(ExitCode::from(EXIT_CHECK_FAILED));
         }
     };
+    let toml = imported.to_toml();
     // The importer's promise is a config that loads; check it the way `serve` will.
     let source = ConfigSource::File(args.output.clone().unwrap_or_else(|| "<stdout>".into()));
     if let Err(ConfigError::Invalid(issues)) = Config::from_toml(&toml, source) {
@@ -65,5 +66,23 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
             .write_all(toml.as_bytes())
             .context("cannot write to stdout")?,
     }
+    summarise(&imported, &toml);
     Ok(ExitCode::SUCCESS)
+}
+
+/// What an admin must know before deploying, on stderr: the warnings, and how much of the
+/// output is comments to read.
+fn summarise(imported: &import::Imported, toml: &str) {
+    for warning in &imported.warnings {
+        eprintln!("mxconf: warning: {warning}");
+    }
+    let comments = toml
+        .lines()
+        .filter(|line| line.starts_with("# ") || *line == "#")
+        .count();
+    eprintln!(
+        "mxconf: imported {} domain(s); read the {comments} comment line(s) before deploying: \
+         they mark what did not carry over as it was",
+        imported.domains.len()
+    );
 }

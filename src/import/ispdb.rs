@@ -3,7 +3,8 @@
 //! entities); what mxconf cannot model (webmail, POP3 options, root `<oAuth2>`, Exchange
 //! types…) becomes a comment in the output rather than disappearing silently.
 
-use roxmltree::{Document, Node};
+use quick_xml::events::Event;
+use roxmltree::{Document, Node, ParsingOptions};
 
 use super::{DomainOut, ImportError, Imported, ServerOut, fit, is_host_template};
 use crate::account::{AuthMethod, Domain, PerKind, Security, ServerKind, Template, UrlService};
@@ -17,7 +18,12 @@ use crate::account::{AuthMethod, Domain, PerKind, Security, ServerKind, Template
 /// filled in, because mxconf host names are literal.
 pub fn import(text: &str, file: &str) -> Result<Imported, ImportError> {
     super::check_size(text, file)?;
-    let doc = Document::parse(text).map_err(|error| ImportError::Syntax {
+    check_structure(text, file)?;
+    let options = ParsingOptions {
+        nodes_limit: MAX_NODES,
+        ..ParsingOptions::default()
+    };
+    let doc = Document::parse_with_options(text, options).map_err(|error| ImportError::Syntax {
         file: file.to_owned(),
         line: Some(error.pos().row as usize),
         message: error.to_string(),
@@ -209,6 +215,57 @@ pub fn import(text: &str, file: &str) -> Result<Imported, ImportError> {
         domains: entries,
         ..Imported::default()
     })
+}
+
+/// Real ISPDB elements carry at most two attributes, and the largest file (mail.com, 191
+/// domains) has under a thousand nodes; these bounds leave room and keep parsing linear.
+const MAX_ATTRIBUTES_PER_ELEMENT: usize = 16;
+const MAX_ATTRIBUTES: usize = 4096;
+const MAX_NODES: u32 = 65_536;
+
+/// Counts attributes in one linear pass (quick-xml, without its duplicate check) before
+/// roxmltree sees the text: roxmltree checks each attribute against the element's earlier
+/// ones, which is quadratic in their number (200,000 attributes took over 30 s).
+fn check_structure(text: &str, file: &str) -> Result<(), ImportError> {
+    let mut reader = quick_xml::Reader::from_str(text);
+    let line = |position: u64| {
+        let end = usize::try_from(position).map_or(text.len(), |p| p.min(text.len()));
+        Some(
+            text.as_bytes()[..end]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1,
+        )
+    };
+    let mut total = 0;
+    loop {
+        let start = reader.buffer_position();
+        let element = match reader.read_event() {
+            Ok(Event::Eof) => return Ok(()),
+            Ok(Event::Start(element) | Event::Empty(element)) => element,
+            Ok(_) => continue,
+            Err(error) => {
+                return Err(ImportError::Syntax {
+                    file: file.to_owned(),
+                    line: line(reader.error_position()),
+                    message: error.to_string(),
+                });
+            }
+        };
+        let count = element.attributes().with_checks(false).count();
+        total += count;
+        if count > MAX_ATTRIBUTES_PER_ELEMENT || total > MAX_ATTRIBUTES {
+            return Err(ImportError::Invalid {
+                file: file.to_owned(),
+                line: line(start),
+                message: format!(
+                    "too many attributes (at most {MAX_ATTRIBUTES_PER_ELEMENT} per element and \
+                     {MAX_ATTRIBUTES} in all); not an ISPDB file"
+                ),
+            });
+        }
+    }
 }
 
 fn select(incoming: &[(&str, ServerOut)], kind: &str) -> Vec<ServerOut> {
@@ -406,6 +463,22 @@ mod tests {
                    <socketType>SSL</socketType></incomingServer></emailProvider></clientConfig>";
         let error = import(xml, "port.xml").unwrap_err().to_string();
         assert_eq!(error, "port.xml:4: <port> is not a port number");
+    }
+
+    #[test]
+    fn attribute_bombs_are_refused_before_parsing() {
+        let many: String = (0..200_000).map(|i| format!(" a{i}=\"\"")).collect();
+        let xml = format!("<clientConfig>\n<emailProvider{many}/></clientConfig>");
+        let error = import(&xml, "bomb.xml").unwrap_err().to_string();
+        assert!(
+            error.starts_with("bomb.xml:2: too many attributes"),
+            "{error}"
+        );
+        // Spread over elements, the total counts.
+        let spread: String = (0..5000).map(|i| format!("<d a=\"{i}\"/>")).collect();
+        let xml = format!("<clientConfig>{spread}</clientConfig>");
+        let error = import(&xml, "spread.xml").unwrap_err().to_string();
+        assert!(error.contains("too many attributes"), "{error}");
     }
 
     #[test]

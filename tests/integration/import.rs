@@ -615,3 +615,252 @@ async fn automx_ldap_section_becomes_a_working_ldap_source() {
     assert_eq!(account.display_name, None);
     assert_eq!(account.login_name(), Some("*@example.org"));
 }
+
+/// The repository's development chain, as automx's sign_* options would name it.
+fn dev_cert(name: &str) -> String {
+    fixtures()
+        .join("../../certs")
+        .join(name)
+        .canonicalize()
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+/// automx signed its profiles: the import carries that over to `[signing]`, and
+/// `mxconf check-config` opens the same files automx signed with.
+#[test]
+fn automx_signing_becomes_a_signing_table() {
+    let (_dir, conf) = temp_file(
+        "automx.conf",
+        &format!(
+            "[automx]\nprovider = example.org\ndomains = example.org, example.net\n\n\
+             [DEFAULT]\nsign_mobileconfig = yes\nsign_cert = {}\nsign_key = {}\nsign_more_certs = {}\n\n\
+             [global]\nbackend = static\nsmtp = yes\nsmtp_server = mail.example.org\nsmtp_port = 587\n\
+             smtp_encryption = starttls\nsmtp_auth = plaintext\n\n\
+             [example.net]\nbackend = static\nsign_mobileconfig = no\n",
+            dev_cert("signer.pem"),
+            dev_cert("signer.key"),
+            dev_cert("chain.pem"),
+        ),
+    );
+    let output = import("automx", &conf);
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains(&format!(
+            "[signing]\ncert = \"{}\"\nkey = \"{}\"\nchain = \"{}\"\n",
+            dev_cert("signer.pem"),
+            dev_cert("signer.key"),
+            dev_cert("chain.pem")
+        )),
+        "{text}"
+    );
+    // mxconf signs every profile; automx left example.net's unsigned, which the note says.
+    assert!(
+        text.contains("# automx profiles for example.net: sign_mobileconfig was off"),
+        "{text}"
+    );
+    let (_out, path) = temp_file("mxconf.toml", &text);
+    let check = check_config(&path);
+    assert_success(&check);
+    let stdout = String::from_utf8(check.stdout).unwrap();
+    assert!(stdout.starts_with("signing: "), "{stdout}");
+}
+
+/// Signing files this machine does not have: the table is written commented out (so the
+/// output still loads), and stderr says profiles will be unsigned until it is enabled.
+#[test]
+fn automx_signing_with_missing_files_is_commented_out_and_warned_about() {
+    let (_dir, conf) = temp_file(
+        "automx.conf",
+        "[automx]\nprovider = example.org\ndomains = example.org\n\n\
+         [global]\nbackend = static\nsign_mobileconfig = yes\nsign_cert = /nonexistent/cert.pem\n\
+         sign_key = etc/automx/key.pem\nsmtp = yes\nsmtp_server = mail.example.org\n\
+         smtp_port = 587\nsmtp_encryption = starttls\nsmtp_auth = plaintext\n",
+    );
+    let (text, config) = import_and_check("automx", &conf);
+    assert!(config.signing.is_none());
+    for expected in [
+        "# [signing]\n# cert = \"/nonexistent/cert.pem\"\n# key = \"/etc/automx/key.pem\"\n",
+        "# automx sign_key = etc/automx/key.pem was relative to automx's working directory",
+        "Until [signing] is enabled, profiles are served UNSIGNED.",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in\n{text}");
+    }
+    let stderr = String::from_utf8(import("automx", &conf).stderr).unwrap();
+    assert!(
+        stderr.contains("mxconf: warning: [signing] is commented out (")
+            && stderr.contains("profiles are served unsigned until you enable it"),
+        "{stderr}"
+    );
+    // With signing switched off, automx served unsigned profiles: said so, nothing enabled.
+    let conf_text = std::fs::read_to_string(&conf)
+        .unwrap()
+        .replace("sign_mobileconfig = yes", "sign_mobileconfig = no");
+    std::fs::write(&conf, conf_text).unwrap();
+    let (text, config) = import_and_check("automx", &conf);
+    assert!(config.signing.is_none());
+    assert!(
+        text.contains("# automx profiles for example.org: sign_mobileconfig was off"),
+        "{text}"
+    );
+}
+
+/// automx's LDAP `cacert` becomes `ca-file` (which mxconf reads at load), a caldav_server
+/// without `caldav = yes` is named, and a MySQL lookup is kept commented out with the reason.
+#[test]
+fn automx_cacert_caldav_and_mysql_are_carried_or_explained() {
+    let (_dir, conf) = temp_file(
+        "automx.conf",
+        &format!(
+            "[automx]\nprovider = example.org\ndomains = example.org, example.net, example.com\n\n\
+             [example.org]\nbackend = ldap\nhost = ldaps://ldap.example.org\nbase = dc=example,dc=org\n\
+             filter = (mail=%s)\nresult_attrs = uid\ncacert = {}\n\
+             imap = yes\nimap_server = imap.example.org\nimap_port = 993\nimap_encryption = ssl\n\
+             imap_auth = plaintext\nimap_auth_identity = ${{uid}}\n\
+             caldav_server = https://dav.example.org/cal/\n\n\
+             [example.net]\nbackend = ldap\nhost = ldaps://ldap.example.net\nbase = dc=example,dc=net\n\
+             filter = (mail=%s)\nresult_attrs = uid\ncacert = /nonexistent/ca.pem\n\
+             imap = yes\nimap_server = imap.example.net\nimap_port = 993\nimap_encryption = ssl\n\
+             imap_auth = plaintext\nimap_auth_identity = ${{uid}}\n\n\
+             [example.com]\nbackend = sql\nhost = mysql+pymysql://automx:s3cret@db.example.com/mail\n\
+             query = SELECT login FROM users WHERE address = '%s'\nresult_attrs = login\n\
+             imap = yes\nimap_server = imap.example.com\nimap_port = 993\nimap_encryption = ssl\n\
+             imap_auth = plaintext\nimap_auth_identity = ${{login}}\n",
+            dev_cert("root.pem")
+        ),
+    );
+    let (text, config) = import_and_check("automx", &conf);
+    assert!(
+        text.contains(&format!("ca-file = \"{}\"\n", dev_cert("root.pem"))),
+        "{text}"
+    );
+    for expected in [
+        "# automx cacert = /nonexistent/ca.pem: cannot be read here (",
+        "# [example.org] caldav_server = https://dav.example.org/cal/ without caldav = yes: \
+         automx did not announce it",
+        "# mxconf has no MySQL/MariaDB source yet, so this table is commented out",
+        "# [backends.example-com-sql]\n# type = \"sql\"\n# url = \"mysql://automx@db.example.com/mail\"\n\
+         # password-file = \"/etc/mxconf/example-com-sql.password\"\n\
+         # query = \"SELECT login AS login_name FROM (SELECT login FROM users WHERE address = $1) AS automx\"\n",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in\n{text}");
+    }
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(
+        domain(&config, "example.org").services.urls[mxconf::account::UrlService::CalDav].is_none()
+    );
+    assert_eq!(domain(&config, "example.org").sources.len(), 1);
+    assert!(domain(&config, "example.com").sources.is_empty());
+    assert_eq!(config.backends.len(), 2);
+}
+
+/// Values no configuration can hold (a control character, an LDAP "URL" without a host) are
+/// refused with the line they came from; they never reach the output.
+#[test]
+fn automx_values_mxconf_cannot_hold_are_refused_with_their_line() {
+    let base = "[automx]\nprovider = example.org\ndomains = example.org\n\n\
+                [example.org]\nbackend = ldap\nhost = ldap://ldap.example.org\nbase = dc=example\n\
+                filter = (mail=%s)\nresult_attrs = uid\nimap = yes\nimap_server = imap.example.org\n\
+                imap_port = 993\nimap_encryption = ssl\nimap_auth_identity = ${uid}\n";
+    for (from, to, expected) in [
+        (
+            "ldap://ldap.example.org",
+            "ldap:username//h",
+            ":7: [example.org] host: not an ldap:// or ldaps:// URL",
+        ),
+        (
+            "base = dc=example",
+            "base = dc=ex\u{1}ample",
+            ":8: [example.org] base: contains the control character U+0001",
+        ),
+        (
+            "imap_auth_identity = ${uid}",
+            "imap_auth_identity = a\u{7f}b",
+            ":15: [example.org] imap_auth_identity: contains the control character U+007F",
+        ),
+    ] {
+        let (_dir, conf) = temp_file("automx.conf", &base.replace(from, to));
+        let output = import("automx", &conf);
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("{}{expected}", conf.display())),
+            "{to:?}: {stderr}"
+        );
+    }
+}
+
+/// Every option of the real samples with a control character or a stray quote, bracket or
+/// placeholder in its value: the import refuses it with a line, or writes a config that loads.
+/// Never "does not validate (please report this)".
+#[test]
+fn hostile_values_import_cleanly_or_fail_cleanly() {
+    for sample in ["automx.conf", "automx.conf.example-complex"] {
+        let text = std::fs::read_to_string(automx_sample(sample)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (index, line) in lines.iter().enumerate() {
+            if !line.contains('=') || line.trim_start().starts_with(['#', ';']) {
+                continue;
+            }
+            for insert in [
+                "\u{1}",
+                "\"'\\",
+                "]}[{",
+                "%EMAILADDRESS%",
+                "${x}",
+                "ldap:u//h",
+                "\u{202e}",
+            ] {
+                let mut changed = lines.clone();
+                let edited = format!("{line}{insert}");
+                changed[index] = &edited;
+                let input = changed.join("\n");
+                if let Ok(imported) = mxconf::import::automx::import(&input, "hostile") {
+                    let toml = imported.to_toml();
+                    if let Err(error) =
+                        Config::from_toml(&toml, ConfigSource::File("hostile.toml".into()))
+                    {
+                        panic!("{sample} line {} + {insert:?}: {error}\n{toml}", index + 1);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The same for ISPDB files: odd text inside every element and attribute of a real file.
+#[test]
+fn hostile_ispdb_values_import_cleanly_or_fail_cleanly() {
+    let text = std::fs::read_to_string(fixtures().join("ispdb/mx1.tiki.ne.jp.xml")).unwrap();
+    for (index, line) in text.lines().enumerate() {
+        for marker in ["</", "\">"] {
+            let Some(at) = line.find(marker) else {
+                continue;
+            };
+            for insert in [
+                "&#x7f;",
+                "\u{85}",
+                "&quot;'\\",
+                "%EMAILLOCALPART%",
+                "\u{202e}",
+            ] {
+                let edited = format!("{}{insert}{}", &line[..at], &line[at..]);
+                let input: Vec<&str> = text
+                    .lines()
+                    .enumerate()
+                    .map(|(i, l)| if i == index { edited.as_str() } else { l })
+                    .collect();
+                if let Ok(imported) = mxconf::import::ispdb::import(&input.join("\n"), "hostile") {
+                    let toml = imported.to_toml();
+                    if let Err(error) =
+                        Config::from_toml(&toml, ConfigSource::File("hostile.toml".into()))
+                    {
+                        panic!("line {} + {insert:?}: {error}\n{toml}", index + 1);
+                    }
+                }
+            }
+        }
+    }
+}

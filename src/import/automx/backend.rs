@@ -44,14 +44,15 @@ impl Lookup {
         let (mapping, unmapped) = field_mapping(fields);
         notes.extend(unmapped);
         let mut keys = vec![("type", TomlValue::Str(kind.into()))];
+        let mut commented_out = false;
         let enabled = match kind {
             "ldap" => {
                 self.ldap(&name, &mapping, &mut keys, &mut notes)?;
                 true
             }
             "sql" => {
-                self.sql(&name, &mapping, &mut keys, &mut notes)?;
-                true
+                commented_out = !self.sql(&name, &mapping, &mut keys, &mut notes)?;
+                !commented_out
             }
             _ => {
                 // Not switched on: the script's output format must change first.
@@ -62,7 +63,7 @@ impl Lookup {
         let table = TableOut {
             notes,
             keys,
-            commented_out: false,
+            commented_out,
         };
         Ok((BackendOut { name, table }, enabled))
     }
@@ -146,16 +147,23 @@ impl Lookup {
         keys.push(("scope", TomlValue::Str(scope.into())));
         for (option, why) in [
             ("reqcert", "mxconf always verifies the server certificate"),
-            (
-                "cacert",
-                "mxconf verifies against the system trust store: add this CA there",
-            ),
             ("cert", "mxconf does not present a client certificate"),
             ("key", "mxconf does not present a client certificate"),
             ("cipher", "TLS parameters come from the system TLS library"),
         ] {
             if let Some(value) = self.setting(option) {
                 notes.push(format!("automx {option} = {value}: {why}"));
+            }
+        }
+        if let Some(file) = self.setting("cacert") {
+            // mxconf reads `ca-file` when it loads the config, so a file this machine does
+            // not have would make the output fail to load: it is then left as a comment.
+            match ca_file_problem(file) {
+                None => keys.push(("ca-file", TomlValue::Str(file.to_owned()))),
+                Some(problem) => notes.push(format!(
+                    "automx cacert = {file}: {problem}, so it is left out and the system trust \
+                     store applies. Once the file is there, add  ca-file = \"{file}\""
+                )),
             }
         }
         if mapping.is_empty() {
@@ -171,8 +179,9 @@ impl Lookup {
         mapping: &[(String, String)],
         keys: &mut Vec<(&'static str, TomlValue)>,
         notes: &mut Vec<String>,
-    ) -> Result<(), String> {
+    ) -> Result<bool, String> {
         let host = self.first_host("", "database", notes);
+        let mut usable = true;
         if let Some(path) = host.strip_prefix("sqlite:///") {
             let absolute = if path.starts_with('/') {
                 path.to_owned()
@@ -187,10 +196,31 @@ impl Lookup {
             };
             keys.push(("path", TomlValue::Str(absolute)));
         } else if let Some((scheme, rest)) = host.split_once("://")
-            && matches!(scheme.split('+').next(), Some("postgres" | "postgresql"))
+            && let Some(family @ ("postgres" | "postgresql" | "mysql" | "mariadb")) =
+                scheme.split('+').next()
         {
-            let mut url = url::Url::parse(&format!("postgres://{rest}"))
-                .map_err(|_| format!("{host} is not a URL"))?;
+            let postgres = family.starts_with("postgres");
+            let scheme = if postgres { "postgres" } else { "mysql" };
+            let mut url = url::Url::parse(&format!("{scheme}://{rest}"))
+                .ok()
+                .filter(|url| {
+                    url.host_str().is_some_and(|h| !h.is_empty())
+                        || url.query_pairs().any(|(key, _)| key == "host")
+                })
+                .ok_or_else(|| {
+                    format!("its host = {scheme}://… is not a database URL with a host")
+                })?;
+            if !postgres {
+                // automx reached MySQL through SQLAlchemy; mxconf has no MySQL/MariaDB source.
+                usable = false;
+                notes.push(
+                    "mxconf has no MySQL/MariaDB source yet, so this table is commented out and \
+                     every user gets the static settings. It is kept, with the query translated to \
+                     bound parameters, for when it has one (or move the table to PostgreSQL or \
+                     SQLite)."
+                        .into(),
+                );
+            }
             if url.password().is_some() {
                 let _ = url.set_password(None);
                 let file = format!("/etc/mxconf/{name}.password");
@@ -204,7 +234,7 @@ impl Lookup {
             }
         } else {
             return Err(format!(
-                "host = {}: mxconf speaks SQLite and PostgreSQL only",
+                "host = {}://…: mxconf reads SQLite and PostgreSQL only",
                 host.split("://").next().unwrap_or_default()
             ));
         }
@@ -228,7 +258,7 @@ impl Lookup {
                 bind_parameters(query)
             )),
         ));
-        Ok(())
+        Ok(usable)
     }
 
     fn script(
@@ -258,6 +288,21 @@ impl Lookup {
             example.join(", ")
         ));
         Ok(())
+    }
+}
+
+/// Why `file` cannot be an LDAP `ca-file` here (`None`: it can): mxconf wants PEM
+/// certificates at an absolute path.
+fn ca_file_problem(file: &str) -> Option<String> {
+    if !file.starts_with('/') {
+        return Some("not an absolute path".into());
+    }
+    match std::fs::read(file) {
+        Err(error) => Some(format!("cannot be read here ({error})")),
+        Ok(pem) => match openssl::x509::X509::stack_from_pem(&pem) {
+            Ok(certificates) if !certificates.is_empty() => None,
+            _ => Some("holds no PEM certificate".into()),
+        },
     }
 }
 

@@ -2,7 +2,7 @@
 //! per-user lookup), then the sections it `follow`s, then each enabled service. The result is
 //! a template ([`Evaluation`]) that [`Evaluation::instantiate`] fills in per domain.
 
-use super::text::{list, macros};
+use super::text::{list, macros, split_list};
 use super::{AutomxConf, GLOBAL, LDAP_OPTIONS, MAX_FOLLOW, SCRIPT_OPTIONS, SERVICES, SQL_OPTIONS};
 use crate::account::{
     AuthMethod, PerKind, Security, ServerKind, Services, Template, UrlService, Urls,
@@ -57,7 +57,7 @@ impl AutomxConf<'_> {
                 }
             }
             "ldap" | "sql" | "script" => {
-                eval.lookups.push(self.lookup(section, kind));
+                eval.lookups.push(self.lookup(section, kind)?);
             }
             "filter" if !append => {
                 // The filter backend ran commands to pick another section; automx 3.0
@@ -137,25 +137,22 @@ impl AutomxConf<'_> {
             eval.urls[UrlService::ActiveSync] =
                 self.url(section, "server_url", url, &mut eval.notes);
         }
-        for option in [
-            "server_name",
-            "sign_mobileconfig",
-            "sign_cert",
-            "sign_key",
-            "sign_more_certs",
-        ] {
-            if let Some(value) = self.get(section, option) {
-                let why = if option.starts_with("sign") {
-                    "profile signing is configured once, in [signing]"
-                } else {
-                    "mxconf names the ActiveSync server by its URL"
-                };
-                eval.notes
-                    .push(format!("[{section}] {option} = {value}: {why}"));
-            }
+        if let Some(value) = self.get(section, "server_name") {
+            eval.notes.push(format!(
+                "[{section}] server_name = {value}: mxconf names the ActiveSync server by its URL"
+            ));
         }
         for service in SERVICES {
             if !self.enabled(section, service) {
+                if self.get(section, service).is_none()
+                    && let Some(server) = self.get(section, &format!("{service}_server"))
+                {
+                    // A server without `service = yes` is easily meant to be announced.
+                    eval.notes.push(format!(
+                        "[{section}] {service}_server = {server} without {service} = yes: automx \
+                         did not announce it, and neither does this configuration"
+                    ));
+                }
                 if append && self.get(section, service).is_some() {
                     eval.notes.push(format!(
                         "[{section}] {service} = no under static_append: automx added an empty \
@@ -391,7 +388,7 @@ impl AutomxConf<'_> {
     }
 
     /// A per-user lookup of `section` (ldap, sql or script), as far as mxconf can carry it.
-    fn lookup(&self, section: &str, kind: &str) -> Lookup {
+    fn lookup(&self, section: &str, kind: &str) -> Result<Lookup, ImportError> {
         let options = match kind {
             "ldap" => &LDAP_OPTIONS[..],
             "sql" => &SQL_OPTIONS[..],
@@ -401,11 +398,30 @@ impl AutomxConf<'_> {
             .iter()
             .filter_map(|option| Some((*option, self.get(section, option)?.to_owned())))
             .collect();
-        Lookup {
+        if kind == "ldap" {
+            // automx (python-ldap) failed on such a URL at the first request; mxconf's config
+            // refuses it, so it is refused here, where the line is known.
+            for host in split_list(self.get(section, "host").unwrap_or_default()) {
+                let url = url::Url::parse(&host).ok();
+                let usable = url.as_ref().is_some_and(|url| {
+                    matches!(url.scheme(), "ldap" | "ldaps")
+                        && url.host_str().is_some_and(|h| !h.is_empty())
+                        && url.password().is_none()
+                });
+                if !usable {
+                    return Err(self.invalid(
+                        section,
+                        "host",
+                        "not an ldap:// or ldaps:// URL with a host name (and no password)".into(),
+                    ));
+                }
+            }
+        }
+        Ok(Lookup {
             section: section.to_owned(),
             kind: kind.to_owned(),
             settings,
-        }
+        })
     }
 }
 

@@ -6,11 +6,13 @@
 //! One file per job: this one reads the INI (and knows where each option was written);
 //! `translate` maps the whole file onto the model (provider, domains, defaults, signing);
 //! `evaluate` computes what automx served for one section (backends, `follow`, services);
-//! `backend` turns a lookup section into a `[backends.NAME]` table; `text` holds automx's
+//! `backend` turns a lookup section into a `[backends.NAME]` table; `signing` carries profile
+//! signing over to `[signing]`; `text` holds automx's
 //! small text conventions (lists, booleans, macros).
 
 mod backend;
 mod evaluate;
+mod signing;
 mod text;
 mod translate;
 
@@ -148,11 +150,34 @@ impl<'t> AutomxConf<'t> {
                     .and_then(|n| n.parse().ok()),
                 message,
             })?;
-        Ok(AutomxConf {
+        let conf = AutomxConf {
             ini,
             file,
             lines: line_index(text),
-        })
+        };
+        conf.refuse_control_characters()?;
+        Ok(conf)
+    }
+
+    /// A value with a control character (other than the line breaks of continuation lines
+    /// and tabs) is no setting automx could use, and most of mxconf's keys refuse one: it is
+    /// refused here, with its line, rather than carried into the output.
+    fn refuse_control_characters(&self) -> Result<(), ImportError> {
+        for section in self.ini.get_map_ref().keys() {
+            for (key, value) in self.own(section) {
+                if let Some(c) = value
+                    .chars()
+                    .find(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+                {
+                    return Err(self.invalid(
+                        section,
+                        key,
+                        format!("contains the control character U+{:04X}", u32::from(c)),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn line(&self, section: &str, option: &str) -> Option<usize> {

@@ -112,6 +112,11 @@ impl AutomxConf<'_> {
             self.provider_names(name_source, &provider_id, &mut provider_notes);
 
         let mut domains = Vec::new();
+        // (section, domain): which section's options automx read for each served domain.
+        let mut serving: Vec<(&str, &str)> = Vec::new();
+        if wildcard && self.has_section(GLOBAL) {
+            serving.push((GLOBAL, "any other domain"));
+        }
         for name in &domain_names {
             let section = if self.has_section(name) {
                 name.as_str()
@@ -128,6 +133,7 @@ impl AutomxConf<'_> {
                 domains.push((name.clone(), out));
                 continue;
             }
+            serving.push((section, name));
             let from_global = section == GLOBAL || self.get(section, "backend") == Some(GLOBAL);
             let (mut out, found) = match (&defaults, from_global) {
                 (Some((_, global)), true) => global.instantiate(Some(name)),
@@ -178,16 +184,18 @@ impl AutomxConf<'_> {
             );
             out
         });
+        let signing = self.signing(&serving);
         Ok(Imported {
             header,
             provider_id,
             display_name,
             short_name,
             provider_notes,
+            signing: signing.table,
             backends,
             defaults,
             domains,
-            ..Imported::default()
+            warnings: signing.warnings,
         })
     }
 
