@@ -49,14 +49,48 @@ impl<'a> Checker<'a> {
         format!("{}:{}", self.file, self.line_of(span))
     }
 
+    /// The 1-based column of the span's start, counted in characters.
+    fn column_of(&self, span: &Range<usize>) -> usize {
+        let mut end = span.start.min(self.text.len());
+        while !self.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let line_start = self.text[..end]
+            .rfind('\n')
+            .map_or(0, |newline| newline + 1);
+        self.text[line_start..end].chars().count() + 1
+    }
+
     pub(super) fn report(&mut self, span: Option<&Range<usize>>, field: String, message: String) {
         let line = span.map(|span| self.line_of(span));
         self.issues.push(ConfigIssue {
             file: self.file.clone(),
             line,
+            column: None,
             field,
             message,
         });
+    }
+
+    /// Every TOML syntax error of the text, each with its line and column (the parser
+    /// recovers and goes on after an error); `false` when the text is TOML. Type errors (a
+    /// string where a number belongs) are serde's and come one at a time, through
+    /// [`Checker::report_toml_error`].
+    pub(super) fn report_syntax_errors(&mut self) -> bool {
+        let (_, mut errors) = toml::de::DeTable::parse_recoverable(self.text);
+        // In the order of the file, which is not always the order they were found in.
+        errors.sort_by_key(|error| error.span().map(|span| span.start));
+        for error in &errors {
+            let span = error.span();
+            self.issues.push(ConfigIssue {
+                file: self.file.clone(),
+                line: span.as_ref().map(|span| self.line_of(span)),
+                column: span.as_ref().map(|span| self.column_of(span)),
+                field: String::new(),
+                message: error.message().trim().to_owned(),
+            });
+        }
+        !errors.is_empty()
     }
 
     /// A TOML syntax or type error (serde's: unknown key, unknown variant, wrong type), with
@@ -223,6 +257,36 @@ mod tests {
         // Not TOML at all: the line, without a field.
         let syntax = toml_error(&format!("{provider}[server\n"));
         assert!(syntax.starts_with("mxconf.toml:5: "), "{syntax}");
+    }
+
+    /// The parser recovers after a syntax error, so one run names every broken line, each with
+    /// its column; serde's type errors come one at a time, with their field.
+    #[test]
+    fn every_syntax_error_is_reported_with_line_and_column() {
+        let text = "[provider]\nid = \"e.org\ndisplay-name = \"E\"\n[server\nlisten = [\"a\"\n\
+                    short = 1 2\n";
+        let source = crate::config::ConfigSource::File("mxconf.toml".into());
+        let Err(crate::config::ConfigError::Invalid(issues)) =
+            crate::config::Config::from_toml(text, source)
+        else {
+            panic!("broken TOML loads");
+        };
+        let lines: Vec<String> = issues.iter().map(ToString::to_string).collect();
+        assert!(lines.len() >= 3, "{lines:#?}");
+        assert!(lines[0].starts_with("mxconf.toml:2:12: "), "{lines:#?}");
+        for (line, column) in [(2, 12), (4, 8)] {
+            let at = format!("mxconf.toml:{line}:{column}: ");
+            assert!(
+                lines.iter().any(|issue| issue.starts_with(&at)),
+                "{at} in {lines:#?}"
+            );
+        }
+        assert!(
+            lines
+                .iter()
+                .any(|issue| issue.starts_with("mxconf.toml:6:")),
+            "{lines:#?}"
+        );
     }
 
     #[test]

@@ -8,6 +8,9 @@ use std::fmt;
 pub struct ConfigIssue {
     pub file: String,
     pub line: Option<usize>,
+    /// The column (1-based, in characters), given for TOML syntax errors, which have no field
+    /// to name.
+    pub column: Option<usize>,
     /// The field path, e.g. `domain "example.org": smtp[1].port`; empty for syntax errors.
     pub field: String,
     pub message: String,
@@ -18,6 +21,9 @@ impl fmt::Display for ConfigIssue {
         write!(f, "{}", self.file)?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
         }
         if !self.field.is_empty() {
             write!(f, ": {}", self.field)?;

@@ -80,7 +80,9 @@ impl Config {
         let raw: ConfigFile = match toml::from_str(text) {
             Ok(raw) => raw,
             Err(error) => {
-                checker.report_toml_error(&error);
+                if !checker.report_syntax_errors() {
+                    checker.report_toml_error(&error);
+                }
                 return Err(ConfigError::Invalid(checker.into_issues()));
             }
         };
