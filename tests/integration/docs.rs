@@ -1,8 +1,8 @@
 //! The documentation kept honest: README.md and docs/*.md against the real binary and the
 //! tools they describe. The command-line table matches `--help`; every ```text block that
-//! starts with `$ mxconf …` is a transcript whose output must be the real output; the nginx
-//! sample passes `nginx -t`; TOML samples parse; links, anchors and the code's citations of
-//! docs sections resolve.
+//! starts with `$ mxconf …` is a transcript whose output must be the real output; shell
+//! samples use real subcommands and options; the nginx sample passes `nginx -t`; TOML samples
+//! parse; links, anchors and the code's citations of docs sections resolve.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -212,6 +212,62 @@ fn readme_command_table_matches_every_subcommand_help() {
         listed, expected,
         "README's command table lists every subcommand of --help once"
     );
+}
+
+/// The `mxconf SUBCOMMAND …` command lines of every shell sample (```sh) of README.md and the
+/// docs pages: each names a real subcommand, only options its `--help` lists, and, where the
+/// subcommand takes one of a fixed set of values (`render autoconfig`), one of those.
+#[test]
+fn shell_samples_use_real_subcommands_and_options() {
+    let help = String::from_utf8(mxconf().arg("--help").output().unwrap().stdout).unwrap();
+    let known = subcommands(&help);
+    let mut checked = 0;
+    for (path, text) in pages() {
+        for block in code_blocks(&text, "sh") {
+            for line in block {
+                let line = line.split(" #").next().unwrap_or(line);
+                for part in line.split(['|', ';', '&', '(']) {
+                    let mut words = part.split_whitespace();
+                    if words.next() != Some("mxconf") {
+                        continue;
+                    }
+                    let Some(subcommand) = words.next() else {
+                        continue;
+                    };
+                    checked += 1;
+                    let page = page_name(&path);
+                    assert!(
+                        known.iter().any(|known| known == subcommand),
+                        "{page}: `mxconf {subcommand}` is not a subcommand: {line}"
+                    );
+                    let sub_help = String::from_utf8(
+                        mxconf()
+                            .args([subcommand, "--help"])
+                            .output()
+                            .unwrap()
+                            .stdout,
+                    )
+                    .unwrap();
+                    let listed = help_options(&sub_help);
+                    let words: Vec<&str> = words.collect();
+                    for option in options(&words.join(" ")) {
+                        assert!(
+                            listed.iter().any(|spellings| spellings.contains(&option)),
+                            "{page}: mxconf {subcommand} has no option {option}: {line}"
+                        );
+                    }
+                    let values = possible_values(&sub_help);
+                    if let (false, Some(first)) = (values.is_empty(), words.first()) {
+                        assert!(
+                            values.contains(*first),
+                            "{page}: mxconf {subcommand} takes one of {values:?}, not {first}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked >= 25, "{checked} command lines checked");
 }
 
 /// Runs every transcript (a ```text block whose first line is `$ mxconf …`) in a fresh
