@@ -13,6 +13,7 @@ mod cli;
 mod connections;
 mod docs;
 mod doctor;
+mod fuzz_corpus;
 mod import;
 mod mobileconfig;
 mod redirects;
