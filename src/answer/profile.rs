@@ -165,6 +165,15 @@ impl ProfileRefusal {
         }
     }
 
+    /// Refusals logged once per incident where they arise (a source that is down, a full
+    /// signing queue), never per request: under overload that would flood the log.
+    pub fn is_incident(&self) -> bool {
+        matches!(
+            self,
+            ProfileRefusal::BackendUnavailable | ProfileRefusal::Signing(SigningError::Busy)
+        )
+    }
+
     /// What the web form says about it, in the visitor's language.
     pub fn form_problem(&self) -> FormProblem {
         match self {

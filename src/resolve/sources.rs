@@ -4,7 +4,6 @@
 //! reach a client as text.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
@@ -16,6 +15,7 @@ use crate::backend::{self, Backend, BackendError, LookupResult};
 use crate::config::backend::{
     BackendKind, BackendSettings, LocalPart, OnFailure, Secret, SqlDatabase,
 };
+use crate::incident::Incident;
 
 /// A cached answer: the patch, or `None` for "no entry".
 type Cached = Option<Arc<AccountPatch>>;
@@ -38,8 +38,8 @@ struct Source {
     local_part: LocalPart,
     /// `None` when `cache-ttl = "0s"`.
     cache: Option<Cache<String, Cached>>,
-    /// Set by the first failure of an incident, cleared by the next success.
-    failing: AtomicBool,
+    /// Failures since the last success: logged at the first, counted at the recovery.
+    failing: Incident,
 }
 
 /// Positive answers live `cache-ttl`, "no entry" lives `negative-cache-ttl`.
@@ -175,7 +175,7 @@ impl Source {
             on_failure: settings.on_failure,
             local_part: settings.local_part,
             cache,
-            failing: AtomicBool::new(false),
+            failing: Incident::default(),
         }
     }
 
@@ -217,10 +217,8 @@ impl Source {
         let result = self.query(email).await;
         match result {
             Ok(patch) => {
-                if self.failing.load(Ordering::Relaxed)
-                    && self.failing.swap(false, Ordering::Relaxed)
-                {
-                    tracing::info!(backend = %self.name, "per-user source recovered");
+                if let Some(failures) = self.failing.cleared() {
+                    tracing::info!(backend = %self.name, failures, "per-user source recovered");
                 }
                 Ok(patch.map(Arc::new))
             }
@@ -229,14 +227,14 @@ impl Source {
                     OnFailure::Static => "answering with the static settings",
                     OnFailure::Fail => "answering 503",
                 };
-                if self.failing.swap(true, Ordering::Relaxed) {
-                    tracing::debug!(backend = %self.name, %error, "per-user source still failing");
-                } else {
+                if self.failing.occurred() {
                     tracing::warn!(
                         backend = %self.name,
                         %error,
                         "per-user source failed; {consequence} until it recovers"
                     );
+                } else {
+                    tracing::debug!(backend = %self.name, %error, "per-user source still failing");
                 }
                 Err(())
             }
@@ -246,41 +244,9 @@ impl Source {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
-    use tracing_subscriber::fmt::MakeWriter;
-
     use super::*;
     use crate::config::{Config, ConfigSource};
-
-    /// Collects formatted log lines.
-    #[derive(Clone, Default)]
-    struct Logs(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Logs {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl MakeWriter<'_> for Logs {
-        type Writer = Logs;
-        fn make_writer(&self) -> Logs {
-            self.clone()
-        }
-    }
-
-    impl Logs {
-        fn count(&self, needle: &str) -> usize {
-            String::from_utf8_lossy(&self.0.lock().unwrap())
-                .matches(needle)
-                .count()
-        }
-    }
+    use crate::incident::tests::Logs;
 
     #[test]
     fn a_reload_keeps_unchanged_sources_and_rebuilds_changed_ones() {
@@ -316,12 +282,7 @@ mod tests {
     #[tokio::test]
     async fn failures_are_logged_once_per_incident() {
         let logs = Logs::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(logs.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let _guard = logs.capture();
 
         let dir = tempfile::tempdir().unwrap();
         let program = dir.path().join("lookup");

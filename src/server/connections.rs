@@ -17,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 
 use crate::config::ConnectionSettings;
+use crate::incident::Incident;
 
 /// Every open connection, over all listeners.
 #[derive(Debug)]
@@ -27,6 +28,8 @@ pub struct Connections {
     /// The clock the trackers' millisecond stamps count from.
     epoch: Instant,
     open: Mutex<Open>,
+    /// Connections refused since the cap was last free.
+    refused: Incident,
     /// Signalled whenever a connection ends (draining waits on it).
     ended: Notify,
 }
@@ -37,8 +40,6 @@ struct Open {
     by_id: HashMap<u64, Arc<Tracker>>,
     /// Chosen to make room, not yet gone: they no longer count against the cap.
     closing: usize,
-    /// Connections refused since the cap was last free, for one log line per incident.
-    refused: u64,
 }
 
 impl Open {
@@ -89,6 +90,7 @@ impl Connections {
             limit: limit.clamp(1, settings.max_connections),
             epoch: Instant::now(),
             open: Mutex::new(Open::default()),
+            refused: Incident::default(),
             ended: Notify::new(),
         }
     }
@@ -119,8 +121,7 @@ impl Connections {
     pub fn admit(&self, _peer: SocketAddr) -> Option<(u64, Arc<Tracker>)> {
         let mut open = self.open();
         if open.by_id.len() - open.closing >= self.limit && !open.shed_one() {
-            open.refused += 1;
-            if open.refused == 1 {
+            if self.refused.occurred() {
                 tracing::warn!(
                     limit = self.limit,
                     "every connection is answering a request: refusing new ones until one ends"
@@ -128,9 +129,8 @@ impl Connections {
             }
             return None;
         }
-        if open.refused > 0 {
-            tracing::info!(refused = open.refused, "accepting connections again");
-            open.refused = 0;
+        if let Some(refused) = self.refused.cleared() {
+            tracing::info!(refused, "accepting connections again");
         }
         open.next_id += 1;
         let id = open.next_id;

@@ -20,6 +20,7 @@ use tower::ServiceExt as _;
 
 use super::connections::{Check, Connections, Tracker};
 use super::reload::Live;
+use crate::incident::Incident;
 
 /// Descriptors kept free of connections: listeners, log, backend pools, signing, config and
 /// template files read on reload.
@@ -80,7 +81,7 @@ impl Shared {
 /// Accepts on `listener` until the server drains.
 pub async fn accept_loop(listener: TcpListener, shared: Shared) {
     let mut stopping = shared.stopping.clone();
-    let mut failures: u64 = 0;
+    let failing = Incident::default();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -88,9 +89,8 @@ pub async fn accept_loop(listener: TcpListener, shared: Shared) {
         };
         match accepted {
             Ok((stream, peer)) => {
-                if failures > 0 {
+                if let Some(failures) = failing.cleared() {
                     tracing::info!(failures, "accepting connections again");
-                    failures = 0;
                 }
                 let Some((id, tracker)) = shared.connections.admit(peer) else {
                     continue; // dropped: closed at once
@@ -108,8 +108,7 @@ pub async fn accept_loop(listener: TcpListener, shared: Shared) {
             // The client gave up between SYN and accept: nothing to do.
             Err(error) if is_per_connection(&error) => {}
             Err(error) => {
-                failures += 1;
-                if failures == 1 {
+                if failing.occurred() {
                     tracing::error!(%error, "cannot accept connections; retrying every 100 ms");
                 }
                 if is_out_of_files(&error) {

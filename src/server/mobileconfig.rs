@@ -71,8 +71,7 @@ fn refused(refusal: ProfileRefusal, fields: &ProfileFields) -> Response {
 impl IntoResponse for ProfileRefusal {
     fn into_response(self) -> Response {
         let status = status(self.status());
-        // A backend outage is logged once per incident by the resolver, not once per request.
-        if status.is_server_error() && !matches!(self, ProfileRefusal::BackendUnavailable) {
+        if status.is_server_error() && !self.is_incident() {
             tracing::error!(error = %error_chain(&self), "no profile served");
         }
         (
@@ -166,6 +165,30 @@ const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::incident::tests::Logs;
+    use crate::signing::SigningError;
+
+    #[test]
+    fn load_shedding_is_not_logged_per_request() {
+        let logs = Logs::default();
+        let _guard = logs.capture();
+        for _ in 0..100 {
+            let response = ProfileRefusal::Signing(SigningError::Busy).into_response();
+            assert_eq!(response.status(), 503);
+        }
+        assert_eq!(
+            logs.text(),
+            "",
+            "the signing queue logs its incident itself"
+        );
+        let response = ProfileRefusal::Signing(SigningError::Sign("boom".into())).into_response();
+        assert_eq!(response.status(), 503);
+        assert_eq!(
+            logs.count("no profile served"),
+            1,
+            "other failures are logged"
+        );
+    }
 
     #[test]
     fn filenames_are_safe_and_exact() {

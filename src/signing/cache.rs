@@ -72,8 +72,12 @@ impl CachingSigner {
             .try_get_with(digest, self.workers.sign(content))
             .await
             .map_err(|shared| {
-                Arc::try_unwrap(shared)
-                    .unwrap_or_else(|shared| SigningError::Sign(shared.to_string()))
+                Arc::try_unwrap(shared).unwrap_or_else(|shared| match *shared {
+                    // Still load shedding for every caller that waited on it (not logged
+                    // per request).
+                    SigningError::Busy => SigningError::Busy,
+                    _ => SigningError::Sign(shared.to_string()),
+                })
             })
     }
 }

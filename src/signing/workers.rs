@@ -4,7 +4,8 @@
 //! profile through it against 1.2 ms here, and a third fewer profiles/s;
 //! docs/performance.md, "Signed profiles"). These threads stay hot: under load each takes the
 //! next job without sleeping. A full queue is refused at once (load shedding) instead of
-//! growing without bound.
+//! growing without bound, and logged once per incident: a line per refusal flooded the log
+//! with tens of thousands of lines in seconds of overload.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tokio::sync::oneshot;
 
 use super::{SignedProfile, Signer, SigningError};
+use crate::incident::Incident;
 
 /// Jobs that may wait per signing thread: about a quarter of a second of work each.
 const QUEUE_PER_THREAD: usize = 256;
@@ -27,6 +29,8 @@ struct Job {
 pub(super) struct SigningWorkers {
     jobs: Sender<Job>,
     threads: usize,
+    /// Jobs refused since the queue last had room.
+    shed: Incident,
 }
 
 impl SigningWorkers {
@@ -58,7 +62,11 @@ impl SigningWorkers {
                     SigningError::Sign(format!("cannot start a signing thread: {error}"))
                 })?;
         }
-        Ok(SigningWorkers { jobs, threads })
+        Ok(SigningWorkers {
+            jobs,
+            threads,
+            shed: Incident::default(),
+        })
     }
 
     pub(super) fn threads(&self) -> usize {
@@ -69,14 +77,30 @@ impl SigningWorkers {
     /// is full.
     pub(super) async fn sign(&self, content: Vec<u8>) -> Answer {
         let (reply, answer) = oneshot::channel();
-        self.jobs
-            .try_send(Job { content, reply })
-            .map_err(|error| match error {
-                TrySendError::Full(_) => SigningError::Busy,
-                TrySendError::Disconnected(_) => {
-                    SigningError::Sign("the signing threads have stopped".into())
+        match self.jobs.try_send(Job { content, reply }) {
+            // Ends only once the queue is down to half: under steady overload every finished
+            // signature frees one slot, and ending there would log an incident per signature.
+            Ok(()) if self.jobs.len() <= self.threads * QUEUE_PER_THREAD / 2 => {
+                if let Some(refused) = self.shed.cleared() {
+                    tracing::info!(refused, "the signing queue has room again");
                 }
-            })?;
+            }
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                if self.shed.occurred() {
+                    tracing::warn!(
+                        queue = self.threads * QUEUE_PER_THREAD,
+                        "the signing queue is full: refusing profile requests (503) until it has room"
+                    );
+                }
+                return Err(SigningError::Busy);
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(SigningError::Sign(
+                    "the signing threads have stopped".into(),
+                ));
+            }
+        }
         answer
             .await
             .map_err(|_| SigningError::Sign("the signing thread stopped".into()))?
@@ -86,9 +110,12 @@ impl SigningWorkers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::incident::tests::Logs;
 
     #[tokio::test]
     async fn a_full_queue_is_refused_at_once_and_the_queued_jobs_are_signed() {
+        let logs = Logs::default();
+        let _guard = logs.capture();
         let signer = Arc::new(Signer::development().unwrap());
         let workers = Arc::new(SigningWorkers::start(signer, 1).unwrap());
         let mut jobs = tokio::task::JoinSet::new();
@@ -106,6 +133,15 @@ mod tests {
         }
         assert!(busy > 0, "a queue of {QUEUE_PER_THREAD} took every job");
         assert!(signed >= QUEUE_PER_THREAD, "only {signed} signed");
+        // One line for the incident, not one per refusal; its end counts them.
+        assert_eq!(logs.count("the signing queue is full"), 1);
+        assert!(workers.sign(b"<plist/>".to_vec()).await.is_ok());
+        assert_eq!(
+            logs.count(&format!("the signing queue has room again refused={busy}")),
+            1,
+            "{}",
+            logs.text()
+        );
     }
 
     #[tokio::test]
