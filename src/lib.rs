@@ -21,6 +21,7 @@
 //! - [`answer`]: request → answer, the one policy (unknown domains, redirects, the profile
 //!   pipeline) that both front ends call.
 //! - [`dns`]: the records to publish; [`doctor`]: checks a live deployment against the config.
+//! - [`files`]: the small files a config names, read bounded.
 //! - [`incident`]: trouble logged once when it starts and once, with a count, when it ends.
 //! - [`server`]: the thin axum layer; [`cli`]: the `mxconf` subcommands.
 //!
@@ -34,6 +35,7 @@ pub mod cli;
 pub mod config;
 pub mod dns;
 pub mod doctor;
+pub mod files;
 pub mod import;
 pub mod incident;
 pub mod profile;

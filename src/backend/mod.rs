@@ -82,7 +82,7 @@ fn patch_from<N: AsRef<str>, V: AsRef<str>>(
 /// Reads a password from its file (first line, trailing newline dropped) or variable.
 fn read_secret(secret: &Secret) -> Result<String, BackendError> {
     match secret {
-        Secret::File(path) => std::fs::read_to_string(path)
+        Secret::File(path) => crate::files::read_small_text(path)
             .map(|text| text.lines().next().unwrap_or_default().to_owned())
             .map_err(|error| {
                 BackendError::Unavailable(format!(

@@ -102,9 +102,14 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 /// Writes `bytes` to `path` atomically (a temporary file renamed into place), so a failure
-/// never leaves a partial output file behind.
+/// never leaves a partial output file behind. The temporary gets a random name and is created
+/// with `O_EXCL` (tempfile), so nothing planted beside the target (a symlink at a predictable
+/// name) can redirect the write; the rename replaces a symlink at `path` itself rather than
+/// follow it. Permissions as `std::fs::write` gives a new file (0666 less the umask).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use anyhow::Context as _;
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -113,10 +118,15 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&temp, bytes).with_context(|| format!("cannot write {}", temp.display()))?;
-    std::fs::rename(&temp, path).with_context(|| {
-        let _ = std::fs::remove_file(&temp);
-        format!("cannot write {}", path.display())
-    })
+    let cannot_write = || format!("cannot write {}", path.display());
+    let mut temp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+        .with_context(cannot_write)?;
+    temp.write_all(bytes).with_context(cannot_write)?;
+    // On failure the temporary is removed when `persist`'s error drops it.
+    temp.persist(path).with_context(cannot_write)?;
+    Ok(())
 }

@@ -148,7 +148,7 @@ fn secret_digest(settings: &BackendSettings) -> Option<[u8; 32]> {
         BackendKind::Command(_) => None,
     }?;
     match secret {
-        Secret::File(path) => std::fs::read(path)
+        Secret::File(path) => crate::files::read_small(path)
             .ok()
             .map(|bytes| openssl::sha::sha256(&bytes)),
         Secret::Env(_) => None,

@@ -9,9 +9,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse as _, Response};
 use ipnet::IpNet;
 
 use super::AppState;
@@ -50,6 +52,21 @@ pub fn email_in_query(query: Option<&str>, key: &str) -> Result<Option<EmailAddr
         None | Some("") => Ok(None),
         Some(raw) => Ok(Some(answer::parse_address(&decode(raw)?)?)),
     }
+}
+
+/// Refuses (400) a request with more than one `Host` line, as RFC 9112 §3.2 requires: which
+/// of them counts is exactly what a proxy and this server could disagree on.
+pub async fn single_host(request: Request, next: Next) -> Response {
+    if request
+        .headers()
+        .get_all(header::HOST)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Refusal::BadHost.into_response();
+    }
+    next.run(request).await
 }
 
 /// Where the client reached us: the public scheme and `host[:port]`, validated.

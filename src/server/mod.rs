@@ -149,6 +149,8 @@ pub fn router(state: Arc<AppState>) -> Router {
                     StatusCode::REQUEST_TIMEOUT,
                     REQUEST_TIMEOUT,
                 ))
+                // Two Host lines are 400 (RFC 9112 §3.2), whichever route.
+                .layer(axum::middleware::from_fn(extract::single_host))
                 // Bodies are buffered only up to MAX_BODY (chunked or not); beyond that, 413.
                 .layer(DefaultBodyLimit::max(MAX_BODY))
                 // nosniff on everything; CSP, no referrer and no framing on pages.

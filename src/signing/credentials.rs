@@ -229,8 +229,9 @@ pub(super) fn check_validity(certificate: &X509Ref, origin: &str) -> Result<(), 
     Ok(())
 }
 
+/// Regular files only, size-capped: a path to `/dev/zero` must not hang the start.
 fn read(path: &Path) -> Result<Vec<u8>, SigningError> {
-    std::fs::read(path).map_err(|error| SigningError::Read {
+    crate::files::read_small(path).map_err(|error| SigningError::Read {
         file: path.display().to_string(),
         error,
     })

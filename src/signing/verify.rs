@@ -139,7 +139,7 @@ fn trust_store(ca: Option<&Path>) -> Result<X509Store, SigningError> {
     let mut builder = X509StoreBuilder::new().map_err(store_error(name.clone()))?;
     match ca {
         Some(path) => {
-            let pem = std::fs::read(path).map_err(|error| SigningError::Read {
+            let pem = crate::files::read_small(path).map_err(|error| SigningError::Read {
                 file: name.clone(),
                 error,
             })?;

@@ -14,6 +14,7 @@ mod connections;
 mod docs;
 mod doctor;
 mod fuzz_corpus;
+mod hostile;
 mod import;
 mod mobileconfig;
 mod redirects;

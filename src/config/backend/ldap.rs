@@ -192,7 +192,7 @@ fn read_ca_file(
     file: &Spanned<String>,
 ) -> Option<Vec<Vec<u8>>> {
     let path = checker.path(file.get_ref());
-    let problem = match std::fs::read(&path) {
+    let problem = match crate::files::read_small(&path) {
         Err(error) => format!("cannot read {}: {error}", path.display()),
         Ok(pem) => match openssl::x509::X509::stack_from_pem(&pem) {
             Ok(certificates) if !certificates.is_empty() => {
