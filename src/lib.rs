@@ -23,6 +23,7 @@
 //! - [`dns`]: the records to publish; [`doctor`]: checks a live deployment against the config.
 //! - [`files`]: the small files a config names, read bounded.
 //! - [`incident`]: trouble logged once when it starts and once, with a count, when it ends.
+//! - [`metrics`]: the Prometheus series, one function per event the flow records.
 //! - [`server`]: the thin axum layer; [`cli`]: the `mxconf` subcommands.
 //!
 //! Core modules (all but `server` and `cli`) never import `server` or `cli`, and `cli` only
@@ -38,6 +39,7 @@ pub mod doctor;
 pub mod files;
 pub mod import;
 pub mod incident;
+pub mod metrics;
 pub mod profile;
 pub mod protocol;
 pub mod resolve;

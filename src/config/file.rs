@@ -10,6 +10,7 @@ use toml::Spanned;
 use super::backend::BackendFile;
 use super::domain::DomainFile;
 use super::log::LogFile;
+use super::metrics::MetricsFile;
 use super::profile::ProfileFile;
 use super::provider::ProviderFile;
 use super::server::ServerFile;
@@ -24,6 +25,8 @@ pub struct ConfigFile {
     pub server: ServerFile,
     #[serde(default)]
     pub log: LogFile,
+    #[serde(default)]
+    pub metrics: MetricsFile,
     /// Merged into every domain: a domain's own value wins field by field.
     #[serde(default)]
     pub defaults: DomainFile,

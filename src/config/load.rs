@@ -14,6 +14,7 @@ use super::domain::{self, DomainSettings, Domains};
 use super::error::ConfigError;
 use super::file::ConfigFile;
 use super::log::{self, LogSettings};
+use super::metrics::{self, MetricsSettings};
 use super::profile::{self, ProfileSettings};
 use super::provider;
 use super::server::{self, ConnectionSettings};
@@ -45,6 +46,8 @@ pub struct Config {
     pub connections: ConnectionSettings,
     /// `[log]`: the log format.
     pub log: LogSettings,
+    /// `[metrics]`: the Prometheus endpoint's own listener, if any.
+    pub metrics: MetricsSettings,
     /// Per-user sources, in name order (`DomainSettings::sources` indexes this).
     pub backends: Vec<BackendSettings>,
     /// `[web]`: branding of the download form.
@@ -90,6 +93,7 @@ impl Config {
         let profile = profile::check(&mut checker, &raw.profile, &provider);
         let server = server::check(&mut checker, &raw.server);
         let log = log::check(&raw.log);
+        let metrics = metrics::check(&mut checker, &raw.metrics, &server.listen);
         let (mut backends, backend_names) = backend::check_backends(&mut checker, &raw.backends);
         let web = web::check(&mut checker, &raw.web);
         let domains = domain::check_all(&mut checker, &raw.defaults, &raw.domains, &backend_names);
@@ -113,6 +117,7 @@ impl Config {
             trusted_proxies: server.trusted_proxies,
             connections: server.connections,
             log,
+            metrics,
             backends,
             web,
             profile,

@@ -224,3 +224,29 @@ fn domain_keys_are_the_vocabularys_names() {
         ]
     );
 }
+
+#[test]
+fn metrics_listen_on_an_address_of_their_own() {
+    let config = load(&format!(
+        "{PROVIDER}[metrics]\nlisten = \"127.0.0.1:9154\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        config.metrics.listen,
+        Some("127.0.0.1:9154".parse().unwrap())
+    );
+    assert_eq!(Config::demo().unwrap().metrics.listen, None);
+    let shared = format!(
+        "{PROVIDER}[server]\nlisten = [\"127.0.0.1:8080\"]\n[metrics]\nlisten = \"127.0.0.1:8080\"\n"
+    );
+    assert_eq!(
+        messages(load(&shared).unwrap_err()),
+        [
+            "mxconf.toml:8: metrics.listen: 127.0.0.1:8080 is also in [server] listen; the metrics need a listener of their own"
+        ]
+    );
+    assert_eq!(
+        messages(load(&format!("{PROVIDER}[metrics]\nlisten = \"localhost\"\n")).unwrap_err()),
+        ["mxconf.toml:6: metrics.listen: \"localhost\" is not an IP:port address"]
+    );
+}

@@ -16,6 +16,7 @@ use crate::config::backend::{
     BackendKind, BackendSettings, LocalPart, OnFailure, Secret, SqlDatabase,
 };
 use crate::incident::Incident;
+use crate::metrics::LookupOutcome;
 
 /// A cached answer: the patch, or `None` for "no entry".
 type Cached = Option<Arc<AccountPatch>>;
@@ -181,24 +182,40 @@ impl Source {
 
     /// The cached answer, or one fresh lookup. The source is asked with, and caches under, the
     /// address's normal form, so `Jane@` and `jane@` are one entry and one answer. Concurrent
-    /// lookups of one address share a single backend query (`try_get_with`); failures are not
-    /// cached. `Err(())`: already logged.
+    /// lookups of one address share a single backend query (the others count as cache hits);
+    /// failures are not cached. `Err(())`: already logged.
     async fn lookup(&self, email: &EmailAddress) -> Result<Cached, ()> {
         let email = self.local_part.lookup_form(email);
         match &self.cache {
-            Some(cache) => cache
-                .try_get_with(email.as_str().to_owned(), self.fetch(&email))
-                .await
-                .map_err(|_| ()),
+            Some(cache) => {
+                let entry = cache
+                    .entry(email.as_str().to_owned())
+                    .or_try_insert_with(self.fetch(&email))
+                    .await
+                    .map_err(|_| ())?;
+                if !entry.is_fresh() {
+                    crate::metrics::backend_cache_hit(&self.name);
+                }
+                Ok(entry.into_value())
+            }
             None => self.fetch(&email).await,
         }
     }
 
-    /// One lookup within the timeout, past cache and policy.
+    /// One lookup within the timeout, past cache and policy; counted for the metrics.
     async fn query(&self, email: &EmailAddress) -> LookupResult {
-        tokio::time::timeout(self.timeout, self.backend.lookup(email))
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.timeout, self.backend.lookup(email))
             .await
-            .unwrap_or(Err(BackendError::Timeout))
+            .unwrap_or(Err(BackendError::Timeout));
+        let outcome = match &result {
+            Ok(Some(_)) => LookupOutcome::Hit,
+            Ok(None) => LookupOutcome::Miss,
+            Err(BackendError::Timeout) => LookupOutcome::Timeout,
+            Err(_) => LookupOutcome::Error,
+        };
+        crate::metrics::backend_lookup(&self.name, outcome, started.elapsed());
+        result
     }
 
     async fn ask(&self, email: &EmailAddress) -> Asked {

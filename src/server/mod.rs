@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod form;
 mod listener;
+mod metrics;
 pub mod mobileconfig;
 mod notify;
 mod reload;
@@ -156,10 +157,11 @@ pub fn router(state: Arc<AppState>) -> Router {
                 // nosniff on everything; CSP, no referrer and no framing on pages.
                 .layer(security::headers(Arc::clone(&state))),
         );
-    // One line per request, outside the layers above so that 408s and 500s are logged too.
-    // Inside the routes (`Router::layer`) because only there the matched route is known; left
-    // out when INFO is off for it, so a silent server pays nothing.
-    let routes = if request_log::enabled() {
+    // One line and one count per request, outside the layers above so that 408s and 500s are
+    // seen too. Inside the routes (`Router::layer`) because only there the matched route is
+    // known; left out when INFO is off for it and metrics are off, so a silent server pays
+    // nothing.
+    let routes = if request_log::enabled() || crate::metrics::enabled() {
         routes.layer(from_fn_with_state(Arc::clone(&state), request_log::log))
     } else {
         routes
@@ -244,6 +246,11 @@ pub async fn serve(config: Config, listen: Vec<SocketAddr>) -> std::io::Result<(
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut hangup = signal(SignalKind::hangup())?;
     let connections = Arc::new(connections_for(config.connections));
+    let metrics_listen = config.metrics.listen;
+    // Before the first snapshot: its router records requests only when metrics are on.
+    if metrics_listen.is_some() {
+        crate::metrics::install().map_err(std::io::Error::other)?;
+    }
     let state = AppState::load(config).map_err(std::io::Error::other)?;
     let (stop, stopping) = watch::channel(false);
     let live = Arc::new(Live::new(state));
@@ -253,6 +260,15 @@ pub async fn serve(config: Config, listen: Vec<SocketAddr>) -> std::io::Result<(
         let listener = tokio::net::TcpListener::bind(addr).await?;
         tracing::info!("listening on http://{}", listener.local_addr()?);
         listeners.spawn(listener::accept_loop(listener, shared.clone()));
+    }
+    if let Some(addr) = metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+        listeners.spawn(metrics::serve(
+            listener,
+            Arc::clone(&live),
+            shared.stopping.clone(),
+        ));
     }
     tracing::info!("at most {} connections at once", connections.limit());
     notify::notify(notify::State::Ready, "serving");

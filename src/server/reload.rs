@@ -3,7 +3,8 @@
 //! end, layers and extractors included, so a reload never mixes two configurations in one
 //! answer. A reload (SIGHUP) reads the config file and everything it names again, checks it
 //! all, and swaps only when all of it is good; otherwise the old snapshot keeps serving and
-//! every problem is logged as `file:line: field: message`.
+//! every problem is logged as `file:line: field: message`. The outcome is counted before it
+//! is logged, so whoever reads the log line finds it in the metrics too.
 
 use std::sync::Arc;
 
@@ -54,6 +55,11 @@ impl Live {
         self.current.load().router.clone()
     }
 
+    /// The state of the current snapshot.
+    pub fn state(&self) -> Arc<AppState> {
+        Arc::clone(&self.current.load().state)
+    }
+
     /// Reads the configuration again and swaps it in when it is valid. Blocking (files,
     /// signer checks, template compilation): run it off the async workers.
     pub fn reload(&self) -> Outcome {
@@ -69,6 +75,7 @@ impl Live {
                 for issue in &issues {
                     tracing::error!("{issue}");
                 }
+                crate::metrics::config_reload(false);
                 tracing::error!(
                     "reload failed: {} problem(s) in {}; still serving the previous configuration",
                     issues.len(),
@@ -78,6 +85,7 @@ impl Live {
             }
             Err(error) => {
                 tracing::error!("{error}");
+                crate::metrics::config_reload(false);
                 tracing::error!("reload failed; still serving the previous configuration");
                 return Outcome::Failed;
             }
@@ -89,6 +97,7 @@ impl Live {
                 config.connections != old.connections,
             ),
             ("[log] format", config.log != old.log),
+            ("[metrics] listen", config.metrics != old.metrics),
         ] {
             if changed {
                 tracing::warn!("reload: {what} changed; that takes effect at the next restart");
@@ -97,11 +106,13 @@ impl Live {
         match AppState::reload(config, &previous.state) {
             Ok(state) => {
                 self.current.store(Arc::new(Snapshot::new(state)));
+                crate::metrics::config_reload(true);
                 tracing::info!("reloaded {}", path.display());
                 Outcome::Reloaded
             }
             Err(error) => {
                 tracing::error!("{}: {error}", path.display());
+                crate::metrics::config_reload(false);
                 tracing::error!("reload failed; still serving the previous configuration");
                 Outcome::Failed
             }

@@ -1,7 +1,8 @@
 //! The request log: one INFO event per answered request (target `mxconf::request`) with the
 //! method, the endpoint (the route as written in [`super::router`], never the URI: query
 //! strings and paths carry addresses), the status, the duration and the client address behind
-//! trusted proxies. No span and one clock pair per request: the hot path stays cheap.
+//! trusted proxies; and the same endpoint, status and duration counted for the metrics. No
+//! span and one clock pair per request: the hot path stays cheap.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,13 +23,15 @@ pub fn enabled() -> bool {
     tracing::enabled!(target: TARGET, tracing::Level::INFO)
 }
 
+/// Logs and counts one request (each only when wanted).
 pub async fn log(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = request.method().clone();
-    // Unrouted paths (404s) are logged as one endpoint, so the log never holds what a
-    // scanner typed.
+    // Unrouted paths (404s) are one endpoint, so neither the log nor the metrics ever hold
+    // what a scanner typed.
     let endpoint = request.extensions().get::<MatchedPath>().cloned();
-    let client = peer(request.extensions()).map(|addr| {
+    let logged = enabled();
+    let client = peer(request.extensions()).filter(|_| logged).map(|addr| {
         client_ip(
             request.headers(),
             addr.ip(),
@@ -36,15 +39,20 @@ pub async fn log(State(state): State<Arc<AppState>>, request: Request, next: Nex
         )
     });
     let response = next.run(request).await;
-    let micros = start.elapsed().as_micros();
-    tracing::info!(
-        target: TARGET,
-        method = %method,
-        endpoint = endpoint.as_ref().map_or("-", MatchedPath::as_str),
-        status = response.status().as_u16(),
-        duration_ms = micros as f64 / 1000.0,
-        client = client.map(tracing::field::display),
-        "request"
-    );
+    let elapsed = start.elapsed();
+    let endpoint = endpoint.as_ref().map_or("-", MatchedPath::as_str);
+    let status = response.status().as_u16();
+    crate::metrics::request(endpoint, status, elapsed);
+    if logged {
+        tracing::info!(
+            target: TARGET,
+            method = %method,
+            endpoint,
+            status,
+            duration_ms = elapsed.as_micros() as f64 / 1000.0,
+            client = client.map(tracing::field::display),
+            "request"
+        );
+    }
     response
 }

@@ -66,10 +66,12 @@ impl CachingSigner {
     pub async fn sign(&self, content: Vec<u8>) -> Result<SignedProfile, SigningError> {
         self.signer.check_validity()?;
         let digest = openssl::sha::sha256(&content);
-        // try_get_with runs one signing per digest; concurrent callers wait for its result.
-        // Errors are not cached.
-        self.signed
-            .try_get_with(digest, self.workers.sign(content))
+        // One signing per digest; concurrent callers wait for its result (and count as cache
+        // hits: they cost no signature). Errors are not cached.
+        let entry = self
+            .signed
+            .entry(digest)
+            .or_try_insert_with(self.workers.sign(content))
             .await
             .map_err(|shared| {
                 Arc::try_unwrap(shared).unwrap_or_else(|shared| match *shared {
@@ -78,7 +80,11 @@ impl CachingSigner {
                     SigningError::Busy => SigningError::Busy,
                     _ => SigningError::Sign(shared.to_string()),
                 })
-            })
+            })?;
+        if !entry.is_fresh() {
+            crate::metrics::signing_cache_hit();
+        }
+        Ok(entry.into_value())
     }
 }
 

@@ -250,6 +250,15 @@ impl Signer {
         &self.certificate
     }
 
+    /// The certificate's notAfter in Unix seconds (the expiry gauge of the metrics).
+    pub fn expires_at(&self) -> i64 {
+        Asn1Time::from_unix(0)
+            .and_then(|epoch| epoch.diff(self.certificate.not_after()))
+            .map_or(0, |diff| {
+                i64::from(diff.days) * 86_400 + i64::from(diff.secs)
+            })
+    }
+
     /// One line for the start-up log: subject, issuer, expiry, origin.
     pub fn describe(&self) -> String {
         format!(

@@ -51,10 +51,14 @@ impl SigningWorkers {
                         if job.reply.is_closed() {
                             continue;
                         }
+                        let started = std::time::Instant::now();
                         let signed = match &mut session {
                             Some(session) => session.sign(&job.content),
                             None => signer.sign(&job.content),
                         };
+                        if signed.is_ok() {
+                            crate::metrics::signature(started.elapsed());
+                        }
                         let _ = job.reply.send(signed);
                     }
                 })
@@ -87,6 +91,7 @@ impl SigningWorkers {
             }
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
+                crate::metrics::signing_queue_full();
                 if self.shed.occurred() {
                     tracing::warn!(
                         queue = self.threads * QUEUE_PER_THREAD,
