@@ -20,6 +20,7 @@
 //! - [`import`]: `automx.conf` and Thunderbird ISPDB files → `mxconf.toml` text.
 //! - [`answer`]: request → answer, the one policy (unknown domains, redirects, the profile
 //!   pipeline) that both front ends call.
+//! - [`limits`]: abuse protection, per-client budgets counted in memory or in Redis.
 //! - [`dns`]: the records to publish; [`doctor`]: checks a live deployment against the config.
 //! - [`files`]: the small files a config names, read bounded.
 //! - [`incident`]: trouble logged once when it starts and once, with a count, when it ends.
@@ -39,6 +40,7 @@ pub mod doctor;
 pub mod files;
 pub mod import;
 pub mod incident;
+pub mod limits;
 pub mod metrics;
 pub mod profile;
 pub mod protocol;

@@ -34,6 +34,10 @@ pub enum Refusal {
     /// A per-user source with `on-failure = "fail"` is down; details are in the server log.
     #[error("settings are temporarily unavailable")]
     BackendUnavailable,
+    /// The client has used up one of its `[limits]` budgets; it may ask again after
+    /// `retry_after` seconds (the `Retry-After` header).
+    #[error("too many requests, try again later")]
+    TooMany { retry_after: u64 },
 }
 
 impl Refusal {
@@ -50,6 +54,7 @@ impl Refusal {
             Refusal::BodyTooLarge => 413,
             Refusal::MethodNotAllowed => 405,
             Refusal::BackendUnavailable => 503,
+            Refusal::TooMany { .. } => 429,
         }
     }
 

@@ -79,19 +79,7 @@ fn patch_from<N: AsRef<str>, V: AsRef<str>>(
     AccountPatch::from_fields(fields).map_err(|error| BackendError::BadOutput(error.to_string()))
 }
 
-/// Reads a password from its file (first line, trailing newline dropped) or variable.
+/// A source's password, read when it connects.
 fn read_secret(secret: &Secret) -> Result<String, BackendError> {
-    match secret {
-        Secret::File(path) => crate::files::read_small_text(path)
-            .map(|text| text.lines().next().unwrap_or_default().to_owned())
-            .map_err(|error| {
-                BackendError::Unavailable(format!(
-                    "cannot read password file {}: {error}",
-                    path.display()
-                ))
-            }),
-        Secret::Env(name) => std::env::var(name).map_err(|_| {
-            BackendError::Unavailable(format!("environment variable {name} is not set"))
-        }),
-    }
+    secret.read().map_err(BackendError::Unavailable)
 }

@@ -9,6 +9,7 @@ use toml::Spanned;
 
 use super::backend::BackendFile;
 use super::domain::DomainFile;
+use super::limits::LimitsFile;
 use super::log::LogFile;
 use super::metrics::MetricsFile;
 use super::profile::ProfileFile;
@@ -27,6 +28,9 @@ pub struct ConfigFile {
     pub log: LogFile,
     #[serde(default)]
     pub metrics: MetricsFile,
+    /// Abuse protection; absent means the defaults, on.
+    #[serde(default)]
+    pub limits: LimitsFile,
     /// Merged into every domain: a domain's own value wins field by field.
     #[serde(default)]
     pub defaults: DomainFile,

@@ -13,6 +13,7 @@ use super::checker::Checker;
 use super::domain::{self, DomainSettings, Domains};
 use super::error::ConfigError;
 use super::file::ConfigFile;
+use super::limits::{self, LimitSettings};
 use super::log::{self, LogSettings};
 use super::metrics::{self, MetricsSettings};
 use super::profile::{self, ProfileSettings};
@@ -48,6 +49,8 @@ pub struct Config {
     pub log: LogSettings,
     /// `[metrics]`: the Prometheus endpoint's own listener, if any.
     pub metrics: MetricsSettings,
+    /// `[limits]`: the abuse protection.
+    pub limits: LimitSettings,
     /// Per-user sources, in name order (`DomainSettings::sources` indexes this).
     pub backends: Vec<BackendSettings>,
     /// `[web]`: branding of the download form.
@@ -94,6 +97,7 @@ impl Config {
         let server = server::check(&mut checker, &raw.server);
         let log = log::check(&raw.log);
         let metrics = metrics::check(&mut checker, &raw.metrics, &server.listen);
+        let limits = limits::check(&mut checker, &raw.limits);
         let (mut backends, backend_names) = backend::check_backends(&mut checker, &raw.backends);
         let web = web::check(&mut checker, &raw.web);
         let domains = domain::check_all(&mut checker, &raw.defaults, &raw.domains, &backend_names);
@@ -118,6 +122,7 @@ impl Config {
             connections: server.connections,
             log,
             metrics,
+            limits,
             backends,
             web,
             profile,

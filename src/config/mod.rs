@@ -14,6 +14,7 @@ mod checker;
 pub mod domain;
 mod error;
 pub mod file;
+pub mod limits;
 mod load;
 mod log;
 mod metrics;
@@ -26,6 +27,7 @@ pub mod web;
 
 pub use domain::DomainSettings;
 pub use error::{ConfigError, ConfigIssue};
+pub use limits::LimitSettings;
 pub use load::{Config, ConfigSource, DEMO_NAME, DEMO_TOML};
 pub use log::{LogFormat, LogSettings};
 pub use metrics::MetricsSettings;

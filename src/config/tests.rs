@@ -250,3 +250,84 @@ fn metrics_listen_on_an_address_of_their_own() {
         ["mxconf.toml:6: metrics.listen: \"localhost\" is not an IP:port address"]
     );
 }
+
+#[test]
+fn limits_default_to_automx_budgets_and_check_every_key() {
+    use std::time::Duration;
+
+    use super::limits::{OnStoreFailure, StoreSettings};
+    let defaults = load(PROVIDER).unwrap().limits;
+    assert!(defaults.enabled);
+    assert_eq!(defaults.budgets.client_error_limit, 20);
+    assert_eq!(defaults.budgets.error_window, Duration::from_secs(600));
+    assert_eq!(defaults.budgets.requests_per_minute, 600);
+    assert_eq!(defaults.budgets.profiles_per_minute, 30);
+    assert_eq!(defaults.ipv6_prefix, 64);
+    assert_eq!(defaults.store, StoreSettings::Memory);
+    assert_eq!(defaults.on_store_failure, OnStoreFailure::Allow);
+    let exempt: Vec<_> = defaults.exempt.iter().map(ToString::to_string).collect();
+    assert_eq!(exempt, ["127.0.0.0/8", "::1/128"]);
+
+    let redis = load(&format!(
+        "{PROVIDER}[limits]\nstore = \"rediss://cache.example.org:6380/2\"\npassword-env = \"REDIS_PW\"\n\
+         store-timeout = \"250ms\"\non-store-failure = \"refuse\"\nexempt = [\"192.0.2.1\"]\n"
+    ))
+    .unwrap()
+    .limits;
+    let StoreSettings::Redis(settings) = &redis.store else {
+        panic!("{:?}", redis.store);
+    };
+    assert_eq!(settings.url.as_str(), "rediss://cache.example.org:6380/2");
+    assert_eq!(settings.timeout, Duration::from_millis(250));
+    assert_eq!(redis.on_store_failure, OnStoreFailure::Refuse);
+    assert_eq!(redis.exempt[0].to_string(), "192.0.2.1/32");
+
+    let cases = [
+        (
+            "client-error-limit = -1",
+            "mxconf.toml:6: limits.client-error-limit: must be a whole number from 0 (off) up",
+        ),
+        (
+            "error-window = \"0s\"",
+            "mxconf.toml:6: limits.error-window: \"0s\" is not a duration above zero like \"100ms\", \"30s\", \"10m\"",
+        ),
+        (
+            "exempt = [\"10.0.0.0/33\"]",
+            "mxconf.toml:6: limits.exempt: \"10.0.0.0/33\" is not an IP address or CIDR range",
+        ),
+        (
+            "ipv6-prefix = 0",
+            "mxconf.toml:6: limits.ipv6-prefix: must be a prefix length from 1 to 128",
+        ),
+        (
+            "store = \"memcache://localhost:11211\"",
+            "mxconf.toml:6: limits.store: expected \"memory\" or a redis:// or rediss:// URL with a host",
+        ),
+        (
+            "store = \"redis://:secret@localhost\"",
+            "mxconf.toml:6: limits.store: holds a password: move it to password-file or password-env (URLs end up in logs)",
+        ),
+        (
+            "store = \"redis://localhost/x\"",
+            "mxconf.toml:6: limits.store: the path must be a database number (redis://HOST:PORT/0)",
+        ),
+        (
+            "store-timeout = \"1s\"",
+            "mxconf.toml:6: limits.store-timeout: applies to a Redis store only (store = \"redis://…\")",
+        ),
+    ];
+    for (line, expected) in cases {
+        let errors = messages(load(&format!("{PROVIDER}[limits]\n{line}\n")).unwrap_err());
+        assert_eq!(errors, [expected], "{line}");
+    }
+    let errors = messages(
+        load(&format!(
+            "{PROVIDER}[limits]\non-store-failure = \"ignore\"\n"
+        ))
+        .unwrap_err(),
+    );
+    assert!(
+        errors[0].contains("expected `allow` or `refuse`"),
+        "{errors:?}"
+    );
+}

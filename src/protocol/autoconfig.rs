@@ -54,6 +54,7 @@ pub fn render(account: &Account) -> Rendered {
         status: 200,
         content_type: CONTENT_TYPE,
         body: xml.finish(),
+        error_document: false,
     }
 }
 

@@ -133,6 +133,7 @@ fn json(status: u16, value: &impl Serialize) -> Rendered {
         content_type: CONTENT_TYPE,
         // Serialising a struct of string fields into memory cannot fail.
         body: serde_json::to_vec(value).unwrap_or_default(),
+        error_document: false,
     }
 }
 

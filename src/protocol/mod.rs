@@ -14,6 +14,9 @@ pub struct Rendered {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    /// An error answer sent with status 200 (Autodiscover's error documents): whoever counts
+    /// client errors (the abuse protection) counts it like a 4xx.
+    pub error_document: bool,
 }
 
 /// Accounts resolved from the embedded demo, for the renderers' unit tests.

@@ -1,6 +1,7 @@
-//! The HTTP form of a [`Refusal`]: its status, `text/plain`, and its short fixed body.
+//! The HTTP form of a [`Refusal`]: its status, `text/plain`, its short fixed body, and for a
+//! rate limit the `Retry-After` it names.
 
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::answer::Refusal;
@@ -9,12 +10,18 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let status = status(self.status());
         tracing::debug!(status = %status, "{self}");
-        (
+        let mut response = (
             status,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             self.body(),
         )
-            .into_response()
+            .into_response();
+        if let Refusal::TooMany { retry_after } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        }
+        response
     }
 }
 

@@ -7,14 +7,14 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, RawQuery, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Path, RawQuery, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
 use super::extract::Origin;
+use super::{AppState, PROFILE_ROUTE};
 use crate::webform::{FormProblem, Lang, Platform, Visit};
 
 /// `GET /`: the form, in the visitor's language, with the steps for their device.
@@ -58,19 +58,25 @@ pub struct Refused {
     pub name: String,
 }
 
-/// Layer on `/mobileconfig`: when a browser's request (`Accept: text/html`) is refused, answer
-/// with the form again, the fields refilled and the reason in the visitor's language, keeping
-/// the status. Other clients (curl, MDM scripts) get the profile service's own short answer.
+/// Layer over the routes, acting on `/mobileconfig` only: when a browser's request (`Accept:
+/// text/html`) is refused, answer with the form again, the fields refilled and the reason in the
+/// visitor's language, keeping the status. Other clients (curl, MDM scripts) get the profile
+/// service's own short answer. It wraps the limiter, so a rate limit is shown in the form too.
 pub async fn rerender_refusals(
     State(state): State<Arc<AppState>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let wants_html = request
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"));
+    let profile = request
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|path| path.as_str() == PROFILE_ROUTE);
+    let wants_html = profile
+        && request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"));
     if !wants_html {
         return next.run(request).await;
     }
@@ -466,6 +472,43 @@ mod tests {
             assert!(!body.contains("aaaa"));
         }
 
+        #[tokio::test]
+        async fn a_rate_limited_browser_gets_the_form_with_the_wait() {
+            let text = crate::config::DEMO_TOML
+                .replace("[limits]", "[limits]\nexempt = []\nprofiles-per-minute = 1");
+            let config =
+                Config::from_toml(&text, crate::config::ConfigSource::EmbeddedDemo).unwrap();
+            let state = Arc::new(AppState::load(config).unwrap());
+            let from_client = |accept: &str| {
+                let mut request = post_req(
+                    "/mobileconfig?lang=de",
+                    accept,
+                    "emailaddress=jane%40example.com",
+                );
+                let peer: SocketAddr = "192.0.2.1:4000".parse().unwrap();
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            };
+            let (status, _, _) = call(router(Arc::clone(&state)), from_client(BROWSER)).await;
+            assert_eq!(status, StatusCode::OK);
+            let (status, headers, body) =
+                call(router(Arc::clone(&state)), from_client(BROWSER)).await;
+            assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+            assert!(headers.contains_key(header::CONTENT_SECURITY_POLICY));
+            assert!(body.contains("in einer Minute erneut"), "{body}");
+            // Other clients get the short answer, with the wait in seconds.
+            let (status, headers, body) = call(router(state), from_client("*/*")).await;
+            assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+            let wait: u64 = headers[header::RETRY_AFTER]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((59..=60).contains(&wait), "{wait}");
+            assert_eq!(body, "too many requests, try again later\n");
+        }
+
         /// The layer's contract for other refusers (a rate limit): any response that carries
         /// a [`Refused`] becomes the form again, with its status.
         #[tokio::test]
@@ -474,7 +517,7 @@ mod tests {
             let too_many = || async {
                 let mut response = StatusCode::TOO_MANY_REQUESTS.into_response();
                 response.extensions_mut().insert(Refused {
-                    problem: FormProblem::TooMany,
+                    problem: FormProblem::TooMany { minutes: 3 },
                     email: "jane@example.com".into(),
                     name: String::new(),
                 });
@@ -492,7 +535,7 @@ mod tests {
             let (status, _, body) =
                 call(app, get_req("/mobileconfig", &[("accept", BROWSER)])).await;
             assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-            let message = FormProblem::TooMany.message(Lang::En);
+            let message = FormProblem::TooMany { minutes: 3 }.message(Lang::En);
             assert!(body.contains(&message), "{body}");
         }
     }

@@ -9,6 +9,7 @@ mod connections;
 pub mod error;
 pub mod extract;
 pub mod form;
+mod limit;
 mod listener;
 mod metrics;
 pub mod mobileconfig;
@@ -35,6 +36,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::answer::{Answers, Refusal};
 use crate::config::{Config, ConnectionSettings};
+use crate::limits::{LimitError, Limiter};
 use crate::protocol::Rendered;
 use crate::signing::SigningError;
 use crate::webform::{Webform, WebformError};
@@ -53,6 +55,8 @@ pub struct AppState {
     pub webform: Webform,
     /// The page's `Content-Security-Policy`, ready for the security-headers layer.
     csp: HeaderValue,
+    /// `[limits]`; its counters outlive a reload that keeps the store.
+    pub limiter: Limiter,
 }
 
 /// Why the server cannot start with this configuration.
@@ -62,6 +66,8 @@ pub enum StartError {
     Signing(#[from] SigningError),
     #[error(transparent)]
     Webform(#[from] WebformError),
+    #[error(transparent)]
+    Limits(#[from] LimitError),
 }
 
 impl AppState {
@@ -69,33 +75,43 @@ impl AppState {
     /// (503) rather than serve unsigned. The server uses [`AppState::load`]. Fails when the
     /// admin's web templates do not load or render.
     pub fn new(config: Config) -> Result<Self, StartError> {
-        AppState::with(Answers::new(config))
+        AppState::with(Answers::new(config), None)
     }
 
     /// The state with the signer `[signing]` names; an unusable identity (expired, key does
     /// not match, unreadable) stops the start here, with the reason.
     pub fn load(config: Config) -> Result<Self, StartError> {
-        AppState::with(Answers::load(config)?)
+        AppState::with(Answers::load(config)?, None)
     }
 
     /// The state for a reloaded configuration: everything read and checked again (signer,
     /// templates), the per-user sources that did not change kept with their caches.
     pub fn reload(config: Config, previous: &AppState) -> Result<Self, StartError> {
-        AppState::with(Answers::reload(config, &previous.answers)?)
+        AppState::with(Answers::reload(config, &previous.answers)?, Some(previous))
     }
 
-    fn with(answers: Answers) -> Result<Self, StartError> {
+    fn with(answers: Answers, previous: Option<&AppState>) -> Result<Self, StartError> {
         let config = &answers.config;
         let webform = Webform::new(&config.provider, &config.web)?;
         let csp = HeaderValue::from_str(webform.content_security_policy())
             .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
+        let limiter = match previous {
+            Some(previous) => Limiter::renewed(&config.limits, &previous.limiter)?,
+            None => Limiter::new(&config.limits)?,
+        };
         Ok(AppState {
             answers,
             webform,
             csp,
+            limiter,
         })
     }
 }
+
+/// The profile download, the one route whose requests may cost a signature.
+pub(crate) const PROFILE_ROUTE: &str = "/mobileconfig";
+/// The load balancer's health check.
+pub(crate) const HEALTH_ROUTE: &str = "/healthz";
 
 /// Request bodies above this are refused with 413 (a POX request is ~400 bytes).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -123,22 +139,30 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/autodiscover/autodiscover.json/v1.0/{email}",
             get(autodiscover::json_path),
         )
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route(HEALTH_ROUTE, get(|| async { "ok\n" }))
         // The download form and its embedded assets.
         .route("/", get(form::index))
         .route("/static/{name}", get(form::static_file))
-        // A browser's refused form submission gets the form back with the reason.
         .route(
-            "/mobileconfig",
-            get(mobileconfig::get)
-                .post(mobileconfig::post)
-                .layer(from_fn_with_state(
-                    Arc::clone(&state),
-                    form::rerender_refusals,
-                )),
+            PROFILE_ROUTE,
+            get(mobileconfig::get).post(mobileconfig::post),
         )
         .fallback(|| async { Refusal::NotFound })
-        .method_not_allowed_fallback(|| async { Refusal::MethodNotAllowed })
+        .method_not_allowed_fallback(|| async { Refusal::MethodNotAllowed });
+    // Abuse protection: every route's requests counted per client, refused with 429 when over
+    // a budget. Left out entirely with `[limits] enabled = false`.
+    let routes = if state.limiter.enabled() {
+        routes.layer(from_fn_with_state(Arc::clone(&state), limit::limit))
+    } else {
+        routes
+    };
+    let routes = routes
+        // A browser's refused profile request (by the handler or the limit above) gets the
+        // form back with the reason.
+        .layer(from_fn_with_state(
+            Arc::clone(&state),
+            form::rerender_refusals,
+        ))
         .layer(
             ServiceBuilder::new()
                 // A bug that panics answers a short 500 instead of dropping the connection.
@@ -202,9 +226,10 @@ fn fold_autodiscover_case(mut request: Request) -> Request {
     request
 }
 
-/// A renderer's answer as an HTTP response.
+/// A renderer's answer as an HTTP response; an error document is marked as one for the
+/// limiter.
 pub(crate) fn respond(rendered: Rendered) -> Response {
-    (
+    let mut response = (
         error::status(rendered.status),
         [(
             header::CONTENT_TYPE,
@@ -212,7 +237,11 @@ pub(crate) fn respond(rendered: Rendered) -> Response {
         )],
         rendered.body,
     )
-        .into_response()
+        .into_response();
+    if rendered.error_document {
+        response.extensions_mut().insert(limit::ErrorDocument);
+    }
+    response
 }
 
 fn internal_error() -> Response {

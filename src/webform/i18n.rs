@@ -102,8 +102,10 @@ pub enum FormProblem {
     Rejected,
     /// Signing or a backend failed (503); the visitor can only retry later.
     Unavailable,
-    /// Rate limited (429).
-    TooMany,
+    /// Rate limited (429): the visitor may try again in this many minutes (at least 1).
+    TooMany {
+        minutes: u64,
+    },
 }
 
 impl FormProblem {
@@ -126,7 +128,10 @@ impl FormProblem {
             }
             FormProblem::Rejected => t.error_rejected.to_owned(),
             FormProblem::Unavailable => t.error_unavailable.to_owned(),
-            FormProblem::TooMany => t.error_too_many.to_owned(),
+            FormProblem::TooMany { minutes: 0 | 1 } => t.error_too_many_one.to_owned(),
+            FormProblem::TooMany { minutes } => {
+                t.error_too_many.replace("{minutes}", &minutes.to_string())
+            }
         }
     }
 }
@@ -168,7 +173,9 @@ pub struct Strings {
     pub error_unknown_domain: &'static str,
     pub error_rejected: &'static str,
     pub error_unavailable: &'static str,
+    /// `{minutes}` is filled in; `error_too_many_one` is the singular.
     pub error_too_many: &'static str,
+    pub error_too_many_one: &'static str,
     /// Shown by the optional script when the browser's own check fails.
     pub error_browser_invalid: &'static str,
 }
@@ -224,7 +231,8 @@ const EN: Strings = Strings {
     error_unknown_domain: "We do not provide email settings for {domain}.",
     error_rejected: "The profile could not be created from these details.",
     error_unavailable: "The profile cannot be created right now. Please try again later.",
-    error_too_many: "Too many requests. Please wait a minute and try again.",
+    error_too_many: "Too many attempts. Please try again in {minutes} minutes.",
+    error_too_many_one: "Too many attempts. Please try again in a minute.",
     error_browser_invalid: "Please enter a complete email address, like jane@example.com.",
 };
 
@@ -280,7 +288,8 @@ const DE: Strings = Strings {
     error_rejected: "Aus diesen Angaben konnte kein Profil erstellt werden.",
     error_unavailable: "Das Profil kann gerade nicht erstellt werden. Bitte versuchen Sie es \
                         später noch einmal.",
-    error_too_many: "Zu viele Anfragen. Bitte warten Sie eine Minute und versuchen Sie es erneut.",
+    error_too_many: "Zu viele Versuche. Bitte versuchen Sie es in {minutes} Minuten erneut.",
+    error_too_many_one: "Zu viele Versuche. Bitte versuchen Sie es in einer Minute erneut.",
     error_browser_invalid: "Bitte geben Sie eine vollständige E-Mail-Adresse ein, \
                             etwa erika@example.com.",
 };
@@ -349,5 +358,23 @@ mod tests {
             let unknown = FormProblem::UnknownDomain("example.net".into()).message(lang);
             assert!(unknown.contains("example.net") && !unknown.contains('{'));
         }
+    }
+
+    #[test]
+    fn too_many_says_when_in_minutes() {
+        let message = |minutes, lang| FormProblem::TooMany { minutes }.message(lang);
+        assert_eq!(
+            message(10, Lang::En),
+            "Too many attempts. Please try again in 10 minutes."
+        );
+        assert_eq!(
+            message(1, Lang::En),
+            "Too many attempts. Please try again in a minute."
+        );
+        assert_eq!(
+            message(7, Lang::De),
+            "Zu viele Versuche. Bitte versuchen Sie es in 7 Minuten erneut."
+        );
+        assert!(message(1, Lang::De).contains("einer Minute"));
     }
 }

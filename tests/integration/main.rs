@@ -16,6 +16,7 @@ mod doctor;
 mod fuzz_corpus;
 mod hostile;
 mod import;
+mod limits;
 mod metrics;
 mod mobileconfig;
 mod redirects;

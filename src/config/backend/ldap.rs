@@ -66,7 +66,12 @@ pub(super) fn check(
             );
         }
     }
-    let secret = check_secret(checker, label, raw);
+    let secret = check_secret(
+        checker,
+        label,
+        raw.password_file.as_ref(),
+        raw.password_env.as_ref(),
+    );
     // Outer `None`: a mistake already reported; `Some(None)`: an anonymous bind.
     let bind = match (&raw.bind_dn, secret) {
         (Some(dn), Some(Some(secret))) => Some(Some((dn.get_ref().clone(), secret))),

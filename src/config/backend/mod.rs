@@ -111,6 +111,22 @@ pub enum Secret {
     Env(String),
 }
 
+impl Secret {
+    /// The password: the file's first line (its newline dropped) or the variable's value.
+    /// Read when connecting, so a rotated password is used by the next connection; the error
+    /// names the file or variable, never a password.
+    pub fn read(&self) -> Result<String, String> {
+        match self {
+            Secret::File(path) => crate::files::read_small_text(path)
+                .map(|text| text.lines().next().unwrap_or_default().to_owned())
+                .map_err(|error| format!("cannot read password file {}: {error}", path.display())),
+            Secret::Env(name) => {
+                std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
+            }
+        }
+    }
+}
+
 /// One validated `[backends.NAME]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendSettings {
@@ -403,9 +419,10 @@ pub(super) fn set_probe_addresses<'d>(
 pub(super) fn check_secret(
     checker: &mut Checker<'_>,
     label: &str,
-    raw: &BackendFile,
+    file: Option<&Spanned<String>>,
+    env: Option<&Spanned<String>>,
 ) -> Option<Option<Secret>> {
-    match (&raw.password_file, &raw.password_env) {
+    match (file, env) {
         (None, None) => None,
         // Relative to the config file's directory, like every other path (a service's working
         // directory is usually `/`).

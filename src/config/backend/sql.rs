@@ -30,7 +30,12 @@ pub(super) fn check(
     label: &str,
     raw: &BackendFile,
 ) -> Option<SqlSettings> {
-    let secret = check_secret(checker, label, raw);
+    let secret = check_secret(
+        checker,
+        label,
+        raw.password_file.as_ref(),
+        raw.password_env.as_ref(),
+    );
     let database = match (&raw.path, &raw.url) {
         (Some(path), None) => {
             if secret.is_some() {

@@ -42,7 +42,10 @@ pub fn render(code: ErrorCode) -> Rendered {
     xml.close("Error");
     xml.close("Response");
     xml.close("Autodiscover");
-    super::answer(xml)
+    Rendered {
+        error_document: true,
+        ..super::answer(xml)
+    }
 }
 
 #[cfg(test)]
@@ -53,6 +56,7 @@ mod tests {
     fn error_600_matches_the_spec_example() {
         let ours = render(ErrorCode::InvalidRequest);
         assert_eq!(ours.status, 200);
+        assert!(ours.error_document);
         let ours = String::from_utf8(ours.body).unwrap();
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),

@@ -23,6 +23,7 @@ fn answer(xml: super::xml::XmlWriter) -> Rendered {
         status: 200,
         content_type: CONTENT_TYPE,
         body: xml.finish(),
+        error_document: false,
     }
 }
 
