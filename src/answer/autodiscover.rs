@@ -5,10 +5,16 @@
 //! settings. The only refusal is [`Refusal::BackendUnavailable`] (503): a failing per-user
 //! source must not become an Autodiscover error that clients cache.
 
+use std::sync::LazyLock;
+
+use tokio::sync::Semaphore;
+
 use super::{Answers, Refusal};
 use crate::account::{Domain, EmailAddress};
 use crate::protocol::Rendered;
-use crate::protocol::autodiscover::{self, ErrorCode, PoxRequest, ResponseSchema, error, outlook};
+use crate::protocol::autodiscover::{
+    self, ErrorCode, PoxRequest, RequestError, ResponseSchema, error, outlook,
+};
 use crate::protocol::autodiscover_json::{self, JsonProtocol};
 use crate::resolve::{Resolution, ResolveError};
 
@@ -16,7 +22,7 @@ impl Answers {
     /// The answer to a POX request body: the body decides schema and address; a missing or
     /// garbled one is error 600 (an ordinary answer, HTTP 200).
     pub async fn pox_body(&self, body: &[u8]) -> Result<Rendered, Refusal> {
-        match PoxRequest::parse(body) {
+        match parse_off_workers(body).await {
             Ok(request) => self.pox(&request).await,
             Err(reason) => {
                 tracing::debug!("autodiscover request refused: {reason}");
@@ -80,4 +86,26 @@ impl Answers {
             Err(error @ ResolveError::BackendUnavailable) => Err(error.into()),
         }
     }
+}
+
+/// Bodies up to this are parsed where they arrive: a real request is ~400 bytes and parses in
+/// microseconds, less than a hand-off to another thread costs.
+const INLINE_BODY: usize = 4096;
+
+/// Larger bodies (up to the 64 KiB the HTTP layer allows) are parsed on the blocking pool, at
+/// most one per core at once; the rest wait for a turn without holding an async worker, so a
+/// client posting large bodies cannot stall the connections queued behind it.
+static LARGE_BODIES: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(1, usize::from)));
+
+async fn parse_off_workers(body: &[u8]) -> Result<PoxRequest, RequestError> {
+    if body.len() <= INLINE_BODY {
+        return PoxRequest::parse(body);
+    }
+    // The semaphore is never closed; a closed one would only mean parsing without a turn.
+    let _turn = LARGE_BODIES.acquire().await;
+    let body = body.to_vec();
+    tokio::task::spawn_blocking(move || PoxRequest::parse(&body))
+        .await
+        .unwrap_or(Err(RequestError::NotXml))
 }

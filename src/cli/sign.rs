@@ -40,7 +40,7 @@ pub fn run(args: &SignArgs) -> anyhow::Result<ExitCode> {
     logging::init(); // key-permission warnings go to stderr
     let content = std::fs::read(&args.input)
         .with_context(|| format!("cannot read {}", args.input.display()))?;
-    if let Err(error) = plist::from_bytes::<plist::Value>(&content) {
+    if let Err(error) = crate::profile::parse_plist(&content) {
         let hint = if crate::signing::is_signed_data(&content) {
             "it is already signed; sign the unsigned profile".to_owned()
         } else {

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use super::{EXIT_CHECK_FAILED, logging};
-use crate::profile::Schema;
+use crate::profile::{PlistError, Schema};
 use crate::signing::{SigningError, VerifyReport, verify};
 
 #[derive(Debug, clap::Args)]
@@ -42,11 +42,12 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     };
     match verify(&der, args.ca.as_deref()) {
         Ok(report) => {
-            let profile = plist::from_bytes::<plist::Value>(&report.content);
+            // Read as strictly as devices do: well-formed XML, bounded nesting.
+            let profile = crate::profile::parse_plist(&report.content);
             print!("{}", render(&report, args.ca.is_some(), &profile));
             let violations = match &profile {
                 Ok(profile) => schema.validate(profile),
-                Err(_) => vec!["the content is not a property list".to_owned()],
+                Err(error) => vec![format!("the content is not a property list: {error}")],
             };
             if violations.is_empty() {
                 println!("Schema:    OK (Apple's device-management YAML)");
@@ -82,7 +83,7 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
 fn render(
     report: &VerifyReport,
     own_ca: bool,
-    profile: &Result<plist::Value, plist::Error>,
+    profile: &Result<plist::Value, PlistError>,
 ) -> String {
     let mut out = String::new();
     let anchor = if own_ca {

@@ -3,11 +3,11 @@
 //! entities); what mxconf cannot model (webmail, POP3 options, root `<oAuth2>`, Exchange
 //! types…) becomes a comment in the output rather than disappearing silently.
 
-use quick_xml::events::Event;
 use roxmltree::{Document, Node, ParsingOptions};
 
 use super::{DomainOut, ImportError, Imported, ServerOut, fit, is_host_template};
 use crate::account::{AuthMethod, Domain, PerKind, Security, ServerKind, Template, UrlService};
+use crate::protocol::untrusted_xml::{AttributeLimits, UntrustedXmlError, check_attributes};
 
 /// Parses ISPDB XML `text` read from `file` (the name is only used in messages).
 ///
@@ -223,49 +223,25 @@ const MAX_ATTRIBUTES_PER_ELEMENT: usize = 16;
 const MAX_ATTRIBUTES: usize = 4096;
 const MAX_NODES: u32 = 65_536;
 
-/// Counts attributes in one linear pass (quick-xml, without its duplicate check) before
-/// roxmltree sees the text: roxmltree checks each attribute against the element's earlier
-/// ones, which is quadratic in their number (200,000 attributes took over 30 s).
+/// The attribute bound before roxmltree sees the text
+/// (docs/security.md, "Hostile clients and hostile files").
 fn check_structure(text: &str, file: &str) -> Result<(), ImportError> {
-    let mut reader = quick_xml::Reader::from_str(text);
-    let line = |position: u64| {
-        let end = usize::try_from(position).map_or(text.len(), |p| p.min(text.len()));
-        Some(
-            text.as_bytes()[..end]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count()
-                + 1,
-        )
+    let limits = AttributeLimits {
+        per_element: MAX_ATTRIBUTES_PER_ELEMENT,
+        total: MAX_ATTRIBUTES,
     };
-    let mut total = 0;
-    loop {
-        let start = reader.buffer_position();
-        let element = match reader.read_event() {
-            Ok(Event::Eof) => return Ok(()),
-            Ok(Event::Start(element) | Event::Empty(element)) => element,
-            Ok(_) => continue,
-            Err(error) => {
-                return Err(ImportError::Syntax {
-                    file: file.to_owned(),
-                    line: line(reader.error_position()),
-                    message: error.to_string(),
-                });
-            }
-        };
-        let count = element.attributes().with_checks(false).count();
-        total += count;
-        if count > MAX_ATTRIBUTES_PER_ELEMENT || total > MAX_ATTRIBUTES {
-            return Err(ImportError::Invalid {
-                file: file.to_owned(),
-                line: line(start),
-                message: format!(
-                    "too many attributes (at most {MAX_ATTRIBUTES_PER_ELEMENT} per element and \
-                     {MAX_ATTRIBUTES} in all); not an ISPDB file"
-                ),
-            });
-        }
-    }
+    check_attributes(text, limits).map_err(|error| match error {
+        UntrustedXmlError::Syntax { .. } => ImportError::Syntax {
+            file: file.to_owned(),
+            line: Some(error.line(text)),
+            message: error.to_string(),
+        },
+        UntrustedXmlError::TooManyAttributes { .. } => ImportError::Invalid {
+            file: file.to_owned(),
+            line: Some(error.line(text)),
+            message: format!("{error}; not an ISPDB file"),
+        },
+    })
 }
 
 fn select(incoming: &[(&str, ServerOut)], kind: &str) -> Vec<ServerOut> {

@@ -5,11 +5,13 @@
 
 mod identity;
 mod payloads;
+mod read;
 pub mod schema;
 
 use payloads::{ConsentText, Payload, Profile};
 
 pub use identity::{PayloadKind, ProfileIdentity};
+pub use read::{MAX_DEPTH, PlistError, parse_plist};
 pub use schema::{Schema, SchemaError, validate_profile};
 
 use crate::account::{Account, Template, UrlService};

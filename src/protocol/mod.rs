@@ -1,10 +1,12 @@
 //! Protocol renderers: pure functions from a resolved [`crate::account::Account`] (or a
 //! protocol-level error) to the bytes a client receives. No I/O, no config lookups, no HTTP
-//! types; every XML byte goes through the one escaping writer in `xml`.
+//! types; every XML byte goes through the one escaping writer in `xml`, and every untrusted
+//! XML text is bounded by `untrusted_xml` before it is parsed.
 
 pub mod autoconfig;
 pub mod autodiscover;
 pub mod autodiscover_json;
+pub mod untrusted_xml;
 pub mod xml;
 
 /// A rendered answer: what the HTTP layer (or `mxconf render`) sends as is.

@@ -5,9 +5,16 @@
 
 use super::ResponseSchema;
 use crate::account::EmailAddress;
+use crate::protocol::untrusted_xml::{self, AttributeLimits, UntrustedXmlError};
 
 /// A real request has 4 elements plus whitespace; anything far larger is not one.
 const NODES_LIMIT: u32 = 256;
+/// A real request carries a namespace declaration or three (`xmlns`, `xmlns:xsi`, `xmlns:xsd`)
+/// and no other attribute. Checked before roxmltree, whose attribute handling is quadratic.
+const ATTRIBUTE_LIMITS: AttributeLimits = AttributeLimits {
+    per_element: 16,
+    total: 64,
+};
 
 /// The request namespaces, without scheme: Microsoft's pages print `https://`, clients send
 /// `http://`, both are accepted (docs/protocols.md, "Both namespace spellings").
@@ -34,6 +41,8 @@ pub enum RequestError {
     NotUtf8,
     #[error("the body is not well-formed XML without a DTD")]
     NotXml,
+    #[error("the body has more attributes than a request")]
+    TooManyAttributes,
     #[error("the root is not an Autodiscover request element")]
     NotAutodiscover,
     #[error("the request has no Request element")]
@@ -51,6 +60,10 @@ impl PoxRequest {
     pub fn parse(body: &[u8]) -> Result<Self, RequestError> {
         let text = std::str::from_utf8(body).map_err(|_| RequestError::NotUtf8)?;
         let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+        untrusted_xml::check_attributes(text, ATTRIBUTE_LIMITS).map_err(|error| match error {
+            UntrustedXmlError::Syntax { .. } => RequestError::NotXml,
+            UntrustedXmlError::TooManyAttributes { .. } => RequestError::TooManyAttributes,
+        })?;
         let options = roxmltree::ParsingOptions {
             allow_dtd: false,
             nodes_limit: NODES_LIMIT,
@@ -201,6 +214,16 @@ mod tests {
         assert_eq!(
             PoxRequest::parse(b"<Other xmlns=\"urn:x\"/>"),
             Err(RequestError::NotAutodiscover)
+        );
+        let crowded = (0..20).map(|n| format!(" a{n}=\"\"")).collect::<String>();
+        let crowded = body(OUTLOOK_NS, "a@example.com", OUTLOOK_SCHEMA).replacen(
+            "<Request>",
+            &format!("<Request{crowded}>"),
+            1,
+        );
+        assert_eq!(
+            PoxRequest::parse(crowded.as_bytes()),
+            Err(RequestError::TooManyAttributes)
         );
         let many = format!("<Autodiscover>{}</Autodiscover>", "<a/>".repeat(1000));
         assert_eq!(
