@@ -115,7 +115,8 @@ measure() {
         /Socket errors/ { errors = $0; sub(/.*errors: /, "", errors) }
         /Non-2xx/ { non2xx = $NF }
         END { printf "%-9s p50 %9s  p99 %9s  %9.0f req/s  server %6.2f CPU-s  errors: %s\n",
-                     name, p50, p99, rate, b - a, (errors == "" ? "none" : errors) (non2xx == "" ? "" : ", non-2xx " non2xx) }'
+                     name, p50, p99, rate, b - a, (errors == "" ? "none" : errors) (non2xx == "" ? "" : ", non-2xx " non2xx) }' \
+        "$work/healthz.txt"
 }
 
 echo "== flood cases, ${seconds}s each; the second client: wrk -c4 GET /healthz"
@@ -124,7 +125,7 @@ measure baseline
 
 python3 benches/load/hold.py "${addr%:*}" "${addr##*:}" 1024 > "$work/hold.txt" &
 flood=$!
-for _ in $(seq 1 300); do grep -q held "$work/hold.txt" && break; sleep 0.1; done   # at most 30 s
+for _ in $(seq 1 300); do grep -qs held "$work/hold.txt" && break; sleep 0.1; done   # at most 30 s
 measure idle
 kill "$flood"; wait "$flood" 2>/dev/null || true; flood=
 
