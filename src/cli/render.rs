@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use super::{ConfigArg, EXIT_CHECK_FAILED};
+use super::{ConfigArg, EXIT_CHECK_FAILED, logging};
 use crate::answer::{self, Answers, Refusal};
 use crate::protocol::Rendered;
 use crate::protocol::autodiscover::{PoxRequest, ResponseSchema};
@@ -35,7 +35,10 @@ pub struct RenderArgs {
 }
 
 /// Prints the body; exits 1 when the server's answer would be an HTTP error (4xx).
+/// A per-user source that fails is named on stderr with the fallback taken (the server's own
+/// warning), so a body built from the static settings is never mistaken for the user's.
 pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
+    logging::init();
     let answers = Answers::new(args.config.load()?);
     let runtime = super::runtime()?;
     let (status, body) = match runtime.block_on(render(&answers, args.protocol, &args.email)) {

@@ -219,6 +219,45 @@ async fn sqlite_path_with_dot_dot_from_a_relative_config_path() {
     assert!(!root.path().join("etc/mxconf/var").exists());
 }
 
+/// `render` with a source that cannot answer still prints the static answer, and says on
+/// stderr which source failed and that the static settings stood in for it (it once fell back
+/// without a word).
+#[test]
+fn render_names_the_failing_source_and_the_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{PROVIDER}[backends.users]\ntype = \"sql\"\npath = \"missing.sqlite\"\n\
+         query = \"{USERS_QUERY}\"\n\
+         [domains.\"example.org\"]\nsources = [\"users\"]\n\
+         [[domains.\"example.org\".imap]]\nhost = \"imap.example.org\"\nport = 993\nsecurity = \"tls\"\n"
+    );
+    let config = dir.path().join("mxconf.toml");
+    std::fs::write(&config, text).unwrap();
+    let output = crate::support::cli::mxconf()
+        .env_remove("RUST_LOG")
+        .args(["render", "autoconfig", "jane@example.org", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    crate::support::cli::assert_success(&output);
+    let body = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        body.contains("<username>jane@example.org</username>"),
+        "{body}"
+    );
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("backend=users"), "{stderr}");
+    assert!(stderr.contains("missing.sqlite"), "{stderr}");
+    assert!(
+        stderr.contains("answering with the static settings"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\x1b'),
+        "no colour off a terminal: {stderr}"
+    );
+}
+
 /// `..` is taken in the text of the path, not after following a symlinked directory: with
 /// `link -> real/conf`, `link/../users.sqlite` is the `users.sqlite` beside `link`. Each
 /// candidate file knows a different login for jane, so the answer names the file opened.
