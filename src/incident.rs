@@ -19,6 +19,11 @@ impl Incident {
 
     /// Ends the incident in progress, if any: how many occurrences it had, which the caller
     /// logs with the recovery. Costs one load while nothing is wrong.
+    /// Occurrences since the last clear (0: none going on).
+    pub fn count(&self) -> u64 {
+        self.occurrences.load(Ordering::Relaxed)
+    }
+
     pub fn cleared(&self) -> Option<u64> {
         if self.occurrences.load(Ordering::Relaxed) == 0 {
             return None;

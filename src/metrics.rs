@@ -33,6 +33,7 @@ const REQUEST_DURATION: &str = "mxconf_http_request_duration_seconds";
 const LOOKUPS: &str = "mxconf_backend_lookups_total";
 const LOOKUP_DURATION: &str = "mxconf_backend_lookup_duration_seconds";
 const LOOKUP_CACHE_HITS: &str = "mxconf_backend_cache_hits_total";
+const LOOKUPS_SKIPPED: &str = "mxconf_backend_lookups_skipped_total";
 const SIGNATURES: &str = "mxconf_signatures_total";
 const SIGNING_DURATION: &str = "mxconf_signing_duration_seconds";
 const SIGNING_CACHE_HITS: &str = "mxconf_signing_cache_hits_total";
@@ -73,6 +74,12 @@ pub const SERIES: &[Series] = &[
         kind: Kind::Counter,
         labels: &["source"],
         help: "Lookups answered from a per-user source's cache",
+    },
+    Series {
+        name: LOOKUPS_SKIPPED,
+        kind: Kind::Counter,
+        labels: &["source"],
+        help: "Lookups answered by the on-failure policy without asking the source, its circuit breaker being open",
     },
     Series {
         name: SIGNATURES,
@@ -230,6 +237,13 @@ pub fn backend_lookup(source: &str, outcome: LookupOutcome, elapsed: Duration) {
 pub fn backend_cache_hit(source: &str) {
     if enabled() {
         metrics::counter!(LOOKUP_CACHE_HITS, "source" => source.to_owned()).increment(1);
+    }
+}
+
+/// A lookup of `source` not asked, its circuit breaker being open.
+pub fn backend_lookup_skipped(source: &str) {
+    if enabled() {
+        metrics::counter!(LOOKUPS_SKIPPED, "source" => source.to_owned()).increment(1);
     }
 }
 

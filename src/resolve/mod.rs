@@ -167,6 +167,11 @@ impl Resolver {
         })
     }
 
+    /// The per-user sources failing now (none answered since their last failure), by name.
+    pub fn failing_sources(&self) -> Vec<&str> {
+        self.sources.failing()
+    }
+
     /// Asks every configured source once for its probe address (`check-config --backends`).
     pub async fn probe_all(&self) -> Vec<Asked> {
         self.sources.probe_all().await

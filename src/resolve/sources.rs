@@ -3,11 +3,12 @@
 //! logged once per incident (first failure, then recovery), never per request, and never
 //! reach a client as text.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
 use moka::future::Cache;
+use tokio::sync::Semaphore;
 
 use super::ResolveError;
 use crate::account::{Account, AccountPatch, EmailAddress};
@@ -17,6 +18,14 @@ use crate::config::backend::{
 };
 use crate::incident::Incident;
 use crate::metrics::LookupOutcome;
+
+/// Queries one source may have running at once; more wait (within the timeout) rather than
+/// pile up forks or connection attempts on a source that is already slow.
+const MAX_IN_FLIGHT: usize = 32;
+/// Consecutive failures after which a source is no longer asked for every lookup.
+const BREAKER_THRESHOLD: u64 = 5;
+/// How long an open breaker answers without asking; then one lookup tries the source again.
+const BREAKER_COOLDOWN: Duration = Duration::from_secs(5);
 
 /// A cached answer: the patch, or `None` for "no entry".
 type Cached = Option<Arc<AccountPatch>>;
@@ -41,6 +50,10 @@ struct Source {
     cache: Option<Cache<String, Cached>>,
     /// Failures since the last success: logged at the first, counted at the recovery.
     failing: Incident,
+    /// Bounds the source's queries in flight ([`MAX_IN_FLIGHT`]).
+    permits: Semaphore,
+    /// Until when the source is not asked (the circuit breaker is open); `None`: closed.
+    open_until: Mutex<Option<Instant>>,
 }
 
 /// Positive answers live `cache-ttl`, "no entry" lives `negative-cache-ttl`.
@@ -117,6 +130,15 @@ impl Sources {
         asked
     }
 
+    /// The names of the sources failing now (failed since their last success), for /readyz.
+    pub(super) fn failing(&self) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|source| source.failing.count() > 0)
+            .map(|source| source.name.as_str())
+            .collect()
+    }
+
     /// Asks every source for its probe address, for `check-config --backends`.
     pub(super) async fn probe_all(&self) -> Vec<Asked> {
         let mut asked = Vec::with_capacity(self.0.len());
@@ -177,6 +199,8 @@ impl Source {
             local_part: settings.local_part,
             cache,
             failing: Incident::default(),
+            permits: Semaphore::new(MAX_IN_FLIGHT),
+            open_until: Mutex::new(None),
         }
     }
 
@@ -205,7 +229,16 @@ impl Source {
     /// One lookup within the timeout, past cache and policy; counted for the metrics.
     async fn query(&self, email: &EmailAddress) -> LookupResult {
         let started = Instant::now();
-        let result = tokio::time::timeout(self.timeout, self.backend.lookup(email))
+        // Waiting for a permit counts against the timeout: a queue never outlasts it.
+        let bounded = async {
+            let _permit = self
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| BackendError::Unavailable("shut down".into()))?;
+            self.backend.lookup(email).await
+        };
+        let result = tokio::time::timeout(self.timeout, bounded)
             .await
             .unwrap_or(Err(BackendError::Timeout));
         let outcome = match &result {
@@ -230,20 +263,58 @@ impl Source {
         }
     }
 
+    /// Whether the breaker lets this lookup through. When its cooldown is over, the first
+    /// caller takes the one trial and the breaker stays open for everyone else until the trial
+    /// ends: a dead source is asked once per [`BREAKER_COOLDOWN`], not once per request.
+    fn admits(&self) -> bool {
+        let mut open_until = self
+            .open_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match *open_until {
+            None => true,
+            Some(until) if Instant::now() >= until => {
+                *open_until = Some(Instant::now() + BREAKER_COOLDOWN);
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    /// Sets the breaker: open for a cooldown from now, or closed. True when that changed it.
+    fn set_open(&self, open: bool) -> bool {
+        let mut open_until = self
+            .open_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let was_open = open_until.is_some();
+        *open_until = open.then(|| Instant::now() + BREAKER_COOLDOWN);
+        was_open != open
+    }
+
+    fn consequence(&self) -> &'static str {
+        match self.on_failure {
+            OnFailure::Static => "answering with the static settings",
+            OnFailure::Fail => "answering 503",
+        }
+    }
+
     async fn fetch(&self, email: &EmailAddress) -> Result<Cached, ()> {
+        if !self.admits() {
+            crate::metrics::backend_lookup_skipped(&self.name);
+            return Err(());
+        }
         let result = self.query(email).await;
         match result {
             Ok(patch) => {
                 if let Some(failures) = self.failing.cleared() {
+                    self.set_open(false);
                     tracing::info!(backend = %self.name, failures, "per-user source recovered");
                 }
                 Ok(patch.map(Arc::new))
             }
             Err(error) => {
-                let consequence = match self.on_failure {
-                    OnFailure::Static => "answering with the static settings",
-                    OnFailure::Fail => "answering 503",
-                };
+                let consequence = self.consequence();
                 if self.failing.occurred() {
                     tracing::warn!(
                         backend = %self.name,
@@ -252,6 +323,14 @@ impl Source {
                     );
                 } else {
                     tracing::debug!(backend = %self.name, %error, "per-user source still failing");
+                }
+                if self.failing.count() >= BREAKER_THRESHOLD && self.set_open(true) {
+                    tracing::warn!(
+                        backend = %self.name,
+                        failures = self.failing.count(),
+                        "per-user source circuit open: asked once every {}s until it answers, {consequence} meanwhile",
+                        BREAKER_COOLDOWN.as_secs()
+                    );
                 }
                 Err(())
             }
@@ -323,7 +402,8 @@ mod tests {
             async move { sources.apply(&indices, &email, &mut account).await }
         };
 
-        for n in 0..5 {
+        // Fewer than the breaker's threshold: every lookup asks.
+        for n in 0..4 {
             assert_eq!(
                 lookup(n).await,
                 Ok(()),
@@ -341,7 +421,7 @@ mod tests {
         assert_eq!(logs.count("per-user source recovered"), 1);
 
         std::fs::remove_file(&program).unwrap();
-        for n in 8..11 {
+        for n in 8..10 {
             assert_eq!(lookup(n).await, Ok(()));
         }
         assert_eq!(
@@ -349,5 +429,120 @@ mod tests {
             2,
             "a new incident is logged again"
         );
+    }
+
+    /// A dead source is asked `BREAKER_THRESHOLD` times, then not again until the cooldown is
+    /// over; meanwhile lookups get the policy's answer at once, /readyz names it, and one
+    /// trial after the cooldown closes the breaker when the source is back.
+    #[tokio::test]
+    async fn a_dead_source_is_not_hammered() {
+        let logs = Logs::default();
+        let _guard = logs.capture();
+        let dir = tempfile::tempdir().unwrap();
+        let calls = dir.path().join("calls");
+        let program = dir.path().join("lookup");
+        std::fs::write(&program, format!("echo x >> {}\nexit 3\n", calls.display())).unwrap();
+        let text = format!(
+            "[provider]\nid = \"example.org\"\ndisplay-name = \"E\"\nshort-name = \"E\"\n\
+             [backends.run]\ntype = \"command\"\ncommand = [\"/bin/sh\", \"{}\"]\n\
+             on-failure = \"fail\"\n\
+             [domains.\"example.org\"]\nsources = [\"run\"]\n",
+            program.display()
+        );
+        let config = Config::from_toml(&text, ConfigSource::File("t.toml".into())).unwrap();
+        let resolver = super::super::Resolver::new(Arc::new(config));
+        let asked = || {
+            std::fs::read_to_string(&calls)
+                .unwrap_or_default()
+                .lines()
+                .count()
+        };
+        let lookup = |n: usize| {
+            let resolver = resolver.clone();
+            async move {
+                let email = EmailAddress::parse(&format!("user{n}@example.org")).unwrap();
+                resolver.resolve(&email).await.map(|_| ())
+            }
+        };
+
+        assert!(resolver.failing_sources().is_empty());
+        for n in 0..20 {
+            assert_eq!(lookup(n).await, Err(ResolveError::BackendUnavailable));
+        }
+        assert_eq!(
+            asked(),
+            BREAKER_THRESHOLD as usize,
+            "open after the threshold"
+        );
+        assert_eq!(resolver.failing_sources(), ["run"]);
+        assert_eq!(logs.count("per-user source failed"), 1);
+        assert_eq!(logs.count("circuit open"), 1);
+
+        std::fs::write(
+            &program,
+            format!("echo x >> {}\necho null\n", calls.display()),
+        )
+        .unwrap();
+        assert_eq!(
+            lookup(20).await,
+            Err(ResolveError::BackendUnavailable),
+            "still open"
+        );
+        tokio::time::sleep(BREAKER_COOLDOWN + Duration::from_millis(100)).await;
+        assert_eq!(lookup(21).await, Ok(()), "the trial finds it back");
+        assert_eq!(asked(), BREAKER_THRESHOLD as usize + 1);
+        assert!(resolver.failing_sources().is_empty());
+        assert_eq!(lookup(22).await, Ok(()));
+        assert_eq!(asked(), BREAKER_THRESHOLD as usize + 2, "closed again");
+        assert_eq!(logs.count("per-user source recovered"), 1);
+    }
+
+    /// No more than `MAX_IN_FLIGHT` queries of one source run at once, however many lookups
+    /// of different addresses arrive together.
+    #[tokio::test]
+    async fn queries_in_flight_are_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("lookup");
+        // Each run notes its start and end; overlapping runs show as starts before ends.
+        let log = dir.path().join("log");
+        std::fs::write(
+            &program,
+            format!(
+                "echo start >> {0}\nsleep 0.3\necho end >> {0}\necho null\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        let text = format!(
+            "[provider]\nid = \"example.org\"\ndisplay-name = \"E\"\nshort-name = \"E\"\n\
+             [backends.run]\ntype = \"command\"\ncommand = [\"/bin/sh\", \"{}\"]\n\
+             timeout = \"20s\"\n\
+             [domains.\"example.org\"]\nsources = [\"run\"]\n",
+            program.display()
+        );
+        let config = Config::from_toml(&text, ConfigSource::File("t.toml".into())).unwrap();
+        let resolver = super::super::Resolver::new(Arc::new(config));
+        let lookups = (0..MAX_IN_FLIGHT + 8).map(|n| {
+            let resolver = resolver.clone();
+            tokio::spawn(async move {
+                let email = EmailAddress::parse(&format!("user{n}@example.org")).unwrap();
+                resolver.resolve(&email).await.map(|_| ())
+            })
+        });
+        for lookup in lookups.collect::<Vec<_>>() {
+            assert_eq!(lookup.await.unwrap(), Ok(()));
+        }
+        let mut running = 0usize;
+        let mut most = 0;
+        for line in std::fs::read_to_string(&log).unwrap().lines() {
+            if line == "start" {
+                running += 1;
+                most = most.max(running);
+            } else {
+                running -= 1;
+            }
+        }
+        assert!(most <= MAX_IN_FLIGHT, "{most} at once");
+        assert!(most > 1, "lookups do run concurrently");
     }
 }

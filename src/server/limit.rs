@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::extract::{client_ip, peer};
-use super::{AppState, HEALTH_ROUTE, PROFILE_ROUTE, form};
+use super::{AppState, HEALTH_ROUTE, PROFILE_ROUTE, READY_ROUTE, form};
 use crate::answer::Refusal;
 use crate::limits::{Cost, Refused};
 use crate::webform::FormProblem;
@@ -28,7 +28,7 @@ pub async fn limit(State(state): State<Arc<AppState>>, request: Request, next: N
         .get::<MatchedPath>()
         .map(MatchedPath::as_str);
     // The load balancer asks for the instance's health, which no client's budget may hide.
-    if endpoint == Some(HEALTH_ROUTE) {
+    if endpoint == Some(HEALTH_ROUTE) || endpoint == Some(READY_ROUTE) {
         return next.run(request).await;
     }
     let limiter = &state.limiter;

@@ -110,8 +110,10 @@ impl AppState {
 
 /// The profile download, the one route whose requests may cost a signature.
 pub(crate) const PROFILE_ROUTE: &str = "/mobileconfig";
-/// The load balancer's health check.
+/// The load balancer's health check: liveness, `ok` while the process answers.
 pub(crate) const HEALTH_ROUTE: &str = "/healthz";
+/// Readiness: 503 naming each per-user source that is failing, while it fails.
+pub(crate) const READY_ROUTE: &str = "/readyz";
 
 /// Request bodies above this are refused with 413 (a POX request is ~400 bytes).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -140,6 +142,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(autodiscover::json_path),
         )
         .route(HEALTH_ROUTE, get(|| async { "ok\n" }))
+        .route(READY_ROUTE, get(ready))
         // The download form and its embedded assets.
         .route("/", get(form::index))
         .route("/static/{name}", get(form::static_file))
@@ -195,6 +198,20 @@ pub fn router(state: Arc<AppState>) -> Router {
     // case").
     let folded = MapRequestLayer::new(fold_autodiscover_case).layer(routes.with_state(state));
     Router::new().fallback_service(folded)
+}
+
+/// `ready`, or 503 with one `failing: NAME` line per per-user source that has not answered
+/// since it last failed (its clients get the `on-failure` answer meanwhile).
+async fn ready(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> Response {
+    let failing = state.answers.resolver.failing_sources();
+    if failing.is_empty() {
+        return "ready\n".into_response();
+    }
+    let body: String = failing
+        .iter()
+        .map(|name| format!("failing: {name}\n"))
+        .collect();
+    (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
 }
 
 /// Case-insensitive Autodiscover paths, rewritten to the routed spelling. Only the fixed

@@ -869,3 +869,45 @@ async fn a_commands_children_do_not_outlive_the_lookup() {
         );
     }
 }
+
+/// `/readyz` is 503 naming a source while it fails and `ready` once it answers again;
+/// `/healthz` stays `ok` throughout (liveness, not readiness).
+#[tokio::test]
+async fn readyz_names_a_failing_source_while_it_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("lookup.sh");
+    std::fs::write(&program, SCRIPT).unwrap();
+    let server = crate::support::TestServer::start(config(
+        &format!(
+            "[backends.run]\ntype = \"command\"\ncommand = [\"/bin/sh\", \"{}\", \"%EMAILADDRESS%\"]\n\
+             cache-ttl = \"0s\"\n",
+            program.display()
+        ),
+        "\"run\"",
+    ))
+    .await;
+    let client = reqwest::Client::new();
+    let get = |path: &str| client.get(server.url(path)).send();
+    let autoconfig = "/mail/config-v1.1.xml?emailaddress=jane@example.org";
+
+    let ready = get("/readyz").await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.text().await.unwrap(), "ready\n");
+
+    std::fs::remove_file(&program).unwrap();
+    assert_eq!(
+        get(autoconfig).await.unwrap().status(),
+        200,
+        "on-failure = static"
+    );
+    let failing = get("/readyz").await.unwrap();
+    assert_eq!(failing.status(), 503);
+    assert_eq!(failing.text().await.unwrap(), "failing: run\n");
+    assert_eq!(get("/healthz").await.unwrap().status(), 200);
+
+    std::fs::write(&program, SCRIPT).unwrap();
+    let body = get(autoconfig).await.unwrap().text().await.unwrap();
+    assert!(body.contains("<username>jdoe</username>"), "{body}");
+    let ready = get("/readyz").await.unwrap();
+    assert_eq!(ready.status(), 200);
+}

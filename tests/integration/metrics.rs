@@ -291,6 +291,46 @@ async fn a_scrape_after_known_traffic_counts_exactly() {
     }
 }
 
+/// A source that keeps failing is asked five times, then skipped while its breaker is open:
+/// the skipped lookups are counted, /readyz names the source, and the log (stderr, not a
+/// terminal) says so once, without colour and without the addresses looked up.
+#[tokio::test]
+async fn a_dead_source_is_skipped_counted_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("lookup.sh");
+    std::fs::write(&script, LOOKUP).unwrap();
+    let config = dir.path().join("mxconf.toml");
+    std::fs::write(&config, config_text(&script)).unwrap();
+    let served = Served::start(
+        &["--config", config.to_str().unwrap()],
+        &[("RUST_LOG", "info")],
+    );
+    let metrics = metrics_url(&served);
+    for _ in 0..8 {
+        let url = served.url("/mail/config-v1.1.xml?emailaddress=broken%40example.com");
+        assert_eq!(reqwest::get(url).await.unwrap().status(), 200);
+    }
+    let ready = reqwest::get(served.url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.text().await.unwrap(), "failing: script\n");
+
+    let scrape = scrape(&metrics).await;
+    assert_eq!(
+        scrape.value("mxconf_backend_lookups_total{outcome=\"error\",source=\"script\"}"),
+        5.0
+    );
+    assert_eq!(
+        scrape.value("mxconf_backend_lookups_skipped_total{source=\"script\"}"),
+        3.0
+    );
+    served.wait_for("circuit open");
+    let log = served.log();
+    assert_eq!(served.count("per-user source failed"), 1, "{log}");
+    assert_eq!(served.count("circuit open"), 1, "{log}");
+    assert!(!log.contains('\x1b'), "colour in a log file: {log}");
+    assert!(!log.contains("broken"), "an address in the log: {log}");
+}
+
 #[tokio::test]
 async fn without_a_metrics_listener_nothing_is_served_or_recorded() {
     let (_dir, config) = temp_file("mxconf.toml", mxconf::config::DEMO_TOML);
