@@ -17,7 +17,7 @@ const MAX_LABEL: usize = 63;
 pub enum AddressError {
     #[error("the address is empty")]
     Empty,
-    #[error("the address is longer than 254 characters")]
+    #[error("the address is longer than 254 octets")]
     TooLong,
     #[error("the address has no @ sign")]
     MissingAt,
@@ -106,7 +106,9 @@ impl EmailAddress {
         if text.is_empty() {
             return Err(AddressError::Empty);
         }
-        if text.chars().count() > MAX_ADDRESS {
+        // A cheap bound before any work; the real limit is checked on the converted address
+        // below, because IDN conversion can lengthen the domain far beyond its Unicode form.
+        if text.len() > MAX_ADDRESS * 4 {
             return Err(AddressError::TooLong);
         }
         let (local, domain) = text.rsplit_once('@').ok_or(AddressError::MissingAt)?;
@@ -121,7 +123,7 @@ impl EmailAddress {
         }
         let domain = Domain::parse(domain)?;
         let full = format!("{local}@{domain}");
-        if full.len() > MAX_ADDRESS * 4 {
+        if full.len() > MAX_ADDRESS {
             return Err(AddressError::TooLong);
         }
         Ok(EmailAddress {
@@ -175,13 +177,45 @@ impl fmt::Display for EmailAddress {
     }
 }
 
-/// RFC 5322 `atext` plus `.`, and non-ASCII characters (RFC 6531), minus controls and spaces.
+/// RFC 5322 `atext` plus `.`, and non-ASCII characters (RFC 6531), minus controls, spaces and
+/// [hidden](is_hidden) characters.
 fn is_local_part_char(c: char) -> bool {
     if c.is_ascii() {
         c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c)
     } else {
-        !c.is_control() && !c.is_whitespace()
+        !c.is_control() && !c.is_whitespace() && !is_hidden(c)
     }
+}
+
+/// Characters that must not reach a profile or a user's screen from client input: Unicode
+/// non-characters (U+FDD0–U+FDEF and the last two of every plane, which XML 1.0 forbids), and
+/// invisible or bidirectional formatting characters (zero-width spaces and joiners, bidi
+/// embeddings, overrides and isolates, the byte-order mark, soft hyphen, tags), with which an
+/// address or name can look like another. Addresses containing them are refused; names are
+/// stripped of them.
+pub fn is_hidden(c: char) -> bool {
+    let code = u32::from(c);
+    matches!(code, 0xFDD0..=0xFDEF)
+        || code & 0xFFFE == 0xFFFE
+        || matches!(
+            code,
+            0x00AD
+                | 0x034F
+                | 0x061C
+                | 0x115F..=0x1160
+                | 0x17B4..=0x17B5
+                | 0x180B..=0x180F
+                | 0x200B..=0x200F
+                | 0x202A..=0x202E
+                | 0x2060..=0x206F
+                | 0x3164
+                | 0xFE00..=0xFE0F
+                | 0xFEFF
+                | 0xFFA0
+                | 0xFFF0..=0xFFFB
+                | 0x1D173..=0x1D17A
+                | 0xE0000..=0xE0FFF
+        )
 }
 
 #[cfg(test)]
@@ -223,6 +257,57 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(1024));
         assert_eq!(EmailAddress::parse(&long), Err(AddressError::TooLong));
+    }
+
+    #[test]
+    fn refuses_non_characters_and_invisible_or_bidi_characters_in_the_local_part() {
+        for hidden in [
+            '\u{202E}',
+            '\u{200B}',
+            '\u{200D}',
+            '\u{FEFF}',
+            '\u{2066}',
+            '\u{00AD}',
+            '\u{FFFE}',
+            '\u{FFFF}',
+            '\u{FDD0}',
+            '\u{1FFFF}',
+            '\u{E0041}',
+            '\u{85}',
+        ] {
+            let text = format!("ja{hidden}ne@example.org");
+            assert_eq!(
+                EmailAddress::parse(&text),
+                Err(AddressError::LocalPartCharacter),
+                "{hidden:?} was accepted"
+            );
+        }
+        // Ordinary non-ASCII letters stay allowed (RFC 6531).
+        assert!(EmailAddress::parse("jörg.ñandú@example.org").is_ok());
+        assert!(EmailAddress::parse("用户@example.org").is_ok());
+    }
+
+    #[test]
+    fn the_length_limit_applies_to_the_converted_address() {
+        // 247 characters, but the IDN domain becomes far longer in punycode: 254 octets is
+        // the limit of what is sent on the wire, so the converted form is what counts.
+        let label = "ü".repeat(40);
+        let domain = format!("{label}.{label}.{label}.{label}.xxxxxxxxxx.example");
+        let local = "a".repeat(64);
+        let text = format!("{local}@{domain}");
+        assert_eq!(text.chars().count(), 247);
+        assert!(Domain::parse(&domain).unwrap().as_str().len() > 200);
+        assert_eq!(EmailAddress::parse(&text), Err(AddressError::TooLong));
+        // Exactly 254 octets is fine; one more is not.
+        let domain_of = |length: usize| {
+            let labels = ["d".repeat(63), "e".repeat(63), "f".repeat(length - 136)];
+            format!("{}.example", labels.join("."))
+        };
+        let fits = format!("{}@{}", "b".repeat(64), domain_of(189));
+        assert_eq!(fits.len(), 254);
+        assert!(EmailAddress::parse(&fits).is_ok());
+        let over = format!("{}@{}", "b".repeat(64), domain_of(190));
+        assert_eq!(EmailAddress::parse(&over), Err(AddressError::TooLong));
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod server;
 mod services;
 mod template;
 
-pub use address::{AddressError, Domain, EmailAddress};
+pub use address::{AddressError, Domain, EmailAddress, is_hidden};
 pub use patch::{
     AccountPatch, AppendedServer, FIELD_NAMES, Field, PatchError, ServerField, ServerPatch,
 };

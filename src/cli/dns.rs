@@ -1,5 +1,6 @@
 //! `mxconf dns DOMAIN`: print the zone-file records to publish for a served domain.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
@@ -39,10 +40,14 @@ pub fn run(args: &DnsArgs) -> anyhow::Result<ExitCode> {
         // A domain-level lookup has no address to move: aliases come back as accounts.
         Resolution::Redirect(Redirect::Address(_)) => bail!("{domain} is not configured"),
     };
-    println!("; DNS records for {domain}, served by {web_host}");
-    println!("; {web_host} itself needs A/AAAA records pointing at this server.");
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "; DNS records for {domain}, served by {web_host}")?;
+    writeln!(
+        out,
+        "; {web_host} itself needs A/AAAA records pointing at this server."
+    )?;
     for record in crate::dns::records(&account, &web_host) {
-        println!("{record}");
+        writeln!(out, "{record}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 //! work); print the report or its JSON document; exit 0 when nothing failed, 1 when a check
 //! failed, 2 on usage errors.
 
+use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,11 +77,12 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let report = runtime.block_on(doctor::run(config, &targets, &options))?;
-    if args.json {
-        print!("{}", report.to_json());
+    let text = if args.json {
+        report.to_json()
     } else {
-        print!("{}", report.to_text());
-    }
+        report.to_text()
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(if report.failed() {
         ExitCode::from(EXIT_CHECK_FAILED)
     } else {

@@ -77,8 +77,25 @@ impl ConfigArg {
 /// Exit codes: 0 success, 1 the check failed (invalid config, bad signature…), 2 usage or I/O.
 pub const EXIT_CHECK_FAILED: u8 = 1;
 
-/// Runs one subcommand.
+/// Runs one subcommand. A closed standard output (`mxconf render … | head -0`) ends it
+/// quietly: the reader has everything it wanted, so it is no error worth a message.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let result = dispatch(cli);
+    match &result {
+        Err(error)
+            if error.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => result,
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::CheckConfig(args) => check_config::run(&args),

@@ -134,11 +134,12 @@ pub fn file_name(address: &crate::account::EmailAddress) -> String {
 }
 
 /// A display name as it may appear in a profile: trimmed, control characters dropped (XML 1.0
-/// cannot carry most of them), capped; `None` when nothing is left.
+/// cannot carry most of them), and so are non-characters and invisible or bidi formatting
+/// characters (a name must read as what it is); capped; `None` when nothing is left.
 pub fn clean_name(name: &str) -> Option<String> {
     let cleaned: String = name
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|&c| !c.is_control() && !crate::account::is_hidden(c))
         .take(MAX_NAME)
         .collect();
     let cleaned = cleaned.trim();

@@ -430,3 +430,13 @@ fn profiles_are_byte_for_byte_what_earlier_releases_wrote() {
         build_checked(&config, address, display_name);
     }
 }
+
+#[test]
+fn names_lose_controls_non_characters_and_invisible_or_bidi_characters() {
+    assert_eq!(
+        clean_name("\u{202E}Jane\u{200B} Doe\u{FEFF}\u{FFFE}\u{1}").as_deref(),
+        Some("Jane Doe")
+    );
+    assert_eq!(clean_name("Zoë Ñandú").as_deref(), Some("Zoë Ñandú"));
+    assert_eq!(clean_name("\u{200B}\u{2066}\u{FFFF}"), None);
+}

@@ -58,3 +58,26 @@ fn dns_prints_srv_records_for_a_served_domain() {
             .contains("example.net is not configured")
     );
 }
+
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    // The reading end is closed before the command starts, as `mxconf … | head -0` leaves it.
+    for args in [
+        &["render", "autoconfig", "jane@example.com"][..],
+        &["dns", "example.com"][..],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_mxconf"))
+            .args(args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {:?}", output.status);
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            "",
+            "{args:?} complained"
+        );
+    }
+}
