@@ -15,6 +15,8 @@ pub struct Imported {
     pub provider_notes: Vec<String>,
     /// `[signing]`, when the source signed profiles (or meant to).
     pub signing: Option<TableOut>,
+    /// `[limits]`, when the source limited clients.
+    pub limits: Option<TableOut>,
     /// `[backends.NAME]` tables (per-user sources), in output order.
     pub backends: Vec<BackendOut>,
     /// `[defaults]`, merged by mxconf into every domain.
@@ -49,6 +51,7 @@ pub struct BackendOut {
 pub enum TomlValue {
     Str(String),
     Bool(bool),
+    Int(i64),
     Strings(Vec<String>),
     /// An inline table of strings, e.g. `{ login_name = "uid" }`.
     Table(Vec<(String, String)>),

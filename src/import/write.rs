@@ -30,6 +30,9 @@ impl Imported {
         if let Some(signing) = &self.signing {
             place(&mut doc, &mut pending, "signing", None, signing);
         }
+        if let Some(limits) = &self.limits {
+            place(&mut doc, &mut pending, "limits", None, limits);
+        }
         for backend in &self.backends {
             place(
                 &mut doc,
@@ -177,6 +180,7 @@ fn toml_value(value: &TomlValue) -> Value {
     match value {
         TomlValue::Str(text) => Value::from(text.as_str()),
         TomlValue::Bool(flag) => Value::from(*flag),
+        TomlValue::Int(number) => Value::from(*number),
         TomlValue::Strings(items) => Value::Array(items.iter().map(String::as_str).collect()),
         TomlValue::Table(pairs) => {
             let table: InlineTable = pairs

@@ -117,7 +117,7 @@ fn automx_shipped_sample_translates_and_loads() {
             .is_none()
     );
     for dropped in [
-        "# - [automx] memcache = 127.0.0.1:11211: rate limiting belongs at the reverse proxy",
+        "# store = \"redis://127.0.0.1:6379/0\"\n",
         "# [global] smtp_default = yes:",
         "# [global] imap_refresh_ttl = 6: an Outlook-only knob",
         "automx pop_encryption = none: kept as plain",
@@ -125,6 +125,20 @@ fn automx_shipped_sample_translates_and_loads() {
         assert!(text.contains(dropped), "no {dropped:?} in\n{text}");
     }
     assert!(text.starts_with("# Imported from the automx configuration "));
+    // automx's memcache error counter: the same numbers in [limits], Redis offered commented.
+    assert_eq!(config.limits.budgets.client_error_limit, 20);
+    assert_eq!(
+        config.limits.budgets.error_window,
+        std::time::Duration::from_secs(600)
+    );
+    assert!(text.contains("error-window = \"10m\"\n"), "{text}");
+    let exempt: Vec<String> = config
+        .limits
+        .exempt
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(exempt, ["127.0.0.0/8", "::1/128"]);
 }
 
 #[test]

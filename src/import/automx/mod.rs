@@ -12,6 +12,7 @@
 
 mod backend;
 mod evaluate;
+mod limits;
 mod signing;
 mod text;
 mod translate;
@@ -46,16 +47,11 @@ const AUTOMX_OPTIONS: [(&str, &str); 10] = [
         "openssl",
         "mxconf signs in-process, without an openssl child",
     ),
-    ("memcache", "rate limiting belongs at the reverse proxy"),
-    ("memcache_ttl", "rate limiting belongs at the reverse proxy"),
-    (
-        "client_error_limit",
-        "rate limiting belongs at the reverse proxy",
-    ),
-    (
-        "rate_limit_exception_networks",
-        "rate limiting belongs at the reverse proxy",
-    ),
+    // Carried into [limits] (limits.rs).
+    ("memcache", ""),
+    ("memcache_ttl", ""),
+    ("client_error_limit", ""),
+    ("rate_limit_exception_networks", ""),
 ];
 
 /// Section options automx reads outside the per-service ones.

@@ -185,6 +185,7 @@ impl AutomxConf<'_> {
             out
         });
         let signing = self.signing(&serving);
+        let limits = self.limits()?;
         Ok(Imported {
             header,
             provider_id,
@@ -192,6 +193,7 @@ impl AutomxConf<'_> {
             short_name,
             provider_notes,
             signing: signing.table,
+            limits,
             backends,
             defaults,
             domains,
