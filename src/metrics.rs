@@ -38,6 +38,7 @@ const SIGNATURES: &str = "mxconf_signatures_total";
 const SIGNING_DURATION: &str = "mxconf_signing_duration_seconds";
 const SIGNING_CACHE_HITS: &str = "mxconf_signing_cache_hits_total";
 const SIGNING_QUEUE_FULL: &str = "mxconf_signing_queue_full_total";
+const LIMIT_REFUSALS: &str = "mxconf_limit_refusals_total";
 const RELOADS: &str = "mxconf_config_reloads_total";
 const RELOAD_SUCCESS_TIME: &str = "mxconf_config_last_reload_success_timestamp_seconds";
 const CERTIFICATE_EXPIRY: &str = "mxconf_certificate_expiry_timestamp_seconds";
@@ -104,6 +105,12 @@ pub const SERIES: &[Series] = &[
         kind: Kind::Counter,
         labels: &[],
         help: "Profiles refused because the signing queue was full",
+    },
+    Series {
+        name: LIMIT_REFUSALS,
+        kind: Kind::Counter,
+        labels: &["reason"],
+        help: "Requests refused (429) by [limits], by reason (client-errors, requests, profiles, store-unavailable)",
     },
     Series {
         name: RELOADS,
@@ -266,6 +273,13 @@ pub fn signing_cache_hit() {
 pub fn signing_queue_full() {
     if enabled() {
         metrics::counter!(SIGNING_QUEUE_FULL).increment(1);
+    }
+}
+
+/// A request refused by `[limits]`; `reason` is one of the closed set the limiter names.
+pub fn limit_refusal(reason: &'static str) {
+    if enabled() {
+        metrics::counter!(LIMIT_REFUSALS, "reason" => reason).increment(1);
     }
 }
 

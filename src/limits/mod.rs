@@ -306,6 +306,7 @@ impl Limiter {
 
     fn count(&self, refused: Refused) -> Refused {
         self.stats.refused[refused.reason].fetch_add(1, Ordering::Relaxed);
+        crate::metrics::limit_refusal(refused.reason.name());
         refused
     }
 

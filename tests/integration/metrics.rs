@@ -332,6 +332,52 @@ async fn a_dead_source_is_skipped_counted_and_named() {
 }
 
 #[tokio::test]
+async fn limit_refusals_are_counted_by_reason() {
+    let text = mxconf::config::DEMO_TOML
+        .replace("# listen = \"127.0.0.1:9154\"", "listen = \"127.0.0.1:0\"")
+        .replace(
+            "[limits]",
+            "[limits]\nexempt = []\nclient-error-limit = 2\nprofiles-per-minute = 1",
+        );
+    let (_dir, config) = temp_file("mxconf.toml", &text);
+    let served = Served::start(&["--config", config.to_str().unwrap()], &[]);
+    let metrics = metrics_url(&served);
+    let get = |path: &str| {
+        let url = served.url(path);
+        async move { reqwest::get(url).await.unwrap().status().as_u16() }
+    };
+    let profile = "/mobileconfig?emailaddress=jane%40example.com";
+    assert_eq!(get(profile).await, 200);
+    assert_eq!(get(profile).await, 429);
+    for _ in 0..2 {
+        assert_eq!(get("/no-such-page").await, 404);
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            get("/mail/config-v1.1.xml?emailaddress=jane%40example.com").await,
+            429
+        );
+    }
+    let scrape = scrape(&metrics).await;
+    assert_eq!(
+        scrape.value("mxconf_limit_refusals_total{reason=\"profiles\"}"),
+        1.0
+    );
+    assert_eq!(
+        scrape.value("mxconf_limit_refusals_total{reason=\"client-errors\"}"),
+        3.0
+    );
+    assert_eq!(scrape.types["mxconf_limit_refusals"], "counter");
+    // The 429s are answered requests too, and hold no address in any label.
+    assert!(
+        scrape
+            .samples
+            .keys()
+            .all(|sample| !sample.contains("127.0.0.1"))
+    );
+}
+
+#[tokio::test]
 async fn without_a_metrics_listener_nothing_is_served_or_recorded() {
     let (_dir, config) = temp_file("mxconf.toml", mxconf::config::DEMO_TOML);
     let served = Served::start(&["--config", config.to_str().unwrap()], &[]);
