@@ -3,8 +3,6 @@
 //! threads, a command-line thread's own session, or not at all). Fail closed: with
 //! `[signing]` configured the server never hands out an unsigned profile.
 
-use serde::Deserialize;
-
 use super::Answers;
 use crate::account::{AddressError, Domain, EmailAddress};
 use crate::profile::{self, ProfileError};
@@ -85,7 +83,7 @@ impl Answers {
 
 /// A profile request's fields, from a query string or a form. automx-web posts `cn` for the
 /// name and a `_mobileconfig=true` marker, which is accepted and ignored.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 pub struct ProfileFields {
     pub emailaddress: Option<String>,
     pub name: Option<String>,
@@ -119,6 +117,8 @@ pub enum ProfileRefusal {
     InvalidAddress(AddressError),
     #[error("the request could not be read")]
     Malformed,
+    #[error("the request is not valid UTF-8 text")]
+    Encoding,
     #[error("this domain is not served here")]
     UnknownDomain(Domain),
     #[error("no profile can be made for this domain")]
@@ -157,7 +157,8 @@ impl ProfileRefusal {
         match self {
             ProfileRefusal::MissingAddress
             | ProfileRefusal::InvalidAddress(_)
-            | ProfileRefusal::Malformed => 400,
+            | ProfileRefusal::Malformed
+            | ProfileRefusal::Encoding => 400,
             ProfileRefusal::UnknownDomain(_) | ProfileRefusal::NothingToConfigure(_) => 404,
             ProfileRefusal::Signing(_)
             | ProfileRefusal::Build(_)
@@ -179,7 +180,7 @@ impl ProfileRefusal {
         match self {
             ProfileRefusal::MissingAddress => FormProblem::Address(AddressError::Empty),
             ProfileRefusal::InvalidAddress(error) => FormProblem::Address(*error),
-            ProfileRefusal::Malformed => FormProblem::Rejected,
+            ProfileRefusal::Malformed | ProfileRefusal::Encoding => FormProblem::Rejected,
             ProfileRefusal::UnknownDomain(domain) | ProfileRefusal::NothingToConfigure(domain) => {
                 FormProblem::UnknownDomain(domain.to_unicode())
             }

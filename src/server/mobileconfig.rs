@@ -7,35 +7,73 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, Query, State};
-use axum::http::{HeaderValue, header};
+use axum::extract::rejection::RawFormRejection;
+use axum::extract::{RawForm, State};
+use axum::http::{HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::error::status;
-use super::{AppState, form};
+use super::{AppState, extract, form};
 use crate::account::EmailAddress;
 use crate::answer::{ProfileFields, ProfileRefusal};
 
-pub async fn get(
-    State(state): State<Arc<AppState>>,
-    query: Result<Query<ProfileFields>, QueryRejection>,
-) -> Response {
-    answer(&state, query.map(|Query(fields)| fields).ok()).await
+/// A query string is decoded as every endpoint decodes one ([`extract::decode`]): `+` stays a
+/// `+` (`jane+lists@…`), and text that is not UTF-8 is refused.
+pub async fn get(State(state): State<Arc<AppState>>, uri: Uri) -> Response {
+    let query = uri.query();
+    let field = |key| {
+        extract::query_value(query, key)
+            .map(|raw| extract::decode(raw).map(|text| text.into_owned()))
+            .transpose()
+            .map_err(|_| ProfileRefusal::Encoding)
+    };
+    let fields = (|| {
+        Ok(ProfileFields {
+            emailaddress: field("emailaddress")?,
+            name: field("name")?,
+            cn: field("cn")?,
+        })
+    })();
+    answer(&state, fields).await
 }
 
+/// A form body is `application/x-www-form-urlencoded`, where browsers send a space as `+` and a
+/// `+` as `%2B`; text that is not UTF-8 is refused here too, never replaced and signed.
 pub async fn post(
     State(state): State<Arc<AppState>>,
-    form: Result<Form<ProfileFields>, FormRejection>,
+    form: Result<RawForm, RawFormRejection>,
 ) -> Response {
-    answer(&state, form.map(|Form(fields)| fields).ok()).await
+    let fields = form
+        .map_err(|_| ProfileRefusal::Malformed)
+        .and_then(|RawForm(body)| form_fields(&body));
+    answer(&state, fields).await
 }
 
-/// Both methods: `None` is a request whose fields could not be read.
-async fn answer(state: &AppState, fields: Option<ProfileFields>) -> Response {
-    let Some(fields) = fields else {
-        return refused(ProfileRefusal::Malformed, &ProfileFields::default());
+fn form_fields(body: &[u8]) -> Result<ProfileFields, ProfileRefusal> {
+    // `&` and `=` are ASCII, so the body decodes to UTF-8 exactly when every key and value does.
+    let decoded: Vec<u8> = percent_encoding::percent_decode(body).collect();
+    if std::str::from_utf8(&decoded).is_err() {
+        return Err(ProfileRefusal::Encoding);
+    }
+    let mut fields = ProfileFields::default();
+    for (key, value) in url::form_urlencoded::parse(body) {
+        let slot = match &*key {
+            "emailaddress" => &mut fields.emailaddress,
+            "name" => &mut fields.name,
+            "cn" => &mut fields.cn,
+            _ => continue,
+        };
+        slot.get_or_insert_with(|| value.into_owned());
+    }
+    Ok(fields)
+}
+
+/// Both methods.
+async fn answer(state: &AppState, fields: Result<ProfileFields, ProfileRefusal>) -> Response {
+    let fields = match fields {
+        Ok(fields) => fields,
+        Err(refusal) => return refused(refusal, &ProfileFields::default()),
     };
     match produce(state, &fields).await {
         Ok(download) => download.into_response(),

@@ -177,6 +177,65 @@ async fn bad_requests_get_short_fixed_answers() {
     );
 }
 
+/// Query strings are decoded as on every other endpoint (`+` is a `+`), form bodies as forms
+/// are (`+` is a space, `%2B` a `+`), and text that is not UTF-8 is refused by both, never
+/// replaced by U+FFFD and signed.
+#[tokio::test]
+async fn one_decoding_rule_and_invalid_utf8_refused() {
+    let server = TestServer::start(demo_config()).await;
+    let client = reqwest::Client::new();
+    let response = client
+        .get(server.url("/mobileconfig?emailaddress=jane+lists%40example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        header(&response, "content-disposition"),
+        "attachment; filename=\"jane+lists@example.com.mobileconfig\""
+    );
+    let post = |body: &'static str| {
+        client
+            .post(server.url("/mobileconfig"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let response = post("emailaddress=jane%2Blists%40example.com&name=Jane+Doe")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mail = mail_payload(&schema_checked(&openssl_verify(
+        &response.bytes().await.unwrap(),
+    )));
+    assert_eq!(mail["EmailAccountName"].as_string(), Some("Jane Doe"));
+    assert_eq!(
+        mail["EmailAddress"].as_string(),
+        Some("jane+lists@example.com")
+    );
+    for response in [
+        client
+            .get(server.url("/mobileconfig?emailaddress=ja%FFne%40example.com"))
+            .send()
+            .await
+            .unwrap(),
+        client
+            .get(server.url("/mobileconfig?emailaddress=jane%40example.com&name=%C3"))
+            .send()
+            .await
+            .unwrap(),
+        post("emailaddress=jane%40example.com&cn=J%FF")
+            .await
+            .unwrap(),
+    ] {
+        assert_eq!(response.status(), 400);
+        assert_eq!(
+            response.text().await.unwrap(),
+            "the request is not valid UTF-8 text\n"
+        );
+    }
+}
+
 const SMALL_DOMAIN: &str = "[provider]\nid = \"example.org\"\ndisplay-name = \"Org\"\nshort-name = \"Org\"\n\
     [[domains.\"example.org\".imap]]\nhost = \"imap.example.org\"\nport = 993\nsecurity = \"tls\"\n\
     [[domains.\"example.org\".smtp]]\nhost = \"smtp.example.org\"\nport = 465\nsecurity = \"tls\"\n";
