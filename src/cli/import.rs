@@ -1,4 +1,4 @@
-//! `mxconf import automx|ispdb FILE`: translate a foreign configuration into `mxconf.toml`
+//! `mxconf import automx|automx2|ispdb FILE`: translate a foreign configuration into `mxconf.toml`
 //! text on stdout (or `--output`). The result is validated before it is written, so what comes
 //! out always loads; a file that cannot be translated exits 1 with `file:line: what`.
 
@@ -16,6 +16,8 @@ use crate::import::{self, ImportError};
 pub enum Format {
     /// automx 1.x automx.conf (INI)
     Automx,
+    /// automx2's SQLite database or its JSON seed file (version 1 or 2)
+    Automx2,
     /// Thunderbird ISPDB provider file (clientConfig XML)
     Ispdb,
 }
@@ -25,7 +27,7 @@ pub struct ImportArgs {
     /// The format of FILE.
     #[arg(value_enum)]
     pub format: Format,
-    /// The file to translate, e.g. /etc/automx.conf or gmail.com.xml.
+    /// The file to translate, e.g. /etc/automx.conf, /var/lib/automx2/db.sqlite or gmail.com.xml.
     pub file: PathBuf,
     /// Write the result here (atomically) instead of to stdout.
     #[arg(long, short = 'o', value_name = "PATH")]
@@ -34,13 +36,25 @@ pub struct ImportArgs {
 
 pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     let name = args.file.display().to_string();
-    let text = std::fs::read_to_string(&args.file).map_err(|source| ImportError::Read {
+    let read_error = |source| ImportError::Read {
         file: name.clone(),
         source,
-    })?;
-    let imported = match args.format {
-        Format::Automx => import::automx::import(&text, &name),
-        Format::Ispdb => import::ispdb::import(&text, &name),
+    };
+    let bytes = std::fs::read(&args.file).map_err(read_error)?;
+    let imported = if matches!(args.format, Format::Automx2) && import::automx2::is_sqlite(&bytes) {
+        super::runtime()?.block_on(import::automx2::import_sqlite(&args.file, &name))
+    } else {
+        let text = String::from_utf8(bytes).map_err(|_| {
+            read_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not UTF-8 text",
+            ))
+        })?;
+        match args.format {
+            Format::Automx => import::automx::import(&text, &name),
+            Format::Automx2 => import::automx2::import_seed(&text, &name),
+            Format::Ispdb => import::ispdb::import(&text, &name),
+        }
     };
     let imported = match imported {
         Ok(imported) => imported,

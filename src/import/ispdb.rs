@@ -357,7 +357,7 @@ fn server(
 }
 
 /// ISPDB authentication names (plus Thunderbird 2's `plain`/`secure`) → mxconf's methods.
-fn auth_method(name: &str) -> Option<AuthMethod> {
+pub(super) fn auth_method(name: &str) -> Option<AuthMethod> {
     Some(match name {
         "password-cleartext" | "plain" => AuthMethod::PasswordCleartext,
         "password-encrypted" | "secure" => AuthMethod::PasswordEncrypted,

@@ -1,10 +1,11 @@
-//! Migration from foreign formats into `mxconf.toml` text: automx's INI (`automx`) and
-//! Thunderbird ISPDB provider files (`ispdb`). Each importer reads its format into the small
+//! Migration from foreign formats into `mxconf.toml` text: automx's INI (`automx`), automx2's
+//! database or seed (`automx2`) and Thunderbird ISPDB provider files (`ispdb`). Each importer reads its format into the small
 //! model below, and one writer turns the model into commented TOML, so the output always has
 //! the same shape and quoting. Sits beside `config` (it writes what `config` reads); never
 //! imports `server` or `cli`.
 
 pub mod automx;
+pub mod automx2;
 pub mod ispdb;
 mod model;
 mod write;
@@ -84,6 +85,24 @@ fn add_domain(domains: &mut Vec<String>, name: &str) -> bool {
 /// host may hold before the importer writes it out per domain).
 fn is_host_template(host: &str) -> bool {
     Domain::parse(&Template::new(host).probe_domain()).is_ok()
+}
+
+/// `bind-dn` and the `password-file` the admin creates for the LDAP source `name` that bound
+/// as `dn`: passwords never go into mxconf.toml. `option` is the password's name in the
+/// foreign format, for the note.
+fn bind_keys(
+    name: &str,
+    dn: &str,
+    option: &str,
+    keys: &mut Vec<(&'static str, TomlValue)>,
+    notes: &mut Vec<String>,
+) {
+    keys.push(("bind-dn", TomlValue::Str(dn.to_owned())));
+    let file = format!("/etc/mxconf/{name}.password");
+    notes.push(format!(
+        "Put {option} into {file} (one line, mode 0600): passwords never go into mxconf.toml."
+    ));
+    keys.push(("password-file", TomlValue::Str(file)));
 }
 
 /// Cuts `text` to at most `limit` characters (the config's caps on provider names), saying so

@@ -7,6 +7,7 @@
 mod architecture;
 mod autoconfig;
 mod autodiscover;
+mod automx2;
 mod backend_checks;
 mod backends;
 mod cli;

@@ -110,13 +110,7 @@ impl Lookup {
             .to_ascii_lowercase();
         match (bindmethod.as_str(), self.setting("binddn")) {
             ("simple", Some(dn)) => {
-                keys.push(("bind-dn", TomlValue::Str(dn.to_owned())));
-                let file = format!("/etc/mxconf/{name}.password");
-                notes.push(format!(
-                    "Put automx's bindpw into {file} (one line, mode 0600): passwords never go \
-                     into mxconf.toml."
-                ));
-                keys.push(("password-file", TomlValue::Str(file)));
+                crate::import::bind_keys(name, dn, "automx's bindpw", keys, notes);
             }
             ("simple", None) => {}
             (method, _) => notes.push(format!(
