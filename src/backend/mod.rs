@@ -19,7 +19,8 @@ pub use ldap::LdapBackend;
 pub use sql::SqlBackend;
 
 /// Why a lookup produced no answer, by meaning. The text is for the log only: it names hosts,
-/// fields and status codes, never passwords or looked-up values.
+/// fields and status codes, never passwords or looked-up values (the resolver passes every
+/// error through [`BackendError::redacted`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BackendError {
     /// Cannot connect, bind, authenticate or start the program.
@@ -39,15 +40,54 @@ pub enum BackendError {
 impl BackendError {
     /// The same error with `context` (a file, a host) before its text.
     fn within(self, context: &str) -> Self {
+        self.map_text(|text| format!("{context}: {text}"))
+    }
+
+    /// The same error with every mention of the looked-up `address` (and of its local part as
+    /// a word of its own) replaced: a server's message can quote the value it was given
+    /// (PostgreSQL's `invalid input syntax for type integer: "jane"`), a script can print it,
+    /// and request data must never reach the log.
+    pub fn redacted(self, address: &EmailAddress) -> Self {
+        self.map_text(|text| redact(&text, address))
+    }
+
+    fn map_text(self, f: impl FnOnce(String) -> String) -> Self {
         match self {
-            BackendError::Unavailable(text) => {
-                BackendError::Unavailable(format!("{context}: {text}"))
-            }
+            BackendError::Unavailable(text) => BackendError::Unavailable(f(text)),
             BackendError::Timeout => BackendError::Timeout,
-            BackendError::Failed(text) => BackendError::Failed(format!("{context}: {text}")),
-            BackendError::BadOutput(text) => BackendError::BadOutput(format!("{context}: {text}")),
+            BackendError::Failed(text) => BackendError::Failed(f(text)),
+            BackendError::BadOutput(text) => BackendError::BadOutput(f(text)),
         }
     }
+}
+
+/// `text` with `address` replaced by `<address>` and its local part, where it stands as a
+/// word of its own (not inside `database` for the local part `a`), by `<local part>`.
+pub fn redact(text: &str, address: &EmailAddress) -> String {
+    let text = text.replace(address.as_str(), "<address>");
+    let local = address.local_part();
+    if local.is_empty() {
+        return text;
+    }
+    let word = |c: char| c.is_alphanumeric() || "._-+".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find(local) {
+        let before = rest[..at].chars().next_back().or(out.chars().next_back());
+        let after = rest[at + local.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        if before.is_some_and(word) || after.is_some_and(word) {
+            // Part of a longer word: keep its first character and look on after it.
+            let step = local.chars().next().map_or(1, char::len_utf8);
+            out.push_str(&rest[at..at + step]);
+            rest = &rest[at + step..];
+        } else {
+            out.push_str("<local part>");
+            rest = &rest[at + local.len()..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// What a lookup yields: a patch, or `None` when the source has no entry for the address.

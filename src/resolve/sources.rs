@@ -236,7 +236,10 @@ impl Source {
                 .acquire()
                 .await
                 .map_err(|_| BackendError::Unavailable("shut down".into()))?;
-            self.backend.lookup(email).await
+            self.backend
+                .lookup(email)
+                .await
+                .map_err(|error| error.redacted(email))
         };
         let result = tokio::time::timeout(self.timeout, bounded)
             .await

@@ -3,13 +3,13 @@
 //! warnings. A source that cannot work must be named, with the line that defines it, before
 //! any client is answered with the static settings in its place.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use crate::backends::{LDIF, PROVIDER, USERS_QUERY, USERS_SQL, script, sqlite_at};
 use crate::support::cli::{check_config, mxconf};
-use crate::support::servers::Slapd;
+use crate::support::servers::{Postgres, Slapd};
 
 /// The line of `text` on which `needle` starts.
 fn line_of(text: &str, needle: &str) -> usize {
@@ -239,22 +239,28 @@ async fn check_config_backends_names_each_source_that_cannot_work_with_its_line(
     assert!(!stdout.contains(": OK\n"), "{stdout}");
 }
 
-#[test]
-fn check_config_warns_about_a_key_others_can_read_and_an_incomplete_chain() {
-    let dir = tempfile::tempdir().unwrap();
+/// A config in `dir` whose signer check-config warns about: the signer alone, without the
+/// intermediate that issued it, and its key readable by all.
+fn config_with_signer_warnings(dir: &Path) -> PathBuf {
     let certs = Path::new(env!("CARGO_MANIFEST_DIR")).join("certs");
-    // The signer alone, without the intermediate that issued it; its key readable by all.
     for name in ["signer.pem", "signer.key"] {
-        std::fs::copy(certs.join(name), dir.path().join(name)).unwrap();
+        std::fs::copy(certs.join(name), dir.join(name)).unwrap();
     }
-    let key = dir.path().join("signer.key");
+    let key = dir.join("signer.key");
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-    let path = dir.path().join("mxconf.toml");
+    let path = dir.join("mxconf.toml");
     std::fs::write(
         &path,
         format!("{PROVIDER}[signing]\ncert = \"signer.pem\"\nkey = \"signer.key\"\n"),
     )
     .unwrap();
+    path
+}
+
+#[test]
+fn check_config_warns_about_a_key_others_can_read_and_an_incomplete_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_with_signer_warnings(dir.path());
     let output = check_config(&path);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
@@ -271,4 +277,73 @@ fn check_config_warns_about_a_key_others_can_read_and_an_incomplete_chain() {
         "{stderr}"
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains(": OK"));
+}
+
+/// On a terminal the warnings are coloured, unless `NO_COLOR` is set (no-color.org); the pipe
+/// case is covered by the server's log tests. The terminal is a pty from util-linux `script`.
+#[test]
+fn log_colour_on_a_terminal_only_without_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_with_signer_warnings(dir.path());
+    let command = format!(
+        "{} check-config --config {}",
+        assert_cmd::cargo::cargo_bin("mxconf").display(),
+        path.display()
+    );
+    let on_a_terminal = |no_color: Option<&str>| {
+        let mut script = std::process::Command::new("script");
+        script.args(["-qec", &command, "/dev/null"]);
+        script.env_remove("NO_COLOR");
+        if let Some(value) = no_color {
+            script.env("NO_COLOR", value);
+        }
+        let output = script.output().expect("script (util-linux) runs");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            text.contains("readable by users other than its owner"),
+            "{text}"
+        );
+        text
+    };
+    assert!(
+        on_a_terminal(None).contains('\u{1b}'),
+        "no colour on a terminal"
+    );
+    let plain = on_a_terminal(Some("1"));
+    assert!(
+        !plain.contains('\u{1b}'),
+        "colour despite NO_COLOR: {plain:?}"
+    );
+}
+
+/// A database error that quotes the value it was given (PostgreSQL's `invalid input syntax
+/// for type integer: "…"`) names neither the address nor its local part: the text that is
+/// logged at WARN is the one `mxconf lookup` prints.
+#[test]
+fn database_errors_never_quote_the_address() {
+    let postgres = Postgres::start("SELECT 1");
+    let dir = tempfile::tempdir().unwrap();
+    let source = |name: &str, parameter: &str| {
+        format!(
+            "[backends.{name}]\ntype = \"sql\"\nurl = \"{}\"\npassword-file = \"{}\"\n\
+             query = \"SELECT {parameter}::integer AS imap_port\"\n",
+            postgres.url(),
+            postgres.password_file.display()
+        )
+    };
+    let (config, _) = write_config(
+        dir.path(),
+        &format!("{}{}", source("whole", "$1"), source("local", "$2")),
+        "\"whole\", \"local\"",
+    );
+    let (_, stdout, stderr) = lookup(&config, "jane.doe@example.org", false);
+    assert!(
+        stdout.contains("invalid input syntax for type integer: \"<address>\""),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        stdout.contains("invalid input syntax for type integer: \"<local part>\""),
+        "{stdout}{stderr}"
+    );
+    assert!(!stdout.contains("\"jane.doe"), "{stdout}");
 }
