@@ -164,7 +164,7 @@ pub struct Asked {
 fn secret_digest(settings: &BackendSettings) -> Option<[u8; 32]> {
     let secret = match &settings.kind {
         BackendKind::Sql(sql) => match &sql.database {
-            SqlDatabase::Postgres { password, .. } => password.as_ref(),
+            SqlDatabase::Server { password, .. } => password.as_ref(),
             SqlDatabase::Sqlite(_) => None,
         },
         BackendKind::Ldap(ldap) => ldap.bind.as_ref().map(|(_, secret)| secret),

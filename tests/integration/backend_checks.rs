@@ -1,5 +1,5 @@
 //! Seeing what the per-user sources do: `mxconf lookup` and `mxconf check-config --backends`
-//! against a real SQLite file, a real slapd and real scripts, and `check-config`'s signer
+//! against a real SQLite file, a real slapd, a real MariaDB and real scripts, and `check-config`'s signer
 //! warnings. A source that cannot work must be named, with the line that defines it, before
 //! any client is answered with the static settings in its place.
 
@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::backends::{LDIF, PROVIDER, USERS_QUERY, USERS_SQL, script, sqlite_at};
+use crate::backends::{
+    LDIF, MARIADB_USERS_SQL, PROVIDER, USERS_QUERY, USERS_SQL, script, sqlite_at,
+};
 use crate::support::cli::{check_config, mxconf};
-use crate::support::servers::{Postgres, Slapd};
+use crate::support::servers::{MariaDb, Postgres, Slapd};
 
 /// The line of `text` on which `needle` starts.
 fn line_of(text: &str, needle: &str) -> usize {
@@ -30,6 +32,37 @@ fn write_config(dir: &Path, backends: &str, sources: &str) -> (std::path::PathBu
     let path = dir.join("mxconf.toml");
     std::fs::write(&path, &text).unwrap();
     (path, text)
+}
+
+/// `check-config --backends` on `config`, which must fail: its stdout and stderr.
+fn check_backends_failing(config: &Path) -> (String, String) {
+    let output = mxconf()
+        .args(["check-config", "--backends", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    (stdout, stderr)
+}
+
+/// Where a message about source `name` starts: the file and the line of its table.
+fn source_at(config: &Path, text: &str, name: &str) -> String {
+    format!(
+        "{}:{}: backends.{name}: ",
+        config.display(),
+        line_of(text, &format!("[backends.{name}]"))
+    )
+}
+
+/// The stderr line about source `name`.
+fn line_about<'a>(stderr: &'a str, config: &Path, text: &str, name: &str) -> &'a str {
+    let at = source_at(config, text, name);
+    stderr
+        .lines()
+        .find(|line| line.starts_with(&at))
+        .unwrap_or_else(|| panic!("no line for {name}: {stderr}"))
 }
 
 fn lookup(config: &Path, address: &str, json: bool) -> (Option<i32>, String, String) {
@@ -183,21 +216,7 @@ async fn check_config_backends_names_each_source_that_cannot_work_with_its_line(
     let plain = check_config(&config);
     assert_eq!(plain.status.code(), Some(0));
 
-    let output = mxconf()
-        .args(["check-config", "--backends", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
-    let at = |name: &str| {
-        format!(
-            "{}:{}: backends.{name}: ",
-            config.display(),
-            line_of(&text, &format!("[backends.{name}]"))
-        )
-    };
+    let (stdout, stderr) = check_backends_failing(&config);
     let moved = dir.path().parent().unwrap().join("elsewhere/users.sqlite");
     for (name, reason) in [
         (
@@ -216,10 +235,7 @@ async fn check_config_backends_names_each_source_that_cannot_work_with_its_line(
             ),
         ),
     ] {
-        let line = stderr
-            .lines()
-            .find(|line| line.starts_with(&at(name)))
-            .unwrap_or_else(|| panic!("no line for {name}: {stderr}"));
+        let line = line_about(&stderr, &config, &text, name);
         assert!(line.contains(&reason), "{name}: {line}");
         assert!(
             line.contains("asked for mxconf-probe@example.org"),
@@ -228,7 +244,8 @@ async fn check_config_backends_names_each_source_that_cannot_work_with_its_line(
     }
     for good in ["good", "dir", "run"] {
         assert!(
-            stdout.contains(&format!("source {good} (")) && !stderr.contains(&at(good)),
+            stdout.contains(&format!("source {good} ("))
+                && !stderr.contains(&source_at(&config, &text, good)),
             "{good}: {stdout}{stderr}"
         );
     }
@@ -237,6 +254,50 @@ async fn check_config_backends_names_each_source_that_cannot_work_with_its_line(
         "{stdout}"
     );
     assert!(!stdout.contains(": OK\n"), "{stdout}");
+}
+
+#[test]
+fn check_config_backends_names_a_wrong_mariadb_column_or_table() {
+    let mariadb = MariaDb::start(MARIADB_USERS_SQL);
+    let dir = tempfile::tempdir().unwrap();
+    let source = |name: &str, query: &str| {
+        format!(
+            "[backends.{name}]\ntype = \"sql\"\nurl = \"{}\"\npassword-file = \"{}\"\nquery = \"{query}\"\n",
+            mariadb.url(),
+            mariadb.password_file.display()
+        )
+    };
+    let (config, text) = write_config(
+        dir.path(),
+        &[
+            source(
+                "good",
+                "SELECT login AS login_name FROM users WHERE local_part = $2",
+            ),
+            source(
+                "column",
+                "SELECT login AS login_name FROM users WHERE address = $1",
+            ),
+            source(
+                "table",
+                "SELECT login AS login_name FROM mailbox WHERE local_part = $2",
+            ),
+        ]
+        .concat(),
+        "\"good\", \"column\", \"table\"",
+    );
+    let (stdout, stderr) = check_backends_failing(&config);
+    for (name, reason) in [
+        ("column", "Unknown column 'address'"),
+        ("table", "Table 'mail.mailbox' doesn't exist"),
+    ] {
+        let line = line_about(&stderr, &config, &text, name);
+        assert!(line.contains(reason), "{name}: {line}");
+    }
+    assert!(
+        stdout.contains("source good (") && !stderr.contains("backends.good:"),
+        "{stdout}{stderr}"
+    );
 }
 
 /// A config in `dir` whose signer check-config warns about: the signer alone, without the

@@ -1,5 +1,5 @@
-//! Per-user backends against real servers: SQLite in a temp file, PostgreSQL and OpenLDAP
-//! started on loopback by `support::servers`, and a command script. Covers per-user overrides,
+//! Per-user backends against real servers: SQLite in a temp file, PostgreSQL, MariaDB and
+//! OpenLDAP started on loopback by `support::servers`, and a command script. Covers per-user overrides,
 //! unknown users, injection attempts, failure policies within the timeout, and the cache.
 
 use std::path::Path;
@@ -12,7 +12,7 @@ use mxconf::resolve::{ResolveError, Resolver};
 use std::sync::Arc;
 
 use crate::support::config_from;
-use crate::support::servers::{Postgres, Slapd};
+use crate::support::servers::{MariaDb, Postgres, Slapd};
 
 pub(crate) const PROVIDER: &str =
     "[provider]\nid = \"example.org\"\ndisplay-name = \"Example\"\nshort-name = \"Example\"\n";
@@ -70,6 +70,33 @@ fn assert_jane(account: &Account) {
     assert_eq!(account.outgoing[0].host, "smtp.example.org");
     assert_eq!(account.outgoing[0].username, "jdoe");
     assert_eq!(account.display_name.as_deref(), Some("Jane Doe"));
+}
+
+/// NULL columns change nothing; an integer column is a port.
+fn assert_max(max: &Account) {
+    assert_eq!(max.login_name(), Some("mmuster"));
+    assert_eq!(max.display_name, None);
+    assert_eq!(
+        (max.incoming[0].host.as_str(), max.incoming[0].port),
+        ("imap.example.org", 10993)
+    );
+}
+
+/// With the source down, each address fails with the policy, all within 5 s together.
+async fn assert_unavailable_quickly(asked: &[(&Resolver, &str)]) {
+    let started = Instant::now();
+    for (resolver, address) in asked {
+        assert_eq!(
+            resolve(resolver, address).await,
+            Err(ResolveError::BackendUnavailable),
+            "{address}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 pub(crate) const USERS_SQL: &str = "CREATE TABLE users (local TEXT NOT NULL, domain TEXT NOT NULL, \
@@ -176,14 +203,7 @@ async fn sqlite_overrides_known_users_and_leaves_others_generic() {
     let backend = backend::build(&config.backends[0]);
     let resolver = Resolver::new(Arc::new(config));
     assert_jane(&resolve(&resolver, "jane@example.org").await.unwrap());
-    // NULL columns change nothing; an integer column is a port.
-    let max = resolve(&resolver, "max@example.org").await.unwrap();
-    assert_eq!(max.login_name(), Some("mmuster"));
-    assert_eq!(
-        (max.incoming[0].host.as_str(), max.incoming[0].port),
-        ("imap.example.org", 10993)
-    );
-    assert_eq!(max.display_name, None);
+    assert_max(&resolve(&resolver, "max@example.org").await.unwrap());
     assert_generic(
         &resolve(&resolver, "nobody@example.org").await.unwrap(),
         "nobody@example.org",
@@ -409,20 +429,11 @@ async fn postgres_lookups_policy_and_cache() {
     assert_jane(&resolve(&cached, "jane@example.org").await.unwrap());
     // One cache entry per normal form: Jane@ is jane@'s cached answer.
     assert_jane(&resolve(&cached, "Jane@example.org").await.unwrap());
-    let started = Instant::now();
-    assert_eq!(
-        resolve(&uncached, "jane@example.org").await,
-        Err(ResolveError::BackendUnavailable)
-    );
-    assert_eq!(
-        resolve(&cached, "max@example.org").await,
-        Err(ResolveError::BackendUnavailable)
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_unavailable_quickly(&[
+        (&uncached, "jane@example.org"),
+        (&cached, "max@example.org"),
+    ])
+    .await;
 
     // Back up: the pool reconnects by itself.
     postgres.start_again();
@@ -476,6 +487,80 @@ async fn postgres_wrong_password_never_appears_in_errors() {
         &resolve(&resolver, "jane@example.org").await.unwrap(),
         "jane@example.org",
     );
+}
+
+/// The users table in MariaDB (`local` is a reserved word there).
+pub(crate) const MARIADB_USERS_SQL: &str = "CREATE TABLE users (local_part VARCHAR(64) NOT NULL, \
+     domain VARCHAR(255) NOT NULL, login TEXT, full_name TEXT, mailhost TEXT, imap_port INTEGER);\n\
+     INSERT INTO users VALUES ('jane', 'example.org', 'jdoe', 'Jane Doe', 'store7.example.org', NULL);\n\
+     INSERT INTO users VALUES ('max', 'example.org', 'mmuster', NULL, NULL, 10993);\n";
+
+/// All three parameters, out of order and one twice: each `$N` becomes a `?` bound to its value.
+const MARIADB_USERS_QUERY: &str = "SELECT login AS login_name, full_name AS display_name, \
+     mailhost AS imap_host, imap_port FROM users WHERE domain = $3 AND local_part = $2 \
+     AND CONCAT(local_part, '@', domain) = $1 AND '$2' <> $2";
+
+#[tokio::test]
+async fn mariadb_overrides_injection_and_policy() {
+    let mut mariadb = MariaDb::start(MARIADB_USERS_SQL);
+    let config = config(
+        &format!(
+            "[backends.my]\ntype = \"sql\"\nurl = \"{}\"\npassword-file = \"{}\"\nquery = \"{MARIADB_USERS_QUERY}\"\n\
+             timeout = \"2s\"\ncache-ttl = \"0s\"\non-failure = \"fail\"\n",
+            mariadb.url(),
+            mariadb.password_file.display()
+        ),
+        "\"my\"",
+    );
+    let backend = backend::build(&config.backends[0]);
+    let resolver = Resolver::new(Arc::new(config));
+    assert_jane(&resolve(&resolver, "jane@example.org").await.unwrap());
+    assert_jane(&resolve(&resolver, "JANE@example.org").await.unwrap());
+    assert_max(&resolve(&resolver, "max@example.org").await.unwrap());
+    assert_generic(
+        &resolve(&resolver, "bob@example.org").await.unwrap(),
+        "bob@example.org",
+    );
+    assert_hostile_find_nothing(backend.as_ref()).await;
+    assert_hostile_get_generic(&resolver).await;
+
+    // Server gone: the policy answers within the timeout; back up, the pool reconnects.
+    mariadb.stop();
+    assert_unavailable_quickly(&[(&resolver, "jane@example.org")]).await;
+    mariadb.start_again();
+    assert_jane(&resolve(&resolver, "jane@example.org").await.unwrap());
+}
+
+#[tokio::test]
+async fn mariadb_verifies_tls_and_never_shows_the_password() {
+    let mariadb = MariaDb::start("SELECT 1");
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "not-the-password-XYZZY\n").unwrap();
+    let query = "query = \"SELECT 1 AS imap_port\"\n";
+    let password = mariadb.password_file.display();
+    let url = mariadb.url();
+    let config = backends_only(&format!(
+        "[backends.a-wrong]\ntype = \"sql\"\nurl = \"{url}\"\npassword-file = \"{}\"\n{query}\
+         [backends.b-untrusted]\ntype = \"sql\"\nurl = \"{url}?ssl-mode=VERIFY_IDENTITY\"\npassword-file = \"{password}\"\n{query}\
+         [backends.c-trusted]\ntype = \"sql\"\nurl = \"{url}?ssl-mode=VERIFY_IDENTITY&ssl-ca={}\"\npassword-file = \"{password}\"\n{query}\
+         [backends.d-socket]\ntype = \"sql\"\nurl = \"mariadb://mxconf@localhost/mail?socket={}\"\npassword-file = \"{password}\"\n{query}",
+        wrong.display(),
+        mariadb.certificate().display(),
+        mariadb.socket().display(),
+    ));
+    // Access denied (SQLSTATE 28000), the password it tried nowhere in the text.
+    let error = lookup_jane(&config, 0).await.unwrap_err();
+    assert!(error.to_string().contains("28000"), "{error}");
+    assert!(!error.to_string().contains("XYZZY"), "{error}");
+    // A certificate no trust store knows is refused, not used unverified ...
+    let error = lookup_jane(&config, 1).await.unwrap_err();
+    assert!(matches!(error, BackendError::Unavailable(_)), "{error}");
+    // ... and accepted once its CA is given.
+    for index in [2, 3] {
+        let patch = lookup_jane(&config, index).await.unwrap().unwrap();
+        assert_eq!(patch.servers[ServerKind::Imap].port, Some(1), "{index}");
+    }
 }
 
 pub(crate) const LDIF: &str = "dn: dc=example,dc=org\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n\

@@ -722,7 +722,8 @@ fn automx_signing_with_missing_files_is_commented_out_and_warned_about() {
 }
 
 /// automx's LDAP `cacert` becomes `ca-file` (which mxconf reads at load), a caldav_server
-/// without `caldav = yes` is named, and a MySQL lookup is kept commented out with the reason.
+/// without `caldav = yes` is named, and a MySQL lookup becomes a MySQL source (its socket
+/// under sqlx's name, its password in a file).
 #[test]
 fn automx_cacert_caldav_and_mysql_are_carried_or_explained() {
     let (_dir, conf) = temp_file(
@@ -738,7 +739,7 @@ fn automx_cacert_caldav_and_mysql_are_carried_or_explained() {
              filter = (mail=%s)\nresult_attrs = uid\ncacert = /nonexistent/ca.pem\n\
              imap = yes\nimap_server = imap.example.net\nimap_port = 993\nimap_encryption = ssl\n\
              imap_auth = plaintext\nimap_auth_identity = ${{uid}}\n\n\
-             [example.com]\nbackend = sql\nhost = mysql+pymysql://automx:s3cret@db.example.com/mail\n\
+             [example.com]\nbackend = sql\nhost = mysql+pymysql://automx:s3cret@/mail?unix_socket=/run/mysqld/mysqld.sock&charset=utf8mb4\n\
              query = SELECT login FROM users WHERE address = '%s'\nresult_attrs = login\n\
              imap = yes\nimap_server = imap.example.com\nimap_port = 993\nimap_encryption = ssl\n\
              imap_auth = plaintext\nimap_auth_identity = ${{login}}\n",
@@ -754,10 +755,10 @@ fn automx_cacert_caldav_and_mysql_are_carried_or_explained() {
         "# automx cacert = /nonexistent/ca.pem: cannot be read here (",
         "# [example.org] caldav_server = https://dav.example.org/cal/ without caldav = yes: \
          automx did not announce it",
-        "# mxconf has no MySQL/MariaDB source yet, so this table is commented out",
-        "# [backends.example-com-sql]\n# type = \"sql\"\n# url = \"mysql://automx@db.example.com/mail\"\n\
-         # password-file = \"/etc/mxconf/example-com-sql.password\"\n\
-         # query = \"SELECT login AS login_name FROM (SELECT login FROM users WHERE address = $1) AS automx\"\n",
+        "[backends.example-com-sql]\ntype = \"sql\"\n\
+         url = \"mysql://automx@localhost/mail?socket=%2Frun%2Fmysqld%2Fmysqld.sock&charset=utf8mb4\"\n\
+         password-file = \"/etc/mxconf/example-com-sql.password\"\n\
+         query = \"SELECT login AS login_name FROM (SELECT login FROM users WHERE address = $1) AS automx\"\n",
     ] {
         assert!(text.contains(expected), "no {expected:?} in\n{text}");
     }
@@ -766,8 +767,8 @@ fn automx_cacert_caldav_and_mysql_are_carried_or_explained() {
         domain(&config, "example.org").services.urls[mxconf::account::UrlService::CalDav].is_none()
     );
     assert_eq!(domain(&config, "example.org").sources.len(), 1);
-    assert!(domain(&config, "example.com").sources.is_empty());
-    assert_eq!(config.backends.len(), 2);
+    assert_eq!(domain(&config, "example.com").sources.len(), 1);
+    assert_eq!(config.backends.len(), 3);
 }
 
 /// Values no configuration can hold (a control character, an LDAP "URL" without a host) are

@@ -467,8 +467,11 @@ pub(super) fn check_url(
             format!("not a URL (expected {})", schemes.join(":// or ")),
         );
     };
-    // PostgreSQL over a Unix socket names no host but `?host=/run/postgresql`.
-    let socket = url.query_pairs().any(|(key, _)| key == "host");
+    // PostgreSQL over a Unix socket names no host but `?host=/run/postgresql`. MySQL's socket
+    // form keeps a host (`mysql://mxconf@localhost/mail?socket=…`): sqlx reads its password
+    // only from the user-info part, which needs one.
+    let socket =
+        url.scheme().starts_with("postgres") && url.query_pairs().any(|(key, _)| key == "host");
     if !schemes.contains(&url.scheme()) || (url.host_str().is_none_or(str::is_empty) && !socket) {
         return report(
             checker,

@@ -1,5 +1,5 @@
-//! `type = "sql"`: an SQLite file or a PostgreSQL URL, and the admin's query. The settings and
-//! their check; `backend::sql` runs them.
+//! `type = "sql"`: an SQLite file or a PostgreSQL / MySQL / MariaDB URL, and the admin's query.
+//! The settings and their check; `backend::sql` runs them.
 
 use std::path::PathBuf;
 
@@ -9,17 +9,22 @@ use crate::config::checker::Checker;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqlSettings {
     pub database: SqlDatabase,
-    /// The admin's query; `$1` address, `$2` local part, `$3` domain, always bound.
+    /// The admin's query; `$1` address, `$2` local part, `$3` domain, always bound (MySQL's
+    /// `?` markers are derived from them).
     pub query: String,
     pub max_connections: u32,
 }
+
+/// The URL schemes of the database servers sqlx reaches.
+const SERVER_SCHEMES: &[&str] = &["postgres", "postgresql", "mysql", "mariadb"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SqlDatabase {
     /// Opened read-only.
     Sqlite(PathBuf),
-    /// A URL without a password; the password comes from `password`.
-    Postgres {
+    /// A PostgreSQL or MySQL/MariaDB server: a URL without a password; the password comes
+    /// from `password`.
+    Server {
         url: url::Url,
         password: Option<Secret>,
     },
@@ -50,11 +55,9 @@ pub(super) fn check(
             Some(SqlDatabase::Sqlite(checker.path(path.get_ref())))
         }
         (None, Some(url)) => {
-            check_url(checker, label, url, &["postgres", "postgresql"]).map(|url| {
-                SqlDatabase::Postgres {
-                    url,
-                    password: secret.flatten(),
-                }
+            check_url(checker, label, url, SERVER_SCHEMES).map(|url| SqlDatabase::Server {
+                url,
+                password: secret.flatten(),
             })
         }
         _ => {
@@ -63,7 +66,7 @@ pub(super) fn check(
                 &raw.kind,
                 label,
                 "path",
-                "give exactly one of path (SQLite file) or url (postgres://…)",
+                "give exactly one of path (SQLite file) or url (postgres://… or mysql://…)",
             );
             None
         }
@@ -76,7 +79,8 @@ pub(super) fn check(
         Some(query) => {
             let text = query.get_ref().trim();
             // $1..$3 are the only values there are; a $4 would bind to nothing. `?` would be
-            // SQLite's positional form, read differently by PostgreSQL.
+            // the positional form of SQLite and MySQL, read differently by PostgreSQL: one
+            // style for every database (mxconf turns `$N` into MySQL's `?` itself).
             let bad_parameter = text.split('$').skip(1).any(|rest| {
                 let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
                 !digits.is_empty() && !matches!(digits.as_str(), "1" | "2" | "3")

@@ -52,7 +52,7 @@ fn valid_backends_and_sources_load() {
     match &config.backends[2].kind {
         BackendKind::Sql(sql) => match &sql.database {
             SqlDatabase::Sqlite(path) => assert_eq!(path, Path::new("/etc/mxconf/users.db")),
-            SqlDatabase::Postgres { .. } => panic!("not sqlite"),
+            SqlDatabase::Server { .. } => panic!("not sqlite"),
         },
         other => panic!("{other:?}"),
     }
@@ -99,6 +99,31 @@ fn a_password_in_the_query_string_is_refused_like_one_in_the_user_info() {
         "{errors:#?}"
     );
     assert!(!errors[0].contains("hunter2"), "{errors:#?}");
+}
+
+#[test]
+fn mysql_urls_need_a_host_and_no_password() {
+    let errors = errors(
+        "[backends.a]\ntype = \"sql\"\nurl = \"mysql://mx:hunter2@db.example.org/mail\"\nquery = \"SELECT 1 AS imap_port\"\n\
+         [backends.b]\ntype = \"sql\"\nurl = \"mariadb:///mail?socket=/run/mysqld/mysqld.sock\"\nquery = \"SELECT 1 AS imap_port\"\n\
+         [backends.c]\ntype = \"sql\"\nurl = \"mariadb://mx@localhost/mail?socket=/run/mysqld/mysqld.sock\"\n\
+         query = \"SELECT 1 AS imap_port FROM t WHERE a = ?\"\n\
+         [backends.d]\ntype = \"sql\"\nurl = \"mysql://mx@db.example.org/mail?ssl-mode=VERIFY_IDENTITY\"\n\
+         query = \"SELECT 1 AS imap_port FROM t WHERE a = $2\"\n",
+    );
+    let expected = [
+        "mxconf.toml:7: backends.a.url: holds a password",
+        "mxconf.toml:11: backends.b.url: expected a postgres:// or postgresql:// or mysql:// or mariadb:// URL with a host",
+        "mxconf.toml:16: backends.c.query: must be one statement using only $1",
+    ];
+    assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+    for want in expected {
+        assert!(
+            errors.iter().any(|e| e.starts_with(want)),
+            "missing {want:?} in {errors:#?}"
+        );
+    }
+    assert!(!errors.iter().any(|e| e.contains("hunter2")), "{errors:#?}");
 }
 
 #[test]

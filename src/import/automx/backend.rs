@@ -44,15 +44,14 @@ impl Lookup {
         let (mapping, unmapped) = field_mapping(fields);
         notes.extend(unmapped);
         let mut keys = vec![("type", TomlValue::Str(kind.into()))];
-        let mut commented_out = false;
         let enabled = match kind {
             "ldap" => {
                 self.ldap(&name, &mapping, &mut keys, &mut notes)?;
                 true
             }
             "sql" => {
-                commented_out = !self.sql(&name, &mapping, &mut keys, &mut notes)?;
-                !commented_out
+                self.sql(&name, &mapping, &mut keys, &mut notes)?;
+                true
             }
             _ => {
                 // Not switched on: the script's output format must change first.
@@ -63,7 +62,7 @@ impl Lookup {
         let table = TableOut {
             notes,
             keys,
-            commented_out,
+            commented_out: false,
         };
         Ok((BackendOut { name, table }, enabled))
     }
@@ -173,9 +172,8 @@ impl Lookup {
         mapping: &[(String, String)],
         keys: &mut Vec<(&'static str, TomlValue)>,
         notes: &mut Vec<String>,
-    ) -> Result<bool, String> {
+    ) -> Result<(), String> {
         let host = self.first_host("", "database", notes);
-        let mut usable = true;
         if let Some(path) = host.strip_prefix("sqlite:///") {
             let absolute = if path.starts_with('/') {
                 path.to_owned()
@@ -195,25 +193,37 @@ impl Lookup {
         {
             let postgres = family.starts_with("postgres");
             let scheme = if postgres { "postgres" } else { "mysql" };
+            // SQLAlchemy accepts a socket URL without a host (`mysql://u:p@/db?unix_socket=…`);
+            // a URL with a password needs one, and the socket is used regardless.
+            let rest = match rest.split_once('/') {
+                Some((authority, path)) if authority.rsplit('@').next() == Some("") => {
+                    format!("{authority}localhost/{path}")
+                }
+                _ => rest.to_owned(),
+            };
             let mut url = url::Url::parse(&format!("{scheme}://{rest}"))
                 .ok()
                 .filter(|url| {
                     url.host_str().is_some_and(|h| !h.is_empty())
-                        || url.query_pairs().any(|(key, _)| key == "host")
+                        || url
+                            .query_pairs()
+                            .any(|(key, _)| key == "host" || key == "unix_socket")
                 })
                 .ok_or_else(|| {
                     format!("its host = {scheme}://… is not a database URL with a host")
                 })?;
             if !postgres {
-                // automx reached MySQL through SQLAlchemy; mxconf has no MySQL/MariaDB source.
-                usable = false;
-                notes.push(
-                    "mxconf has no MySQL/MariaDB source yet, so this table is commented out and \
-                     every user gets the static settings. It is kept, with the query translated to \
-                     bound parameters, for when it has one (or move the table to PostgreSQL or \
-                     SQLite)."
-                        .into(),
-                );
+                // SQLAlchemy's MySQL drivers name the socket `unix_socket`; sqlx `socket`.
+                let pairs: Vec<(String, String)> = url
+                    .query_pairs()
+                    .map(|(key, value)| match key.as_ref() {
+                        "unix_socket" => ("socket".to_owned(), value.into_owned()),
+                        _ => (key.into_owned(), value.into_owned()),
+                    })
+                    .collect();
+                if !pairs.is_empty() {
+                    url.query_pairs_mut().clear().extend_pairs(pairs);
+                }
             }
             if url.password().is_some() {
                 let _ = url.set_password(None);
@@ -228,7 +238,7 @@ impl Lookup {
             }
         } else {
             return Err(format!(
-                "host = {}://…: mxconf reads SQLite and PostgreSQL only",
+                "host = {}://…: mxconf reads SQLite, PostgreSQL and MySQL/MariaDB only",
                 host.split("://").next().unwrap_or_default()
             ));
         }
@@ -252,7 +262,7 @@ impl Lookup {
                 bind_parameters(query)
             )),
         ));
-        Ok(usable)
+        Ok(())
     }
 
     fn script(

@@ -1,11 +1,12 @@
-//! Real PostgreSQL and OpenLDAP servers for the backend tests: each started in its own
-//! temporary directory on 127.0.0.1 and a free ephemeral port, stopped on drop. A missing
-//! binary fails the test (CI installs `postgresql` and `slapd`); nothing is skipped.
+//! Real PostgreSQL, MariaDB and OpenLDAP servers for the backend tests: each started in its
+//! own temporary directory on 127.0.0.1 and a free ephemeral port, stopped on drop. A missing
+//! binary fails the test (CI installs `postgresql`, `mariadb-server` and `slapd`); nothing is
+//! skipped.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -180,6 +181,146 @@ impl Drop for Postgres {
     }
 }
 
+/// A self-signed certificate for 127.0.0.1 (`cert.pem`, `key.pem` in `dir`) that no trust
+/// store knows.
+fn self_signed(dir: &Path) {
+    run(Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem")));
+}
+
+/// A MariaDB server with database `mail`, where user `mxconf` (password [`MariaDb::PASSWORD`],
+/// over TCP and the socket) may read. It also offers TLS, with a [`self_signed`] certificate.
+/// Runs unprivileged as the caller, or as root with `--user=root` (CI runs as root).
+pub struct MariaDb {
+    dir: TempDir,
+    pub port: u16,
+    pub password_file: PathBuf,
+    server: Option<Child>,
+}
+
+impl MariaDb {
+    pub const PASSWORD: &str = "s3cret 'quoted' pässword";
+
+    /// Creates the data directory, starts the server and runs `schema` in database `mail`.
+    pub fn start(schema: &str) -> MariaDb {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut install = Command::new("mariadb-install-db");
+        install
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", dir.path().join("data").display()))
+            .arg(format!("--tmpdir={}", dir.path().display()))
+            .args(["--auth-root-authentication-method=normal", "--skip-test-db"]);
+        if is_root() {
+            install.arg("--user=root");
+        }
+        run(&mut install);
+        self_signed(dir.path());
+        let password_file = dir.path().join("password");
+        std::fs::write(&password_file, format!("{}\n", Self::PASSWORD)).expect("password file");
+        let mut mariadb = MariaDb {
+            port: free_port(),
+            dir,
+            password_file,
+            server: None,
+        };
+        mariadb.start_again();
+        let password = Self::PASSWORD.replace('\'', "''");
+        mariadb.sql_in(
+            "mysql",
+            &format!(
+                "CREATE DATABASE mail; \
+             CREATE USER 'mxconf'@'127.0.0.1' IDENTIFIED BY '{password}'; \
+             CREATE USER 'mxconf'@'localhost' IDENTIFIED BY '{password}'; \
+             GRANT SELECT ON mail.* TO 'mxconf'@'127.0.0.1'; \
+             GRANT SELECT ON mail.* TO 'mxconf'@'localhost';"
+            ),
+        );
+        mariadb.sql(schema);
+        mariadb
+    }
+
+    pub fn start_again(&mut self) {
+        let dir = self.dir.path();
+        let mut server = Command::new("mariadbd");
+        server
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", dir.join("data").display()))
+            .arg(format!("--port={}", self.port))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--socket={}", self.socket().display()))
+            .arg(format!("--pid-file={}", dir.join("mariadbd.pid").display()))
+            .arg(format!("--log-error={}", dir.join("error.log").display()))
+            // Its own temporary files too: not the shared /tmp other tests tidy up.
+            .arg(format!("--tmpdir={}", dir.display()))
+            .arg(format!("--ssl-cert={}", dir.join("cert.pem").display()))
+            .arg(format!("--ssl-key={}", dir.join("key.pem").display()))
+            // A test database needs no large buffer pool. (Commits stay durable: `stop` kills.)
+            .arg("--innodb-buffer-pool-size=16M")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if is_root() {
+            server.arg("--user=root");
+        }
+        self.server = Some(server.spawn().unwrap_or_else(|error| {
+            panic!("cannot run mariadbd: {error} (install mariadb-server)")
+        }));
+        wait_for_port(self.port);
+    }
+
+    /// Kills the server at once, as a crash or a pulled cable would.
+    pub fn stop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+    }
+
+    /// Runs `sql` in database `mail` as root over the socket.
+    pub fn sql(&self, sql: &str) {
+        self.sql_in("mail", sql);
+    }
+
+    fn sql_in(&self, database: &str, sql: &str) {
+        run(Command::new("mariadb")
+            .arg("--no-defaults")
+            .arg(format!("--socket={}", self.socket().display()))
+            .args(["-u", "root", database, "-e"])
+            .arg(sql));
+    }
+
+    /// Over TCP, without a password (the tests give `password_file`).
+    pub fn url(&self) -> String {
+        format!("mysql://mxconf@127.0.0.1:{}/mail", self.port)
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("mariadbd.sock")
+    }
+
+    /// The server's self-signed certificate, for clients told to trust it.
+    pub fn certificate(&self) -> PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// An OpenLDAP server (`slapd`, mdb) with suffix `dc=example,dc=org`, loaded offline with
 /// `slapadd` before start; `cn=admin,dc=example,dc=org` binds with [`Slapd::PASSWORD`].
 pub struct Slapd {
@@ -216,20 +357,7 @@ impl Slapd {
         let path = dir.path();
         std::fs::create_dir(path.join("db")).expect("db dir");
         let tls_config = if tls {
-            run(Command::new("openssl")
-                .args([
-                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                ])
-                .args([
-                    "-subj",
-                    "/CN=127.0.0.1",
-                    "-addext",
-                    "subjectAltName=IP:127.0.0.1",
-                ])
-                .arg("-keyout")
-                .arg(path.join("key.pem"))
-                .arg("-out")
-                .arg(path.join("cert.pem")));
+            self_signed(path);
             format!(
                 "TLSCertificateFile {dir}/cert.pem\nTLSCertificateKeyFile {dir}/key.pem\n",
                 dir = path.display()
