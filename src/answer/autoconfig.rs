@@ -9,6 +9,9 @@ use crate::protocol::{Rendered, autoconfig};
 impl Answers {
     /// The `config-v1.1.xml` for one address.
     pub async fn autoconfig(&self, email: &EmailAddress) -> Result<Rendered, Refusal> {
+        if let Some(answer) = self.spliced.autoconfig(email) {
+            return Ok(answer);
+        }
         let account = self.resolver.resolve(email).await?;
         Ok(autoconfig::render(&account))
     }

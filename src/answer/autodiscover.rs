@@ -33,6 +33,9 @@ impl Answers {
 
     /// The POX answer for a parsed request.
     pub async fn pox(&self, request: &PoxRequest) -> Result<Rendered, Refusal> {
+        if let Some(answer) = self.spliced.pox(&request.email, request.schema) {
+            return Ok(answer);
+        }
         match self.resolver.lookup(&request.email).await {
             Ok(Resolution::Account(account)) => Ok(autodiscover::render(request.schema, &account)),
             Ok(Resolution::Redirect(redirect)) => {

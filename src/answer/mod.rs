@@ -9,6 +9,7 @@ mod autoconfig;
 mod autodiscover;
 mod profile;
 mod refusal;
+mod spliced;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use crate::account::EmailAddress;
 use crate::config::Config;
 use crate::resolve::Resolver;
 use crate::signing::{CachingSigner, Signer, SigningError};
+use spliced::Spliced;
 
 /// Everything answers are computed from, built once from one configuration and then only
 /// read. Every answer function takes it explicitly, so a request that holds one `Answers`
@@ -30,15 +32,23 @@ pub struct Answers {
     /// The profile signer named by `[signing]`, with its cache of recent signatures; `None`
     /// without `[signing]`, or when the caller signs by itself (the command line).
     pub signer: Option<CachingSigner>,
+    /// The static-only domains' autoconfig and POX answers, rendered at load.
+    spliced: Spliced,
 }
 
 impl Answers {
     /// Answers without a signer: with `[signing]` configured, [`Answers::signing`] then
     /// refuses rather than leave profiles unsigned.
     pub fn new(config: Config) -> Self {
-        let config = Arc::new(config);
+        Answers::shared(Arc::new(config))
+    }
+
+    /// [`Answers::new`] for a configuration the caller keeps too.
+    pub fn shared(config: Arc<Config>) -> Self {
+        let resolver = Resolver::new(Arc::clone(&config));
         Answers {
-            resolver: Resolver::new(Arc::clone(&config)),
+            spliced: Spliced::build(&resolver),
+            resolver,
             config,
             signer: None,
         }
@@ -81,6 +91,7 @@ impl Answers {
             None => Resolver::new(Arc::clone(&config)),
         };
         Ok(Answers {
+            spliced: Spliced::build(&resolver),
             config,
             resolver,
             signer,

@@ -128,11 +128,7 @@ pub async fn run(
     )?;
     // What this config answers, computed by the server's own answer layer (without signing:
     // a signed profile is compared by its content).
-    let answers = Answers {
-        config: Arc::clone(&config),
-        resolver: Resolver::new(Arc::clone(&config)),
-        signer: None,
-    };
+    let answers = Answers::shared(Arc::clone(&config));
     let resolver = &answers.resolver;
     let web_host = options
         .web_host

@@ -129,7 +129,7 @@ impl Default for XmlWriter {
 /// names, ports, usernames) has nothing to escape and is copied after one scan of its bytes;
 /// escaping every value unconditionally was 40 % of the autoconfig renderer's instructions
 /// (callgrind).
-fn push_escaped(buffer: &mut String, text: &str) {
+pub(crate) fn push_escaped(buffer: &mut String, text: &str) {
     if text.bytes().any(|byte| NEEDS_CARE[usize::from(byte)]) {
         buffer.push_str(&escape(xml_chars(text)));
     } else {

@@ -134,6 +134,14 @@ impl Resolver {
         Ok(account)
     }
 
+    /// The account of an address whose domain answers from the configuration alone (no
+    /// per-user source, no redirect); `None` for any other. Never consults a source.
+    pub fn resolve_static(&self, email: &EmailAddress) -> Option<Account> {
+        let settings = self.settings(email.domain()).ok()?;
+        (settings.sources.is_empty() && settings.redirect.is_none())
+            .then(|| self.account(email.domain(), Some(email), settings))
+    }
+
     /// Asks every source of `email`'s domain afresh (no cache) and keeps each answer beside
     /// the merged account, for `mxconf lookup`. A domain alias is followed as [`Self::resolve`]
     /// follows it.

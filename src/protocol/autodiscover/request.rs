@@ -60,39 +60,10 @@ impl PoxRequest {
     pub fn parse(body: &[u8]) -> Result<Self, RequestError> {
         let text = std::str::from_utf8(body).map_err(|_| RequestError::NotUtf8)?;
         let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-        untrusted_xml::check_attributes(text, ATTRIBUTE_LIMITS).map_err(|error| match error {
-            UntrustedXmlError::Syntax { .. } => RequestError::NotXml,
-            UntrustedXmlError::TooManyAttributes { .. } => RequestError::TooManyAttributes,
-        })?;
-        let options = roxmltree::ParsingOptions {
-            allow_dtd: false,
-            nodes_limit: NODES_LIMIT,
-            ..roxmltree::ParsingOptions::default()
-        };
-        let doc = roxmltree::Document::parse_with_options(text, options)
-            .map_err(|_| RequestError::NotXml)?;
-        let root = doc.root_element();
-        let namespace = root.tag_name().namespace();
-        if root.tag_name().name() != "Autodiscover"
-            || !namespace.is_none_or(|ns| REQUEST_NAMESPACES.contains(&without_scheme(ns)))
-        {
-            return Err(RequestError::NotAutodiscover);
+        match parse_plain(text) {
+            Some(request) => Ok(request),
+            None => parse_strict(text),
         }
-        let request = child(root, "Request").ok_or(RequestError::MissingRequest)?;
-        let text_of = |name: &str| {
-            child(request, name)
-                .and_then(|n| n.text())
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-        };
-        let schema = match text_of("AcceptableResponseSchema").map(without_scheme) {
-            Some(s) if s.eq_ignore_ascii_case(OUTLOOK_RESPONSE) => ResponseSchema::Outlook,
-            Some(s) if s.eq_ignore_ascii_case(MOBILESYNC_RESPONSE) => ResponseSchema::MobileSync,
-            _ => return Err(RequestError::UnknownSchema),
-        };
-        let address = text_of("EMailAddress").ok_or(RequestError::MissingAddress)?;
-        let email = EmailAddress::parse(address).map_err(|_| RequestError::BadAddress)?;
-        Ok(PoxRequest { email, schema })
     }
 
     /// The body a client sends for this request, with the `http://` namespaces clients use
@@ -112,6 +83,158 @@ impl PoxRequest {
         xml.close("Autodiscover");
         xml.finish()
     }
+}
+
+/// Any request, parsed as a whole document: bounded attributes, then roxmltree (no DTD, a node
+/// limit), then the fields by name.
+fn parse_strict(text: &str) -> Result<PoxRequest, RequestError> {
+    untrusted_xml::check_attributes(text, ATTRIBUTE_LIMITS).map_err(|error| match error {
+        UntrustedXmlError::Syntax { .. } => RequestError::NotXml,
+        UntrustedXmlError::TooManyAttributes { .. } => RequestError::TooManyAttributes,
+    })?;
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: false,
+        nodes_limit: NODES_LIMIT,
+        ..roxmltree::ParsingOptions::default()
+    };
+    let doc =
+        roxmltree::Document::parse_with_options(text, options).map_err(|_| RequestError::NotXml)?;
+    let root = doc.root_element();
+    let namespace = root.tag_name().namespace();
+    if root.tag_name().name() != "Autodiscover"
+        || !namespace.is_none_or(|ns| REQUEST_NAMESPACES.contains(&without_scheme(ns)))
+    {
+        return Err(RequestError::NotAutodiscover);
+    }
+    let request = child(root, "Request").ok_or(RequestError::MissingRequest)?;
+    let text_of = |name: &str| {
+        child(request, name)
+            .and_then(|n| n.text())
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    };
+    let schema = match text_of("AcceptableResponseSchema").map(without_scheme) {
+        Some(s) if s.eq_ignore_ascii_case(OUTLOOK_RESPONSE) => ResponseSchema::Outlook,
+        Some(s) if s.eq_ignore_ascii_case(MOBILESYNC_RESPONSE) => ResponseSchema::MobileSync,
+        _ => return Err(RequestError::UnknownSchema),
+    };
+    let address = text_of("EMailAddress").ok_or(RequestError::MissingAddress)?;
+    let email = EmailAddress::parse(address).map_err(|_| RequestError::BadAddress)?;
+    Ok(PoxRequest { email, schema })
+}
+
+/// The request as clients send it, read in one streaming pass: an optional plain XML
+/// declaration, `<Autodiscover>` with at most its `xmlns`, one `<Request>` without attributes
+/// holding `EMailAddress` and `AcceptableResponseSchema` once each, their text printable ASCII
+/// without markup or references, whitespace between. `None` on any deviation (comments,
+/// prefixes, entities, CDATA, other elements or attributes, a DTD, bad syntax): the strict
+/// parser then decides, so every refusal and every unusual form stays its. What this accepts
+/// the strict parser reads to the same request.
+fn parse_plain(text: &str) -> Option<PoxRequest> {
+    use quick_xml::events::Event;
+    /// Where in the expected shape the reader is.
+    #[derive(Clone, Copy)]
+    enum At {
+        Prolog,
+        Root,
+        Request,
+        Leaf(usize),
+        LeafDone(usize),
+        RequestDone,
+        End,
+    }
+    const LEAVES: [&str; 2] = ["EMailAddress", "AcceptableResponseSchema"];
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut at = At::Prolog;
+    let mut values: [Option<&str>; 2] = [None, None];
+    let mut first = true;
+    loop {
+        at = match (at, reader.read_event().ok()?) {
+            (At::Prolog, Event::Decl(decl)) if first && is_plain_declaration(&decl) => At::Prolog,
+            (At::Leaf(index), Event::Text(value)) => {
+                // A reader over a `&str` borrows its text.
+                let std::borrow::Cow::Borrowed(value) = value.into_inner() else {
+                    return None;
+                };
+                let value = value.trim();
+                if value.is_empty() || !is_plain(value) {
+                    return None;
+                }
+                values[index] = Some(value);
+                At::LeafDone(index)
+            }
+            (at, Event::Text(space)) if is_space(&space) => at,
+            (At::Prolog, Event::Start(root)) if root.name().as_ref() == "Autodiscover" => {
+                let mut attributes = root.attributes();
+                if let Some(attribute) = attributes.next() {
+                    let attribute = attribute.ok()?;
+                    let namespace = &*attribute.value;
+                    if attribute.key.as_ref() != "xmlns"
+                        || !is_plain(namespace)
+                        || !REQUEST_NAMESPACES.contains(&without_scheme(namespace))
+                        || attributes.next().is_some()
+                    {
+                        return None;
+                    }
+                }
+                At::Root
+            }
+            (At::Root, Event::Start(request))
+                if request.name().as_ref() == "Request" && request.attributes_raw().is_empty() =>
+            {
+                At::Request
+            }
+            (At::Request, Event::Start(leaf)) if leaf.attributes_raw().is_empty() => {
+                let index = LEAVES
+                    .iter()
+                    .position(|name| *name == leaf.name().as_ref())?;
+                if values[index].is_some() {
+                    return None;
+                }
+                At::Leaf(index)
+            }
+            (At::LeafDone(index), Event::End(end)) if end.name().as_ref() == LEAVES[index] => {
+                At::Request
+            }
+            (At::Request, Event::End(end)) if end.name().as_ref() == "Request" => At::RequestDone,
+            (At::RequestDone, Event::End(end)) if end.name().as_ref() == "Autodiscover" => At::End,
+            (At::End, Event::Eof) => break,
+            _ => return None,
+        };
+        first = false;
+    }
+    let schema = match without_scheme(values[1]?) {
+        s if s.eq_ignore_ascii_case(OUTLOOK_RESPONSE) => ResponseSchema::Outlook,
+        s if s.eq_ignore_ascii_case(MOBILESYNC_RESPONSE) => ResponseSchema::MobileSync,
+        _ => return None,
+    };
+    let email = EmailAddress::parse(values[0]?).ok()?;
+    Some(PoxRequest { email, schema })
+}
+
+/// `<?xml version="1.0"?>`, optionally with `encoding="utf-8"` in any casing of its value.
+fn is_plain_declaration(declaration: &str) -> bool {
+    match declaration.strip_prefix("xml version=\"1.0\"") {
+        Some("") => true,
+        Some(rest) => rest
+            .strip_prefix(" encoding=\"")
+            .and_then(|rest| rest.strip_suffix('"'))
+            .is_some_and(|encoding| encoding.eq_ignore_ascii_case("utf-8")),
+        None => false,
+    }
+}
+
+/// XML whitespace only (what may stand between the request's elements).
+fn is_space(text: &str) -> bool {
+    text.bytes()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
+/// Printable ASCII that reads the same raw and parsed: no markup, no reference, no `]]>`, no
+/// whitespace (so no line-end normalisation either).
+fn is_plain(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_graphic() && !matches!(b, b'<' | b'>' | b'&' | b']'))
 }
 
 /// The first element child named `name`, whatever its namespace: children inherit the root's
@@ -254,5 +377,67 @@ mod tests {
             PoxRequest::parse(no_address.as_bytes()),
             Err(RequestError::MissingAddress)
         );
+    }
+
+    #[test]
+    fn the_streaming_pass_takes_what_clients_send_and_leaves_the_rest_to_the_strict_parser() {
+        let sent = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/benches/load/pox-request.xml"
+        ))
+        .unwrap();
+        let written = PoxRequest {
+            email: EmailAddress::parse("jane@example.com").unwrap(),
+            schema: ResponseSchema::MobileSync,
+        }
+        .to_xml();
+        let plain = [
+            sent.clone(),
+            String::from_utf8(written).unwrap(),
+            body(OUTLOOK_NS, " Jane@Example.COM ", OUTLOOK_SCHEMA),
+            body(OUTLOOK_NS, "a@example.com", OUTLOOK_SCHEMA).replace("utf-8", "UTF-8"),
+            format!(
+                "<Autodiscover><Request><AcceptableResponseSchema>{OUTLOOK_SCHEMA}\
+                 </AcceptableResponseSchema><EMailAddress>a@example.com</EMailAddress>\
+                 </Request></Autodiscover>\n"
+            ),
+        ];
+        for text in &plain {
+            let fast = parse_plain(text).unwrap_or_else(|| panic!("not plain: {text}"));
+            assert_eq!(parse_strict(text), Ok(fast), "{text}");
+        }
+        let unusual = [
+            sent.replace("jane@", "&#106;ane@"),
+            sent.replace("jane@", "<!-- c -->jane@"),
+            sent.replace("jane@example.com", "<![CDATA[jane@example.com]]>"),
+            sent.replace("<Request>", "<Request a=\"1\">"),
+            sent.replace("<Request>", "<Request><Extra/>"),
+            sent.replace("xmlns=", "xmlns:xsi=\"urn:x\" xmlns="),
+            sent.replace("<Autodiscover xmlns=", "<a:Autodiscover xmlns:a="),
+            sent.replace(
+                "</Request>",
+                "<EMailAddress>b@example.com</EMailAddress></Request>",
+            ),
+            sent.replace("<?xml version", "<?XML version"),
+            sent.replace("<?xml", " <?xml"),
+            sent.replace("jane@", "ja\u{1}ne@"),
+            sent.replace("jane@", "jäne@"),
+            sent.replace("jane@", "]]>jane@"),
+            sent.replace("</Autodiscover>", "</Autodiscover><Autodiscover/>"),
+            sent.replace("</Autodiscover>", "</Autodiscover>x"),
+            sent.replace("</Autodiscover>", ""),
+            sent.replace("</Request>", "</Requests>"),
+            sent.replace("jane@example.com", "not-an-address"),
+            sent.replace("2006a", "2006b"),
+            format!("<!DOCTYPE a>{sent}"),
+        ];
+        for text in &unusual {
+            assert_eq!(parse_plain(text), None, "{text}");
+            // The whole body is answered by the strict parser, as before the streaming pass.
+            assert_eq!(
+                PoxRequest::parse(text.as_bytes()),
+                parse_strict(text.strip_prefix('\u{FEFF}').unwrap_or(text))
+            );
+        }
     }
 }
