@@ -1,5 +1,5 @@
 //! The download form in a real browser: headless Chromium driven over WebDriver on
-//! an iPhone-sized screen, with and without JavaScript, in English and German.
+//! an iPhone-sized screen, with and without JavaScript, in English, German and French.
 
 use std::path::Path;
 
@@ -407,6 +407,41 @@ async fn german_refusal_after_lang_query() {
             .await
             .contains("Der Teil nach dem @ ist kein gültiger Domainname.")
     );
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn french_from_accept_language_fits_320_px_and_refuses_in_french() {
+    let options = BrowserOptions {
+        size: (320, 640),
+        accept_language: "fr-CH, fr;q=0.9, en;q=0.8",
+        ..BrowserOptions::iphone()
+    };
+    let (server, _driver, browser) = open(&options).await;
+    load(&browser, &server.url("/")).await;
+    assert_eq!(browser.eval("document.documentElement.lang").await, "fr");
+    assert_eq!(browser.text("h1").await, "Configurer votre messagerie");
+    assert_eq!(
+        browser.text("button[type=submit]").await,
+        "Télécharger le profil"
+    );
+    assert!(
+        browser
+            .text("#steps-ios")
+            .await
+            .contains("« Profil téléchargé »")
+    );
+    // Six languages in the switcher, wrapped rather than pushing the page sideways.
+    assert_eq!(browser.count("nav.langs a, nav.langs span").await, 6);
+    let width = browser.eval("document.documentElement.scrollWidth").await;
+    assert!(width.as_u64().unwrap() <= 320, "scrollWidth {width}");
+    let message = refused_on_server(&browser, &server, "jane@localhost", Submit::Button).await;
+    // WebDriver's element text turns the no-break spaces of French typography into spaces.
+    assert_eq!(
+        message,
+        "Vérifiez votre adresse : La partie après le @ n’est pas un nom de domaine valide."
+    );
+    assert_eq!(browser.eval("document.documentElement.lang").await, "fr");
     browser.quit().await;
 }
 
