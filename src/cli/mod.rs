@@ -9,6 +9,7 @@ mod export;
 mod import;
 mod logging;
 mod lookup;
+mod manual;
 mod profile;
 mod render;
 mod serve;
@@ -54,6 +55,10 @@ pub enum Command {
     Sign(sign::SignArgs),
     /// Verify a signed profile's signature and chain; print the signer and its payloads.
     Verify(verify::VerifyArgs),
+    /// Print the shell completion script for bash, zsh or fish.
+    Completions(manual::CompletionsArgs),
+    /// Print the manual page mxconf(1) (roff), with every subcommand and option.
+    Man,
 }
 
 /// `--config PATH`, shared by every subcommand that reads the configuration.
@@ -108,6 +113,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::run(&args),
         Command::Sign(args) => sign::run(&args),
         Command::Verify(args) => verify::run(&args),
+        Command::Completions(args) => manual::completions(&args),
+        Command::Man => manual::man(),
     }
 }
 

@@ -20,6 +20,7 @@ mod import;
 mod limits;
 mod metrics;
 mod mobileconfig;
+mod packaging;
 mod redirects;
 mod running;
 mod signing;
