@@ -1,9 +1,13 @@
 //! Trouble that is logged when it starts and when it ends, with a count, never once per
 //! occurrence: a per-user source that is down, a full signing queue, a full connection cap,
 //! `accept` failing. Under overload, a log line per refused request is itself a flood (tens of
-//! thousands of lines a second). Used by `resolve`, `signing` and `server`; depends on nothing.
+//! thousands of lines a second). Also the circuit breaker that stops asking a dependency that
+//! is down for every request. Used by `resolve`, `signing`, `limits` and `server`; depends on
+//! nothing.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// Occurrences of one kind of trouble since it last cleared.
 #[derive(Debug, Default)]
@@ -17,13 +21,13 @@ impl Incident {
         self.occurrences.fetch_add(1, Ordering::Relaxed) == 0
     }
 
-    /// Ends the incident in progress, if any: how many occurrences it had, which the caller
-    /// logs with the recovery. Costs one load while nothing is wrong.
     /// Occurrences since the last clear (0: none going on).
     pub fn count(&self) -> u64 {
         self.occurrences.load(Ordering::Relaxed)
     }
 
+    /// Ends the incident in progress, if any: how many occurrences it had, which the caller
+    /// logs with the recovery. Costs one load while nothing is wrong.
     pub fn cleared(&self) -> Option<u64> {
         if self.occurrences.load(Ordering::Relaxed) == 0 {
             return None;
@@ -32,6 +36,57 @@ impl Incident {
             0 => None,
             count => Some(count),
         }
+    }
+}
+
+/// A circuit breaker: while open, a dependency that failed is not asked; once its cooldown is
+/// over, one caller tries it again.
+#[derive(Debug)]
+pub struct Breaker {
+    cooldown: Duration,
+    /// Until when callers are not let through; `None`: closed.
+    open_until: Mutex<Option<Instant>>,
+}
+
+impl Breaker {
+    pub fn new(cooldown: Duration) -> Self {
+        Breaker {
+            cooldown,
+            open_until: Mutex::new(None),
+        }
+    }
+
+    pub fn cooldown(&self) -> Duration {
+        self.cooldown
+    }
+
+    /// Whether this caller may ask. When the cooldown is over, the first caller takes the one
+    /// trial and the breaker stays open for everyone else until the trial ends: a dead
+    /// dependency is asked once per cooldown, not once per request.
+    pub fn admits(&self) -> bool {
+        let mut open_until = self
+            .open_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match *open_until {
+            None => true,
+            Some(until) if Instant::now() >= until => {
+                *open_until = Some(Instant::now() + self.cooldown);
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    /// Opens the breaker for a cooldown from now, or closes it. True when that changed it.
+    pub fn set_open(&self, open: bool) -> bool {
+        let mut open_until = self
+            .open_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let was_open = open_until.is_some();
+        *open_until = open.then(|| Instant::now() + self.cooldown);
+        was_open != open
     }
 }
 

@@ -39,6 +39,7 @@ const SIGNING_DURATION: &str = "mxconf_signing_duration_seconds";
 const SIGNING_CACHE_HITS: &str = "mxconf_signing_cache_hits_total";
 const SIGNING_QUEUE_FULL: &str = "mxconf_signing_queue_full_total";
 const LIMIT_REFUSALS: &str = "mxconf_limit_refusals_total";
+const LIMIT_STORE_FAILURES: &str = "mxconf_limit_store_failures_total";
 const RELOADS: &str = "mxconf_config_reloads_total";
 const RELOAD_SUCCESS_TIME: &str = "mxconf_config_last_reload_success_timestamp_seconds";
 const CERTIFICATE_EXPIRY: &str = "mxconf_certificate_expiry_timestamp_seconds";
@@ -111,6 +112,12 @@ pub const SERIES: &[Series] = &[
         kind: Kind::Counter,
         labels: &["reason"],
         help: "Requests refused (429) by [limits], by reason (client-errors, requests, profiles, store-unavailable)",
+    },
+    Series {
+        name: LIMIT_STORE_FAILURES,
+        kind: Kind::Counter,
+        labels: &[],
+        help: "Requests the [limits] Redis store did not count (no answer in time, or failed just before); on-store-failure decided them",
     },
     Series {
         name: RELOADS,
@@ -280,6 +287,13 @@ pub fn signing_queue_full() {
 pub fn limit_refusal(reason: &'static str) {
     if enabled() {
         metrics::counter!(LIMIT_REFUSALS, "reason" => reason).increment(1);
+    }
+}
+
+/// A request the `[limits]` store did not count.
+pub fn limit_store_failure() {
+    if enabled() {
+        metrics::counter!(LIMIT_STORE_FAILURES).increment(1);
     }
 }
 

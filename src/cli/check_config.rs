@@ -1,19 +1,22 @@
 //! `mxconf check-config`: load and validate, print every problem as `file:line: field: what`;
 //! also compiles and test-renders the web form's templates (an admin's `[web] templates-dir`),
 //! loads the signer (its warnings on stderr, as `serve` logs them) and, with `--backends`,
-//! asks every per-user source once for its probe address.
+//! asks every per-user source once for its probe address and pings the `[limits]` Redis store.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::{ConfigArg, EXIT_CHECK_FAILED, logging, lookup};
-use crate::config::{Config, ConfigError};
+use crate::config::limits::StoreSettings;
+use crate::config::{Config, ConfigError, LimitSettings};
+use crate::limits::Limiter;
 use crate::resolve::Resolver;
 
 #[derive(Debug, clap::Args)]
 pub struct CheckConfigArgs {
     /// Also open every per-user source and run its query or search once, for its
-    /// probe-address (default mxconf-probe@ a domain that lists it); exit 1 if one fails.
+    /// probe-address (default mxconf-probe@ a domain that lists it), and ping the [limits]
+    /// Redis store; exit 1 if one fails.
     #[arg(long)]
     pub backends: bool,
     #[command(flatten)]
@@ -64,9 +67,10 @@ pub fn run(args: &CheckConfigArgs) -> anyhow::Result<ExitCode> {
 /// Asks every source once; a failure is printed as `file:line: backends.NAME: reason`, the
 /// place where the source is defined.
 fn check_backends(config: Config) -> anyhow::Result<bool> {
+    let runtime = super::runtime()?;
+    let mut ok = check_limits_store(&runtime, &config.limits)?;
     let resolver = Resolver::new(Arc::new(config));
-    let mut ok = true;
-    for asked in super::runtime()?.block_on(resolver.probe_all()) {
+    for asked in runtime.block_on(resolver.probe_all()) {
         match &asked.result {
             Ok(_) => println!("{}", lookup::describe(&asked)),
             Err(error) => {
@@ -83,4 +87,35 @@ fn check_backends(config: Config) -> anyhow::Result<bool> {
         }
     }
     Ok(ok)
+}
+
+/// Pings the `[limits]` Redis store, if there is one: `file:line: limits.store: reason`.
+fn check_limits_store(
+    runtime: &tokio::runtime::Runtime,
+    settings: &LimitSettings,
+) -> anyhow::Result<bool> {
+    if !settings.enabled {
+        return Ok(true);
+    }
+    let StoreSettings::Redis(redis) = &settings.store else {
+        return Ok(true);
+    };
+    let limiter = match Limiter::new(settings) {
+        Ok(limiter) => limiter,
+        Err(error) => {
+            eprintln!("{}: {error}", redis.defined_at);
+            return Ok(false);
+        }
+    };
+    match runtime.block_on(limiter.probe_store()) {
+        None => Ok(true),
+        Some((_, Ok(elapsed))) => {
+            println!("limits.store: Redis answers ({} ms)", elapsed.as_millis());
+            Ok(true)
+        }
+        Some((defined_at, Err(error))) => {
+            eprintln!("{defined_at}: limits.store: {error}");
+            Ok(false)
+        }
+    }
 }

@@ -26,6 +26,16 @@ named_enum! {
     }
 }
 
+impl OnStoreFailure {
+    /// What requests get while the store does not answer, for the log and `/readyz`.
+    pub fn consequence(self) -> &'static str {
+        match self {
+            OnStoreFailure::Allow => "requests are served uncounted",
+            OnStoreFailure::Refuse => "every counted client is refused (429)",
+        }
+    }
+}
+
 /// `[limits]` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -89,6 +99,8 @@ pub struct RedisSettings {
     pub password: Option<Secret>,
     /// Longest wait for one answer (and for a connection) before the failure policy applies.
     pub timeout: Duration,
+    /// `file:line` of the `store` key, for `check-config --backends`.
+    pub defined_at: String,
 }
 
 impl Default for LimitSettings {
@@ -305,5 +317,6 @@ fn store(checker: &mut Checker<'_>, raw: &LimitsFile) -> StoreSettings {
         url,
         password: secret.flatten(),
         timeout,
+        defined_at: checker.location(&value.span()),
     })
 }

@@ -5,6 +5,7 @@
 //! error. No HTTP types here; the rules themselves are in `rules.rs`, pure and clock-free.
 
 mod memory;
+mod redis;
 mod rules;
 
 use std::fmt;
@@ -15,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
+use self::redis::RedisStore;
 use crate::account::names::{PerName, named_enum};
 use crate::config::LimitSettings;
 use crate::config::limits::{Budgets, OnStoreFailure, StoreSettings};
-use crate::incident::Incident;
+use crate::incident::{Breaker, Incident};
 use memory::MemoryStore;
 
 named_enum! {
@@ -127,7 +129,8 @@ impl LimitStats {
             .map(|(reason, count)| (reason, count.load(Ordering::Relaxed)))
     }
 
-    /// Requests for which the store did not answer in time (decided by `on-store-failure`).
+    /// Requests the store did not count, because it did not answer in time or had failed
+    /// just before (decided by `on-store-failure`).
     pub fn store_failures(&self) -> u64 {
         self.store_failures.load(Ordering::Relaxed)
     }
@@ -136,7 +139,7 @@ impl LimitStats {
 /// Why the limiter cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum LimitError {
-    #[error("[limits] store: {0}")]
+    #[error("limits.store: {0}")]
     Store(String),
 }
 
@@ -145,10 +148,13 @@ pub enum LimitError {
 #[error("{0}")]
 struct StoreError(String);
 
-/// The counting backend. The memory store answers at once; the Redis store is added beside it.
+/// The counting backend. The memory store answers at once and never fails; the Redis store
+/// answers within its timeout or fails.
 #[derive(Debug)]
 enum Store {
     Memory(MemoryStore),
+    /// Boxed: its client and scripts are large beside the memory store's handle.
+    Redis(Box<RedisStore>),
 }
 
 impl Store {
@@ -160,6 +166,7 @@ impl Store {
     ) -> Result<Verdict, StoreError> {
         match self {
             Store::Memory(store) => Ok(store.admit(client, budgets, cost, Instant::now())),
+            Store::Redis(store) => store.admit(client, budgets, cost).await,
         }
     }
 
@@ -169,18 +176,22 @@ impl Store {
                 store.record_error(client, budgets, Instant::now());
                 Ok(())
             }
+            Store::Redis(store) => store.record_error(client, budgets).await,
         }
     }
 }
 
-/// A store with what outlives a reload: its counters, and whether it is failing right now
-/// (for one log line per incident).
+/// A store with what outlives a reload: its counters (or connection), and whether it is
+/// failing right now (for one log line per incident, and the breaker).
 #[derive(Debug)]
 struct SharedStore {
     store: Store,
     /// What it was built from; a reload with the same keeps it and its counters.
     built_from: (StoreSettings, Duration),
     failing: Incident,
+    /// Open after a failure: requests get the failure policy at once, without waiting for a
+    /// store that just did not answer; one request a cooldown tries it again.
+    breaker: Breaker,
 }
 
 /// The limiter of one configuration snapshot. Its store and statistics are shared with the
@@ -198,6 +209,8 @@ pub struct Limiter {
 
 /// How long a client refused because the store failed is told to wait.
 const STORE_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// How long a store that failed is not asked (the failure policy applies at once meanwhile).
+const STORE_COOLDOWN: Duration = Duration::from_secs(1);
 
 impl Limiter {
     pub fn new(settings: &LimitSettings) -> Result<Self, LimitError> {
@@ -219,14 +232,13 @@ impl Limiter {
             _ => Arc::new(SharedStore {
                 store: match &settings.store {
                     StoreSettings::Memory => Store::Memory(MemoryStore::new(&settings.budgets)),
-                    StoreSettings::Redis(_) => {
-                        return Err(LimitError::Store(
-                            "a Redis store is not supported by this build".into(),
-                        ));
+                    StoreSettings::Redis(redis) => {
+                        Store::Redis(Box::new(RedisStore::new(redis).map_err(LimitError::Store)?))
                     }
                 },
                 built_from,
                 failing: Incident::default(),
+                breaker: Breaker::new(STORE_COOLDOWN),
             }),
         };
         Ok(Limiter {
@@ -257,34 +269,45 @@ impl Limiter {
     /// Takes `cost` from the client's budgets, or refuses the request. A refusal is logged
     /// once per client and reason for as long as it lasts, never once per request.
     pub async fn admit(&self, client: ClientKey, cost: Cost) -> Result<(), Refused> {
+        // An open breaker: the store failed a moment ago, so the policy applies at once.
+        if !self.store.breaker.admits() {
+            return self.uncounted();
+        }
         match self.store.store.admit(client, &self.budgets, cost).await {
-            Ok(verdict) => {
+            Ok(Verdict::Admit) => {
                 self.store_answered();
-                match verdict {
-                    Verdict::Admit => Ok(()),
-                    Verdict::Refuse { refused, first } => {
-                        if first {
-                            tracing::warn!(
-                                %client,
-                                reason = refused.reason.name(),
-                                retry_after_s = refused.retry_after_secs(),
-                                "client refused (429); its further refusals are not logged until then"
-                            );
-                        }
-                        Err(self.count(refused))
-                    }
+                Ok(())
+            }
+            Ok(Verdict::Refuse { refused, first }) => {
+                self.store_answered();
+                if first {
+                    tracing::warn!(
+                        %client,
+                        reason = refused.reason.name(),
+                        retry_after_s = refused.retry_after_secs(),
+                        "client refused (429); its further refusals are not logged until then"
+                    );
                 }
+                Err(self.count(refused))
             }
             Err(error) => {
                 self.store_failed(&error);
-                match self.on_store_failure {
-                    OnStoreFailure::Allow => Ok(()),
-                    OnStoreFailure::Refuse => Err(self.count(Refused {
-                        reason: Reason::StoreUnavailable,
-                        retry_after: STORE_RETRY_AFTER,
-                    })),
-                }
+                self.uncounted()
             }
+        }
+    }
+
+    /// A request the store could not count: `on-store-failure` decides, and it is counted
+    /// as a store failure.
+    fn uncounted(&self) -> Result<(), Refused> {
+        self.stats.store_failures.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::limit_store_failure();
+        match self.on_store_failure {
+            OnStoreFailure::Allow => Ok(()),
+            OnStoreFailure::Refuse => Err(self.count(Refused {
+                reason: Reason::StoreUnavailable,
+                retry_after: STORE_RETRY_AFTER,
+            })),
         }
     }
 
@@ -293,10 +316,37 @@ impl Limiter {
         if self.budgets.client_error_limit == 0 {
             return;
         }
+        // While the breaker is open the error goes uncounted, like the request was.
+        if self.store.failing.count() > 0 {
+            return;
+        }
         match self.store.store.record_error(client, &self.budgets).await {
             Ok(()) => self.store_answered(),
             Err(error) => self.store_failed(&error),
         }
+    }
+
+    /// Whether the shared store is failing right now, and what requests get meanwhile (for
+    /// `/readyz`); `None` while it answers, and always for the memory store.
+    pub fn store_failing(&self) -> Option<&'static str> {
+        (self.store.failing.count() > 0).then(|| self.on_store_failure.consequence())
+    }
+
+    /// Asks the store once (`check-config --backends`): what it is and how it answered.
+    pub async fn probe_store(&self) -> Option<(String, Result<Duration, String>)> {
+        let Store::Redis(store) = &self.store.store else {
+            return None;
+        };
+        let StoreSettings::Redis(settings) = &self.store.built_from.0 else {
+            return None;
+        };
+        let started = Instant::now();
+        let result = store
+            .ping()
+            .await
+            .map(|()| started.elapsed())
+            .map_err(|error| error.to_string());
+        Some((settings.defined_at.clone(), result))
     }
 
     /// The refusal and failure counters.
@@ -312,6 +362,7 @@ impl Limiter {
 
     fn store_answered(&self) {
         if let Some(failures) = self.store.failing.cleared() {
+            self.store.breaker.set_open(false);
             tracing::info!(
                 failures,
                 "[limits] store answers again: clients are counted again"
@@ -319,13 +370,11 @@ impl Limiter {
         }
     }
 
+    /// The store failed to answer (the request's policy is applied by the caller).
     fn store_failed(&self, error: &StoreError) {
-        self.stats.store_failures.fetch_add(1, Ordering::Relaxed);
+        self.store.breaker.set_open(true);
         if self.store.failing.occurred() {
-            let policy = match self.on_store_failure {
-                OnStoreFailure::Allow => "requests are served uncounted",
-                OnStoreFailure::Refuse => "every counted client is refused (429)",
-            };
+            let policy = self.on_store_failure.consequence();
             tracing::error!(%error, "[limits] store does not answer: {policy} until it does");
         }
     }

@@ -3,7 +3,7 @@
 //! logged once per incident (first failure, then recovery), never per request, and never
 //! reach a client as text.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
@@ -16,7 +16,7 @@ use crate::backend::{self, Backend, BackendError, LookupResult};
 use crate::config::backend::{
     BackendKind, BackendSettings, LocalPart, OnFailure, Secret, SqlDatabase,
 };
-use crate::incident::Incident;
+use crate::incident::{Breaker, Incident};
 use crate::metrics::LookupOutcome;
 
 /// Queries one source may have running at once; more wait (within the timeout) rather than
@@ -52,8 +52,8 @@ struct Source {
     failing: Incident,
     /// Bounds the source's queries in flight ([`MAX_IN_FLIGHT`]).
     permits: Semaphore,
-    /// Until when the source is not asked (the circuit breaker is open); `None`: closed.
-    open_until: Mutex<Option<Instant>>,
+    /// Open: the source is not asked until its cooldown is over.
+    breaker: Breaker,
 }
 
 /// Positive answers live `cache-ttl`, "no entry" lives `negative-cache-ttl`.
@@ -200,7 +200,7 @@ impl Source {
             cache,
             failing: Incident::default(),
             permits: Semaphore::new(MAX_IN_FLIGHT),
-            open_until: Mutex::new(None),
+            breaker: Breaker::new(BREAKER_COOLDOWN),
         }
     }
 
@@ -266,35 +266,6 @@ impl Source {
         }
     }
 
-    /// Whether the breaker lets this lookup through. When its cooldown is over, the first
-    /// caller takes the one trial and the breaker stays open for everyone else until the trial
-    /// ends: a dead source is asked once per [`BREAKER_COOLDOWN`], not once per request.
-    fn admits(&self) -> bool {
-        let mut open_until = self
-            .open_until
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match *open_until {
-            None => true,
-            Some(until) if Instant::now() >= until => {
-                *open_until = Some(Instant::now() + BREAKER_COOLDOWN);
-                true
-            }
-            Some(_) => false,
-        }
-    }
-
-    /// Sets the breaker: open for a cooldown from now, or closed. True when that changed it.
-    fn set_open(&self, open: bool) -> bool {
-        let mut open_until = self
-            .open_until
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let was_open = open_until.is_some();
-        *open_until = open.then(|| Instant::now() + BREAKER_COOLDOWN);
-        was_open != open
-    }
-
     fn consequence(&self) -> &'static str {
         match self.on_failure {
             OnFailure::Static => "answering with the static settings",
@@ -303,7 +274,7 @@ impl Source {
     }
 
     async fn fetch(&self, email: &EmailAddress) -> Result<Cached, ()> {
-        if !self.admits() {
+        if !self.breaker.admits() {
             crate::metrics::backend_lookup_skipped(&self.name);
             return Err(());
         }
@@ -311,7 +282,7 @@ impl Source {
         match result {
             Ok(patch) => {
                 if let Some(failures) = self.failing.cleared() {
-                    self.set_open(false);
+                    self.breaker.set_open(false);
                     tracing::info!(backend = %self.name, failures, "per-user source recovered");
                 }
                 Ok(patch.map(Arc::new))
@@ -327,7 +298,7 @@ impl Source {
                 } else {
                     tracing::debug!(backend = %self.name, %error, "per-user source still failing");
                 }
-                if self.failing.count() >= BREAKER_THRESHOLD && self.set_open(true) {
+                if self.failing.count() >= BREAKER_THRESHOLD && self.breaker.set_open(true) {
                     tracing::warn!(
                         backend = %self.name,
                         failures = self.failing.count(),

@@ -201,17 +201,27 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// `ready`, or 503 with one `failing: NAME` line per per-user source that has not answered
-/// since it last failed (its clients get the `on-failure` answer meanwhile).
+/// since it last failed (its clients get the `on-failure` answer meanwhile). A `[limits]`
+/// store that does not answer adds a `degraded:` line but no 503: every instance shares it, so
+/// draining this one would help no client.
 async fn ready(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> Response {
     let failing = state.answers.resolver.failing_sources();
-    if failing.is_empty() {
-        return "ready\n".into_response();
-    }
-    let body: String = failing
+    let mut body: String = failing
         .iter()
         .map(|name| format!("failing: {name}\n"))
         .collect();
-    (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+    let status = if failing.is_empty() {
+        body.insert_str(0, "ready\n");
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    if let Some(consequence) = state.limiter.store_failing() {
+        body.push_str(&format!(
+            "degraded: [limits] store does not answer: {consequence}\n"
+        ));
+    }
+    (status, body).into_response()
 }
 
 /// Case-insensitive Autodiscover paths, rewritten to the routed spelling. Only the fixed

@@ -15,7 +15,7 @@ const BAD_ADDRESS: &str = "/mail/config-v1.1.xml?emailaddress=not-an-address";
 const UNKNOWN_DOMAIN: &str = "/mail/config-v1.1.xml?emailaddress=jane%40example.net";
 
 /// The demo with `[server] trusted-proxies` and a `[limits]` table of its own.
-fn demo_text(trusted: &str, limits: &str) -> String {
+pub(super) fn demo_text(trusted: &str, limits: &str) -> String {
     mxconf::config::DEMO_TOML
         .replace(
             "trusted-proxies = []",

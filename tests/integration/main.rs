@@ -18,6 +18,7 @@ mod fuzz_corpus;
 mod hostile;
 mod import;
 mod limits;
+mod limits_redis;
 mod metrics;
 mod mobileconfig;
 mod packaging;

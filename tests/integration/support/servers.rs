@@ -1,7 +1,7 @@
-//! Real PostgreSQL, MariaDB and OpenLDAP servers for the backend tests: each started in its
-//! own temporary directory on 127.0.0.1 and a free ephemeral port, stopped on drop. A missing
-//! binary fails the test (CI installs `postgresql`, `mariadb-server` and `slapd`); nothing is
-//! skipped.
+//! Real PostgreSQL, MariaDB and OpenLDAP servers for the backend tests, and Redis for the
+//! shared limits: each started in its own temporary directory on 127.0.0.1 and a free
+//! ephemeral port, stopped on drop. A missing binary fails the test (CI installs
+//! `postgresql`, `mariadb-server`, `slapd` and `redis-server`); nothing is skipped.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt as _;
@@ -450,5 +450,74 @@ impl Drop for Slapd {
         {
             let _ = Command::new("kill").arg("-KILL").arg(pid.trim()).output();
         }
+    }
+}
+
+/// A Redis server (Debian's `redis-server`) on 127.0.0.1 and a free port, with a password
+/// (`requirepass`) and no persistence: a restart starts empty, like a Redis that lost its
+/// data. Killed on drop.
+pub struct Redis {
+    dir: TempDir,
+    pub port: u16,
+    pub password_file: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl Redis {
+    pub const PASSWORD: &str = "r3dis s3cret";
+
+    pub fn start() -> Redis {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let password_file = dir.path().join("redis-password");
+        std::fs::write(&password_file, format!("{}\n", Self::PASSWORD)).expect("password file");
+        let mut redis = Redis {
+            dir,
+            port: free_port(),
+            password_file,
+            child: None,
+        };
+        redis.start_again();
+        redis
+    }
+
+    /// Starts it (again) on the same port and waits until it accepts connections.
+    pub fn start_again(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(["--requirepass", Self::PASSWORD])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!("cannot run redis-server: {error} (is the redis-server package installed?)")
+            });
+        self.child = Some(child);
+        wait_for_port(self.port);
+    }
+
+    /// Kills it: connections drop, new ones are refused.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends a signal, e.g. `-STOP` to make it hang with its connections open.
+    pub fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("redis-server runs");
+        run(Command::new("kill").arg(signal).arg(child.id().to_string()));
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

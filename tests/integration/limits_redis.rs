@@ -1,0 +1,195 @@
+//! The abuse protection with a real Redis shared by two `mxconf serve` processes: one budget
+//! for both, and the `on-store-failure` policy while Redis hangs or is gone, then counting
+//! again when it is back. Clients are told apart by `X-Forwarded-For` from the trusted
+//! loopback peer.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use reqwest::header::RETRY_AFTER;
+
+use super::limits::demo_text;
+use crate::support::cli::{mxconf, temp_file};
+use crate::support::process::Served;
+use crate::support::servers::Redis;
+
+const GOOD: &str = "/mail/config-v1.1.xml?emailaddress=jane%40example.com";
+const BAD: &str = "/mail/config-v1.1.xml?emailaddress=not-an-address";
+const PROFILE: &str = "/mobileconfig?emailaddress=jane%40example.com";
+/// Far above the store timeout (200 ms), far below a hang.
+const BOUND: Duration = Duration::from_secs(2);
+
+fn config(redis: &Redis, extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let limits = format!(
+        "exempt = []\nclient-error-limit = 3\nprofiles-per-minute = 2\nstore = \"{}\"\n\
+         password-file = \"{}\"\nstore-timeout = \"200ms\"\n{extra}",
+        redis.url(),
+        redis.password_file.display()
+    );
+    temp_file("mxconf.toml", &demo_text("\"127.0.0.1\"", &limits))
+}
+
+fn serve(path: &std::path::Path) -> Served {
+    Served::start(&["--config", path.to_str().unwrap()], &[])
+}
+
+/// One GET as `client`: its status, and how long it took.
+async fn get(served: &Served, path: &str, client: &str) -> (StatusCode, Duration, Option<u64>) {
+    let started = Instant::now();
+    let response = reqwest::Client::new()
+        .get(served.url(path))
+        .header("x-forwarded-for", client)
+        .send()
+        .await
+        .unwrap();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .map(|value| value.to_str().unwrap().parse().unwrap());
+    (response.status(), started.elapsed(), retry_after)
+}
+
+async fn status(served: &Served, path: &str, client: &str) -> StatusCode {
+    get(served, path, client).await.0
+}
+
+#[tokio::test]
+async fn two_instances_share_one_budget() {
+    let redis = Redis::start();
+    let (_dir, path) = config(&redis, "");
+    let a = serve(&path);
+    let b = serve(&path);
+    // Errors made on A get the client refused on B, at exactly the limit.
+    for _ in 0..3 {
+        assert_eq!(status(&a, BAD, "192.0.2.70").await, 400);
+    }
+    let (code, _, retry_after) = get(&b, GOOD, "192.0.2.70").await;
+    assert_eq!(code, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        (590..=600).contains(&retry_after.unwrap()),
+        "{retry_after:?}"
+    );
+    assert_eq!(status(&a, GOOD, "192.0.2.70").await, 429);
+    assert_eq!(status(&b, GOOD, "192.0.2.71").await, 200);
+    // The profile budget is shared too: one on each, the third refused.
+    assert_eq!(status(&a, PROFILE, "192.0.2.72").await, 200);
+    assert_eq!(status(&b, PROFILE, "192.0.2.72").await, 200);
+    let (code, _, retry_after) = get(&a, PROFILE, "192.0.2.72").await;
+    assert_eq!(code, 429);
+    assert!((29..=30).contains(&retry_after.unwrap()), "{retry_after:?}");
+    // The refusal is logged once for the whole fleet (the script keeps the mark).
+    assert_eq!(a.count("client refused") + b.count("client refused"), 2);
+}
+
+#[tokio::test]
+async fn redis_failing_allows_uncounted_then_counting_resumes() {
+    let mut redis = Redis::start();
+    let (_dir, path) = config(&redis, "on-store-failure = \"allow\"");
+    let served = serve(&path);
+    for _ in 0..3 {
+        assert_eq!(status(&served, BAD, "192.0.2.80").await, 400);
+    }
+    assert_eq!(status(&served, GOOD, "192.0.2.80").await, 429);
+    // Redis hangs: no answer within the timeout, so the request is served uncounted, in
+    // bounded time; so are the requests after it (the store is not asked for a moment).
+    redis.signal("-STOP");
+    for _ in 0..10 {
+        let (code, took, _) = get(&served, GOOD, "192.0.2.80").await;
+        assert_eq!(code, 200);
+        assert!(took < BOUND, "{took:?}");
+    }
+    let ready = reqwest::get(served.url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(
+        ready
+            .text()
+            .await
+            .unwrap()
+            .contains("degraded: [limits] store")
+    );
+    // Redis gone altogether (it restarts empty, as a Redis without persistence would).
+    redis.signal("-CONT");
+    redis.stop();
+    for _ in 0..10 {
+        let (code, took, _) = get(&served, BAD, "192.0.2.81").await;
+        assert_eq!(code, 400);
+        assert!(took < BOUND, "{took:?}");
+    }
+    assert_eq!(
+        served.count("[limits] store does not answer"),
+        1,
+        "{}",
+        served.log()
+    );
+    redis.start_again();
+    // Counting resumes once the manager has reconnected (within a few cooldowns).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        for _ in 0..3 {
+            status(&served, BAD, "192.0.2.82").await;
+        }
+        if status(&served, GOOD, "192.0.2.82").await == 429 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never counted again: {}",
+            served.log()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    served.wait_for("[limits] store answers again");
+    let ready = reqwest::get(served.url("/readyz")).await.unwrap();
+    assert_eq!(ready.text().await.unwrap(), "ready\n");
+}
+
+#[tokio::test]
+async fn redis_failing_refuses_when_told_to() {
+    let mut redis = Redis::start();
+    let (_dir, path) = config(&redis, "on-store-failure = \"refuse\"");
+    let served = serve(&path);
+    assert_eq!(status(&served, GOOD, "192.0.2.90").await, 200);
+    redis.stop();
+    for _ in 0..10 {
+        let (code, took, retry_after) = get(&served, GOOD, "192.0.2.90").await;
+        assert_eq!(code, 429);
+        assert_eq!(retry_after, Some(10));
+        assert!(took < BOUND, "{took:?}");
+    }
+    // The health check is never counted, so never refused.
+    assert_eq!(status(&served, "/healthz", "192.0.2.90").await, 200);
+}
+
+#[tokio::test]
+async fn check_config_pings_the_store() {
+    let mut redis = Redis::start();
+    let (_dir, path) = config(&redis, "");
+    let check = || {
+        mxconf()
+            .args(["check-config", "--backends", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let output = check();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("limits.store: Redis answers"), "{stdout}");
+    // A wrong password is named, never printed.
+    std::fs::write(&redis.password_file, "wrong\n").unwrap();
+    let output = check();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("mxconf.toml:") && stderr.contains("limits.store:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("wrong"), "{stderr}");
+    redis.stop();
+    let output = check();
+    assert_eq!(output.status.code(), Some(1));
+}
