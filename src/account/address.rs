@@ -122,7 +122,11 @@ impl EmailAddress {
             return Err(AddressError::LocalPartDot);
         }
         let domain = Domain::parse(domain)?;
-        let full = format!("{local}@{domain}");
+        // Pushed rather than `format!`ed: this runs on every request.
+        let mut full = String::with_capacity(local.len() + 1 + domain.as_str().len());
+        full.push_str(local);
+        full.push('@');
+        full.push_str(domain.as_str());
         if full.len() > MAX_ADDRESS {
             return Err(AddressError::TooLong);
         }

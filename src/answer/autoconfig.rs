@@ -18,6 +18,9 @@ impl Answers {
 
     /// The domain-level `config-v1.1.xml` (no address in the request, or ISPDB `/v1.1/{domain}`).
     pub fn autoconfig_domain(&self, domain: &Domain) -> Result<Rendered, Refusal> {
+        if let Some(answer) = self.spliced.autoconfig_domain(domain) {
+            return Ok(answer);
+        }
         let account = self.resolver.resolve_domain(domain)?;
         Ok(autoconfig::render(&account))
     }

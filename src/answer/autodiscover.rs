@@ -53,6 +53,9 @@ impl Answers {
         let Some(domain) = domain else {
             return Ok(error::render(ErrorCode::InvalidRequest));
         };
+        if let Some(answer) = self.spliced.pox_domain(domain) {
+            return Ok(answer);
+        }
         match self.resolver.lookup_domain(domain) {
             Ok(Resolution::Account(account)) => Ok(outlook::render(&account)),
             Ok(Resolution::Redirect(redirect)) => Ok(outlook::redirect(&redirect)),

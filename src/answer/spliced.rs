@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use crate::account::{Account, Domain, EmailAddress};
 use crate::protocol::autodiscover::ResponseSchema;
+use crate::protocol::autodiscover::outlook;
 use crate::protocol::xml::push_escaped;
 use crate::protocol::{Rendered, autoconfig, autodiscover};
 use crate::resolve::Resolver;
@@ -105,12 +106,15 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         .position(|window| window == needle)
 }
 
-/// A domain's precomputed answers: autoconfig, POX in the Outlook and MobileSync schemas.
+/// A domain's precomputed answers: autoconfig, POX in the Outlook and MobileSync schemas, and
+/// the domain-level autoconfig and POX answers (no address, so nothing to splice).
 #[derive(Debug)]
 struct DomainTemplates {
     autoconfig: Option<Template>,
     outlook: Option<Template>,
     mobilesync: Option<Template>,
+    domain_autoconfig: Option<Rendered>,
+    domain_pox: Option<Rendered>,
 }
 
 /// Every static-only exact domain's precomputed answers.
@@ -139,6 +143,11 @@ impl Spliced {
                 continue;
             }
             let account = |email: &EmailAddress| resolver.resolve_static(email);
+            // Only for the static-only domains the templates are for.
+            let domain_level = resolver
+                .is_static(&domain)
+                .then(|| resolver.resolve_domain(&domain).ok())
+                .flatten();
             let with = |render: fn(&Account) -> Rendered| {
                 Template::build(&domain, |email| account(email).map(|a| render(&a)))
             };
@@ -146,6 +155,8 @@ impl Spliced {
                 autoconfig: with(autoconfig::render),
                 outlook: with(|a| autodiscover::render(ResponseSchema::Outlook, a)),
                 mobilesync: with(|a| autodiscover::render(ResponseSchema::MobileSync, a)),
+                domain_autoconfig: domain_level.as_ref().map(autoconfig::render),
+                domain_pox: domain_level.as_ref().map(outlook::render),
             };
             bytes += [
                 &templates.autoconfig,
@@ -156,6 +167,11 @@ impl Spliced {
             .flatten()
             .map(Template::size)
             .sum::<usize>();
+            bytes += [&templates.domain_autoconfig, &templates.domain_pox]
+                .into_iter()
+                .flatten()
+                .map(|rendered| rendered.body.len())
+                .sum::<usize>();
             domains.insert(domain, templates);
         }
         if skipped > 0 {
@@ -171,6 +187,16 @@ impl Spliced {
     pub fn autoconfig(&self, email: &EmailAddress) -> Option<Rendered> {
         let templates = self.domains.get(email.domain())?;
         Some(templates.autoconfig.as_ref()?.splice(email.local_part()))
+    }
+
+    /// The domain-level autoconfig answer for `domain`, when it was rendered at load.
+    pub fn autoconfig_domain(&self, domain: &Domain) -> Option<Rendered> {
+        self.domains.get(domain)?.domain_autoconfig.clone()
+    }
+
+    /// The domain-level POX answer (Outlook schema) for `domain`, when it was rendered at load.
+    pub fn pox_domain(&self, domain: &Domain) -> Option<Rendered> {
+        self.domains.get(domain)?.domain_pox.clone()
     }
 
     /// The POX answer for `email` in `schema`, when its domain has a template.
@@ -210,6 +236,11 @@ mod tests {
                 assert_eq!(answer, autodiscover::render(schema, &account), "{address}");
             }
         }
+        let domain = Domain::parse("example.com").unwrap();
+        let account = resolver.resolve_domain(&domain).unwrap();
+        let answer = spliced.autoconfig_domain(&domain);
+        assert_eq!(answer, Some(autoconfig::render(&account)));
+        assert_eq!(spliced.pox_domain(&domain), Some(outlook::render(&account)));
     }
 
     #[test]

@@ -134,11 +134,18 @@ impl Resolver {
         Ok(account)
     }
 
+    /// Whether `domain` answers from the configuration alone: served here, no per-user
+    /// source, no redirect.
+    pub fn is_static(&self, domain: &Domain) -> bool {
+        self.settings(domain)
+            .is_ok_and(|settings| settings.sources.is_empty() && settings.redirect.is_none())
+    }
+
     /// The account of an address whose domain answers from the configuration alone (no
     /// per-user source, no redirect); `None` for any other. Never consults a source.
     pub fn resolve_static(&self, email: &EmailAddress) -> Option<Account> {
         let settings = self.settings(email.domain()).ok()?;
-        (settings.sources.is_empty() && settings.redirect.is_none())
+        self.is_static(email.domain())
             .then(|| self.account(email.domain(), Some(email), settings))
     }
 
