@@ -148,6 +148,31 @@ async fn sighup_reloads_a_changed_file_without_dropping_the_connection() {
 }
 
 #[tokio::test]
+async fn a_reload_that_renames_the_served_domain_answers_for_the_new_one_at_once() {
+    let (_dir, config) = temp_file("mxconf.toml", mxconf::config::DEMO_TOML);
+    let served = Served::start(&["--config", config.to_str().unwrap()], &[]);
+    let jane_at = |domain: &str| format!("/mail/config-v1.1.xml?emailaddress=jane%40{domain}");
+    assert_eq!(get(&served, &jane_at("example.com")).await.status(), 200);
+    assert_eq!(get(&served, &jane_at("example.org")).await.status(), 404);
+    let renamed =
+        mxconf::config::DEMO_TOML.replace("domains.\"example.com\"", "domains.\"example.org\"");
+    std::fs::write(&config, renamed).unwrap();
+    served.signal(Signal::HUP);
+    served.wait_for("reloaded");
+    let body = get(&served, &jane_at("example.org"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains("<emailProvider id=\"example.com\">"),
+        "{body}"
+    );
+    assert!(body.contains("jane@example.org"), "{body}");
+    assert_eq!(get(&served, &jane_at("example.com")).await.status(), 404);
+}
+
+#[tokio::test]
 async fn a_broken_file_keeps_the_old_configuration_and_says_where() {
     let (_dir, config) = temp_file("mxconf.toml", &demo_with_imap("imap.example.com"));
     let served = Served::start(&["--config", config.to_str().unwrap()], &[]);
