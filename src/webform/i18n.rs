@@ -122,6 +122,14 @@ pub enum FormProblem {
 
 impl FormProblem {
     /// The visitor-facing message. It is plain text: the template escapes it.
+    /// Whether the address itself is the problem (not the server, not a limit).
+    pub fn is_about_address(&self) -> bool {
+        matches!(
+            self,
+            FormProblem::Address(_) | FormProblem::UnknownDomain(_) | FormProblem::Rejected
+        )
+    }
+
     pub fn message(&self, lang: Lang) -> String {
         let t = lang.strings();
         match self {

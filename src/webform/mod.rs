@@ -198,6 +198,8 @@ impl Webform {
             email => visit.email,
             name => visit.name,
             error => visit.problem.map(|problem| problem.message(lang)),
+            // "Please check your address" heads only what the visitor can fix in it.
+            error_about_address => visit.problem.is_some_and(FormProblem::is_about_address),
         };
         self.env
             .get_template(PAGE)

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::support::cli::{assert_success, check_config};
 use crate::support::webdriver::{Browser, BrowserOptions, Driver};
-use crate::support::{TestServer, demo_config};
+use crate::support::{TestServer, config_from, demo_config};
 
 /// Checks the CMS signature and chain with the openssl command line against the development
 /// root in certs/ (as a device would against its trust store) and returns the signed plist.
@@ -442,6 +442,33 @@ async fn french_from_accept_language_fits_320_px_and_refuses_in_french() {
         "Vérifiez votre adresse : La partie après le @ n’est pas un nom de domaine valide."
     );
     assert_eq!(browser.eval("document.documentElement.lang").await, "fr");
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn too_many_attempts_are_shown_in_the_visitors_language() {
+    // The loopback browser is counted here (not exempt), with one profile a minute.
+    let text = mxconf::config::DEMO_TOML
+        .replace("[limits]", "[limits]\nexempt = []\nprofiles-per-minute = 1");
+    let server = TestServer::start(config_from(&text)).await;
+    let driver = Driver::start().await;
+    let browser = Browser::open(&driver, &BrowserOptions::iphone()).await;
+    load(&browser, &server.url("/?lang=de")).await;
+    browser.type_into("#email", "jane@example.com").await;
+    browser.click("button[type=submit]").await;
+    let file = browser.wait_for_download().await;
+    std::fs::remove_file(&file).unwrap();
+    // The second profile within the minute is refused, in the page and in German.
+    browser.click("button[type=submit]").await;
+    browser
+        .wait_for("location.pathname === '/mobileconfig' && document.readyState === 'complete'")
+        .await;
+    assert_eq!(
+        browser.text("#form-error").await,
+        "Zu viele Versuche. Bitte versuchen Sie es in einer Minute erneut."
+    );
+    assert_eq!(browser.eval("document.documentElement.lang").await, "de");
+    assert!(browser.downloads().is_empty(), "{:?}", browser.downloads());
     browser.quit().await;
 }
 
