@@ -5,6 +5,7 @@
 
 use super::Answers;
 use crate::account::{AddressError, Domain, EmailAddress};
+use crate::profile::mdm::{self, Mdm};
 use crate::profile::{self, ProfileError};
 use crate::resolve::ResolveError;
 use crate::signing::{CachingSigner, SignedProfile, SigningError, SigningSession};
@@ -45,6 +46,24 @@ impl Answers {
             (None, None) => Signing::Unsigned,
             (None, Some(_)) => Signing::Missing,
         }
+    }
+
+    /// One unsigned profile for every user of `domain`, with `mdm`'s per-user variables
+    /// where each user's address, local part and name go (the MDM signs it). Built from
+    /// the domain's generic settings: per-user sources are not asked for a stand-in.
+    pub fn mdm_profile(&self, mdm: Mdm, domain: &Domain) -> Result<Vec<u8>, ProfileFailure> {
+        let resolve = |error| ProfileFailure::Resolve {
+            domain: domain.clone(),
+            error,
+        };
+        let stand_in = mdm::stand_in(domain).ok_or_else(|| resolve(ResolveError::UnknownDomain))?;
+        let mut account = self.resolver.resolve_generic(&stand_in).map_err(resolve)?;
+        account.display_name = Some(mdm::stand_in_name().to_owned());
+        let identity =
+            profile::ProfileIdentity::for_domain(&self.config.profile.identifier_prefix, domain);
+        let xml = profile::build_as(&account, &self.config.profile, &identity)
+            .map_err(ProfileFailure::Build)?;
+        Ok(mdm::substitute(&String::from_utf8_lossy(&xml), &stand_in, mdm).into_bytes())
     }
 
     /// The profile for `address`: signed DER, or the XML plist with [`Signing::Unsigned`].

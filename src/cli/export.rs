@@ -1,6 +1,7 @@
 //! `mxconf export --input users.csv --out-dir DIR`: the MDM batch, one profile per CSV line
 //! (`address[,name]`), built in parallel on every core; bad lines are reported by line number
-//! and the batch goes on. Exit 1 when any line failed.
+//! and the batch goes on. Exit 1 when any line failed. `mxconf export --mdm PRODUCT DOMAIN`:
+//! one unsigned profile for the whole domain with the MDM's per-user variables.
 
 use std::collections::HashSet;
 use std::io::IsTerminal as _;
@@ -9,26 +10,44 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::profile::ProfileMaker;
-use super::{ConfigArg, EXIT_CHECK_FAILED, write_atomically};
-use crate::account::EmailAddress;
+use super::{ConfigArg, EXIT_CHECK_FAILED, write_atomically, write_output};
+use crate::account::{Domain, EmailAddress};
+use crate::answer::Answers;
 use crate::profile;
+use crate::profile::mdm::Mdm;
 
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
     /// CSV file: one `address[,name]` per line; a header line, blank lines and `#` comments
     /// are skipped; fields may be "quoted" ("" inside quotes is one quote).
-    #[arg(long, value_name = "CSV")]
-    pub input: PathBuf,
+    #[arg(long, value_name = "CSV", required_unless_present = "mdm")]
+    pub input: Option<PathBuf>,
     /// Directory for the profiles, one `<address>.mobileconfig` each (created if missing).
-    #[arg(long, value_name = "DIR")]
-    pub out_dir: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "mdm")]
+    pub out_dir: Option<PathBuf>,
     /// Write XML plists without signing them.
     #[arg(long)]
     pub unsigned: bool,
+    /// jamf, intune, workspace-one or kandji: one profile for all of DOMAIN's users, with
+    /// this MDM's per-user variables (needs --unsigned: the MDM signs it).
+    #[arg(
+        long,
+        value_name = "PRODUCT",
+        conflicts_with_all = ["input", "out_dir"],
+        requires = "domain",
+        value_parser = parse_mdm
+    )]
+    pub mdm: Option<Mdm>,
+    /// With --mdm: the domain the profile is for.
+    #[arg(value_name = "DOMAIN", requires = "mdm")]
+    pub domain: Option<String>,
+    /// With --mdm: output file (written atomically); standard output when not given.
+    #[arg(long, short = 'o', value_name = "FILE", requires = "mdm")]
+    pub output: Option<PathBuf>,
     #[command(flatten)]
     pub config: ConfigArg,
 }
@@ -42,12 +61,15 @@ struct Entry {
 }
 
 pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let (Some(input), Some(out_dir)) = (&args.input, &args.out_dir) else {
+        return run_mdm(args);
+    };
     let maker = ProfileMaker::new(args.config.load()?, args.unsigned)?;
-    let text = std::fs::read_to_string(&args.input)
-        .with_context(|| format!("cannot read {}", args.input.display()))?;
-    std::fs::create_dir_all(&args.out_dir)
-        .with_context(|| format!("cannot create {}", args.out_dir.display()))?;
-    let input = args.input.display().to_string();
+    let text = std::fs::read_to_string(input)
+        .with_context(|| format!("cannot read {}", input.display()))?;
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let input = input.display().to_string();
     let (entries, mut failures) = parse(&text);
     let jobs = plan(entries, &mut failures);
 
@@ -79,7 +101,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
                 while let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let result = maker
                         .make(&mut session, &job.address, job.name.as_deref())
-                        .and_then(|bytes| write_atomically(&args.out_dir.join(&job.file), &bytes));
+                        .and_then(|bytes| write_atomically(&out_dir.join(&job.file), &bytes));
                     match result {
                         Ok(()) => {
                             written.fetch_add(1, Ordering::Relaxed);
@@ -105,13 +127,40 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let failed = failures.len();
     eprintln!(
         "mxconf: {written} profile(s) written to {}, {failed} line(s) failed",
-        args.out_dir.display()
+        out_dir.display()
     );
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_CHECK_FAILED)
     })
+}
+
+fn parse_mdm(text: &str) -> Result<Mdm, String> {
+    Mdm::ALL
+        .into_iter()
+        .find(|mdm| mdm.name() == text)
+        .ok_or_else(|| "expected jamf, intune, workspace-one or kandji".to_owned())
+}
+
+/// `--mdm PRODUCT DOMAIN`: the domain's template profile, unsigned.
+fn run_mdm(args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let (Some(mdm), Some(domain)) = (args.mdm, &args.domain) else {
+        bail!("give --input and --out-dir, or --mdm PRODUCT DOMAIN");
+    };
+    // Signed output is the default everywhere else; here it cannot be made.
+    if !args.unsigned {
+        bail!(
+            "--mdm writes unsigned profiles only: {} fills in each user's variables and then \
+             signs the profile itself (a signature made here would break at the first \
+             variable); pass --unsigned",
+            mdm.product()
+        );
+    }
+    let domain = Domain::parse(domain).with_context(|| format!("{domain}: not a domain name"))?;
+    let bytes = Answers::new(args.config.load()?).mdm_profile(mdm, &domain)?;
+    write_output(args.output.as_deref(), &bytes)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// One profile to write.

@@ -125,6 +125,19 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// `bytes` to `path` (atomically) when given, else to standard output.
+pub fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match path {
+        Some(path) => write_atomically(path, bytes),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(bytes)?;
+            Ok(stdout.flush()?)
+        }
+    }
+}
+
 /// Writes `bytes` to `path` atomically (a temporary file renamed into place), so a failure
 /// never leaves a partial output file behind. The temporary gets a random name and is created
 /// with `O_EXCL` (tempfile), so nothing planted beside the target (a symlink at a predictable

@@ -2,13 +2,12 @@
 //! configured signer (the development chain under the demo), or `--unsigned`. Also home of
 //! [`ProfileMaker`], which `export` shares; both run the answer layer's profile pipeline.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 
-use super::{ConfigArg, write_atomically};
+use super::{ConfigArg, write_output};
 use crate::account::EmailAddress;
 use crate::answer::{Answers, Signing};
 use crate::config::Config;
@@ -36,14 +35,7 @@ pub fn run(args: &ProfileArgs) -> anyhow::Result<ExitCode> {
     let address = EmailAddress::parse(&args.email)
         .with_context(|| "not a usable email address".to_owned())?;
     let bytes = maker.make(&mut maker.session()?, &address, args.name.as_deref())?;
-    match &args.output {
-        Some(path) => write_atomically(path, &bytes)?,
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(&bytes)?;
-            stdout.flush()?;
-        }
-    }
+    write_output(args.output.as_deref(), &bytes)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -51,6 +51,14 @@ impl ProfileIdentity {
         ProfileIdentity { identifier }
     }
 
+    /// `prefix.mdm.domain`: the one profile an MDM deploys to every user of `domain`. Its own
+    /// name, so it never replaces (or is replaced by) a user's own download.
+    pub fn for_domain(prefix: &str, domain: &crate::account::Domain) -> Self {
+        ProfileIdentity {
+            identifier: format!("{prefix}.mdm.{domain}"),
+        }
+    }
+
     pub fn identifier(&self) -> &str {
         &self.identifier
     }

@@ -4,6 +4,7 @@
 //! and before `signing`; `schema` checks the result against Apple's published YAML.
 
 mod identity;
+pub mod mdm;
 mod payloads;
 mod read;
 pub mod schema;
@@ -43,16 +44,33 @@ const TARGETS_WITHOUT_EAS: [u8; 4] = [2, 3, 4, 5];
 
 /// The profile for `account` as UTF-8 XML plist bytes, ready to sign.
 pub fn build(account: &Account, settings: &ProfileSettings) -> Result<Vec<u8>, ProfileError> {
-    let profile = build_profile(account, settings)?;
+    let email = account.email.as_ref().ok_or(ProfileError::NoAddress)?;
+    build_as(
+        account,
+        settings,
+        &ProfileIdentity::new(&settings.identifier_prefix, email),
+    )
+}
+
+/// [`build`] under a given identity (the MDM template's is its domain's, not its address's).
+pub fn build_as(
+    account: &Account,
+    settings: &ProfileSettings,
+    identity: &ProfileIdentity,
+) -> Result<Vec<u8>, ProfileError> {
+    let profile = build_profile(account, settings, identity)?;
     let mut bytes = Vec::with_capacity(4096);
     plist::to_writer_xml(&mut bytes, &profile)?;
     Ok(bytes)
 }
 
 /// The profile as typed payloads (what [`build`] serializes).
-fn build_profile(account: &Account, settings: &ProfileSettings) -> Result<Profile, ProfileError> {
+fn build_profile(
+    account: &Account,
+    settings: &ProfileSettings,
+    identity: &ProfileIdentity,
+) -> Result<Profile, ProfileError> {
     let email = account.email.as_ref().ok_or(ProfileError::NoAddress)?;
-    let identity = ProfileIdentity::new(&settings.identifier_prefix, email);
     let address = email.as_str();
     let account = Account {
         display_name: account.display_name.as_deref().and_then(clean_name),
@@ -63,7 +81,7 @@ fn build_profile(account: &Account, settings: &ProfileSettings) -> Result<Profil
     let eas = settings
         .target_device_type
         .is_none_or(|target| !TARGETS_WITHOUT_EAS.contains(&target))
-        .then(|| payloads::eas(&account, &identity, organization, address))
+        .then(|| payloads::eas(&account, identity, organization, address))
         .flatten();
     // The phone flow: a profile with an Exchange payload can only install on iOS, so say so
     // and spare the user the "install on which device?" prompt
@@ -77,14 +95,14 @@ fn build_profile(account: &Account, settings: &ProfileSettings) -> Result<Profil
             kind,
             account.url(service),
             &account,
-            &identity,
+            identity,
             organization,
             address,
             with_principal,
         )
     };
     let content: Vec<Payload> = [
-        payloads::mail(&account, &identity, organization, address).map(Payload::Mail),
+        payloads::mail(&account, identity, organization, address).map(Payload::Mail),
         eas.map(Payload::Eas),
         dav(PayloadKind::CalDav, UrlService::CalDav).map(|dav| Payload::CalDav(dav.into())),
         dav(PayloadKind::CardDav, UrlService::CardDav).map(|dav| Payload::CardDav(dav.into())),

@@ -192,6 +192,17 @@ impl Resolver {
         self.sources.probe_all().await
     }
 
+    /// The domain's generic settings for `email`, as if no source knew it (sources are not
+    /// asked): the template an MDM profile is built from. Only a domain that serves its
+    /// settings itself has them.
+    pub fn resolve_generic(&self, email: &EmailAddress) -> Result<Account, ResolveError> {
+        let settings = self.settings(email.domain())?;
+        if settings.redirect.is_some() {
+            return Err(ResolveError::UnknownDomain);
+        }
+        Ok(self.account(email.domain(), Some(email), settings))
+    }
+
     /// Domain-level settings, for clients that do not send an address (usernames stay
     /// templates such as `%EMAILADDRESS%`; URLs that need the address are left out). A domain
     /// alias answers with its target's settings under its own name (the name the client

@@ -492,3 +492,155 @@ fn cli_export_unsigned_writes_plists() {
         );
     }
 }
+
+/// A domain whose IMAP login is the local part, SMTP login the address, and CalDAV URL holds
+/// the local part: every kind of substitution point an MDM template can have.
+const MDM_DOMAIN: &str = "[domains.\"example.org\"]\n\
+    caldav = \"https://dav.example.org/cal/%EMAILLOCALPART%/\"\n\
+    [[domains.\"example.org\".imap]]\nhost = \"imap.example.org\"\nport = 993\nsecurity = \"tls\"\n\
+    username = \"%EMAILLOCALPART%\"\n\
+    [[domains.\"example.org\".smtp]]\nhost = \"smtp.example.org\"\nport = 465\nsecurity = \"tls\"\n";
+
+/// Every string of the profile as (`payload type/key`, text); top-level keys without a type.
+fn strings_by_key(top: &plist::Dictionary) -> Vec<(String, String)> {
+    let mut strings = Vec::new();
+    for (key, value) in top {
+        if let Some(text) = value.as_string() {
+            strings.push((key.clone(), text.to_owned()));
+        }
+    }
+    for payload in top["PayloadContent"].as_array().unwrap() {
+        let payload = payload.as_dictionary().unwrap();
+        let kind = payload["PayloadType"].as_string().unwrap();
+        for (key, value) in payload {
+            if let Some(text) = value.as_string() {
+                strings.push((format!("{kind}/{key}"), text.to_owned()));
+            }
+        }
+    }
+    strings
+}
+
+#[test]
+fn mdm_templates_put_each_products_variables_exactly_where_the_user_goes() {
+    use mxconf::profile::mdm::Mdm;
+    let config = config_from(&format!(
+        "[provider]\nid = \"example.org\"\ndisplay-name = \"Example\"\nshort-name = \"Example\"\n{MDM_DOMAIN}"
+    ));
+    let answers = mxconf::answer::Answers::new(config);
+    let domain = mxconf::account::Domain::parse("example.org").unwrap();
+    // The documented substitution points (docs/profiles.md), for this configuration.
+    let expected_address = [
+        "PayloadDisplayName",
+        "com.apple.mail.managed/EmailAccountDescription",
+        "com.apple.mail.managed/EmailAddress",
+        "com.apple.mail.managed/OutgoingMailServerUsername",
+        "com.apple.caldav.account/CalDAVAccountDescription",
+    ];
+    let expected_local_part = [
+        "com.apple.mail.managed/IncomingMailServerUsername",
+        "com.apple.caldav.account/CalDAVPrincipalURL",
+        "com.apple.caldav.account/CalDAVUsername",
+    ];
+    let expected_name = ["com.apple.mail.managed/EmailAccountName"];
+    let mut identifiers = Vec::new();
+    for mdm in Mdm::ALL {
+        let xml = answers.mdm_profile(mdm, &domain).unwrap();
+        let text = String::from_utf8(xml.clone()).unwrap();
+        assert!(!text.contains("stand-in"), "{mdm:?}: {text}");
+        let top = plist::Value::from_reader_xml(xml.as_slice())
+            .unwrap()
+            .into_dictionary()
+            .unwrap();
+        let v = mdm.variables();
+        let holding = |variable: &str| {
+            let mut keys: Vec<String> = strings_by_key(&top)
+                .into_iter()
+                .filter(|(_, text)| text.contains(variable))
+                .map(|(key, _)| key)
+                .collect();
+            keys.sort();
+            keys
+        };
+        let sorted = |keys: &[&str]| {
+            let mut keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+            keys.sort();
+            keys
+        };
+        // Kandji's $EMAIL is a prefix of its $EMAIL_PREFIX: count the address without it.
+        let address_keys: Vec<String> = holding(v.address)
+            .into_iter()
+            .filter(|key| {
+                strings_by_key(&top)
+                    .iter()
+                    .any(|(k, text)| k == key && text.replace(v.local_part, "").contains(v.address))
+            })
+            .collect();
+        assert_eq!(address_keys, sorted(&expected_address), "{mdm:?} address");
+        assert_eq!(
+            holding(v.local_part),
+            sorted(&expected_local_part),
+            "{mdm:?} local part"
+        );
+        assert_eq!(holding(v.name), sorted(&expected_name), "{mdm:?} name");
+        // Filled in for a sample user, as the MDM does, it is a profile Apple's schema accepts.
+        let filled = text
+            .replace(v.local_part, "jane.doe")
+            .replace(v.address, "jane.doe@example.org")
+            .replace(v.name, "Jane Doe");
+        let top = schema_checked(filled.as_bytes());
+        let caldav = top["PayloadContent"].as_array().unwrap()[1]
+            .as_dictionary()
+            .unwrap();
+        assert_eq!(
+            caldav["CalDAVPrincipalURL"].as_string(),
+            Some("https://dav.example.org/cal/jane.doe/")
+        );
+        identifiers.push((
+            top["PayloadIdentifier"].as_string().unwrap().to_owned(),
+            top["PayloadUUID"].as_string().unwrap().to_owned(),
+        ));
+        // Deterministic: the same bytes every time.
+        assert_eq!(answers.mdm_profile(mdm, &domain).unwrap(), xml);
+    }
+    // One identity per domain, whatever the product.
+    identifiers.dedup();
+    assert_eq!(identifiers.len(), 1, "{identifiers:?}");
+    assert_eq!(identifiers[0].0, "org.example.mdm.example.org");
+}
+
+#[test]
+fn mdm_export_writes_the_file_and_refuses_to_sign() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("jamf.mobileconfig");
+    let output = mxconf()
+        .args(["export", "--mdm", "jamf", "example.com", "--unsigned", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("<string>$EMAIL</string>"), "{text}");
+    let output = mxconf()
+        .args(["export", "--mdm", "intune", "example.com"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0));
+    assert!(
+        stderr.contains("--mdm writes unsigned profiles only: Microsoft Intune")
+            && stderr.contains("signs the profile itself")
+            && stderr.contains("pass --unsigned"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
+    let output = mxconf()
+        .args(["export", "--mdm", "kandji", "example.net", "--unsigned"])
+        .output()
+        .unwrap();
+    assert_ne!(output.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("example.net"),
+        "{output:?}"
+    );
+}
