@@ -124,7 +124,7 @@ impl Resolver {
         email: &EmailAddress,
         settings: &DomainSettings,
     ) -> Result<Account, ResolveError> {
-        let mut account = self.account(email.domain(), Some(email), settings);
+        let mut account = self.account(email.domain(), email.domain(), Some(email), settings);
         // The fast path: a static-only domain touches no cache and allocates nothing more.
         if !settings.sources.is_empty() {
             self.sources
@@ -146,7 +146,7 @@ impl Resolver {
     pub fn resolve_static(&self, email: &EmailAddress) -> Option<Account> {
         let settings = self.settings(email.domain()).ok()?;
         self.is_static(email.domain())
-            .then(|| self.account(email.domain(), Some(email), settings))
+            .then(|| self.account(email.domain(), email.domain(), Some(email), settings))
     }
 
     /// Asks every source of `email`'s domain afresh (no cache) and keeps each answer beside
@@ -161,7 +161,8 @@ impl Resolver {
             Some(DomainRedirect::Url(_)) => return Err(ResolveError::UnknownDomain),
         };
         let settings = self.settings(address.domain())?;
-        let mut account = self.account(address.domain(), Some(&address), settings);
+        let mut account =
+            self.account(address.domain(), address.domain(), Some(&address), settings);
         let asked = self.sources.explain(&settings.sources, &address).await;
         let mut refused = false;
         for answer in &asked {
@@ -200,7 +201,7 @@ impl Resolver {
         if settings.redirect.is_some() {
             return Err(ResolveError::UnknownDomain);
         }
-        Ok(self.account(email.domain(), Some(email), settings))
+        Ok(self.account(email.domain(), email.domain(), Some(email), settings))
     }
 
     /// Domain-level settings, for clients that do not send an address (usernames stay
@@ -218,14 +219,16 @@ impl Resolver {
     /// move, only a URL redirect can be expressed; an alias answers like [`Self::resolve_domain`].
     pub fn lookup_domain(&self, domain: &Domain) -> Result<Resolution, ResolveError> {
         let settings = self.settings(domain)?;
-        let settings = match &settings.redirect {
-            None => settings,
-            Some(DomainRedirect::Domain(target)) => self.settings(target)?,
+        let (home, settings) = match &settings.redirect {
+            None => (domain, settings),
+            Some(DomainRedirect::Domain(target)) => (target, self.settings(target)?),
             Some(DomainRedirect::Url(url)) => {
                 return Ok(Resolution::Redirect(Redirect::Url(url.clone())));
             }
         };
-        Ok(Resolution::Account(self.account(domain, None, settings)))
+        Ok(Resolution::Account(
+            self.account(domain, home, None, settings),
+        ))
     }
 
     fn settings(&self, domain: &Domain) -> Result<&Arc<DomainSettings>, ResolveError> {
@@ -234,15 +237,29 @@ impl Resolver {
             .ok_or(ResolveError::UnknownDomain)
     }
 
+    /// The account answered for `domain` (the name the client asked about) from `settings`,
+    /// which belong to `home`: the domain itself, or an alias's target, where the address
+    /// is moved. Without an address, placeholders are filled in for `home` as far as they can
+    /// be, so that an alias's domain-level answer says what its address-level one says
+    /// (`%EMAILDOMAIN%` is the target in both).
     fn account(
         &self,
         domain: &Domain,
+        home: &Domain,
         email: Option<&EmailAddress>,
         settings: &DomainSettings,
     ) -> Account {
         let expand_server = |server: &MailServer| match email {
             Some(email) => MailServer {
                 username: Template::new(&server.username).expand(email),
+                ..server.clone()
+            },
+            // The client fills in its own address; for an alias that is not the address
+            // whose account it gets, so the target's domain is written in.
+            None if home != domain => MailServer {
+                username: Template::new(&server.username)
+                    .expand_domain(home)
+                    .replace("%EMAILADDRESS%", &format!("%EMAILLOCALPART%@{home}")),
                 ..server.clone()
             },
             None => server.clone(),
@@ -255,7 +272,7 @@ impl Resolver {
             match email {
                 Some(email) => Some(url.expand(email)),
                 None => {
-                    let url = url.expand_domain(domain);
+                    let url = url.expand_domain(home);
                     (!Template::new(&url).has_placeholder()).then_some(url)
                 }
             }
@@ -340,13 +357,52 @@ mod tests {
             .resolve_domain(&Domain::parse("old.example").unwrap())
             .unwrap();
         assert_eq!(domain_level.domain.as_str(), "old.example");
+        let target = resolver
+            .resolve_domain(&Domain::parse("example.com").unwrap())
+            .unwrap();
+        assert_eq!(domain_level.incoming[0].host, target.incoming[0].host);
+        assert_eq!(domain_level.incoming[0].port, target.incoming[0].port);
+    }
+
+    /// An alias's domain-level answer (no address: the client fills placeholders in with its
+    /// own) and its address-level answer agree: `%EMAILDOMAIN%` is the target in both, and
+    /// the login the client fills in is the moved address.
+    #[tokio::test]
+    async fn an_alias_fills_in_its_target_with_or_without_an_address() {
+        let text = "[provider]\nid = \"example.com\"\ndisplay-name = \"E\"\nshort-name = \"E\"\n\
+            [domains.\"example.com\"]\ncaldav = \"https://dav.%EMAILDOMAIN%/cal/\"\n\
+            [[domains.\"example.com\".imap]]\nhost = \"imap.example.com\"\nport = 993\nsecurity = \"tls\"\n\
+            [[domains.\"example.com\".smtp]]\nhost = \"smtp.example.com\"\nport = 465\nsecurity = \"tls\"\n\
+            username = \"%EMAILLOCALPART%+%EMAILDOMAIN%\"\n\
+            [domains.\"old.example\"]\nredirect-to-domain = \"example.com\"\n";
+        let config = Config::from_toml(text, crate::config::ConfigSource::File("t.toml".into()));
+        let resolver = Resolver::new(Arc::new(config.unwrap()));
+        let email = EmailAddress::parse("jane@old.example").unwrap();
+        let with_address = resolver.resolve(&email).await.unwrap();
+        let without = resolver
+            .resolve_domain(&Domain::parse("old.example").unwrap())
+            .unwrap();
         assert_eq!(
-            domain_level.incoming,
-            resolver
-                .resolve_domain(&Domain::parse("example.com").unwrap())
-                .unwrap()
-                .incoming
+            without.services.urls[crate::account::UrlService::CalDav],
+            with_address.services.urls[crate::account::UrlService::CalDav]
         );
+        assert_eq!(
+            without.services.urls[crate::account::UrlService::CalDav].as_deref(),
+            Some("https://dav.example.com/cal/")
+        );
+        // What the client makes of the domain-level template with its own address.
+        for (template, filled) in without
+            .incoming
+            .iter()
+            .chain(&without.outgoing)
+            .zip(with_address.incoming.iter().chain(&with_address.outgoing))
+        {
+            assert_eq!(
+                Template::new(&template.username).expand(&email),
+                filled.username
+            );
+        }
+        assert_eq!(with_address.outgoing[0].username, "jane+example.com");
     }
 
     #[tokio::test]

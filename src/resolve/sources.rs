@@ -370,7 +370,8 @@ mod tests {
         let resolver = super::super::Resolver::new(Arc::new(config.clone()));
         let lookup = |n: usize| {
             let email = EmailAddress::parse(&format!("user{n}@example.org")).unwrap();
-            let mut account = resolver.account(email.domain(), Some(&email), domain);
+            let mut account =
+                resolver.account(email.domain(), email.domain(), Some(&email), domain);
             let sources = &sources;
             let indices = domain.sources.clone();
             async move { sources.apply(&indices, &email, &mut account).await }
