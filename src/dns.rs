@@ -107,13 +107,7 @@ pub fn records(account: &Account, web_host: &str) -> Vec<Record> {
         data: format!("0 0 443 {web_host}."),
         comment: "Outlook Autodiscover (HTTPS)",
     });
-    for (label, comment) in [
-        (
-            "autoconfig",
-            "Thunderbird, K-9, Delta Chat (Mozilla autoconfig)",
-        ),
-        ("autodiscover", "Outlook, ActiveSync clients"),
-    ] {
+    for (label, comment) in crate::hostnames::LABELS {
         let name = format!("{label}.{domain}.");
         if name.trim_end_matches('.') == web_host {
             // The server itself: it needs A/AAAA records, which only the admin knows.

@@ -23,6 +23,7 @@
 //! - [`limits`]: abuse protection, per-client budgets counted in memory or in Redis.
 //! - [`dns`]: the records to publish; [`doctor`]: checks a live deployment against the config.
 //! - [`files`]: the small files a config names, read bounded.
+//! - [`hostnames`]: the host names clients reach this server by, one certificate per domain.
 //! - [`incident`]: trouble logged once when it starts and once, with a count, when it ends.
 //! - [`metrics`]: the Prometheus series, one function per event the flow records.
 //! - [`server`]: the thin axum layer; [`cli`]: the `mxconf` subcommands.
@@ -38,6 +39,7 @@ pub mod config;
 pub mod dns;
 pub mod doctor;
 pub mod files;
+pub mod hostnames;
 pub mod import;
 pub mod incident;
 pub mod limits;

@@ -28,7 +28,7 @@ pub fn run(args: &DnsArgs) -> anyhow::Result<ExitCode> {
         .web_host
         .clone()
         .unwrap_or_else(|| crate::dns::default_web_host(&config.provider));
-    let account = match Resolver::new(config)
+    let account = match Resolver::new(std::sync::Arc::clone(&config))
         .lookup_domain(&domain)
         .with_context(|| format!("{domain} is not configured"))?
     {
@@ -48,6 +48,24 @@ pub fn run(args: &DnsArgs) -> anyhow::Result<ExitCode> {
     )?;
     for record in crate::dns::records(&account, &web_host) {
         writeln!(out, "{record}")?;
+    }
+    let names = crate::hostnames::served_host_names(&config);
+    match names
+        .certificates
+        .iter()
+        .find(|certificate| certificate.domain == domain)
+    {
+        Some(certificate) => writeln!(
+            out,
+            "; The HTTPS certificate for {domain} must cover: {}",
+            certificate.names.join(" ")
+        )?,
+        // Served through a wildcard entry: no certificate of its own is planned.
+        None => writeln!(
+            out,
+            "; {domain} is served by a wildcard entry: provide a certificate covering {}",
+            crate::hostnames::names_for(&domain).join(" ")
+        )?,
     }
     Ok(ExitCode::SUCCESS)
 }

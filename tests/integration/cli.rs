@@ -50,12 +50,43 @@ fn dns_prints_srv_records_for_a_served_domain() {
         stdout.contains("autoconfig.example.com.                  3600 IN CNAME mx.example.net."),
         "{stdout}"
     );
+    assert!(
+        stdout.ends_with(
+            "; The HTTPS certificate for example.com must cover: autoconfig.example.com autodiscover.example.com\n"
+        ),
+        "{stdout}"
+    );
     let output = mxconf().args(["dns", "example.net"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(
         String::from_utf8(output.stderr)
             .unwrap()
             .contains("example.net is not configured")
+    );
+}
+
+/// A host under a wildcard entry gets no certificate of its own from the plan: `mxconf dns`
+/// says which names the admin's certificate must cover instead.
+#[test]
+fn dns_names_the_certificate_a_wildcard_host_needs() {
+    let (_dir, config) = temp_file(
+        "mxconf.toml",
+        "[provider]\nid = \"example.org\"\ndisplay-name = \"Org\"\nshort-name = \"Org\"\n\
+         [domains.\"*.hosted.example\"]\n[[domains.\"*.hosted.example\".imap]]\n\
+         host = \"imap.hosted.example\"\nport = 993\nsecurity = \"tls\"\n",
+    );
+    let output = mxconf()
+        .args(["dns", "shop.hosted.example", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.ends_with(
+            "; shop.hosted.example is served by a wildcard entry: provide a certificate covering autoconfig.shop.hosted.example autodiscover.shop.hosted.example\n"
+        ),
+        "{stdout}"
     );
 }
 

@@ -1,0 +1,121 @@
+//! The host names clients reach this server by, and how they group into HTTPS certificates:
+//! for every served domain `d`, `autoconfig.d` and `autodiscover.d`, one certificate per
+//! domain (so one domain's failed issuance, or a CA's limit on names per certificate, never
+//! holds back another's). The one place that decides those names: `mxconf dns` lists them, and
+//! whatever obtains or checks certificates asks here. Pure: a [`Config`] in, names out.
+
+use crate::account::Domain;
+use crate::config::{Config, DomainRedirect};
+
+/// The labels clients put in front of a mail domain to find this server, each with the
+/// clients that do so (the `mxconf dns` comment). A new discovery host is one line here.
+pub const LABELS: [(&str, &str); 2] = [
+    (
+        "autoconfig",
+        "Thunderbird, K-9, Delta Chat (Mozilla autoconfig)",
+    ),
+    ("autodiscover", "Outlook, ActiveSync clients"),
+];
+
+/// The names one certificate covers: those of one served domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateNames {
+    pub domain: Domain,
+    /// `autoconfig.<domain>`, `autodiscover.<domain>`, in [`LABELS`] order.
+    pub names: Vec<String>,
+}
+
+/// Every certificate this configuration needs, and the domains left out of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostNames {
+    /// One entry per served, non-wildcard domain, in name order.
+    pub certificates: Vec<CertificateNames>,
+    /// Wildcard patterns (`*.example.org`): a CA issues a name under them only to a DNS
+    /// challenge, which mxconf does not answer, so their hosts need a certificate of the
+    /// admin's own.
+    pub wildcards: Vec<String>,
+}
+
+/// The names of `domain`'s certificate.
+pub fn names_for(domain: &Domain) -> Vec<String> {
+    LABELS
+        .iter()
+        .map(|(label, _)| format!("{label}.{domain}"))
+        .collect()
+}
+
+/// The certificates `config` needs. A domain whose Autodiscover lives on another server
+/// (`autodiscover-redirect-url`) has its names pointed there, so it has none here; an alias
+/// (`redirect-to-domain`) is answered here and has its own.
+pub fn served_host_names(config: &Config) -> HostNames {
+    let mut names = HostNames::default();
+    for settings in config.domain_patterns() {
+        if matches!(settings.redirect, Some(DomainRedirect::Url(_))) {
+            continue;
+        }
+        if settings.pattern.starts_with("*.") {
+            names.wildcards.push(settings.pattern.clone());
+            continue;
+        }
+        // Configured patterns were parsed as domains at load; one that is not is no host.
+        if let Ok(domain) = Domain::parse(&settings.pattern) {
+            names.certificates.push(CertificateNames {
+                names: names_for(&domain),
+                domain,
+            });
+        }
+    }
+    names.certificates.sort_by(|a, b| a.domain.cmp(&b.domain));
+    names.wildcards.sort();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConfigSource;
+
+    fn config(domains: &str) -> Config {
+        let text = format!(
+            "[provider]\nid = \"example.org\"\ndisplay-name = \"Org\"\nshort-name = \"Org\"\n{domains}"
+        );
+        Config::from_toml(&text, ConfigSource::File("mxconf.toml".into())).unwrap()
+    }
+
+    #[test]
+    fn one_certificate_per_served_domain_and_wildcards_left_out() {
+        let names = served_host_names(&config(
+            "[domains.\"b.example\"]\n[domains.\"a.example\"]\n[domains.\"*.hosted.example\"]\n\
+             [domains.\"alias.example\"]\nredirect-to-domain = \"a.example\"\n\
+             [domains.\"elsewhere.example\"]\nautodiscover-redirect-url = \"https://autodiscover.other.example/autodiscover/autodiscover.xml\"\n",
+        ));
+        let listed: Vec<(&str, Vec<&str>)> = names
+            .certificates
+            .iter()
+            .map(|c| {
+                (
+                    c.domain.as_str(),
+                    c.names.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (
+                    "a.example",
+                    vec!["autoconfig.a.example", "autodiscover.a.example"]
+                ),
+                (
+                    "alias.example",
+                    vec!["autoconfig.alias.example", "autodiscover.alias.example"]
+                ),
+                (
+                    "b.example",
+                    vec!["autoconfig.b.example", "autodiscover.b.example"]
+                ),
+            ]
+        );
+        assert_eq!(names.wildcards, ["*.hosted.example"]);
+    }
+}
