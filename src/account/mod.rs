@@ -15,8 +15,10 @@ pub use patch::{
     AccountPatch, AppendedServer, FIELD_NAMES, Field, PatchError, ServerField, ServerPatch,
 };
 pub use redirect::Redirect;
-pub use server::{AuthMethod, MailServer, PerKind, Security, ServerKind};
-pub use services::{Resolved, Services, Stage, UrlService, Urls};
+pub use server::{AuthMethod, MailServer, PerKind, SaslMechanism, Security, ServerKind};
+pub use services::{
+    OAUTH2_KEY, OAuth2, OPEN_CLIENT_ID, Resolved, Services, Stage, UrlService, Urls,
+};
 pub use template::{Template, web_url};
 
 /// Who operates the mail service: the autoconfig `emailProvider`.
@@ -42,7 +44,8 @@ pub struct Account {
     pub incoming: Vec<MailServer>,
     /// SMTP servers in preference order.
     pub outgoing: Vec<MailServer>,
-    /// ActiveSync, CalDAV, CardDAV, documentation URLs: only those the domain offers.
+    /// ActiveSync, CalDAV, CardDAV, JMAP, EWS, WebDAV, documentation URLs (only those the
+    /// domain offers) and its OAuth2 server.
     pub services: Services<Resolved>,
 }
 

@@ -292,6 +292,7 @@ impl AccountPatch {
                 host: extra.host.clone(),
                 port: extra.port,
                 security: extra.security,
+                sasl: Vec::new(),
                 authentication: extra.authentication.clone(),
                 username,
             };
@@ -400,6 +401,7 @@ mod tests {
             host: format!("{}.example.org", kind.name()),
             port,
             security,
+            sasl: Vec::new(),
             authentication: vec![AuthMethod::PasswordCleartext],
             username: "jane@example.org".into(),
         }
@@ -471,7 +473,8 @@ mod tests {
     fn field_names_come_from_the_tables() {
         assert_eq!(
             *FIELD_NAMES,
-            "login_name, display_name, activesync_url, caldav_url, carddav_url, \
+            "login_name, display_name, activesync_url, caldav_url, carddav_url, jmap_url, \
+             ews_url, webdav_url, \
              {imap,pop3,smtp}_{host,port,security,authentication,username}, \
              append_{imap,pop3,smtp}_{host,port,security,authentication,username}"
         );

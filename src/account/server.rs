@@ -69,6 +69,27 @@ impl AuthMethod {
     }
 }
 
+/// A SASL mechanism name (RFC 4422 §3.1: 1 to 20 of upper-case letters, digits, `-`, `_`),
+/// e.g. `SCRAM-SHA-256-PLUS`: what the autoconfig draft lets a server section recommend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaslMechanism(String);
+
+impl SaslMechanism {
+    /// The name, when it has the RFC's syntax (written in any case, kept upper-case).
+    pub fn parse(text: &str) -> Option<Self> {
+        let name = text.trim().to_ascii_uppercase();
+        let valid = (1..=20).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        valid.then_some(SaslMechanism(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// One mail server of an account, with its username already expanded when the address is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailServer {
@@ -76,6 +97,9 @@ pub struct MailServer {
     pub host: String,
     pub port: u16,
     pub security: Security,
+    /// SASL mechanisms recommended ahead of `authentication`, in preference order; clients that
+    /// know none of them use the generic methods.
+    pub sasl: Vec<SaslMechanism>,
     /// Authentication methods in preference order; never empty.
     pub authentication: Vec<AuthMethod>,
     /// Login name: a template (`%EMAILADDRESS%`…) for domain-level answers, expanded for an address.

@@ -67,7 +67,7 @@ impl Answers {
         }
     }
 
-    /// The v2 answer for an address. v2 has no redirect: `ActiveSync` for a domain alias
+    /// The v2 answer for an address. v2 has no redirect: `ActiveSync` (and `Ews`) for a domain alias
     /// answers with its target's settings (the resolver follows it) and for a domain served
     /// elsewhere with the "not served here" 404; `AutodiscoverV1` names the POX endpoint that
     /// answers the address (`pox_url`, this server's), the other server's for the latter.
@@ -79,7 +79,9 @@ impl Answers {
     ) -> Result<Rendered, Refusal> {
         let resolution = match protocol {
             JsonProtocol::AutodiscoverV1 => self.resolver.lookup(email).await,
-            JsonProtocol::ActiveSync => self.resolver.resolve(email).await.map(Resolution::Account),
+            JsonProtocol::ActiveSync | JsonProtocol::Ews => {
+                self.resolver.resolve(email).await.map(Resolution::Account)
+            }
         };
         match resolution {
             Ok(Resolution::Account(account)) => {

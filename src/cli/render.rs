@@ -21,6 +21,8 @@ pub enum Protocol {
     Mobilesync,
     /// Autodiscover v2 JSON (Protocol=ActiveSync)
     Json,
+    /// Autodiscover v2 JSON (Protocol=Ews)
+    JsonEws,
 }
 
 #[derive(Debug, clap::Args)]
@@ -62,7 +64,7 @@ async fn render(answers: &Answers, protocol: Protocol, email: &str) -> Result<Re
         Protocol::Outlook | Protocol::Mobilesync => {
             let schema = match protocol {
                 Protocol::Mobilesync => ResponseSchema::MobileSync,
-                Protocol::Autoconfig | Protocol::Outlook | Protocol::Json => {
+                Protocol::Autoconfig | Protocol::Outlook | Protocol::Json | Protocol::JsonEws => {
                     ResponseSchema::Outlook
                 }
             };
@@ -70,5 +72,6 @@ async fn render(answers: &Answers, protocol: Protocol, email: &str) -> Result<Re
         }
         // Only AutodiscoverV1 needs the public POX URL, which depends on the request.
         Protocol::Json => answers.json(&email, JsonProtocol::ActiveSync, "").await,
+        Protocol::JsonEws => answers.json(&email, JsonProtocol::Ews, "").await,
     }
 }

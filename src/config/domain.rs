@@ -17,8 +17,8 @@ use super::backend::check_sources;
 use super::checker::Checker;
 use super::redirect::{self, DomainRedirect, Hop};
 use crate::account::{
-    AuthMethod, Domain, MailServer, PerKind, Security, ServerKind, Services, Stage, Template,
-    UrlService,
+    AuthMethod, Domain, MailServer, OAUTH2_KEY, OAuth2, OPEN_CLIENT_ID, PerKind, SaslMechanism,
+    Security, ServerKind, Services, Stage, Template, UrlService, web_url,
 };
 
 /// A `[domains."NAME"]` (or `[defaults]`) table as written.
@@ -42,6 +42,21 @@ pub struct Written;
 
 impl Stage for Written {
     type Url = Spanned<String>;
+    type OAuth2 = Spanned<OAuth2File>;
+}
+
+/// `[domains."NAME".oauth2]` as written.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OAuth2File {
+    pub issuer: Spanned<String>,
+    pub scope: Spanned<String>,
+    pub auth_url: Spanned<String>,
+    pub token_url: Spanned<String>,
+    #[serde(default)]
+    pub client_id: Option<Spanned<String>>,
+    #[serde(default)]
+    pub client_secret: Option<Spanned<String>>,
 }
 
 /// Services validated: URLs that are http(s) once their placeholders are filled.
@@ -50,6 +65,7 @@ pub struct Checked;
 
 impl Stage for Checked {
     type Url = String;
+    type OAuth2 = OAuth2;
 }
 
 /// A key of a domain table.
@@ -57,6 +73,7 @@ impl Stage for Checked {
 enum Key {
     Servers(ServerKind),
     Url(UrlService),
+    OAuth2,
     Sources,
     RedirectToDomain,
     AutodiscoverRedirectUrl,
@@ -70,7 +87,12 @@ const AUTODISCOVER_REDIRECT_URL: &str = "autodiscover-redirect-url";
 static KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     let mut keys = ServerKind::NAMES.to_vec();
     keys.extend(UrlService::NAMES);
-    keys.extend([SOURCES, REDIRECT_TO_DOMAIN, AUTODISCOVER_REDIRECT_URL]);
+    keys.extend([
+        OAUTH2_KEY,
+        SOURCES,
+        REDIRECT_TO_DOMAIN,
+        AUTODISCOVER_REDIRECT_URL,
+    ]);
     keys
 });
 
@@ -84,6 +106,7 @@ impl<'de> Deserialize<'de> for Key {
             }
             fn visit_str<E: de::Error>(self, name: &str) -> Result<Key, E> {
                 let key = match name {
+                    OAUTH2_KEY => Key::OAuth2,
                     SOURCES => Key::Sources,
                     REDIRECT_TO_DOMAIN => Key::RedirectToDomain,
                     AUTODISCOVER_REDIRECT_URL => Key::AutodiscoverRedirectUrl,
@@ -118,6 +141,7 @@ impl<'de> Deserialize<'de> for DomainFile {
                         Key::Url(service) => {
                             domain.services.urls[service] = Some(map.next_value()?);
                         }
+                        Key::OAuth2 => domain.services.oauth2 = Some(map.next_value()?),
                         Key::Sources => domain.sources = Some(map.next_value()?),
                         Key::RedirectToDomain => {
                             domain.redirect_to_domain = Some(map.next_value()?);
@@ -145,6 +169,9 @@ pub struct ServerEntryFile {
     pub authentication: Option<Spanned<AuthList>>,
     #[serde(default)]
     pub username: Option<Spanned<String>>,
+    /// SASL mechanisms to recommend before the generic `authentication` methods.
+    #[serde(default)]
+    pub sasl: Option<Vec<Spanned<String>>>,
 }
 
 /// One method or several in preference order (`"oauth2"` or `["oauth2", "password-cleartext"]`).
@@ -212,17 +239,20 @@ pub(super) fn check(
     let mut incoming = servers(ServerKind::Imap);
     incoming.extend(servers(ServerKind::Pop3));
     let outgoing = servers(ServerKind::Smtp);
-    let Services { urls } = &merged.services;
+    let Services { urls, oauth2 } = &merged.services;
     let urls = urls.map(|service, value| {
         value
             .as_ref()
             .and_then(|value| check_url(checker, label, service.name(), value))
     });
+    let oauth2 = oauth2
+        .as_ref()
+        .and_then(|table| check_oauth2(checker, label, table.get_ref()));
     DomainSettings {
         pattern: pattern.to_ascii_lowercase(),
         incoming,
         outgoing,
-        services: Services { urls },
+        services: Services { urls, oauth2 },
         sources: Vec::new(),
         redirect: None,
     }
@@ -303,13 +333,91 @@ fn check_server(
         );
         ok = false;
     }
+    let sasl: Vec<SaslMechanism> = entry
+        .sasl
+        .iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(index, name)| {
+            let parsed = SaslMechanism::parse(name.get_ref());
+            if parsed.is_none() {
+                checker.report(
+                    Some(&name.span()),
+                    format!("{field}.sasl[{index}]"),
+                    format!(
+                        "{:?} is not a SASL mechanism name (RFC 4422: 1-20 of A-Z 0-9 - _)",
+                        name.get_ref()
+                    ),
+                );
+                ok = false;
+            }
+            parsed
+        })
+        .collect();
     ok.then(|| MailServer {
         kind,
         host,
         port: u16::try_from(port).unwrap_or_default(),
         security: entry.security,
+        sasl,
         authentication,
         username,
+    })
+}
+
+/// The `[oauth2]` table: https endpoints, a scope, the open client ID unless one is named.
+fn check_oauth2(checker: &mut Checker<'_>, label: &str, table: &OAuth2File) -> Option<OAuth2> {
+    let mut ok = true;
+    let mut text = |key: &str, value: &Spanned<String>, rule: fn(&str) -> Option<&'static str>| {
+        let trimmed = value.get_ref().trim();
+        if let Some(problem) = rule(trimmed) {
+            checker.report(
+                Some(&value.span()),
+                format!("{label}: {OAUTH2_KEY}.{key}"),
+                format!("{trimmed:?} {problem}"),
+            );
+            ok = false;
+        }
+        trimmed.to_owned()
+    };
+    let https = |url: &str| -> Option<&'static str> {
+        match web_url(url) {
+            Some(parsed) if parsed.scheme() == "https" => None,
+            _ => Some("is not an https URL"),
+        }
+    };
+    let word = |value: &str| -> Option<&'static str> {
+        if value.is_empty() || value.chars().any(char::is_whitespace) {
+            Some("must be one non-empty word")
+        } else {
+            None
+        }
+    };
+    let scope = |value: &str| -> Option<&'static str> {
+        value
+            .is_empty()
+            .then_some("must name at least one scope (space-separated)")
+    };
+    let issuer = text("issuer", &table.issuer, word);
+    let scope = text("scope", &table.scope, scope);
+    let auth_url = text("auth-url", &table.auth_url, https);
+    let token_url = text("token-url", &table.token_url, https);
+    let client_id = table.client_id.as_ref().map_or_else(
+        || OPEN_CLIENT_ID.to_owned(),
+        |id| text("client-id", id, word),
+    );
+    let client_secret = table
+        .client_secret
+        .as_ref()
+        .map(|secret| text("client-secret", secret, word));
+    ok.then_some(OAuth2 {
+        issuer,
+        // One space between scopes, as clients send them.
+        scope: scope.split_whitespace().collect::<Vec<_>>().join(" "),
+        auth_url,
+        token_url,
+        client_id,
+        client_secret,
     })
 }
 

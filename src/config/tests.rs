@@ -211,16 +211,17 @@ fn domain_keys_are_the_vocabularys_names() {
     }
     let errors = messages(
         load(&format!(
-            "{PROVIDER}[domains.\"example.org\"]\njmap = \"https://jmap.example.org/\"\n"
+            "{PROVIDER}[domains.\"example.org\"]\ngraph = \"https://graph.example.org/\"\n"
         ))
         .unwrap_err(),
     );
     assert_eq!(
         errors,
         [
-            "mxconf.toml:6: domain \"example.org\": jmap: unknown field `jmap`, expected one of \
-             `imap`, `pop3`, `smtp`, `activesync`, `caldav`, `carddav`, `documentation`, \
-             `sources`, `redirect-to-domain`, `autodiscover-redirect-url`"
+            "mxconf.toml:6: domain \"example.org\": graph: unknown field `graph`, expected one of \
+             `imap`, `pop3`, `smtp`, `activesync`, `caldav`, `carddav`, `jmap`, `ews`, `webdav`, \
+             `documentation`, `oauth2`, `sources`, `redirect-to-domain`, \
+             `autodiscover-redirect-url`"
         ]
     );
 }
@@ -329,5 +330,90 @@ fn limits_default_to_automx_budgets_and_check_every_key() {
     assert!(
         errors[0].contains("expected `allow` or `refuse`"),
         "{errors:?}"
+    );
+}
+
+const OAUTH2: &str = "[domains.\"example.org\".oauth2]\nissuer = \"login.example.org\"\n\
+scope = \"IMAP SMTP  offline_access\"\nauth-url = \"https://login.example.org/auth\"\n\
+token-url = \"https://login.example.org/token\"\n";
+
+#[test]
+fn oauth2_table_loads_with_the_open_client_id_and_merges_from_defaults() {
+    let config = load(&format!("{PROVIDER}[domains.\"example.org\"]\n{OAUTH2}")).unwrap();
+    let domain = config
+        .domain(&Domain::parse("example.org").unwrap())
+        .unwrap();
+    let oauth2 = domain.services.oauth2.as_ref().unwrap();
+    assert_eq!(oauth2.client_id, "open");
+    assert_eq!(oauth2.scope, "IMAP SMTP offline_access");
+    assert_eq!(oauth2.client_secret, None);
+    let defaults = OAUTH2.replace("[domains.\"example.org\".oauth2]", "[defaults.oauth2]");
+    let config = load(&format!(
+        "{PROVIDER}{defaults}client-id = \"mail-apps\"\n[domains.\"example.org\"]\n"
+    ))
+    .unwrap();
+    let domain = config
+        .domain(&Domain::parse("example.org").unwrap())
+        .unwrap();
+    assert_eq!(
+        domain.services.oauth2.as_ref().unwrap().client_id,
+        "mail-apps"
+    );
+}
+
+#[test]
+fn bad_oauth2_values_are_named_with_line_and_field() {
+    let bad = OAUTH2
+        .replace(
+            "https://login.example.org/auth",
+            "http://login.example.org/auth",
+        )
+        .replace("IMAP SMTP  offline_access", " ");
+    let errors =
+        messages(load(&format!("{PROVIDER}[domains.\"example.org\"]\n{bad}")).unwrap_err());
+    assert_eq!(
+        errors,
+        [
+            "mxconf.toml:8: domain \"example.org\": oauth2.scope: \"\" must name at least one \
+             scope (space-separated)",
+            "mxconf.toml:9: domain \"example.org\": oauth2.auth-url: \
+             \"http://login.example.org/auth\" is not an https URL",
+        ]
+    );
+    let missing = OAUTH2.replace("token-url = \"https://login.example.org/token\"\n", "");
+    let errors =
+        messages(load(&format!("{PROVIDER}[domains.\"example.org\"]\n{missing}")).unwrap_err());
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].contains("missing field `token-url`"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn sasl_names_are_checked_and_kept_upper_case() {
+    let server = "[[domains.\"example.org\".imap]]\nhost = \"imap.example.org\"\nport = 993\n\
+                  security = \"tls\"\n";
+    let config = load(&format!(
+        "{PROVIDER}{server}sasl = [\"scram-sha-256-plus\", \"SCRAM-SHA-256\"]\n"
+    ))
+    .unwrap();
+    let domain = config
+        .domain(&Domain::parse("example.org").unwrap())
+        .unwrap();
+    let names: Vec<_> = domain.incoming[0].sasl.iter().map(|m| m.as_str()).collect();
+    assert_eq!(names, ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]);
+    let errors = messages(
+        load(&format!(
+            "{PROVIDER}{server}sasl = [\"PLAIN\", \"SCRAM SHA\"]\n"
+        ))
+        .unwrap_err(),
+    );
+    assert_eq!(
+        errors,
+        [
+            "mxconf.toml:9: domain \"example.org\": imap[0].sasl[1]: \"SCRAM SHA\" is not a SASL \
+          mechanism name (RFC 4422: 1-20 of A-Z 0-9 - _)"
+        ]
     );
 }

@@ -74,6 +74,9 @@ pub struct Output;
 
 impl Stage for Output {
     type Url = String;
+    /// No importer writes an `[oauth2]` table: the sources' OAuth settings are registrations
+    /// of the big providers with their own clients, not open-client servers.
+    type OAuth2 = std::convert::Infallible;
 }
 
 impl DomainOut {

@@ -120,7 +120,7 @@ fn domain_table(domain: &DomainOut, pending: &mut String) -> Table {
         std::mem::take(pending),
         comments(&domain.notes)
     ));
-    let Services { urls } = &domain.services;
+    let Services { urls, oauth2: _ } = &domain.services;
     for (service, url) in urls.iter() {
         if let Some(url) = url {
             table.insert(service.name(), string(url));

@@ -1,4 +1,5 @@
-//! Autodiscover v2 (JSON): `{"Protocol":…,"Url":…}` for `ActiveSync` (the configured URL) and
+//! Autodiscover v2 (JSON): `{"Protocol":…,"Url":…}` for `ActiveSync` and `Ews` (the configured
+//! URLs) and
 //! `AutodiscoverV1` (this server's POX endpoint, which the caller supplies because only the
 //! HTTP layer knows its public scheme and host). No formal spec exists: the shapes follow
 //! Microsoft's answers as captured in `tests/fixtures/autodiscover/examples/v2-*.json`.
@@ -14,11 +15,16 @@ pub const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JsonProtocol {
     ActiveSync,
+    Ews,
     AutodiscoverV1,
 }
 
 impl JsonProtocol {
-    const ALL: [JsonProtocol; 2] = [JsonProtocol::ActiveSync, JsonProtocol::AutodiscoverV1];
+    const ALL: [JsonProtocol; 3] = [
+        JsonProtocol::ActiveSync,
+        JsonProtocol::Ews,
+        JsonProtocol::AutodiscoverV1,
+    ];
 
     /// Case-insensitive (Outlook and macOS vary the spelling).
     pub fn parse(text: &str) -> Option<Self> {
@@ -30,7 +36,17 @@ impl JsonProtocol {
     pub fn name(self) -> &'static str {
         match self {
             JsonProtocol::ActiveSync => "ActiveSync",
+            JsonProtocol::Ews => "Ews",
             JsonProtocol::AutodiscoverV1 => "AutodiscoverV1",
+        }
+    }
+
+    /// The URL service this protocol names; `None` for `AutodiscoverV1` (this server).
+    fn service(self) -> Option<UrlService> {
+        match self {
+            JsonProtocol::ActiveSync => Some(UrlService::ActiveSync),
+            JsonProtocol::Ews => Some(UrlService::Ews),
+            JsonProtocol::AutodiscoverV1 => None,
         }
     }
 }
@@ -52,18 +68,18 @@ struct Failure<'a> {
 /// The answer for `account` and a known `protocol`; `pox_url` is this server's public
 /// `…/autodiscover/autodiscover.xml`.
 pub fn render(account: &Account, protocol: JsonProtocol, pox_url: &str) -> Rendered {
-    let url = match protocol {
-        JsonProtocol::ActiveSync => match account.url(UrlService::ActiveSync) {
+    let url = match protocol.service() {
+        Some(service) => match account.url(service) {
             Some(url) => url,
             None => {
                 return failure(
                     404,
                     "ProtocolNotAvailable",
-                    "ActiveSync is not offered for this domain.",
+                    &format!("{} is not offered for this domain.", protocol.name()),
                 );
             }
         },
-        JsonProtocol::AutodiscoverV1 => pox_url,
+        None => pox_url,
     };
     json(
         200,
@@ -188,7 +204,7 @@ mod tests {
         assert!(theirs["ErrorMessage"].as_str().unwrap().starts_with(prefix));
         assert_eq!(
             ours["ErrorMessage"],
-            format!("{prefix}ActiveSync,AutodiscoverV1'")
+            format!("{prefix}ActiveSync,Ews,AutodiscoverV1'")
         );
     }
 

@@ -277,7 +277,7 @@ impl Resolver {
                 }
             }
         };
-        let Services { urls } = &settings.services;
+        let Services { urls, oauth2 } = &settings.services;
         Account {
             provider: self.config.provider.clone(),
             domain: domain.clone(),
@@ -287,6 +287,7 @@ impl Resolver {
             outgoing: settings.outgoing.iter().map(expand_server).collect(),
             services: Services {
                 urls: urls.map(|_, url| expand_url(url)),
+                oauth2: oauth2.clone(),
             },
         }
     }

@@ -78,7 +78,7 @@ async fn json(state: &AppState, email: Option<&str>, parts: &Parts) -> Result<Re
     // Only AutodiscoverV1 names an endpoint, and only it needs the public origin.
     let pox_url = match protocol {
         JsonProtocol::AutodiscoverV1 => Origin::of(parts, state)?.pox_url(),
-        JsonProtocol::ActiveSync => String::new(),
+        JsonProtocol::ActiveSync | JsonProtocol::Ews => String::new(),
     };
     Ok(respond(
         state.answers.json(&email, protocol, &pox_url).await?,

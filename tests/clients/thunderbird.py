@@ -9,7 +9,7 @@ loopback. Prints one JSON object with what Thunderbird made of each source:
   isp      FetchConfig.fromISP   (autoconfig.<domain> and /.well-known, with emailaddress)
   ispdb    FetchConfig.fromDB    (the ISPDB-style /v1.1/<domain> route)
   exchange fetchConfigFromExchange (Autodiscover POX, Outlook schema)
-Usage: thunderbird.py MXCONF_BINARY DOMAIN EMAIL
+Usage: thunderbird.py MXCONF_BINARY DOMAIN EMAIL [CONFIG]
 """
 import json
 import os
@@ -29,7 +29,7 @@ const [domain, email, resolve] = arguments;
 const { FetchConfig } = ChromeUtils.importESModule("resource:///modules/accountcreation/FetchConfig.sys.mjs");
 const { fetchConfigFromExchange } = ChromeUtils.importESModule("resource:///modules/accountcreation/ExchangeAutoDiscover.sys.mjs");
 const server = s => s && ({type: s.type, hostname: s.hostname, port: s.port, socketType: s.socketType,
-                           auth: s.auth, username: s.username});
+                           auth: s.auth, username: s.username, exchangeURL: s.exchangeURL});
 const summary = c => ({id: c.id, displayName: c.displayName, domains: c.domains, subSource: c.subSource,
                        incoming: server(c.incoming), incomingAlternatives: c.incomingAlternatives.map(server),
                        outgoing: server(c.outgoing), outgoingAlternatives: c.outgoingAlternatives.map(server)});
@@ -58,11 +58,12 @@ def wait_for_port(port, seconds):
 
 def main():
     binary, domain, email = sys.argv[1:4]
+    config = ["--config", sys.argv[4]] if len(sys.argv) > 4 else []
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     work = tempfile.mkdtemp(prefix="mxconf-tb-")
     processes = []
     try:
-        processes.append(subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:80"],
+        processes.append(subprocess.Popen([binary, "serve", *config, "--listen", "127.0.0.1:80"],
                                           stderr=open(os.path.join(work, "mxconf.log"), "w")))
         wait_for_port(80, 30)
         profile = os.path.join(work, "profile")

@@ -109,7 +109,11 @@ async fn thunderbird_reads_the_demo_in_preference_order() {
     assert_eq!(texts(&body, "port"), ["993", "143", "995", "465", "587"]);
     assert_eq!(
         texts(&body, "url"),
-        ["https://dav.example.com/", "https://dav.example.com/"]
+        [
+            "https://mail.example.com/Microsoft-Server-ActiveSync",
+            "https://dav.example.com/",
+            "https://dav.example.com/"
+        ]
     );
     assert!(
         !body.contains('%'),

@@ -24,6 +24,7 @@ mod mobileconfig;
 mod packaging;
 mod redirects;
 mod running;
+mod services;
 mod signing;
 mod standalone;
 mod support;

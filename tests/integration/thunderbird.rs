@@ -2,6 +2,8 @@
 //! headless, driven by Marionette through `tests/clients/thunderbird.py`) discovers the demo
 //! account from mxconf by autoconfig, the ISPDB-style route and Autodiscover POX. The script
 //! runs in a private network namespace so mxconf can take port 80 where Thunderbird looks.
+//! The config is the demo plus every v1.2 form (JMAP, EWS, WebDAV, `[oauth2]`, SASL), so
+//! Thunderbird reads an answer that uses them all.
 
 use std::process::Command;
 
@@ -12,8 +14,36 @@ const SSL: i64 = 3;
 const STARTTLS: i64 = 2;
 const PASSWORD_CLEARTEXT: i64 = 3;
 
+/// The demo with the v1.2 services added: SASL ahead of the first IMAP server's method, an
+/// OAuth2 server, JMAP, EWS and WebDAV next to the demo's ActiveSync and DAV.
+fn config() -> String {
+    let demo = include_str!("../../examples/mxconf.toml");
+    let services = "carddav = \"https://dav.example.com/\"\n\
+                    jmap = \"https://jmap.example.com/session\"\n\
+                    ews = \"https://mail.example.com/EWS/Exchange.asmx\"\n\
+                    webdav = \"https://files.example.com/\"\n";
+    let oauth2 = "[domains.\"example.com\".oauth2]\nissuer = \"login.example.com\"\n\
+                  scope = \"IMAP SMTP offline_access\"\n\
+                  auth-url = \"https://login.example.com/auth\"\n\
+                  token-url = \"https://login.example.com/token\"\n\n\
+                  [[domains.\"example.com\".imap]]\n";
+    let config = demo
+        .replacen("carddav = \"https://dav.example.com/\"\n", services, 1)
+        .replacen("[[domains.\"example.com\".imap]]\n", oauth2, 1)
+        .replacen(
+            "security = \"tls\"\n",
+            "security = \"tls\"\nsasl = [\"SCRAM-SHA-256-PLUS\", \"SCRAM-SHA-256\"]\n",
+            1,
+        );
+    assert_ne!(config, demo);
+    config
+}
+
 fn discover() -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/thunderbird.py");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config_path = dir.path().join("mxconf.toml");
+    std::fs::write(&config_path, config()).expect("write config");
     let output = Command::new("unshare")
         .args([
             "--net",
@@ -23,6 +53,7 @@ fn discover() -> Value {
             env!("CARGO_BIN_EXE_mxconf"),
         ])
         .args(["example.com", "Jane.Doe@Example.com"])
+        .arg(&config_path)
         .output()
         .expect("unshare and python3 run");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -83,12 +114,20 @@ fn thunderbird_sets_up_the_demo_account_from_every_source() {
         .iter()
         .map(server)
         .collect();
+    // SASL mechanisms ahead of password-cleartext were skipped (the 993 entry above kept
+    // its password method); JMAP and ActiveSync are types Thunderbird does not read; EWS is
+    // an alternative with its URL, by the password method listed after HTTP Basic.
     assert_eq!(
         alternatives,
         [
             expect("imap", "imap.example.com", 143, STARTTLS, user),
             expect("pop3", "pop.example.com", 995, SSL, user),
+            expect("ews", "mail.example.com", 0, SSL, user),
         ]
+    );
+    assert_eq!(
+        isp["incomingAlternatives"][2]["exchangeURL"],
+        "https://mail.example.com/EWS/Exchange.asmx"
     );
     assert_eq!(
         server(&isp["outgoing"]),

@@ -515,6 +515,7 @@ impl Evaluation {
             servers,
             services: Services {
                 urls: self.urls.clone(),
+                oauth2: None,
             },
             sources: (!sources.is_empty()).then_some(sources),
         };

@@ -1,6 +1,8 @@
 //! The Outlook answer (`outlook/responseschema/2006a`): one `Protocol` per mail server in
 //! preference order, then CalDAV/CardDAV entries in the shape eM Client reads (`Type`
-//! CalDAV/CardDAV, the URL in `Server`: docs/protocols.md, "CalDAV and CardDAV in POX").
+//! CalDAV/CardDAV, the URL in `Server`: docs/protocols.md, "CalDAV and CardDAV in POX"), and an
+//! `EXPR` entry carrying the `EwsUrl` when the domain has EWS ("EWS in POX"). JMAP and WebDAV
+//! have no place in this schema.
 //! The field rules are in docs/protocols.md, "Microsoft Autodiscover".
 
 use super::RESPONSE_NAMESPACE;
@@ -38,6 +40,9 @@ pub fn render(account: &Account) -> Rendered {
     let login = account
         .login_name()
         .filter(|name| !Template::new(name).has_placeholder());
+    if let Some(url) = account.url(UrlService::Ews) {
+        write_ews(&mut xml, url);
+    }
     for (kind, url) in [
         ("CalDAV", account.url(UrlService::CalDav)),
         ("CardDAV", account.url(UrlService::CardDav)),
@@ -107,6 +112,24 @@ fn write_server(xml: &mut XmlWriter, server: &MailServer) {
         xml.leaf("UsePOPAuth", "off");
         xml.leaf("SMTPLast", "off");
     }
+    xml.close("Protocol");
+}
+
+/// The shape Exchange itself answers with for an externally reachable mailbox: `EXPR`, the
+/// host, SSL, Basic, and the `EwsUrl` that EWS clients (exchangelib, Thunderbird) read.
+fn write_ews(xml: &mut XmlWriter, url: &str) {
+    xml.open("Protocol", &[]);
+    xml.leaf("Type", "EXPR");
+    if let Some(host) = url::Url::parse(url)
+        .ok()
+        .as_ref()
+        .and_then(url::Url::host_str)
+    {
+        xml.leaf("Server", host);
+    }
+    xml.leaf("SSL", "On");
+    xml.leaf("AuthPackage", "Basic");
+    xml.leaf("EwsUrl", url);
     xml.close("Protocol");
 }
 
