@@ -580,7 +580,7 @@ async fn json_invalid_protocol_is_400_like_microsoft() {
             .unwrap()
             .starts_with("The given protocol value 'Foo' is invalid. Supported values are '")
     );
-    for bad in ["", "?Protocol=", "?Protocol=%3Cscript%3E", "?Protocol=Ews"] {
+    for bad in ["", "?Protocol=", "?Protocol=%3Cscript%3E"] {
         let path = format!("/autodiscover/autodiscover.json/v1.0/jane@example.com{bad}");
         let response = client().get(server.url(&path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
