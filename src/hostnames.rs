@@ -70,6 +70,26 @@ pub fn served_host_names(config: &Config) -> HostNames {
     names
 }
 
+/// What `[tls.acme]` obtains: the served domains' certificates, then one per extra host
+/// (`hosts`) that none of those covers already.
+pub fn acme_certificates(config: &Config) -> HostNames {
+    let mut names = served_host_names(config);
+    let extra = config.tls.acme.iter().flat_map(|acme| &acme.hosts);
+    for host in extra {
+        let covered = names
+            .certificates
+            .iter()
+            .any(|certificate| certificate.names.contains(host));
+        if let (false, Ok(domain)) = (covered, Domain::parse(host)) {
+            names.certificates.push(CertificateNames {
+                names: vec![host.clone()],
+                domain,
+            });
+        }
+    }
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +137,26 @@ mod tests {
             ]
         );
         assert_eq!(names.wildcards, ["*.hosted.example"]);
+    }
+
+    #[test]
+    fn extra_acme_hosts_get_a_certificate_each_unless_covered() {
+        let config = config(
+            "[domains.\"a.example\"]\n[tls.acme]\ndirectory = \"letsencrypt\"\nchallenge = \"http-01\"\n\
+             hosts = [\"mail.a.example\", \"autoconfig.a.example\", \"www.b.example\"]\n",
+        );
+        let names: Vec<Vec<String>> = acme_certificates(&config)
+            .certificates
+            .into_iter()
+            .map(|certificate| certificate.names)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                vec!["autoconfig.a.example", "autodiscover.a.example"],
+                vec!["mail.a.example"],
+                vec!["www.b.example"],
+            ]
+        );
     }
 }

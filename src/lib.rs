@@ -17,6 +17,7 @@
 //! - [`webform`]: the download page for iPhones (templates, languages, QR code).
 //! - [`profile`]: Apple `.mobileconfig` profiles, and their check against Apple's schema.
 //! - [`signing`]: CMS SignedData signing of profiles and verification of signed ones.
+//! - [`acme`]: HTTPS certificates from an ACME CA, obtained and renewed in the background.
 //! - [`import`]: `automx.conf` and Thunderbird ISPDB files → `mxconf.toml` text.
 //! - [`answer`]: request → answer, the one policy (unknown domains, redirects, the profile
 //!   pipeline) that both front ends call.
@@ -32,6 +33,7 @@
 //! starts the server (`mxconf serve`); `tests/integration/architecture.rs` keeps it so.
 
 pub mod account;
+pub mod acme;
 pub mod answer;
 pub mod backend;
 pub mod cli;

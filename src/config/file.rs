@@ -16,6 +16,7 @@ use super::profile::ProfileFile;
 use super::provider::ProviderFile;
 use super::server::ServerFile;
 use super::signing::SigningFile;
+use super::tls::TlsFile;
 use super::web::WebFile;
 
 #[derive(Debug, Deserialize)]
@@ -43,6 +44,9 @@ pub struct ConfigFile {
     pub signing: Option<Spanned<SigningFile>>,
     #[serde(default)]
     pub web: WebFile,
+    /// HTTPS served by mxconf itself, certificates from files or an ACME CA.
+    #[serde(default)]
+    pub tls: TlsFile,
     /// Per-user sources (`[backends.NAME]`), named by domains' `sources`.
     #[serde(default)]
     pub backends: BTreeMap<String, Spanned<BackendFile>>,

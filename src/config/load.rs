@@ -20,6 +20,7 @@ use super::profile::{self, ProfileSettings};
 use super::provider;
 use super::server::{self, ConnectionSettings};
 use super::signing::{self, SigningSettings};
+use super::tls::{self, TlsSettings};
 use super::web::{self, WebSettings};
 use crate::account::{Domain, Provider};
 
@@ -59,6 +60,8 @@ pub struct Config {
     pub profile: ProfileSettings,
     /// `[signing]`; `None` serves profiles unsigned (and the server says so at start).
     pub signing: Option<SigningSettings>,
+    /// `[tls]`: HTTPS served here, and `[tls.acme]`.
+    pub tls: TlsSettings,
     domains: Domains,
 }
 
@@ -102,6 +105,7 @@ impl Config {
         let web = web::check(&mut checker, &raw.web);
         let domains = domain::check_all(&mut checker, &raw.defaults, &raw.domains, &backend_names);
         let signing = signing::check(&mut checker, raw.signing.as_ref());
+        let tls = tls::check(&mut checker, &raw.tls);
         // Exact names before wildcards, each in name order: the default probe address does
         // not depend on hash order.
         let mut listing: Vec<(&str, &[usize])> = domains
@@ -127,6 +131,7 @@ impl Config {
             web,
             profile,
             signing,
+            tls,
             domains,
         })
     }

@@ -9,6 +9,7 @@
 //! through `checker.rs`, a leaf, and resolves its paths there. Modules here import only the
 //! modules below them: sections never import `load`, `file` or this file.
 
+pub mod acme;
 pub mod backend;
 mod checker;
 pub mod domain;
@@ -23,6 +24,7 @@ mod provider;
 mod redirect;
 mod server;
 mod signing;
+mod tls;
 pub mod web;
 
 pub use domain::DomainSettings;
@@ -35,6 +37,7 @@ pub use profile::ProfileSettings;
 pub use redirect::DomainRedirect;
 pub use server::ConnectionSettings;
 pub use signing::SigningSettings;
+pub use tls::TlsSettings;
 pub use web::WebSettings;
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! to bottom. Nothing here decides an answer or renders a protocol; it maps requests to
 //! [`Answers`] and their answers and refusals to responses.
 
+mod acme;
 pub mod autoconfig;
 pub mod autodiscover;
 mod connections;
@@ -34,6 +35,7 @@ use tower::util::MapRequestLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::acme::{Acme, Http01Tokens, Responder};
 use crate::answer::{Answers, Refusal};
 use crate::config::{Config, ConnectionSettings};
 use crate::limits::{LimitError, Limiter};
@@ -57,6 +59,8 @@ pub struct AppState {
     csp: HeaderValue,
     /// `[limits]`; its counters outlive a reload that keeps the store.
     pub limiter: Limiter,
+    /// The http-01 challenges an ACME order has published; the same map across reloads.
+    pub http01: Arc<Http01Tokens>,
 }
 
 /// Why the server cannot start with this configuration.
@@ -99,11 +103,14 @@ impl AppState {
             Some(previous) => Limiter::renewed(&config.limits, &previous.limiter)?,
             None => Limiter::new(&config.limits)?,
         };
+        let http01 =
+            previous.map_or_else(Default::default, |previous| Arc::clone(&previous.http01));
         Ok(AppState {
             answers,
             webform,
             csp,
             limiter,
+            http01,
         })
     }
 }
@@ -141,6 +148,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/autodiscover/autodiscover.json/v1.0/{email}",
             get(autodiscover::json_path),
         )
+        .route("/.well-known/acme-challenge/{token}", get(acme::challenge))
         .route(HEALTH_ROUTE, get(|| async { "ok\n" }))
         .route(READY_ROUTE, get(ready))
         // The download form and its embedded assets.
@@ -307,7 +315,20 @@ pub async fn serve(config: Config, listen: Vec<SocketAddr>) -> std::io::Result<(
     if metrics_listen.is_some() {
         crate::metrics::install().map_err(std::io::Error::other)?;
     }
+    let acme = config.tls.acme.clone().map(|settings| {
+        let names = crate::hostnames::acme_certificates(&config);
+        for wildcard in &names.wildcards {
+            tracing::info!(
+                "ACME: {wildcard} is a wildcard entry; a CA issues its names only to a DNS challenge, so its hosts need a certificate of your own"
+            );
+        }
+        (settings, names.certificates)
+    });
     let state = AppState::load(config).map_err(std::io::Error::other)?;
+    if let Some((settings, certificates)) = acme {
+        let responder = Responder::Http01(Arc::clone(&state.http01));
+        Acme::start(settings, certificates, responder, Arc::new(|_| {}))?;
+    }
     let (stop, stopping) = watch::channel(false);
     let live = Arc::new(Live::new(state));
     let shared = Shared::new(Arc::clone(&connections), Arc::clone(&live), stopping);

@@ -98,6 +98,7 @@ impl Live {
             ),
             ("[log] format", config.log != old.log),
             ("[metrics] listen", config.metrics != old.metrics),
+            ("[tls.acme]", config.tls.acme != old.tls.acme),
         ] {
             if changed {
                 tracing::warn!("reload: {what} changed; that takes effect at the next restart");

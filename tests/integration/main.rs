@@ -4,6 +4,7 @@
 // Tests fail loudly on any unexpected error; unwrap/expect are the point here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod acme;
 mod architecture;
 mod autoconfig;
 mod autodiscover;

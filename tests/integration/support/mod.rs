@@ -6,6 +6,7 @@ pub mod cli;
 pub mod deployment;
 pub mod exchangelib;
 pub mod openssl;
+pub mod pebble;
 pub mod pox;
 pub mod process;
 pub mod servers;

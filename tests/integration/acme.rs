@@ -1,0 +1,170 @@
+//! `[tls.acme]` end to end against a real ACME CA (pebble, with pebble-challtestsrv as its
+//! DNS): certificates ordered in the background for every served domain, one each, checked
+//! with openssl against pebble's issuing root; a restart reuses them without a new order;
+//! a short validity is renewed; a CA that goes away leaves the server serving.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::pebble::Pebble;
+use crate::support::process::Served;
+use crate::support::servers::{free_port, run};
+
+const DOMAINS: [&str; 2] = ["example.com", "example.net"];
+
+fn config(dir: &Path, pebble: &Pebble) -> std::path::PathBuf {
+    let domains: String = DOMAINS
+        .iter()
+        .map(|domain| {
+            format!(
+                "[domains.\"{domain}\"]\n[[domains.\"{domain}\".imap]]\nhost = \"imap.{domain}\"\nport = 993\nsecurity = \"tls\"\n"
+            )
+        })
+        .collect();
+    let text = format!(
+        "[provider]\nid = \"example.com\"\ndisplay-name = \"Example Mail\"\nshort-name = \"Example\"\n\
+         {domains}[domains.\"*.hosted.example.com\"]\n\
+         [tls.acme]\ndirectory = \"{}\"\nca-file = \"{}\"\nstate-dir = \"state\"\n\
+         challenge = \"http-01\"\ncontact = [\"mailto:hostmaster@example.com\"]\n",
+        pebble.directory(),
+        pebble.https_root().display()
+    );
+    let file = dir.join("mxconf.toml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn serve(config: &Path, http_port: u16) -> Served {
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("mxconf"));
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .args(["--listen", &format!("127.0.0.1:{http_port}")])
+        .env("RUST_LOG", "info")
+        .env_remove("MXCONF_CONFIG")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    Served::spawn(command)
+}
+
+/// The stored chain of `domain` verifies against pebble's issuing root and covers exactly
+/// its two host names; returns the leaf's serial.
+fn verify_stored(state: &Path, domain: &str, root: &Path) -> String {
+    let dir = state.join("certificates").join(domain);
+    let chain = std::fs::read_to_string(dir.join("fullchain.pem")).unwrap();
+    let split = chain.find("-----END CERTIFICATE-----").unwrap() + 26;
+    std::fs::write(dir.join("leaf.pem"), &chain[..split]).unwrap();
+    std::fs::write(dir.join("intermediates.pem"), &chain[split..]).unwrap();
+    run(Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(root)
+        .arg("-untrusted")
+        .arg(dir.join("intermediates.pem"))
+        .arg(dir.join("leaf.pem")));
+    let text = Command::new("openssl")
+        .args(["x509", "-noout", "-serial", "-ext", "subjectAltName", "-in"])
+        .arg(dir.join("leaf.pem"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains(&format!(
+            "DNS:autoconfig.{domain}, DNS:autodiscover.{domain}"
+        )) || text.contains(&format!(
+            "DNS:autodiscover.{domain}, DNS:autoconfig.{domain}"
+        )),
+        "{text}"
+    );
+    std::fs::remove_file(dir.join("leaf.pem")).unwrap();
+    std::fs::remove_file(dir.join("intermediates.pem")).unwrap();
+    text.lines().next().unwrap().to_owned()
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn http01_one_certificate_per_domain_reused_after_a_restart() {
+    let http_port = free_port();
+    let pebble = Pebble::start(http_port, free_port(), None);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &pebble);
+    let state = dir.path().join("state");
+    let served = serve(&config, http_port);
+    // The server answers at once, while the certificates are being ordered.
+    run(Command::new("curl").args(["-sSf", &served.url("/healthz")]));
+    for domain in DOMAINS {
+        served.wait_for(&format!(
+            "obtained the certificate for autoconfig.{domain}, autodiscover.{domain}"
+        ));
+    }
+    served.wait_for("*.hosted.example.com is a wildcard entry");
+    assert_eq!(pebble.orders(), 2, "{}", pebble.log());
+    let root = pebble.issuing_root();
+    let serials: Vec<String> = DOMAINS
+        .iter()
+        .map(|domain| verify_stored(&state, domain, &root))
+        .collect();
+    assert_ne!(serials[0], serials[1]);
+    assert_eq!(mode(&state), 0o700);
+    for file in ["account.json", "certificates/example.com/privkey.pem"] {
+        assert_eq!(mode(&state.join(file)), 0o600, "{file}");
+    }
+    let log = served.log();
+    assert!(!log.contains("PRIVATE KEY"), "{log}");
+    drop(served);
+
+    // A restart serves the stored certificates and orders nothing.
+    let served = serve(&config, http_port);
+    for domain in DOMAINS {
+        served.wait_for(&format!(
+            "serving the stored certificate for autoconfig.{domain}, autodiscover.{domain}"
+        ));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(pebble.orders(), 2, "{}", served.log());
+    let again: Vec<String> = DOMAINS
+        .iter()
+        .map(|domain| verify_stored(&state, domain, &root))
+        .collect();
+    assert_eq!(again, serials);
+}
+
+#[test]
+fn short_lived_certificates_are_renewed_and_a_ca_outage_keeps_the_server_up() {
+    let http_port = free_port();
+    let mut pebble = Pebble::start(http_port, free_port(), Some(12));
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &pebble);
+    let state = dir.path().join("state");
+    let served = serve(&config, http_port);
+    let first = "obtained the certificate for autoconfig.example.com";
+    served.wait_for(first);
+    let root = pebble.issuing_root();
+    let serial = verify_stored(&state, "example.com", &root);
+    // Renewed at two thirds of 12 s.
+    served.wait_for_nth(first, 2);
+    let renewed = verify_stored(&state, "example.com", &root);
+    assert_ne!(serial, renewed);
+
+    // The CA goes away: the next renewal fails, logged once with the reason, and the server
+    // goes on answering.
+    pebble.stop();
+    served.wait_for("cannot obtain the certificate for autoconfig.example.com");
+    run(Command::new("curl").args(["-sSf", &served.url("/healthz")]));
+    assert_eq!(
+        served.count("cannot obtain the certificate for autoconfig.example.com"),
+        1
+    );
+    assert!(
+        state
+            .join("certificates/example.com/fullchain.pem")
+            .exists()
+    );
+}
