@@ -167,6 +167,18 @@ fn holds<'t>(
     }
 }
 
+/// The complaint about a name or login that holds a control character (a line break, a tab,
+/// NUL...): clients show names on one line and send a login name byte for byte, and a CR/LF
+/// pair would start a new line in every answer that carries it.
+pub(super) fn control_character(text: &str) -> Option<String> {
+    text.chars().find(|c| c.is_control()).map(|c| {
+        format!(
+            "contains the control character U+{:04X}; write it on one line, without control characters",
+            u32::from(c)
+        )
+    })
+}
+
 /// `domain "example.org": smtp[1].port`, `defaults: imap[0].security`, `backends.dir.scope`.
 fn label(path: &[Step<'_>]) -> String {
     let dotted = |steps: &[Step<'_>]| {

@@ -332,6 +332,13 @@ fn check_server(
             "must not be empty (clients need a login name)".into(),
         );
         ok = false;
+    } else if let Some(problem) = super::checker::control_character(&username) {
+        checker.report(
+            entry.username.as_ref().map(Spanned::span).as_ref(),
+            format!("{field}.username"),
+            problem,
+        );
+        ok = false;
     }
     let sasl: Vec<SaslMechanism> = entry
         .sasl

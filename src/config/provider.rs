@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::checker::Checker;
+use super::checker::{Checker, control_character};
 use crate::account::{Domain, Provider};
 
 #[derive(Debug, Deserialize)]
@@ -36,6 +36,9 @@ pub(super) fn check(checker: &mut Checker<'_>, provider: &ProviderFile) -> Provi
                 field.into(),
                 format!("must be 1 to {limit} characters, not {length}"),
             );
+        }
+        if let Some(problem) = control_character(value.get_ref()) {
+            checker.report(Some(&value.span()), field.into(), problem);
         }
     }
     Provider {

@@ -138,6 +138,11 @@ pub fn import(text: &str, file: &str) -> Result<Imported, ImportError> {
             domains[0].clone()
         }
     };
+    // Names and logins go into answers as single lines: a CR/LF or another control character
+    // inside one (`&#10;` in the XML) is refused here, with its line, as check-config would.
+    for (parent, name) in [(provider, "displayName"), (provider, "displayShortName")] {
+        refuse_control_characters(parent, name, &invalid)?;
+    }
     let display_name = child_text(provider, "displayName")
         .map(str::trim)
         .filter(|name| !name.is_empty())
@@ -328,6 +333,7 @@ fn server(
         // client-IP-address / SMTP-after-POP: the client sends no credentials itself.
         authentication.push(AuthMethod::None);
     }
+    refuse_control_characters(node, "username", invalid)?;
     let username = child(node, "username")
         .and_then(|n| n.text())
         .map(str::trim)
@@ -354,6 +360,31 @@ fn server(
         authentication,
         username,
     })
+}
+
+/// The `<name>` child of `parent`, trimmed, must hold no control character.
+fn refuse_control_characters(
+    parent: Node<'_, '_>,
+    name: &str,
+    invalid: &dyn Fn(Node<'_, '_>, String) -> ImportError,
+) -> Result<(), ImportError> {
+    let Some(node) = child(parent, name) else {
+        return Ok(());
+    };
+    match node
+        .text()
+        .map(str::trim)
+        .and_then(|text| text.chars().find(|c| c.is_control()))
+    {
+        Some(c) => Err(invalid(
+            node,
+            format!(
+                "<{name}> contains the control character U+{:04X}; mxconf sends it on one line, so fix the file",
+                u32::from(c)
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// ISPDB authentication names (plus Thunderbird 2's `plain`/`secure`) → mxconf's methods.

@@ -26,6 +26,28 @@ fn check_config_names_file_line_and_field() {
     );
 }
 
+/// Names and logins go into answers as they are: a CR/LF or another control character in one
+/// is refused with file, line and field, as a TOML escape (`\r\n`, `\u0000`) can write it.
+#[test]
+fn check_config_refuses_control_characters_in_names_and_logins() {
+    let (_dir, path) = temp_file(
+        "mxconf.toml",
+        "[provider]\nid = \"example.org\"\ndisplay-name = \"Evil\\r\\nName\"\nshort-name = \"E\\u0000\"\n\
+         [[domains.\"example.org\".imap]]\nhost = \"imap.example.org\"\nport = 993\nsecurity = \"tls\"\n\
+         username = \"%EMAILADDRESS%\\nX-Header: 1\"\n",
+    );
+    let output = check_config(&path);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    for expected in [
+        "mxconf.toml:3: provider.display-name: contains the control character U+000D",
+        "mxconf.toml:4: provider.short-name: contains the control character U+0000",
+        "mxconf.toml:9: domain \"example.org\": imap[0].username: contains the control character U+000A",
+    ] {
+        assert!(stderr.contains(expected), "{expected}\n{stderr}");
+    }
+}
+
 #[test]
 fn missing_config_file_is_a_usage_error() {
     mxconf()

@@ -457,6 +457,48 @@ fn ispdb_errors_name_file_and_line() {
     );
 }
 
+/// A line break (or any control character) in a name or login would go into every answer: the
+/// importer refuses it with the file and line of the element, whichever of the three it is in.
+#[test]
+fn ispdb_control_characters_in_names_and_logins_are_refused_with_the_line() {
+    let server = "<incomingServer type=\"imap\"><hostname>imap.x.example</hostname><port>993</port>\
+                  <socketType>SSL</socketType>";
+    for (tag, element, line) in [
+        (
+            "displayName",
+            "<displayName>Evil&#13;&#10;Name</displayName>".to_owned(),
+            3,
+        ),
+        (
+            "displayShortName",
+            "<displayShortName>Ev&#9;il</displayShortName>".to_owned(),
+            3,
+        ),
+        (
+            "username",
+            format!("{server}\n<username>%EMAILADDRESS%&#10;x</username></incomingServer>"),
+            4,
+        ),
+    ] {
+        let xml = format!(
+            "<?xml version=\"1.0\"?>\n<clientConfig><emailProvider id=\"x.example\">\n<domain>x.example</domain>{element}\n\
+             </emailProvider></clientConfig>\n"
+        );
+        let (_dir, path) = temp_file("evil.xml", &xml);
+        let output = import("ispdb", &path);
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(output.status.code(), Some(1), "{element}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "mxconf: {}:{line}: <{tag}> contains the control character U+",
+                path.display()
+            )),
+            "{element}: {stderr}"
+        );
+        assert!(output.stdout.is_empty());
+    }
+}
+
 /// An automx `backend = sql` section becomes a `[backends.…]` SQL source that really runs:
 /// the translated query finds the user in SQLite through bound parameters, and the address
 /// can no longer rewrite the query the way automx's string interpolation let it.
