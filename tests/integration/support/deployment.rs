@@ -9,7 +9,7 @@
 //! secure and would offer passwords before STARTTLS to it, which no real client sees.
 
 use std::fmt::Write as _;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -25,18 +25,10 @@ use openssl::x509::extension::{
 use openssl::x509::{X509, X509Builder, X509NameBuilder};
 use tempfile::TempDir;
 
-use super::servers::{is_root, run, wait_for};
+use super::servers::{free_port_on, is_root, run, wait_for};
 
 /// Where the mail servers listen (see the module header).
 pub const MAIL_IP: &str = "127.0.0.2";
-
-/// A free TCP port on `ip`.
-pub fn free_port_on(ip: &str) -> u16 {
-    TcpListener::bind((ip, 0))
-        .and_then(|listener| listener.local_addr())
-        .expect("ephemeral port")
-        .port()
-}
 
 /// A temporary directory the unprivileged servers can write to.
 fn shared_dir() -> TempDir {

@@ -1,6 +1,6 @@
 //! Real PostgreSQL, MariaDB and OpenLDAP servers for the backend tests, and Redis for the
-//! shared limits: each started in its own temporary directory on 127.0.0.1 and a free
-//! ephemeral port, stopped on drop. A missing binary fails the test (CI installs
+//! shared limits: each started in its own temporary directory on 127.0.0.1 and a free port
+//! ([`free_port_on`]), stopped on drop. A missing binary fails the test (CI installs
 //! `postgresql`, `mariadb-server`, `slapd` and `redis-server`); nothing is skipped.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -14,12 +14,65 @@ use tempfile::TempDir;
 /// Debian's PostgreSQL 15 server binaries.
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
-/// A port nobody listens on right now (the OS picks it; we release it for the server).
+/// A port on 127.0.0.1 for a server a test starts: see [`free_port_on`].
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("ephemeral port")
-        .port()
+    free_port_on("127.0.0.1")
+}
+
+/// A TCP and UDP port on `ip` that nothing uses now, for a server that binds it a moment
+/// later. Taken below the kernel's ephemeral range: a port the OS picked for `bind(0)` would
+/// be free for anyone in that moment, and under load it went to another test's server or to
+/// one of the thousands of client connections (their source ports come from that range). Here
+/// nothing but another such pick can take it, and this process never picks one twice; each
+/// process starts at its own place in the range, so parallel runs on one machine rarely
+/// meet (the servers that bind once retry with new ports when they do).
+pub fn free_port_on(ip: &str) -> u16 {
+    use std::net::UdpSocket;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let (low, span) = below_ephemeral_ports();
+    let start = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = u16::try_from(low + offset).expect("port range");
+        if TcpListener::bind((ip, port)).is_ok() && UdpSocket::bind((ip, port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on {ip} below the ephemeral range");
+}
+
+/// The first port and the number of ports between 10000 and the kernel's ephemeral range.
+fn below_ephemeral_ports() -> (u32, u32) {
+    const LOW: u32 = 10_000;
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    assert!(
+        ephemeral > LOW + 1_000,
+        "the ephemeral port range starts at {ephemeral}: too low for the test servers' ports"
+    );
+    (LOW, ephemeral - LOW)
+}
+
+/// Starts a server that binds fixed ports: `start` is given `count` ports from
+/// [`free_port_on`] and tried again with new ones (five tries) when it fails, since another
+/// process may still have taken one since the pick. Its error is the server's own report.
+pub fn start_on_free_ports<T>(
+    ip: &str,
+    count: usize,
+    mut start: impl FnMut(&[u16]) -> Result<T, String>,
+) -> T {
+    let mut failures = Vec::new();
+    for _ in 0..5 {
+        let ports: Vec<u16> = (0..count).map(|_| free_port_on(ip)).collect();
+        match start(&ports) {
+            Ok(started) => return started,
+            Err(report) => failures.push(format!("on {ports:?}: {report}")),
+        }
+    }
+    panic!("the server did not start:\n{}", failures.join("\n"));
 }
 
 /// Polls until something accepts connections on 127.0.0.1:`port`, for at most 20 s.
@@ -46,6 +99,37 @@ pub fn run(command: &mut Command) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// [`run`] for a start that may fail on a taken port: the command's report instead of a panic.
+fn try_run(command: &mut Command) -> Result<(), String> {
+    let output = command.output().unwrap_or_else(|error| {
+        panic!("cannot run {command:?}: {error} (is the package installed?)")
+    });
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{command:?} failed: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+/// Polls until `child` accepts connections on 127.0.0.1:`port` (at most 20 s); its exit
+/// status when it ends first, as a server does that cannot bind.
+fn wait_for_child(child: &mut Child, port: u16) -> Result<(), String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("exited with {status} before listening on {addr}"));
+        }
+        assert!(Instant::now() < deadline, "nothing listens on {addr}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
 }
 
 pub fn is_root() -> bool {
@@ -102,31 +186,44 @@ impl Postgres {
             .args(["-U", "mxconf", "--auth=scram-sha-256", "--no-sync"])
             .arg(format!("--pwfile={}", password_file.display())));
         let mut postgres = Postgres {
-            port: free_port(),
+            port: 0,
             dir,
             password_file,
             running: false,
         };
-        postgres.start_again();
+        start_on_free_ports("127.0.0.1", 1, |ports| {
+            postgres.port = ports[0];
+            postgres.try_start()
+        });
         postgres.psql(schema);
         postgres
     }
 
+    /// Starts it again on its port, after [`Postgres::stop`].
     pub fn start_again(&mut self) {
+        if let Err(report) = self.try_start() {
+            panic!("{report}");
+        }
+    }
+
+    fn try_start(&mut self) -> Result<(), String> {
         let dir = self.dir.path();
-        run(pg_command(dir, "pg_ctl")
-            .arg("-D")
-            .arg(dir.join("data"))
-            .arg("-l")
-            .arg(dir.join("log"))
-            .args(["-w", "-t", "60", "-o"])
-            .arg(format!(
-                "-h 127.0.0.1 -p {} -k {} -F",
-                self.port,
-                dir.display()
-            ))
-            .arg("start"));
+        try_run(
+            pg_command(dir, "pg_ctl")
+                .arg("-D")
+                .arg(dir.join("data"))
+                .arg("-l")
+                .arg(dir.join("log"))
+                .args(["-w", "-t", "60", "-o"])
+                .arg(format!(
+                    "-h 127.0.0.1 -p {} -k {} -F",
+                    self.port,
+                    dir.display()
+                ))
+                .arg("start"),
+        )?;
         self.running = true;
+        Ok(())
     }
 
     pub fn stop(&mut self) {
@@ -230,12 +327,15 @@ impl MariaDb {
         let password_file = dir.path().join("password");
         std::fs::write(&password_file, format!("{}\n", Self::PASSWORD)).expect("password file");
         let mut mariadb = MariaDb {
-            port: free_port(),
+            port: 0,
             dir,
             password_file,
             server: None,
         };
-        mariadb.start_again();
+        start_on_free_ports("127.0.0.1", 1, |ports| {
+            mariadb.port = ports[0];
+            mariadb.try_start()
+        });
         let password = Self::PASSWORD.replace('\'', "''");
         mariadb.sql_in(
             "mysql",
@@ -251,7 +351,14 @@ impl MariaDb {
         mariadb
     }
 
+    /// Starts it again on its port, after [`MariaDb::stop`].
     pub fn start_again(&mut self) {
+        if let Err(report) = self.try_start() {
+            panic!("mariadbd {report}");
+        }
+    }
+
+    fn try_start(&mut self) -> Result<(), String> {
         let dir = self.dir.path();
         let mut server = Command::new("mariadbd");
         server
@@ -273,10 +380,12 @@ impl MariaDb {
         if is_root() {
             server.arg("--user=root");
         }
-        self.server = Some(server.spawn().unwrap_or_else(|error| {
+        let mut server = server.spawn().unwrap_or_else(|error| {
             panic!("cannot run mariadbd: {error} (install mariadb-server)")
-        }));
-        wait_for_port(self.port);
+        });
+        let started = wait_for_child(&mut server, self.port);
+        self.server = Some(server);
+        started
     }
 
     /// Kills the server at once, as a crash or a pulled cable would.
@@ -392,34 +501,49 @@ impl Slapd {
         let password_file = path.join("password");
         std::fs::write(&password_file, Self::PASSWORD).expect("password file");
         let mut slapd = Slapd {
-            port: free_port(),
-            tls_port: tls.then(free_port),
+            port: 0,
+            tls_port: None,
             dir,
             password_file,
             running: false,
         };
-        slapd.start_again();
+        start_on_free_ports("127.0.0.1", 1 + usize::from(tls), |ports| {
+            slapd.port = ports[0];
+            slapd.tls_port = ports.get(1).copied();
+            slapd.try_start()
+        });
         slapd
     }
 
-    /// slapd forks into the background; its parent may exit before the listener is up, so
-    /// wait (bounded) until the port accepts connections.
+    /// Starts it again on its ports, after [`Slapd::stop`].
     pub fn start_again(&mut self) {
+        if let Err(report) = self.try_start() {
+            panic!("{report}");
+        }
+    }
+
+    /// slapd binds its listeners before it forks into the background, so a taken port makes
+    /// the command fail; its parent may exit before the listener accepts, so wait (bounded)
+    /// until the ports do.
+    fn try_start(&mut self) -> Result<(), String> {
         let path = self.dir.path();
         let mut urls = format!("ldap://127.0.0.1:{}/", self.port);
         if let Some(port) = self.tls_port {
             urls.push_str(&format!(" ldaps://127.0.0.1:{port}/"));
         }
-        run(Command::new("/usr/sbin/slapd")
-            .arg("-f")
-            .arg(path.join("slapd.conf"))
-            .arg("-h")
-            .arg(urls));
+        try_run(
+            Command::new("/usr/sbin/slapd")
+                .arg("-f")
+                .arg(path.join("slapd.conf"))
+                .arg("-h")
+                .arg(urls),
+        )?;
         self.running = true;
         wait_for_port(self.port);
         if let Some(port) = self.tls_port {
             wait_for_port(port);
         }
+        Ok(())
     }
 
     pub fn stop(&mut self) {
@@ -472,17 +596,27 @@ impl Redis {
         std::fs::write(&password_file, format!("{}\n", Self::PASSWORD)).expect("password file");
         let mut redis = Redis {
             dir,
-            port: free_port(),
+            port: 0,
             password_file,
             child: None,
         };
-        redis.start_again();
+        start_on_free_ports("127.0.0.1", 1, |ports| {
+            redis.port = ports[0];
+            redis.try_start()
+        });
         redis
     }
 
-    /// Starts it (again) on the same port and waits until it accepts connections.
+    /// Starts it again on the same port, after [`Redis::stop`].
     pub fn start_again(&mut self) {
-        let child = Command::new("redis-server")
+        if let Err(report) = self.try_start() {
+            panic!("redis-server {report}");
+        }
+    }
+
+    /// Starts it and waits until it accepts connections.
+    fn try_start(&mut self) -> Result<(), String> {
+        let mut child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .args(["--requirepass", Self::PASSWORD])
@@ -493,8 +627,9 @@ impl Redis {
             .unwrap_or_else(|error| {
                 panic!("cannot run redis-server: {error} (is the redis-server package installed?)")
             });
+        let started = wait_for_child(&mut child, self.port);
         self.child = Some(child);
-        wait_for_port(self.port);
+        started
     }
 
     /// Kills it: connections drop, new ones are refused.
