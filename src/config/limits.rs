@@ -7,10 +7,12 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use ipnet::IpNet;
+use openssl::pkey::PKey;
+use openssl::x509::{X509, X509Ref};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::backend::{Secret, check_secret, parse_duration};
+use super::backend::{Secret, check_secret, parse_duration, read_ca_file};
 use super::checker::Checker;
 use crate::account::names::named_enum;
 
@@ -51,6 +53,9 @@ pub struct LimitsFile {
     pub password_file: Option<Spanned<String>>,
     pub password_env: Option<Spanned<String>>,
     pub store_timeout: Option<Spanned<String>>,
+    pub ca_file: Option<Spanned<String>>,
+    pub cert_file: Option<Spanned<String>>,
+    pub key_file: Option<Spanned<String>>,
     pub on_store_failure: Option<OnStoreFailure>,
 }
 
@@ -88,19 +93,42 @@ pub struct Budgets {
 pub enum StoreSettings {
     /// In this process: each instance counts on its own.
     Memory,
-    /// One Redis (or Valkey) server every instance counts into.
-    Redis(RedisSettings),
+    /// One Redis (or Valkey) server every instance counts into (boxed: its certificates and
+    /// URL are large beside the memory store's nothing).
+    Redis(Box<RedisSettings>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisSettings {
     /// `redis://HOST:PORT/DB` or `rediss://…`, never holding a password.
     pub url: url::Url,
+    /// Read at every connection, so a rotated password is used from the next one on.
     pub password: Option<Secret>,
+    /// `ca-file` of a `rediss://` store, as PEM: the authorities Redis's certificate is
+    /// checked against, instead of the system's.
+    pub ca_pem: Option<Vec<u8>>,
+    /// `cert-file` and `key-file`: the client certificate mxconf presents to a Redis that asks
+    /// for one (Redis's `tls-auth-clients`).
+    pub identity: Option<ClientIdentity>,
     /// Longest wait for one answer (and for a connection) before the failure policy applies.
     pub timeout: Duration,
     /// `file:line` of the `store` key, for `check-config --backends`.
     pub defined_at: String,
+}
+
+/// A client certificate chain and its key, both PEM, the key re-encoded as unencrypted PKCS#8
+/// (the form the TLS library takes). Read at load (and on every reload).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+/// Never prints the key.
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIdentity").finish_non_exhaustive()
+    }
 }
 
 impl Default for LimitSettings {
@@ -245,7 +273,8 @@ fn duration(
     }
 }
 
-/// `store`: `"memory"` or a Redis URL; the password and timeout keys belong to Redis only.
+/// `store`: `"memory"` or a Redis URL; the password and timeout keys belong to Redis only,
+/// the certificate keys to `rediss://`.
 fn store(checker: &mut Checker<'_>, raw: &LimitsFile) -> StoreSettings {
     let secret = check_secret(
         checker,
@@ -265,15 +294,11 @@ fn store(checker: &mut Checker<'_>, raw: &LimitsFile) -> StoreSettings {
             ("password-env", raw.password_env.as_ref()),
             ("store-timeout", raw.store_timeout.as_ref()),
         ];
-        for (key, value) in redis_only {
-            if let Some(value) = value {
-                checker.report(
-                    Some(&value.span()),
-                    format!("limits.{key}"),
-                    "applies to a Redis store only (store = \"redis://…\")".into(),
-                );
-            }
-        }
+        report_keys(
+            checker,
+            redis_only.into_iter().chain(tls_keys(raw)),
+            "applies to a Redis store only (store = \"redis://…\")",
+        );
         StoreSettings::Memory
     };
     let Some(value) = &raw.store else {
@@ -313,10 +338,139 @@ fn store(checker: &mut Checker<'_>, raw: &LimitsFile) -> StoreSettings {
             "the path must be a database number (redis://HOST:PORT/0)",
         );
     }
-    StoreSettings::Redis(RedisSettings {
+    // redis-rs reads `#insecure` as "do not check the certificate"; mxconf always checks it.
+    if url.fragment().is_some() {
+        return report(
+            checker,
+            "takes no #fragment: Redis's certificate is always checked (a private CA goes in ca-file)",
+        );
+    }
+    let (ca_pem, identity) = if url.scheme() == "rediss" {
+        (
+            raw.ca_file
+                .as_ref()
+                .and_then(|file| read_ca_file(checker, "limits", file, X509Ref::to_pem))
+                .map(|certificates| certificates.concat()),
+            client_identity(checker, raw),
+        )
+    } else {
+        report_keys(
+            checker,
+            tls_keys(raw),
+            "applies to a TLS store only (store = \"rediss://…\")",
+        );
+        (None, None)
+    };
+    StoreSettings::Redis(Box::new(RedisSettings {
         url,
         password: secret.flatten(),
+        ca_pem,
+        identity,
         timeout,
         defined_at: checker.location(&value.span()),
-    })
+    }))
+}
+
+/// The TLS keys of a Redis store, with their values when given.
+fn tls_keys(raw: &LimitsFile) -> [(&'static str, Option<&Spanned<String>>); 3] {
+    [
+        ("ca-file", raw.ca_file.as_ref()),
+        ("cert-file", raw.cert_file.as_ref()),
+        ("key-file", raw.key_file.as_ref()),
+    ]
+}
+
+/// Reports every given key of `keys` as not applying.
+fn report_keys<'a>(
+    checker: &mut Checker<'_>,
+    keys: impl IntoIterator<Item = (&'static str, Option<&'a Spanned<String>>)>,
+    message: &str,
+) {
+    for (key, value) in keys {
+        if let Some(value) = value {
+            checker.report(Some(&value.span()), format!("limits.{key}"), message.into());
+        }
+    }
+}
+
+/// `cert-file` and `key-file`, both or neither: the chain, and the key that belongs to its
+/// first certificate, read now so that a wrong file is a config error with its line.
+fn client_identity(checker: &mut Checker<'_>, raw: &LimitsFile) -> Option<ClientIdentity> {
+    let (cert_file, key_file) = match (&raw.cert_file, &raw.key_file) {
+        (None, None) => return None,
+        (Some(cert_file), Some(key_file)) => (cert_file, key_file),
+        (Some(given), None) | (None, Some(given)) => {
+            let key = if raw.cert_file.is_some() {
+                "cert-file"
+            } else {
+                "key-file"
+            };
+            checker.report(
+                Some(&given.span()),
+                format!("limits.{key}"),
+                "cert-file and key-file go together (the client certificate and its key)".into(),
+            );
+            return None;
+        }
+    };
+    let cert_path = checker.path(cert_file.get_ref());
+    let chain = match crate::files::read_small(&cert_path)
+        .map_err(|error| format!("cannot read {}: {error}", cert_path.display()))
+        .and_then(|pem| {
+            X509::stack_from_pem(&pem)
+                .ok()
+                .filter(|chain| !chain.is_empty())
+                .ok_or_else(|| format!("{}: no PEM certificate in it", cert_path.display()))
+        }) {
+        Ok(chain) => chain,
+        Err(problem) => {
+            checker.report(Some(&cert_file.span()), "limits.cert-file".into(), problem);
+            return None;
+        }
+    };
+    let key_path = checker.path(key_file.get_ref());
+    // An empty passphrase: an encrypted key is refused instead of prompting on a terminal.
+    let key = crate::files::read_small(&key_path)
+        .map_err(|error| format!("cannot read {}: {error}", key_path.display()))
+        .and_then(|pem| {
+            PKey::private_key_from_pem_passphrase(&pem, b"").map_err(|_| {
+                format!(
+                    "{}: no unencrypted PEM private key in it",
+                    key_path.display()
+                )
+            })
+        })
+        .and_then(|key| {
+            let matches = chain[0]
+                .public_key()
+                .is_ok_and(|public| public.public_eq(&key));
+            if matches {
+                Ok(key)
+            } else {
+                Err(format!(
+                    "{}: not the key of the first certificate in {}",
+                    key_path.display(),
+                    cert_path.display()
+                ))
+            }
+        });
+    let encoded = key.and_then(|key| {
+        let cert_pem: Result<Vec<Vec<u8>>, _> = chain
+            .iter()
+            .map(|certificate| certificate.to_pem())
+            .collect();
+        cert_pem
+            .and_then(|cert_pem| {
+                let key_pem = key.private_key_to_pem_pkcs8()?;
+                Ok((cert_pem.concat(), key_pem))
+            })
+            .map_err(|error| format!("{}: cannot re-encode: {error}", key_path.display()))
+    });
+    match encoded {
+        Ok((cert_pem, key_pem)) => Some(ClientIdentity { cert_pem, key_pem }),
+        Err(problem) => {
+            checker.report(Some(&key_file.span()), "limits.key-file".into(), problem);
+            None
+        }
+    }
 }

@@ -316,6 +316,22 @@ fn limits_default_to_automx_budgets_and_check_every_key() {
             "store-timeout = \"1s\"",
             "mxconf.toml:6: limits.store-timeout: applies to a Redis store only (store = \"redis://…\")",
         ),
+        (
+            "ca-file = \"ca.pem\"",
+            "mxconf.toml:6: limits.ca-file: applies to a Redis store only (store = \"redis://…\")",
+        ),
+        (
+            "store = \"redis://localhost\"\nkey-file = \"k.pem\"",
+            "mxconf.toml:7: limits.key-file: applies to a TLS store only (store = \"rediss://…\")",
+        ),
+        (
+            "store = \"rediss://localhost/0#insecure\"",
+            "mxconf.toml:6: limits.store: takes no #fragment: Redis's certificate is always checked (a private CA goes in ca-file)",
+        ),
+        (
+            "store = \"rediss://localhost\"\ncert-file = \"c.pem\"",
+            "mxconf.toml:7: limits.cert-file: cert-file and key-file go together (the client certificate and its key)",
+        ),
     ];
     for (line, expected) in cases {
         let errors = messages(load(&format!("{PROVIDER}[limits]\n{line}\n")).unwrap_err());
@@ -415,5 +431,66 @@ fn sasl_names_are_checked_and_kept_upper_case() {
             "mxconf.toml:9: domain \"example.org\": imap[0].sasl[1]: \"SCRAM SHA\" is not a SASL \
           mechanism name (RFC 4422: 1-20 of A-Z 0-9 - _)"
         ]
+    );
+}
+
+#[test]
+fn redis_tls_files_are_read_at_load_and_checked() {
+    use super::limits::StoreSettings;
+    let certs = concat!(env!("CARGO_MANIFEST_DIR"), "/certs");
+    let limits = |keys: &str| {
+        Config::from_toml(
+            &format!("{PROVIDER}[limits]\nstore = \"rediss://cache.example.org/0\"\n{keys}\n"),
+            ConfigSource::File(PathBuf::from(certs).join("mxconf.toml")),
+        )
+    };
+    let config =
+        limits("ca-file = \"root.pem\"\ncert-file = \"signer.pem\"\nkey-file = \"signer.key\"")
+            .unwrap();
+    let StoreSettings::Redis(settings) = &config.limits.store else {
+        panic!("{:?}", config.limits.store);
+    };
+    let ca = settings.ca_pem.as_deref().unwrap();
+    assert!(ca.starts_with(b"-----BEGIN CERTIFICATE-----"));
+    let identity = settings.identity.as_ref().unwrap();
+    assert!(identity.key_pem.starts_with(b"-----BEGIN PRIVATE KEY-----"));
+    // The key never shows in a debug print of the settings.
+    assert!(!format!("{settings:?}").contains("PRIVATE"));
+    let cases = [
+        (
+            "ca-file = \"missing.pem\"",
+            "mxconf.toml:7: limits.ca-file: cannot read",
+        ),
+        (
+            "ca-file = \"signer.key\"",
+            "mxconf.toml:7: limits.ca-file: ",
+        ),
+        (
+            "cert-file = \"signer.pem\"\nkey-file = \"signer-ec.key\"",
+            "mxconf.toml:8: limits.key-file: ",
+        ),
+        (
+            "cert-file = \"signer.key\"\nkey-file = \"signer.key\"",
+            "mxconf.toml:7: limits.cert-file: ",
+        ),
+        (
+            "cert-file = \"signer.pem\"\nkey-file = \"signer.pem\"",
+            "mxconf.toml:8: limits.key-file: ",
+        ),
+    ];
+    for (keys, expected) in cases {
+        let errors = messages(limits(keys).unwrap_err());
+        assert!(
+            errors.len() == 1 && errors[0].contains(expected),
+            "{keys}: {errors:?}"
+        );
+    }
+    let errors =
+        messages(limits("cert-file = \"signer.pem\"\nkey-file = \"signer-ec.key\"").unwrap_err());
+    assert!(
+        errors[0].ends_with(&format!(
+            "not the key of the first certificate in {certs}/signer.pem"
+        )),
+        "{errors:?}"
     );
 }

@@ -7,13 +7,15 @@
 //! in a client error), on Redis's own clock so that instances with skewed clocks agree. Every
 //! write renews the key's expiry, so an idle client's key vanishes by itself: no cleanup job.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{IntoConnectionInfo as _, Script};
-use tokio::sync::OnceCell;
+use redis::{ClientTlsConfig, IntoConnectionInfo as _, Script, TlsCertificates};
 
 use super::{ClientKey, Cost, Reason, Refused, StoreError, Verdict};
+use crate::config::backend::Secret;
 use crate::config::limits::{Budgets, RedisSettings};
 
 /// Admits a request or refuses it; the same rules as `ClientState::admit`. Times in
@@ -74,14 +76,16 @@ redis.call('PEXPIRE', key, keep)
 return 1
 ";
 
-/// Reconnection attempts per reconnection; requests keep their own timeout meanwhile.
-const RECONNECT_RETRIES: usize = 2;
-
 pub struct RedisStore {
-    client: redis::Client,
-    /// Made at the first request: the manager starts a task, which needs the runtime the
-    /// requests run on (a configuration is built and checked outside any).
-    manager: OnceCell<ConnectionManager>,
+    url: url::Url,
+    /// Read whenever a connection manager is made, so a rotated password is used by the next.
+    password: Option<Secret>,
+    tls: Option<TlsCertificates>,
+    /// The manager of the moment and its generation, made at the first request after start
+    /// or after a failure (the manager starts a task, which needs the runtime the requests run
+    /// on; a configuration is built and checked outside any).
+    manager: Mutex<Option<(u64, ConnectionManager)>>,
+    generations: AtomicU64,
     timeout: Duration,
     admit: Script,
     record_error: Script,
@@ -97,41 +101,80 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// Reads the password now (a file that cannot be read stops the start, with its name).
+    /// Checks the URL and reads the password once now, so that a file that cannot be read
+    /// stops the start with its name.
     pub fn new(settings: &RedisSettings) -> Result<Self, String> {
-        let mut info = settings
-            .url
-            .clone()
-            .into_connection_info()
-            .map_err(|error| format!("Redis URL: {error}"))?;
-        if let Some(secret) = &settings.password {
-            let password = secret.read()?;
-            let redis = info.redis_settings().clone().set_password(password);
-            info = info.set_redis_settings(redis);
-        }
-        let client = redis::Client::open(info).map_err(|error| format!("Redis: {error}"))?;
-        Ok(RedisStore {
-            client,
-            manager: OnceCell::new(),
+        let tls =
+            (settings.ca_pem.is_some() || settings.identity.is_some()).then(|| TlsCertificates {
+                client_tls: settings.identity.as_ref().map(|identity| ClientTlsConfig {
+                    client_cert: identity.cert_pem.clone(),
+                    client_key: identity.key_pem.clone(),
+                }),
+                root_cert: settings.ca_pem.clone(),
+            });
+        let store = RedisStore {
+            url: settings.url.clone(),
+            password: settings.password.clone(),
+            tls,
+            manager: Mutex::new(None),
+            generations: AtomicU64::new(0),
             timeout: settings.timeout,
             admit: Script::new(ADMIT),
             record_error: Script::new(RECORD_ERROR),
-        })
+        };
+        store.client().map_err(|StoreError(error)| error)?;
+        Ok(store)
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+    /// A client for the URL, the TLS settings and the password as its file has it now.
+    fn client(&self) -> Result<redis::Client, StoreError> {
+        let mut info = self
+            .url
+            .clone()
+            .into_connection_info()
+            .map_err(|error| StoreError(format!("Redis URL: {error}")))?;
+        if let Some(secret) = &self.password {
+            let password = secret.read().map_err(StoreError)?;
+            let redis = info.redis_settings().clone().set_password(password);
+            info = info.set_redis_settings(redis);
+        }
+        match &self.tls {
+            Some(tls) => redis::Client::build_with_tls(info, tls.clone()),
+            None => redis::Client::open(info),
+        }
+        .map_err(|error| StoreError(format!("Redis: {error}")))
+    }
+
+    /// The manager of the moment, made if there is none. No retries inside it: a failure
+    /// comes back at once with its own reason (refused, certificate, password), and the
+    /// limiter's breaker is what tries again.
+    fn connection(&self) -> Result<(u64, ConnectionManager), StoreError> {
+        let mut manager = self.manager.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(current) = &*manager {
+            return Ok(current.clone());
+        }
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(RECONNECT_RETRIES)
-            .set_max_delay(self.timeout);
-        self.manager
-            .get_or_try_init(|| async {
-                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-            })
-            .await
-            .cloned()
-            .map_err(|error| StoreError(error.to_string()))
+            .set_number_of_retries(0);
+        let made = ConnectionManager::new_lazy_with_config(self.client()?, config)
+            .map_err(|error| StoreError(error.to_string()))?;
+        let current = (self.generations.fetch_add(1, Ordering::Relaxed), made);
+        *manager = Some(current.clone());
+        Ok(current)
+    }
+
+    /// Drops the manager of `generation` after it failed, so the next attempt makes a new one
+    /// with the password read again. Its own reconnection would keep the old password, and
+    /// would never try again after a refused password or certificate.
+    fn forget(&self, generation: u64) {
+        let mut manager = self.manager.lock().unwrap_or_else(PoisonError::into_inner);
+        if manager
+            .as_ref()
+            .is_some_and(|(current, _)| *current == generation)
+        {
+            *manager = None;
+        }
     }
 
     /// Runs one command against Redis, bounded by the store timeout whatever the connection
@@ -140,15 +183,14 @@ impl RedisStore {
         &self,
         call: impl AsyncFnOnce(ConnectionManager) -> redis::RedisResult<T>,
     ) -> Result<T, StoreError> {
-        let connection = self.connection().await?;
-        match tokio::time::timeout(self.timeout, call(connection)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(StoreError(error.to_string())),
-            Err(_) => Err(StoreError(format!(
-                "no answer within {} ms",
-                self.timeout.as_millis()
-            ))),
-        }
+        let (generation, connection) = self.connection()?;
+        let result = match tokio::time::timeout(self.timeout, call(connection)).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(error)) => StoreError(error.to_string()),
+            Err(_) => StoreError(format!("no answer within {} ms", self.timeout.as_millis())),
+        };
+        self.forget(generation);
+        Err(result)
     }
 
     pub async fn admit(

@@ -1,7 +1,8 @@
 //! The abuse protection with a real Redis shared by two `mxconf serve` processes: one budget
 //! for both, and the `on-store-failure` policy while Redis hangs or is gone, then counting
-//! again when it is back. Clients are told apart by `X-Forwarded-For` from the trusted
-//! loopback peer.
+//! again when it is back; Redis over TLS with a CA and client certificate made by the test
+//! (and a CA that does not fit); a password rotated in Redis and its file while mxconf runs.
+//! Clients are told apart by `X-Forwarded-For` from the trusted loopback peer.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,9 @@ use reqwest::StatusCode;
 use reqwest::header::RETRY_AFTER;
 
 use super::limits::demo_text;
+use super::metrics::{metrics_url, scrape};
 use crate::support::cli::{mxconf, temp_file};
+use crate::support::openssl::TestCa;
 use crate::support::process::Served;
 use crate::support::servers::Redis;
 
@@ -27,6 +30,44 @@ fn config(redis: &Redis, extra: &str) -> (tempfile::TempDir, std::path::PathBuf)
         redis.password_file.display()
     );
     temp_file("mxconf.toml", &demo_text("\"127.0.0.1\"", &limits))
+}
+
+/// `[limits]` for a `rediss://` Redis: `ca-file`, and mxconf's client certificate from `ca`.
+fn tls_config(
+    redis: &Redis,
+    ca_file: &std::path::Path,
+    ca: &TestCa,
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let (cert, key) = ca.issue_current("mxconf", "clientAuth", None);
+    let extra = format!(
+        "ca-file = \"{}\"\ncert-file = \"{}\"\nkey-file = \"{}\"",
+        ca_file.display(),
+        cert.display(),
+        key.display()
+    );
+    let (dir, path) = config(redis, &extra);
+    // With the metrics listener, to read the store failures off it, and time for a TLS
+    // handshake in a debug build on a loaded machine.
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("# listen = \"127.0.0.1:9154\"", "listen = \"127.0.0.1:0\"")
+        .replace("store-timeout = \"200ms\"", "store-timeout = \"2s\"");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+/// `mxconf check-config --backends`: its exit code, stdout and stderr.
+fn check_backends(path: &std::path::Path) -> (Option<i32>, String, String) {
+    let output = mxconf()
+        .args(["check-config", "--backends", "--config"])
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 fn serve(path: &std::path::Path) -> Served {
@@ -196,4 +237,137 @@ async fn check_config_pings_the_store() {
     redis.stop();
     let output = check();
     assert_eq!(output.status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn rediss_store_trusts_its_ca_file_and_presents_a_client_certificate() {
+    let ca = TestCa::new();
+    let redis = Redis::start_tls(&ca);
+    let (_dir, path) = tls_config(&redis, &ca.path("ca.pem"), &ca);
+    let (code, stdout, stderr) = check_backends(&path);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("limits.store: Redis answers"), "{stdout}");
+    // Counted in the TLS Redis: errors made on A get the client refused on B.
+    let a = serve(&path);
+    let b = serve(&path);
+    for _ in 0..3 {
+        assert_eq!(status(&a, BAD, "192.0.2.110").await, 400);
+    }
+    assert_eq!(status(&b, GOOD, "192.0.2.110").await, 429);
+    assert_eq!(status(&b, GOOD, "192.0.2.111").await, 200);
+    assert_eq!(a.count("[limits] store does not answer"), 0, "{}", a.log());
+}
+
+#[tokio::test]
+async fn rediss_store_with_a_ca_that_does_not_fit_fails_visibly() {
+    let ca = TestCa::new();
+    let redis = Redis::start_tls(&ca);
+    let other = TestCa::new();
+    let (_dir, path) = tls_config(&redis, &other.path("ca.pem"), &ca);
+    // check-config names the store and the certificate problem.
+    let (code, stdout, stderr) = check_backends(&path);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("mxconf.toml:") && stderr.contains("limits.store:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("certificate verify failed"), "{stderr}");
+    // The server runs by on-store-failure (allow: served uncounted, never counted in memory
+    // instead), and says so: log, /readyz, metrics.
+    let served = serve(&path);
+    let metrics = metrics_url(&served);
+    for _ in 0..5 {
+        let (code, took, _) = get(&served, BAD, "192.0.2.120").await;
+        assert_eq!(code, 400);
+        assert!(took < BOUND, "{took:?}");
+    }
+    assert_eq!(status(&served, GOOD, "192.0.2.120").await, 200);
+    let line = served.wait_for("[limits] store does not answer");
+    assert!(line.contains("certificate verify failed"), "{line}");
+    assert_eq!(served.count("[limits] store does not answer"), 1);
+    let ready = reqwest::get(served.url("/readyz")).await.unwrap();
+    assert!(
+        ready
+            .text()
+            .await
+            .unwrap()
+            .contains("degraded: [limits] store")
+    );
+    let scrape = scrape(&metrics).await;
+    assert_eq!(scrape.value("mxconf_limit_store_failures_total{}"), 6.0);
+}
+
+#[tokio::test]
+async fn a_rotated_password_is_used_from_the_next_connection() {
+    let mut redis = Redis::start();
+    let (_dir, path) = config(&redis, "");
+    let served = serve(&path);
+    let refused_after_errors = async |client: &str| {
+        for _ in 0..3 {
+            status(&served, BAD, client).await;
+        }
+        status(&served, GOOD, client).await == 429
+    };
+    assert!(refused_after_errors("192.0.2.130").await);
+    // The admin rotates the password in Redis and in the file; mxconf's connection stays
+    // authenticated, so counting goes on.
+    redis.set_password("n3w s3cret");
+    std::fs::write(&redis.password_file, "n3w s3cret\n").unwrap();
+    assert!(refused_after_errors("192.0.2.131").await);
+    // The connection drops (a restart, a failover, a network cut): the next one is made with
+    // the new password, without a reload, within a few store cooldowns.
+    redis.cli(&["CLIENT", "KILL", "TYPE", "normal"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut client = 140;
+    while !refused_after_errors(&format!("192.0.2.{client}")).await {
+        assert!(
+            Instant::now() < deadline,
+            "never counted again: {}",
+            served.log()
+        );
+        client += 1;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(!served.log().contains("n3w"), "{}", served.log());
+}
+
+#[tokio::test]
+async fn a_password_file_rewritten_after_redis_changed_is_picked_up() {
+    let mut redis = Redis::start();
+    let (_dir, path) = config(&redis, "");
+    let served = serve(&path);
+    let refused_after_errors = async |client: &str| {
+        for _ in 0..3 {
+            status(&served, BAD, client).await;
+        }
+        status(&served, GOOD, client).await == 429
+    };
+    assert!(refused_after_errors("192.0.2.150").await);
+    // Redis restarts with a new password before the file has it: requests are served
+    // uncounted, the incident is logged, and check-config names the refusal.
+    redis.stop();
+    redis.password = "n3w s3cret".into();
+    redis.start_again();
+    assert!(!refused_after_errors("192.0.2.151").await);
+    served.wait_for("[limits] store does not answer");
+    let (code, _, stderr) = check_backends(&path);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("limits.store: Password authentication failed"),
+        "{stderr}"
+    );
+    // The file gets the new password: counting resumes without a reload.
+    std::fs::write(&redis.password_file, "n3w s3cret\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut client = 160;
+    while !refused_after_errors(&format!("192.0.2.{client}")).await {
+        assert!(
+            Instant::now() < deadline,
+            "never counted again: {}",
+            served.log()
+        );
+        client += 1;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    served.wait_for("[limits] store answers again");
 }

@@ -35,7 +35,7 @@ fn config_text(script: &std::path::Path) -> String {
 }
 
 /// The metrics endpoint's URL, from its start-up line.
-fn metrics_url(served: &Served) -> String {
+pub(super) fn metrics_url(served: &Served) -> String {
     let line = served.wait_for("metrics on http://");
     let url = line.rsplit("metrics on ").next().unwrap();
     url.split(['"', ' ']).next().unwrap().to_owned()
@@ -43,13 +43,13 @@ fn metrics_url(served: &Served) -> String {
 
 /// A scrape parsed by `prometheus_client`: each sample as `name{label="value",…}` (labels
 /// sorted) → value, and each family's type.
-struct Scrape {
+pub(super) struct Scrape {
     samples: BTreeMap<String, f64>,
     types: BTreeMap<String, String>,
 }
 
 impl Scrape {
-    fn value(&self, sample: &str) -> f64 {
+    pub(super) fn value(&self, sample: &str) -> f64 {
         *self
             .samples
             .get(sample)
@@ -95,7 +95,7 @@ fn pipe(program: &str, args: &[&str], input: &str) -> String {
 }
 
 /// Scrapes `url`, has `promtool` lint the text and `prometheus_client` parse it.
-async fn scrape(url: &str) -> Scrape {
+pub(super) async fn scrape(url: &str) -> Scrape {
     let response = reqwest::get(url).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(

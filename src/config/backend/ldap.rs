@@ -4,9 +4,9 @@
 
 use std::net::IpAddr;
 
-use toml::Spanned;
+use openssl::x509::X509Ref;
 
-use super::{BackendFile, Secret, check_secret, check_url, report_at};
+use super::{BackendFile, Secret, check_secret, check_url, read_ca_file, report_at};
 use crate::account::{FIELD_NAMES, Field, Template};
 use crate::config::checker::Checker;
 
@@ -174,7 +174,7 @@ pub(super) fn check(
         }
     };
     let ca_certificates = match &raw.ca_file {
-        Some(file) => Some(read_ca_file(checker, label, file)?),
+        Some(file) => Some(read_ca_file(checker, label, file, X509Ref::to_der)?),
         None => Some(Vec::new()),
     };
     Some(LdapSettings {
@@ -187,34 +187,6 @@ pub(super) fn check(
         scope,
         attributes: attributes?,
     })
-}
-
-/// The PEM certificates in `ca-file`, read at load so a wrong path or file is a config error
-/// (with its line), not a lookup failure at the first request.
-fn read_ca_file(
-    checker: &mut Checker<'_>,
-    label: &str,
-    file: &Spanned<String>,
-) -> Option<Vec<Vec<u8>>> {
-    let path = checker.path(file.get_ref());
-    let problem = match crate::files::read_small(&path) {
-        Err(error) => format!("cannot read {}: {error}", path.display()),
-        Ok(pem) => match openssl::x509::X509::stack_from_pem(&pem) {
-            Ok(certificates) if !certificates.is_empty() => {
-                let der: Result<Vec<Vec<u8>>, _> = certificates
-                    .iter()
-                    .map(|certificate| certificate.to_der())
-                    .collect();
-                if let Ok(der) = der {
-                    return Some(der);
-                }
-                format!("{}: a certificate could not be re-encoded", path.display())
-            }
-            _ => format!("{}: no PEM certificate in it", path.display()),
-        },
-    };
-    checker.report(Some(&file.span()), format!("{label}.ca-file"), problem);
-    None
 }
 
 /// True when `url` names this machine (127.0.0.0/8, ::1, `localhost`): the one place plain

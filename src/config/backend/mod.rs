@@ -450,6 +450,36 @@ pub(super) fn check_secret(
     }
 }
 
+/// The certificates in the PEM file `ca-file` of `label`, each encoded by `encode` (DER for
+/// the LDAP source, PEM for Redis), read at load so a wrong path or file is a config error
+/// (with its line), not a connection failure at the first request.
+pub(super) fn read_ca_file(
+    checker: &mut Checker<'_>,
+    label: &str,
+    file: &Spanned<String>,
+    encode: fn(&openssl::x509::X509Ref) -> Result<Vec<u8>, openssl::error::ErrorStack>,
+) -> Option<Vec<Vec<u8>>> {
+    let path = checker.path(file.get_ref());
+    let problem = match crate::files::read_small(&path) {
+        Err(error) => format!("cannot read {}: {error}", path.display()),
+        Ok(pem) => match openssl::x509::X509::stack_from_pem(&pem) {
+            Ok(certificates) if !certificates.is_empty() => {
+                let encoded: Result<Vec<Vec<u8>>, _> = certificates
+                    .iter()
+                    .map(|certificate| encode(certificate))
+                    .collect();
+                if let Ok(encoded) = encoded {
+                    return Some(encoded);
+                }
+                format!("{}: a certificate could not be re-encoded", path.display())
+            }
+            _ => format!("{}: no PEM certificate in it", path.display()),
+        },
+    };
+    checker.report(Some(&file.span()), format!("{label}.ca-file"), problem);
+    None
+}
+
 pub(super) fn check_url(
     checker: &mut Checker<'_>,
     label: &str,

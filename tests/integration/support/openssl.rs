@@ -131,6 +131,32 @@ impl TestCa {
     /// Issues `<name>.pem` + `<name>.key` valid from `start` to `end` (UTCTime YYMMDDHHMMSSZ),
     /// with the given extended key usage.
     pub fn issue(&self, name: &str, start: &str, end: &str, eku: &str) -> (PathBuf, PathBuf) {
+        self.issue_with(
+            name,
+            &["-startdate", start, "-enddate", end],
+            &[format!("extendedKeyUsage={eku}")],
+        )
+    }
+
+    /// Issues `<name>.pem` + `<name>.key` valid from now for a day, for TLS: the given extended
+    /// key usage and, for a server, its `subjectAltName` (e.g. `IP:127.0.0.1`).
+    pub fn issue_current(
+        &self,
+        name: &str,
+        eku: &str,
+        alt_names: Option<&str>,
+    ) -> (PathBuf, PathBuf) {
+        let mut extensions = vec![format!("extendedKeyUsage={eku}")];
+        extensions.extend(alt_names.map(|names| format!("subjectAltName={names}")));
+        self.issue_with(name, &["-days", "1"], &extensions)
+    }
+
+    fn issue_with(
+        &self,
+        name: &str,
+        validity: &[&str],
+        extensions: &[String],
+    ) -> (PathBuf, PathBuf) {
         let (key, csr, pem) = (
             format!("{name}.key"),
             format!("{name}.csr"),
@@ -141,40 +167,36 @@ impl TestCa {
             &[
                 &["req", "-new"],
                 NEW_P256_KEY,
-                &[
-                    &key,
-                    "-out",
-                    &csr,
-                    "-subj",
-                    &format!("/CN={name}"),
-                    "-addext",
-                    &format!("extendedKeyUsage={eku}"),
-                ],
+                &[&key, "-out", &csr, "-subj", &format!("/CN={name}")],
+                &extensions
+                    .iter()
+                    .flat_map(|extension| ["-addext", extension.as_str()])
+                    .collect::<Vec<_>>(),
             ]
             .concat(),
         );
         openssl_ok(
             self.dir(),
             &[
-                "ca",
-                "-batch",
-                "-notext",
-                "-rand_serial",
-                "-config",
-                "ca.cnf",
-                "-cert",
-                "ca.pem",
-                "-keyfile",
-                "ca.key",
-                "-in",
-                &csr,
-                "-out",
-                &pem,
-                "-startdate",
-                start,
-                "-enddate",
-                end,
-            ],
+                &[
+                    "ca",
+                    "-batch",
+                    "-notext",
+                    "-rand_serial",
+                    "-config",
+                    "ca.cnf",
+                    "-cert",
+                    "ca.pem",
+                    "-keyfile",
+                    "ca.key",
+                    "-in",
+                    &csr,
+                    "-out",
+                    &pem,
+                ],
+                validity,
+            ]
+            .concat(),
         );
         restrict(&self.path(&key));
         (self.path(&pem), self.path(&key))

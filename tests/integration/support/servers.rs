@@ -579,11 +579,16 @@ impl Drop for Slapd {
 
 /// A Redis server (Debian's `redis-server`) on 127.0.0.1 and a free port, with a password
 /// (`requirepass`) and no persistence: a restart starts empty, like a Redis that lost its
-/// data. Killed on drop.
+/// data. [`Redis::start_tls`] serves TLS only, with a certificate from a test CA and client
+/// certificates required (Redis's default). Killed on drop.
 pub struct Redis {
     dir: TempDir,
     pub port: u16,
+    /// The password Redis wants now (see [`Redis::set_password`]).
+    pub password: String,
     pub password_file: PathBuf,
+    /// `--tls-*` arguments, when it serves TLS.
+    tls: Vec<String>,
     child: Option<std::process::Child>,
 }
 
@@ -591,13 +596,36 @@ impl Redis {
     pub const PASSWORD: &str = "r3dis s3cret";
 
     pub fn start() -> Redis {
+        Redis::start_with(Vec::new())
+    }
+
+    /// TLS only (`--port 0`): its certificate for 127.0.0.1 from `ca`, and clients must present
+    /// one from `ca` too (`--tls-auth-clients yes`).
+    pub fn start_tls(ca: &super::openssl::TestCa) -> Redis {
+        let (cert, key) = ca.issue_current("redis", "serverAuth", Some("IP:127.0.0.1"));
+        let path = |path: &Path| path.to_str().expect("UTF-8 path").to_owned();
+        Redis::start_with(vec![
+            "--tls-cert-file".into(),
+            path(&cert),
+            "--tls-key-file".into(),
+            path(&key),
+            "--tls-ca-cert-file".into(),
+            path(&ca.path("ca.pem")),
+            "--tls-auth-clients".into(),
+            "yes".into(),
+        ])
+    }
+
+    fn start_with(tls: Vec<String>) -> Redis {
         let dir = tempfile::tempdir().expect("tempdir");
         let password_file = dir.path().join("redis-password");
         std::fs::write(&password_file, format!("{}\n", Self::PASSWORD)).expect("password file");
         let mut redis = Redis {
             dir,
             port: 0,
+            password: Self::PASSWORD.into(),
             password_file,
+            tls,
             child: None,
         };
         start_on_free_ports("127.0.0.1", 1, |ports| {
@@ -616,10 +644,19 @@ impl Redis {
 
     /// Starts it and waits until it accepts connections.
     fn try_start(&mut self) -> Result<(), String> {
-        let mut child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+        let port = self.port.to_string();
+        let mut command = Command::new("redis-server");
+        command.args(["--bind", "127.0.0.1"]);
+        if self.tls.is_empty() {
+            command.args(["--port", &port]);
+        } else {
+            command
+                .args(["--port", "0", "--tls-port", &port])
+                .args(&self.tls);
+        }
+        let mut child = command
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .args(["--requirepass", Self::PASSWORD])
+            .args(["--requirepass", &self.password])
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(std::process::Stdio::null())
@@ -646,8 +683,42 @@ impl Redis {
         run(Command::new("kill").arg(signal).arg(child.id().to_string()));
     }
 
+    /// Runs one command through `redis-cli` (plain Redis only); its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        assert!(self.tls.is_empty(), "redis-cli is used on plain Redis only");
+        let output = Command::new("redis-cli")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "--no-auth-warning",
+            ])
+            .args(["-a", &self.password])
+            .args(args)
+            .output()
+            .expect("redis-cli runs (is the redis-tools package installed?)");
+        assert!(output.status.success(), "redis-cli {args:?}: {output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Makes `password` the one Redis wants from now on (`CONFIG SET requirepass`), as an
+    /// admin rotating it does; connections already authenticated stay so.
+    pub fn set_password(&mut self, password: &str) {
+        assert_eq!(
+            self.cli(&["CONFIG", "SET", "requirepass", password]).trim(),
+            "OK"
+        );
+        self.password = password.into();
+    }
+
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.tls.is_empty() {
+            "redis"
+        } else {
+            "rediss"
+        };
+        format!("{scheme}://127.0.0.1:{}/0", self.port)
     }
 }
 
