@@ -23,7 +23,7 @@ use tokio::sync::{OnceCell, Semaphore};
 
 pub use challenge::Http01Tokens;
 pub use order::Responder;
-pub use state::{CHAIN_FILE, KEY_FILE, StateDir, StoredCertificate};
+pub use state::{StateDir, StoredCertificate};
 
 use crate::config::acme::AcmeSettings;
 use crate::hostnames::CertificateNames;

@@ -15,11 +15,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::acme::stored_files;
+
 const ACCOUNT: &str = "account.json";
-const CERTIFICATES: &str = "certificates";
-/// The files of one stored certificate, beside each other (certbot's names).
-pub const CHAIN_FILE: &str = "fullchain.pem";
-pub const KEY_FILE: &str = "privkey.pem";
 
 /// The state directory, created (private) by [`StateDir::open`].
 #[derive(Debug, Clone)]
@@ -60,11 +58,6 @@ impl StateDir {
         &self.root
     }
 
-    /// The directory of certificate `name` (a domain or host name, already validated).
-    pub fn certificate_dir(root: &Path, name: &str) -> PathBuf {
-        root.join(CERTIFICATES).join(name)
-    }
-
     /// The stored account, if there is one for `directory`; a file that does not parse is
     /// reported (and then replaced by a new account).
     pub fn account(&self, directory: &str) -> io::Result<Option<StoredAccount>> {
@@ -81,18 +74,18 @@ impl StateDir {
 
     pub fn save_account(&self, account: &StoredAccount) -> io::Result<()> {
         let json = serde_json::to_vec_pretty(account).map_err(io::Error::other)?;
-        write_private(&self.root, ACCOUNT, &json)
+        write_private(&self.root.join(ACCOUNT), &json)
     }
 
     /// Certificate `name` as stored, `None` when there is none (or only half of it).
     pub fn certificate(&self, name: &str) -> io::Result<Option<StoredCertificate>> {
-        let dir = StateDir::certificate_dir(&self.root, name);
-        let read = |file: &str| match crate::files::read_small(&dir.join(file)) {
+        let (chain, key) = stored_files(&self.root, name);
+        let read = |file: &Path| match crate::files::read_small(file) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(annotate(&dir.join(file), error)),
+            Err(error) => Err(annotate(file, error)),
         };
-        Ok(match (read(CHAIN_FILE)?, read(KEY_FILE)?) {
+        Ok(match (read(&chain)?, read(&key)?) {
             (Some(chain_pem), Some(key_pem)) => Some(StoredCertificate { chain_pem, key_pem }),
             _ => None,
         })
@@ -102,27 +95,28 @@ impl StateDir {
     /// crash between the two leaves a new key beside the old chain, which does not match and
     /// is ordered again).
     pub fn save_certificate(&self, name: &str, certificate: &StoredCertificate) -> io::Result<()> {
-        let dir = StateDir::certificate_dir(&self.root, name);
+        let (chain, key) = stored_files(&self.root, name);
+        let dir = chain.parent().unwrap_or(&self.root);
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(&dir)
-            .map_err(|error| annotate(&dir, error))?;
-        write_private(&dir, KEY_FILE, &certificate.key_pem)?;
-        write_private(&dir, CHAIN_FILE, &certificate.chain_pem)
+            .create(dir)
+            .map_err(|error| annotate(dir, error))?;
+        write_private(&key, &certificate.key_pem)?;
+        write_private(&chain, &certificate.chain_pem)
     }
 }
 
-/// `bytes` as `dir/name`, mode 0600, replacing the old file at once (rename).
-fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    let path = dir.join(name);
+/// `bytes` as `path`, mode 0600, replacing the old file at once (rename).
+fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
     // tempfile creates its file 0600 with O_EXCL, never through a planted symlink.
     let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|error| annotate(dir, error))?;
     file.write_all(bytes)
         .and_then(|()| file.as_file().sync_all())
-        .map_err(|error| annotate(&path, error))?;
-    file.persist(&path)
-        .map_err(|error| annotate(&path, error.error))?;
+        .map_err(|error| annotate(path, error))?;
+    file.persist(path)
+        .map_err(|error| annotate(path, error.error))?;
     Ok(())
 }
 
@@ -159,10 +153,11 @@ mod tests {
             key_pem: b"key 1".to_vec(),
         };
         state.save_certificate("example.org", &first).unwrap();
-        let dir = StateDir::certificate_dir(&root, "example.org");
-        assert_eq!(mode(&dir), 0o700);
-        assert_eq!(mode(&dir.join(CHAIN_FILE)), 0o600);
-        assert_eq!(mode(&dir.join(KEY_FILE)), 0o600);
+        let (chain, key) = stored_files(&root, "example.org");
+        let dir = chain.parent().unwrap();
+        assert_eq!(mode(dir), 0o700);
+        assert_eq!(mode(&chain), 0o600);
+        assert_eq!(mode(&key), 0o600);
         let second = StoredCertificate {
             chain_pem: b"chain 2".to_vec(),
             key_pem: b"key 2".to_vec(),
@@ -170,7 +165,7 @@ mod tests {
         state.save_certificate("example.org", &second).unwrap();
         assert_eq!(state.certificate("example.org").unwrap(), Some(second));
         // No temporary files left beside them.
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+        assert_eq!(std::fs::read_dir(dir).unwrap().count(), 2);
     }
 
     #[test]
@@ -185,9 +180,9 @@ mod tests {
     fn a_half_stored_certificate_is_none() {
         let parent = tempfile::tempdir().unwrap();
         let state = StateDir::open(parent.path()).unwrap();
-        let dir = StateDir::certificate_dir(parent.path(), "example.org");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(CHAIN_FILE), "chain").unwrap();
+        let (chain, _) = stored_files(parent.path(), "example.org");
+        std::fs::create_dir_all(chain.parent().unwrap()).unwrap();
+        std::fs::write(&chain, "chain").unwrap();
         assert_eq!(state.certificate("example.org").unwrap(), None);
     }
 }

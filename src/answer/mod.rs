@@ -17,9 +17,9 @@ pub use profile::{ProfileFailure, ProfileFields, ProfileRefusal, Signing};
 pub use refusal::Refusal;
 
 use crate::account::EmailAddress;
-use crate::config::Config;
+use crate::config::{Config, SigningSettings};
 use crate::resolve::Resolver;
-use crate::signing::{CachingSigner, Signer, SigningError};
+use crate::signing::{CachingSigner, LiveSigner, Signer, SigningError};
 use spliced::Spliced;
 
 /// Everything answers are computed from, built once from one configuration and then only
@@ -30,8 +30,9 @@ pub struct Answers {
     pub config: Arc<Config>,
     pub resolver: Resolver,
     /// The profile signer named by `[signing]`, with its cache of recent signatures; `None`
-    /// without `[signing]`, or when the caller signs by itself (the command line).
-    pub signer: Option<CachingSigner>,
+    /// without `[signing]`, or when the caller signs by itself (the command line). With
+    /// `[signing] acme` it is empty until the certificate exists, and replaced on renewal.
+    pub signer: Option<Arc<LiveSigner>>,
     /// The static-only domains' autoconfig and POX answers, rendered at load.
     spliced: Spliced,
 }
@@ -69,6 +70,9 @@ impl Answers {
 
     fn load_after(config: Config, previous: Option<&Answers>) -> Result<Self, SigningError> {
         let signer = match &config.signing {
+            Some(SigningSettings::Acme { host, cert, key }) => {
+                Some(acme_signer(host, cert, key, previous)?)
+            }
             Some(settings) => {
                 let signer = Signer::from_settings(settings)?;
                 if signer.is_development() {
@@ -78,7 +82,9 @@ impl Answers {
                 } else {
                     tracing::info!("signing profiles as {}", signer.describe());
                 }
-                Some(CachingSigner::new(Arc::new(signer))?)
+                Some(Arc::new(LiveSigner::new(Some(CachingSigner::new(
+                    Arc::new(signer),
+                )?))))
             }
             None => {
                 tracing::warn!("no [signing] configured: profiles are served UNSIGNED");
@@ -97,6 +103,35 @@ impl Answers {
             signer,
         })
     }
+}
+
+/// The signer of `[signing] acme = "HOST"`: the previous one across a reload (the ACME task
+/// replaces it), else the stored certificate if there is one. Without one, the server starts
+/// anyway and refuses profiles (503) until the certificate is issued.
+fn acme_signer(
+    host: &str,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    previous: Option<&Answers>,
+) -> Result<Arc<LiveSigner>, SigningError> {
+    let kept = previous.and_then(|previous| match &previous.config.signing {
+        Some(SigningSettings::Acme { host: old, .. }) if old == host => previous.signer.clone(),
+        _ => None,
+    });
+    if let Some(kept) = kept {
+        return Ok(kept);
+    }
+    if !cert.exists() {
+        tracing::warn!(
+            "[signing] acme: no certificate for {host} yet; profiles are refused (503) until the ACME CA has issued it"
+        );
+        return Ok(Arc::new(LiveSigner::default()));
+    }
+    let signer = Signer::from_pem(cert, None, key)?;
+    tracing::info!("signing profiles as {}", signer.describe());
+    Ok(Arc::new(LiveSigner::new(Some(CachingSigner::new(
+        Arc::new(signer),
+    )?))))
 }
 
 /// Far above any real address (254 characters, at most 12 bytes each when percent-encoded);

@@ -5,6 +5,7 @@
 
 use super::Answers;
 use crate::account::{AddressError, Domain, EmailAddress};
+use crate::config::SigningSettings;
 use crate::profile::mdm::{self, Mdm};
 use crate::profile::{self, ProfileError};
 use crate::resolve::ResolveError;
@@ -16,12 +17,14 @@ pub enum Signing<'a, 'k> {
     /// Leave it unsigned: no `[signing]` is configured, or the admin asked (`--unsigned`).
     Unsigned,
     /// The server's signing threads, behind their cache of recent signatures.
-    Threads(&'a CachingSigner),
+    Threads(std::sync::Arc<CachingSigner>),
     /// A command-line thread's prepared key (`export` signs on every core).
     Session(&'a mut SigningSession<'k>),
     /// `[signing]` is configured but no signer is loaded: refuse rather than hand out an
     /// unsigned profile.
     Missing,
+    /// `[signing] acme`: the certificate for this host is not issued yet.
+    Pending(&'a str),
 }
 
 /// Why the pipeline made no profile, for the log and the command line: each message names
@@ -41,9 +44,13 @@ impl Answers {
     /// `[signing]` configured but no signer loaded (an [`Answers::new`] state),
     /// [`Signing::Missing`], never unsigned.
     pub fn signing(&self) -> Signing<'_, 'static> {
-        match (&self.signer, &self.config.signing) {
+        let current = self.signer.as_ref().and_then(|live| live.current());
+        match (current, &self.config.signing) {
             (Some(signer), _) => Signing::Threads(signer),
             (None, None) => Signing::Unsigned,
+            (None, Some(SigningSettings::Acme { host, .. })) if self.signer.is_some() => {
+                Signing::Pending(host)
+            }
             (None, Some(_)) => Signing::Missing,
         }
     }
@@ -95,6 +102,9 @@ impl Answers {
             Signing::Missing => Err(SigningError::Sign(
                 "signing is configured but no signer is loaded".into(),
             )),
+            Signing::Pending(host) => Err(SigningError::Pending {
+                host: host.to_owned(),
+            }),
         }
         .map_err(ProfileFailure::Signing)
     }
@@ -190,7 +200,8 @@ impl ProfileRefusal {
     pub fn is_incident(&self) -> bool {
         matches!(
             self,
-            ProfileRefusal::BackendUnavailable | ProfileRefusal::Signing(SigningError::Busy)
+            ProfileRefusal::BackendUnavailable
+                | ProfileRefusal::Signing(SigningError::Busy | SigningError::Pending { .. })
         )
     }
 

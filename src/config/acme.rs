@@ -2,7 +2,7 @@
 //! Encrypt. The file form, the validated [`AcmeSettings`] and their check; `acme` runs them.
 //! The CA file is read here, so `check-config` names it when it holds no certificate.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -18,6 +18,13 @@ pub const LETSENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.
 /// Where the account, keys and certificates live when `state-dir` is not set: the systemd
 /// unit's `StateDirectory`.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/mxconf/acme";
+
+/// Where certificate `name` (a domain or host) is kept under `state_dir`: its chain (leaf
+/// first) and its key, certbot's file names. The one place that knows the layout.
+pub fn stored_files(state_dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let dir = state_dir.join("certificates").join(name);
+    (dir.join("fullchain.pem"), dir.join("privkey.pem"))
+}
 
 named_enum! {
     /// How the CA checks that this server answers for a name.

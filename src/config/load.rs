@@ -115,10 +115,7 @@ impl Config {
             .collect();
         listing.sort_by_key(|(pattern, _)| (pattern.starts_with("*."), *pattern));
         backend::set_probe_addresses(&mut backends, &raw.backends, listing.iter().copied());
-        if !checker.is_clean() {
-            return Err(ConfigError::Invalid(checker.into_issues()));
-        }
-        Ok(Config {
+        let mut config = Config {
             source,
             provider,
             listen: server.listen,
@@ -133,7 +130,25 @@ impl Config {
             signing,
             tls,
             domains,
-        })
+        };
+        // `[signing] acme` names a host; which certificate covers it is known only now.
+        let certificates: Vec<(String, Vec<String>)> = crate::hostnames::acme_certificates(&config)
+            .certificates
+            .into_iter()
+            .map(|certificate| (certificate.domain.as_str().to_owned(), certificate.names))
+            .collect();
+        let state_dir = config.tls.acme.as_ref().map(|acme| acme.state_dir.clone());
+        signing::locate_acme(
+            &mut checker,
+            raw.signing.as_ref(),
+            &mut config.signing,
+            state_dir.as_deref(),
+            &certificates,
+        );
+        if !checker.is_clean() {
+            return Err(ConfigError::Invalid(checker.into_issues()));
+        }
+        Ok(config)
     }
 
     /// The name used for this config in messages (file path or `<embedded demo>`).

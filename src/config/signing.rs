@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::checker::Checker;
 
 /// `[signing]` as written. Exactly one form: `cert` + `key` (+ `chain`), `pkcs12` +
-/// `password-file`, or `development-chain = true`.
+/// `password-file`, `acme = "HOST"`, or `development-chain = true`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SigningFile {
@@ -20,6 +20,8 @@ pub struct SigningFile {
     pub pkcs12: Option<Spanned<String>>,
     pub password_file: Option<Spanned<String>>,
     pub development_chain: Option<Spanned<bool>>,
+    /// A host whose `[tls.acme]` certificate signs.
+    pub acme: Option<Spanned<String>>,
 }
 
 /// The validated signing identity. Paths are resolved (relative ones from the config file's
@@ -39,9 +41,16 @@ pub enum SigningSettings {
     },
     /// The development chain built into the binary: devices show "Not Verified".
     DevelopmentChain,
+    /// The `[tls.acme]` certificate covering `host`, as stored in the state directory
+    /// (`cert`, `key`); the server swaps in each renewal.
+    Acme {
+        host: String,
+        cert: PathBuf,
+        key: PathBuf,
+    },
 }
 
-const FORMS: &str = "use cert + key (+ chain), pkcs12 + password-file, or development-chain = true";
+const FORMS: &str = "use cert + key (+ chain), pkcs12 + password-file, acme = \"HOST\", or development-chain = true";
 
 pub(super) fn check(
     checker: &mut Checker<'_>,
@@ -72,6 +81,7 @@ pub(super) fn check(
     let mut forms: Vec<(&str, std::ops::Range<usize>)> = [
         pem_key,
         pkcs12_key,
+        file.acme.as_ref().map(|host| ("acme", host.span())),
         development.map(|flag| ("development-chain", flag.span())),
     ]
     .into_iter()
@@ -99,6 +109,12 @@ pub(super) fn check(
             None
         }
         [("development-chain", _)] => Some(SigningSettings::DevelopmentChain),
+        // Where its files are is known once `[tls.acme]` is read: `locate_acme` fills them in.
+        [("acme", _)] => file.acme.as_ref().map(|host| SigningSettings::Acme {
+            host: host.get_ref().trim().to_ascii_lowercase(),
+            cert: PathBuf::new(),
+            key: PathBuf::new(),
+        }),
         [("pkcs12" | "password-file", _)] => {
             let bundle = required(checker, table, "pkcs12", &file.pkcs12, "the PKCS#12 bundle");
             let password_file = required(
@@ -139,6 +155,44 @@ pub(super) fn check(
             })
         }
     }
+}
+
+/// Points `[signing] acme = "HOST"` at the stored files of the `[tls.acme]` certificate
+/// covering HOST (`certificates`: each one's state-directory name and its host names), or
+/// says why there is none.
+pub(super) fn locate_acme(
+    checker: &mut Checker<'_>,
+    raw: Option<&Spanned<SigningFile>>,
+    settings: &mut Option<SigningSettings>,
+    state_dir: Option<&std::path::Path>,
+    certificates: &[(String, Vec<String>)],
+) {
+    let Some(SigningSettings::Acme { host, cert, key }) = settings else {
+        return;
+    };
+    let span = raw
+        .and_then(|table| table.get_ref().acme.as_ref())
+        .map(Spanned::span);
+    let problem = match state_dir {
+        None => "needs [tls.acme], which obtains the certificate".to_owned(),
+        Some(state_dir) => match certificates.iter().find(|(_, names)| names.contains(host)) {
+            Some((name, _)) => {
+                (*cert, *key) = super::acme::stored_files(state_dir, name);
+                return;
+            }
+            None => format!(
+                "{host:?} is not among the names [tls.acme] obtains ({}); add it to [tls.acme] hosts",
+                certificates
+                    .iter()
+                    .flat_map(|(_, names)| names)
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+    };
+    checker.report(span.as_ref(), "signing.acme".into(), problem);
+    *settings = None;
 }
 
 fn required(
@@ -249,13 +303,13 @@ mod tests {
                 "[signing]\ncert = \"c.pem\"\nkey = \"k.pem\"\npkcs12 = \"id.p12\"\npassword-file = \"p\"\n"
             ),
             [
-                "mxconf.toml:8: signing.pkcs12: cannot be combined with signing.cert; use cert + key (+ chain), pkcs12 + password-file, or development-chain = true"
+                "mxconf.toml:8: signing.pkcs12: cannot be combined with signing.cert; use cert + key (+ chain), pkcs12 + password-file, acme = \"HOST\", or development-chain = true"
             ]
         );
         assert_eq!(
             errors("[signing]\ndevelopment-chain = true\nkey = \"k.pem\"\ncert = \"c.pem\"\n"),
             [
-                "mxconf.toml:7: signing.key: cannot be combined with signing.development-chain; use cert + key (+ chain), pkcs12 + password-file, or development-chain = true"
+                "mxconf.toml:7: signing.key: cannot be combined with signing.development-chain; use cert + key (+ chain), pkcs12 + password-file, acme = \"HOST\", or development-chain = true"
             ]
         );
     }

@@ -54,8 +54,12 @@ pub async fn serve(listener: TcpListener, live: Arc<Live>, mut stopping: watch::
 
 /// Reads what the snapshot keeps itself into the recorder, then renders everything.
 fn scrape(state: &AppState) -> Response {
-    if let Some(signer) = &state.answers.signer {
-        metrics::certificate_expiry(Purpose::Signing, "signer", signer.signer().expires_at());
+    // An ACME signer not issued yet reads as expired (0): the expiry alert fires meanwhile.
+    if let Some(live) = &state.answers.signer {
+        let expires_at = live
+            .current()
+            .map_or(0, |signer| signer.signer().expires_at());
+        metrics::certificate_expiry(Purpose::Signing, "signer", expires_at);
     }
     match metrics::render() {
         Some(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),

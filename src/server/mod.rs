@@ -36,11 +36,11 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::acme::{Acme, Http01Tokens, Responder};
-use crate::answer::{Answers, Refusal};
-use crate::config::{Config, ConnectionSettings};
+use crate::answer::{Answers, Refusal, Signing};
+use crate::config::{Config, ConnectionSettings, SigningSettings};
 use crate::limits::{LimitError, Limiter};
 use crate::protocol::Rendered;
-use crate::signing::SigningError;
+use crate::signing::{CachingSigner, Signer, SigningError};
 use crate::webform::{Webform, WebformError};
 use connections::Connections;
 use listener::Shared;
@@ -224,6 +224,11 @@ async fn ready(axum::extract::State(state): axum::extract::State<Arc<AppState>>)
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    if let Signing::Pending(host) = state.answers.signing() {
+        body.push_str(&format!(
+            "degraded: [signing] acme: no certificate for {host} yet; profiles are refused (503)\n"
+        ));
+    }
     if let Some(consequence) = state.limiter.store_failing() {
         body.push_str(&format!(
             "degraded: [limits] store does not answer: {consequence}\n"
@@ -327,7 +332,7 @@ pub async fn serve(config: Config, listen: Vec<SocketAddr>) -> std::io::Result<(
     let state = AppState::load(config).map_err(std::io::Error::other)?;
     if let Some((settings, certificates)) = acme {
         let responder = Responder::Http01(Arc::clone(&state.http01));
-        Acme::start(settings, certificates, responder, Arc::new(|_| {}))?;
+        Acme::start(settings, certificates, responder, install(&state))?;
     }
     let (stop, stopping) = watch::channel(false);
     let live = Arc::new(Live::new(state));
@@ -374,6 +379,44 @@ pub async fn serve(config: Config, listen: Vec<SocketAddr>) -> std::io::Result<(
         _ = interrupt.recv() => tracing::warn!("stopped at once"),
     }
     Ok(())
+}
+
+/// What becomes of each certificate the ACME task has ready: the `[signing] acme` host's one
+/// signs profiles from the next request on.
+fn install(state: &AppState) -> crate::acme::Install {
+    let signing = match (&state.answers.config.signing, &state.answers.signer) {
+        (Some(SigningSettings::Acme { host, .. }), Some(live)) => {
+            Some((host.clone(), Arc::clone(live)))
+        }
+        _ => None,
+    };
+    Arc::new(move |issued: &crate::acme::Issued| {
+        let Some((host, live)) = &signing else {
+            return;
+        };
+        if !issued.inspected.names.contains(host) {
+            return;
+        }
+        let origin = format!("the ACME certificate for {host}");
+        let signer = Signer::from_pem_bytes(
+            &issued.certificate.chain_pem,
+            &issued.certificate.key_pem,
+            &origin,
+        )
+        .and_then(|signer| {
+            let description = signer.describe();
+            CachingSigner::new(Arc::new(signer)).map(|signer| (signer, description))
+        });
+        match signer {
+            Ok((signer, description)) => {
+                live.replace(signer);
+                tracing::info!("signing profiles as {description}");
+            }
+            Err(error) => {
+                tracing::error!("[signing] acme: {error}; profiles keep the previous signer")
+            }
+        }
+    })
 }
 
 /// One reload, announced to systemd around it; the config is read off the async workers.

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use moka::future::Cache;
 
 use super::workers::SigningWorkers;
@@ -88,6 +89,33 @@ impl CachingSigner {
     }
 }
 
+/// The server's current signer, which an ACME renewal replaces while requests go on: each
+/// request takes the signer of the moment once. A replacement brings its own signature cache,
+/// so nothing signed by the old certificate is served after the swap. Empty until an ACME
+/// certificate exists: profile requests are refused meanwhile, never answered unsigned.
+#[derive(Debug, Default)]
+pub struct LiveSigner {
+    current: ArcSwapOption<CachingSigner>,
+}
+
+impl LiveSigner {
+    pub fn new(signer: Option<CachingSigner>) -> Self {
+        LiveSigner {
+            current: ArcSwapOption::from(signer.map(Arc::new)),
+        }
+    }
+
+    /// The signer for one request, `None` while there is none yet.
+    pub fn current(&self) -> Option<Arc<CachingSigner>> {
+        self.current.load_full()
+    }
+
+    /// Signs with `signer` from the next request on.
+    pub fn replace(&self, signer: CachingSigner) {
+        self.current.store(Some(Arc::new(signer)));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +146,20 @@ mod tests {
         }
         signer.signed.run_pending_tasks().await;
         assert_eq!(signer.signed.entry_count(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_replaced_signer_serves_nothing_its_predecessor_signed() {
+        let live = LiveSigner::new(Some(ecdsa_signer()));
+        let content = b"<plist>same</plist>".to_vec();
+        let old = live.current().unwrap().sign(content.clone()).await.unwrap();
+        assert_eq!(
+            live.current().unwrap().sign(content.clone()).await.unwrap(),
+            old
+        );
+        live.replace(ecdsa_signer());
+        let new = live.current().unwrap().sign(content).await.unwrap();
+        assert_ne!(new, old);
     }
 
     #[tokio::test]

@@ -26,31 +26,66 @@ pub(super) fn from_pem(
     key: &Path,
 ) -> Result<Signer, SigningError> {
     let cert_name = cert.display().to_string();
-    let mut certificates = parse_certificates(&read(cert)?, &cert_name)?.into_iter();
-    let certificate = certificates
-        .next()
-        .ok_or_else(|| SigningError::Certificate {
-            file: cert_name.clone(),
-            reason: "the file holds no certificate".into(),
-        })?;
-    let mut intermediates: Vec<X509> = certificates.collect();
+    let mut intermediates = Vec::new();
     if let Some(chain) = chain {
         let chain_name = chain.display().to_string();
-        intermediates.extend(parse_certificates(&read(chain)?, &chain_name)?);
+        intermediates = parse_certificates(&read(chain)?, &chain_name)?;
     }
     warn_if_exposed(key);
     let key_name = key.display().to_string();
-    let key = parse_key(&read(key)?, &key_name)?;
+    identity(
+        &read(cert)?,
+        intermediates,
+        &cert_name,
+        &read(key)?,
+        &key_name,
+    )
+}
+
+pub(super) fn from_pem_bytes(
+    chain: &[u8],
+    key: &[u8],
+    origin: &str,
+) -> Result<Signer, SigningError> {
+    identity(chain, Vec::new(), origin, key, origin)
+}
+
+/// `cert_pem`'s first certificate signs with `key_pem`; its further certificates, then
+/// `more`, are the intermediates.
+fn identity(
+    cert_pem: &[u8],
+    more: Vec<X509>,
+    cert_name: &str,
+    key_pem: &[u8],
+    key_name: &str,
+) -> Result<Signer, SigningError> {
+    let mut certificates = parse_certificates(cert_pem, cert_name)?.into_iter();
+    let certificate = certificates
+        .next()
+        .ok_or_else(|| SigningError::Certificate {
+            file: cert_name.to_owned(),
+            reason: "the file holds no certificate".into(),
+        })?;
+    let mut intermediates: Vec<X509> = certificates.collect();
+    intermediates.extend(more);
+    let key = parse_key(key_pem, key_name)?;
     // A file in root-first order would otherwise read as "key does not match".
     if !key_matches(&certificate, &key)
         && let Some(signer) = intermediates.iter().find(|c| key_matches(c, &key))
     {
         return Err(SigningError::SignerNotFirst {
-            file: cert_name,
+            file: cert_name.to_owned(),
             subject: name_to_string(signer.subject_name()),
         });
     }
-    Signer::checked(certificate, key, intermediates, cert_name, &key_name, false)
+    Signer::checked(
+        certificate,
+        key,
+        intermediates,
+        cert_name.to_owned(),
+        key_name,
+        false,
+    )
 }
 
 pub(super) fn from_pkcs12(file: &Path, password_file: &Path) -> Result<Signer, SigningError> {

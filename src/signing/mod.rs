@@ -23,7 +23,7 @@ use openssl::rsa::Padding;
 use openssl::stack::Stack;
 use openssl::x509::{X509, X509NameRef};
 
-pub use cache::CachingSigner;
+pub use cache::{CachingSigner, LiveSigner};
 pub use verify::{VerifyReport, signed_content, verify};
 
 use crate::config::SigningSettings;
@@ -88,6 +88,8 @@ pub enum SigningError {
     Sign(String),
     #[error("too many profiles are waiting to be signed")]
     Busy,
+    #[error("the signing certificate for {host} has not been obtained from the ACME CA yet")]
+    Pending { host: String },
     #[error("not a CMS SignedData structure ({reason})")]
     NotSigned { reason: String },
     #[error("the signature does not verify: the content or signature was altered ({0})")]
@@ -148,7 +150,14 @@ impl Signer {
                 password_file,
             } => Signer::from_pkcs12(file, password_file),
             SigningSettings::DevelopmentChain => Signer::development(),
+            SigningSettings::Acme { cert, key, .. } => Signer::from_pem(cert, None, key),
         }
+    }
+
+    /// A PEM chain (signer first) and its PEM key held in memory, such as an ACME
+    /// certificate just issued; `origin` names them in messages.
+    pub fn from_pem_bytes(chain: &[u8], key: &[u8], origin: &str) -> Result<Signer, SigningError> {
+        credentials::from_pem_bytes(chain, key, origin)
     }
 
     /// A PEM certificate file (its first certificate signs, the rest are intermediates), an

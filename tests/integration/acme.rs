@@ -14,11 +14,16 @@ use crate::support::servers::{free_port, run};
 const DOMAINS: [&str; 2] = ["example.com", "example.net"];
 
 fn config(dir: &Path, pebble: &Pebble) -> std::path::PathBuf {
+    config_with(dir, &pebble.directory(), &pebble.https_root(), "")
+}
+
+fn config_with(dir: &Path, directory: &str, ca: &Path, more: &str) -> std::path::PathBuf {
     let domains: String = DOMAINS
         .iter()
         .map(|domain| {
             format!(
-                "[domains.\"{domain}\"]\n[[domains.\"{domain}\".imap]]\nhost = \"imap.{domain}\"\nport = 993\nsecurity = \"tls\"\n"
+                "[domains.\"{domain}\"]\n[[domains.\"{domain}\".imap]]\nhost = \"imap.{domain}\"\nport = 993\nsecurity = \"tls\"\n\
+                 [[domains.\"{domain}\".smtp]]\nhost = \"smtp.{domain}\"\nport = 465\nsecurity = \"tls\"\n"
             )
         })
         .collect();
@@ -26,9 +31,9 @@ fn config(dir: &Path, pebble: &Pebble) -> std::path::PathBuf {
         "[provider]\nid = \"example.com\"\ndisplay-name = \"Example Mail\"\nshort-name = \"Example\"\n\
          {domains}[domains.\"*.hosted.example.com\"]\n\
          [tls.acme]\ndirectory = \"{}\"\nca-file = \"{}\"\nstate-dir = \"state\"\n\
-         challenge = \"http-01\"\ncontact = [\"mailto:hostmaster@example.com\"]\n",
-        pebble.directory(),
-        pebble.https_root().display()
+         challenge = \"http-01\"\ncontact = [\"mailto:hostmaster@example.com\"]\n{more}",
+        directory,
+        ca.display()
     );
     let file = dir.join("mxconf.toml");
     std::fs::write(&file, text).unwrap();
@@ -167,4 +172,102 @@ fn short_lived_certificates_are_renewed_and_a_ca_outage_keeps_the_server_up() {
             .join("certificates/example.com/fullchain.pem")
             .exists()
     );
+}
+
+/// The profile for jane@example.com as served, and the leaf it was signed with.
+fn profile(served: &Served, dir: &Path, root: &Path) -> (Vec<u8>, String) {
+    let file = dir.join("profile.der");
+    run(Command::new("curl")
+        .args(["-sSf", "-o"])
+        .arg(&file)
+        .arg(served.url("/mobileconfig?emailaddress=jane@example.com")));
+    let der = std::fs::read(&file).unwrap();
+    let content = crate::support::openssl::cms_verify(dir, &der, root).expect("verifies");
+    assert!(String::from_utf8_lossy(&content).contains("imap.example.com"));
+    let certificates = Command::new("openssl")
+        .args(["pkcs7", "-inform", "DER", "-print_certs", "-in"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    (der, String::from_utf8(certificates.stdout).unwrap())
+}
+
+/// The stored leaf of `domain`, as PEM text.
+fn stored_leaf(state: &Path, domain: &str) -> String {
+    let chain = std::fs::read_to_string(
+        state
+            .join("certificates")
+            .join(domain)
+            .join("fullchain.pem"),
+    )
+    .unwrap();
+    let end = chain.find("-----END CERTIFICATE-----").unwrap() + 25;
+    chain[..end].to_owned()
+}
+
+#[test]
+fn profiles_signed_by_the_acme_certificate_and_by_its_successor_after_renewal() {
+    let http_port = free_port();
+    let pebble = Pebble::start(http_port, free_port(), Some(12));
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(
+        dir.path(),
+        &pebble.directory(),
+        &pebble.https_root(),
+        "[signing]\nacme = \"autoconfig.example.com\"\n",
+    );
+    let state = dir.path().join("state");
+    let served = serve(&config, http_port);
+    let obtained = "obtained the certificate for autoconfig.example.com";
+    served.wait_for(obtained);
+    served.wait_for("signing profiles as");
+    let root = pebble.issuing_root();
+    let leaf = stored_leaf(&state, "example.com");
+    let (first, signers) = profile(&served, dir.path(), &root);
+    assert!(signers.contains(leaf.trim()), "{signers}\n{leaf}");
+    // Renewed at two thirds of 12 s: the next request is signed by the new certificate,
+    // not served from the signatures the old one made.
+    served.wait_for_nth(obtained, 2);
+    served.wait_for_nth("signing profiles as", 2);
+    let renewed = stored_leaf(&state, "example.com");
+    assert_ne!(renewed, leaf);
+    let (second, signers) = profile(&served, dir.path(), &root);
+    assert_ne!(second, first);
+    assert!(signers.contains(renewed.trim()), "{signers}");
+    assert!(!signers.contains(leaf.trim()));
+}
+
+#[test]
+fn until_the_acme_certificate_exists_profiles_fail_closed_and_readiness_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = crate::support::deployment::TestCa::new();
+    // A CA that does not answer: the certificate never comes.
+    let config = config_with(
+        dir.path(),
+        &format!("https://127.0.0.1:{}/dir", free_port()),
+        &ca.ca_file(),
+        "[signing]\nacme = \"autodiscover.example.net\"\n",
+    );
+    let served = serve(&config, free_port());
+    served.wait_for("[signing] acme: no certificate for autodiscover.example.net yet");
+    let status = |path: &str| {
+        let output = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg(served.url(path))
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert_eq!(status("/mobileconfig?emailaddress=jane@example.net"), "503");
+    let ready = Command::new("curl")
+        .args(["-s"])
+        .arg(served.url("/readyz"))
+        .output()
+        .unwrap();
+    let ready = String::from_utf8(ready.stdout).unwrap();
+    assert!(
+        ready.contains("degraded: [signing] acme: no certificate for autodiscover.example.net yet"),
+        "{ready}"
+    );
+    served.wait_for("cannot obtain the certificate for autoconfig.example.net");
 }
