@@ -1,11 +1,13 @@
 //! The DNS records an admin publishes so clients find mxconf and the mail servers:
 //! RFC 6186/8314 SRV for IMAP/POP3/submission, RFC 6764 SRV+TXT for CalDAV/CardDAV,
-//! `_autodiscover._tcp` for Outlook and the `autoconfig.`/`autodiscover.` host names.
-//! Pure: a resolved domain-level `Account` in, zone-file lines out.
+//! `_autodiscover._tcp` for Outlook, the `autoconfig.`/`autodiscover.` host names and, for a
+//! domain that publishes PACC, `ua-auto-config.` and the `_ua-auto-config` digest record.
+//! Pure: a resolved domain-level `Account` (and its PACC document) in, zone-file lines out.
 
 use std::fmt;
 
 use crate::account::{Account, MailServer, Provider, Security, ServerKind, UrlService};
+use crate::protocol::pacc;
 
 /// One resource record in zone-file form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,8 +44,9 @@ pub fn default_web_host(provider: &Provider) -> String {
 }
 
 /// Every record to publish for `account.domain`, with `web_host` the public name of this
-/// mxconf server (the target of autoconfig./autodiscover. and `_autodiscover._tcp`).
-pub fn records(account: &Account, web_host: &str) -> Vec<Record> {
+/// mxconf server (the target of autoconfig./autodiscover. and `_autodiscover._tcp`), and `pacc`
+/// the PACC document the domain serves, if any (its digest goes into the TXT record).
+pub fn records(account: &Account, web_host: &str, pacc: Option<&[u8]>) -> Vec<Record> {
     let domain = account.domain.as_str();
     let web_host = web_host.trim_end_matches('.');
     let mut records = Vec::new();
@@ -107,7 +110,7 @@ pub fn records(account: &Account, web_host: &str) -> Vec<Record> {
         data: format!("0 0 443 {web_host}."),
         comment: "Outlook Autodiscover (HTTPS)",
     });
-    for (label, comment) in crate::hostnames::LABELS {
+    for (label, comment) in crate::hostnames::labels(pacc.is_some()) {
         let name = format!("{label}.{domain}.");
         if name.trim_end_matches('.') == web_host {
             // The server itself: it needs A/AAAA records, which only the admin knows.
@@ -118,6 +121,14 @@ pub fn records(account: &Account, web_host: &str) -> Vec<Record> {
             kind: "CNAME",
             data: format!("{web_host}."),
             comment,
+        });
+    }
+    if let Some(document) = pacc {
+        records.push(Record {
+            name: format!("{}.{domain}.", pacc::TXT_LABEL),
+            kind: "TXT",
+            data: format!("\"{}\"", pacc::txt_record(document)),
+            comment: "PACC: SHA-256 of the served document",
         });
     }
     records
@@ -145,7 +156,7 @@ mod tests {
         let account = resolver
             .resolve_domain(&Domain::parse("example.com").unwrap())
             .unwrap();
-        records(&account, "mxconf.example.com")
+        records(&account, "mxconf.example.com", None)
             .iter()
             .map(|r| format!("{} {} {}", r.name, r.kind, r.data))
             .collect()

@@ -1,6 +1,7 @@
 //! The host names clients reach this server by, and how they group into HTTPS certificates:
-//! for every served domain `d`, `autoconfig.d` and `autodiscover.d`, one certificate per
-//! domain (so one domain's failed issuance, or a CA's limit on names per certificate, never
+//! for every served domain `d`, `autoconfig.d` and `autodiscover.d` (and `ua-auto-config.d`
+//! where it publishes PACC, `pacc = true`), one certificate per domain (so one domain's failed
+//! issuance, or a CA's limit on names per certificate, never
 //! holds back another's). The one place that decides those names: `mxconf dns` lists them, and
 //! whatever obtains or checks certificates asks here. Pure: a [`Config`] in, names out.
 
@@ -17,11 +18,23 @@ pub const LABELS: [(&str, &str); 2] = [
     ("autodiscover", "Outlook, ActiveSync clients"),
 ];
 
+/// The PACC host, only for domains with `pacc = true`.
+pub const PACC_LABEL: (&str, &str) = (
+    crate::protocol::pacc::HOST_LABEL,
+    "PACC clients (user-agent auto-configuration)",
+);
+
+/// The labels of a domain, [`LABELS`] then the PACC host when it publishes one.
+pub fn labels(pacc: bool) -> impl Iterator<Item = (&'static str, &'static str)> {
+    LABELS.into_iter().chain(pacc.then_some(PACC_LABEL))
+}
+
 /// The names one certificate covers: those of one served domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateNames {
     pub domain: Domain,
-    /// `autoconfig.<domain>`, `autodiscover.<domain>`, in [`LABELS`] order.
+    /// `autoconfig.<domain>`, `autodiscover.<domain>`[, `ua-auto-config.<domain>`], in
+    /// [`labels`] order.
     pub names: Vec<String>,
 }
 
@@ -37,9 +50,8 @@ pub struct HostNames {
 }
 
 /// The names of `domain`'s certificate.
-pub fn names_for(domain: &Domain) -> Vec<String> {
-    LABELS
-        .iter()
+pub fn names_for(domain: &Domain, pacc: bool) -> Vec<String> {
+    labels(pacc)
         .map(|(label, _)| format!("{label}.{domain}"))
         .collect()
 }
@@ -60,7 +72,7 @@ pub fn served_host_names(config: &Config) -> HostNames {
         // Configured patterns were parsed as domains at load; one that is not is no host.
         if let Ok(domain) = Domain::parse(&settings.pattern) {
             names.certificates.push(CertificateNames {
-                names: names_for(&domain),
+                names: names_for(&domain, settings.pacc),
                 domain,
             });
         }
@@ -106,7 +118,7 @@ mod tests {
     fn one_certificate_per_served_domain_and_wildcards_left_out() {
         let names = served_host_names(&config(
             "[domains.\"b.example\"]\n[domains.\"a.example\"]\n[domains.\"*.hosted.example\"]\n\
-             [domains.\"alias.example\"]\nredirect-to-domain = \"a.example\"\n\
+             [domains.\"alias.example\"]\nredirect-to-domain = \"a.example\"\npacc = true\n\
              [domains.\"elsewhere.example\"]\nautodiscover-redirect-url = \"https://autodiscover.other.example/autodiscover/autodiscover.xml\"\n",
         ));
         let listed: Vec<(&str, Vec<&str>)> = names
@@ -128,7 +140,11 @@ mod tests {
                 ),
                 (
                     "alias.example",
-                    vec!["autoconfig.alias.example", "autodiscover.alias.example"]
+                    vec![
+                        "autoconfig.alias.example",
+                        "autodiscover.alias.example",
+                        "ua-auto-config.alias.example"
+                    ]
                 ),
                 (
                     "b.example",

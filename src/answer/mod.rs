@@ -7,6 +7,7 @@
 
 mod autoconfig;
 mod autodiscover;
+mod pacc;
 mod profile;
 mod refusal;
 mod spliced;
@@ -20,6 +21,7 @@ use crate::account::EmailAddress;
 use crate::config::{Config, SigningSettings};
 use crate::resolve::Resolver;
 use crate::signing::{CachingSigner, LiveSigner, Signer, SigningError};
+use pacc::PaccDocuments;
 use spliced::Spliced;
 
 /// Everything answers are computed from, built once from one configuration and then only
@@ -35,6 +37,8 @@ pub struct Answers {
     pub signer: Option<Arc<LiveSigner>>,
     /// The static-only domains' autoconfig and POX answers, rendered at load.
     spliced: Spliced,
+    /// The PACC documents, rendered at load.
+    pacc: PaccDocuments,
 }
 
 impl Answers {
@@ -49,6 +53,7 @@ impl Answers {
         let resolver = Resolver::new(Arc::clone(&config));
         Answers {
             spliced: Spliced::build(&resolver),
+            pacc: PaccDocuments::build(&config, &resolver),
             resolver,
             config,
             signer: None,
@@ -98,6 +103,7 @@ impl Answers {
         };
         Ok(Answers {
             spliced: Spliced::build(&resolver),
+            pacc: PaccDocuments::build(&config, &resolver),
             config,
             resolver,
             signer,

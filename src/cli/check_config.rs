@@ -56,6 +56,14 @@ pub fn run(args: &CheckConfigArgs) -> anyhow::Result<ExitCode> {
         eprintln!("{}: {error}", config.source_name());
         return Ok(ExitCode::from(EXIT_CHECK_FAILED));
     }
+    // Every PACC document is rendered as the server would at start.
+    let answers = crate::answer::Answers::new(config.clone());
+    if !answers.pacc_problems().is_empty() {
+        for problem in answers.pacc_problems() {
+            eprintln!("{problem}");
+        }
+        return Ok(ExitCode::from(EXIT_CHECK_FAILED));
+    }
     let name = config.source_name();
     if args.backends && !check_backends(config)? {
         return Ok(ExitCode::from(EXIT_CHECK_FAILED));

@@ -7,7 +7,8 @@ use anyhow::{Context as _, bail};
 
 use super::ConfigArg;
 use crate::account::{Domain, Redirect};
-use crate::resolve::{Resolution, Resolver};
+use crate::answer::Answers;
+use crate::resolve::Resolution;
 
 #[derive(Debug, clap::Args)]
 pub struct DnsArgs {
@@ -28,7 +29,12 @@ pub fn run(args: &DnsArgs) -> anyhow::Result<ExitCode> {
         .web_host
         .clone()
         .unwrap_or_else(|| crate::dns::default_web_host(&config.provider));
-    let account = match Resolver::new(std::sync::Arc::clone(&config))
+    let answers = Answers::shared(std::sync::Arc::clone(&config));
+    if let Some(problem) = answers.pacc_problems().first() {
+        bail!("{problem}");
+    }
+    let account = match answers
+        .resolver
         .lookup_domain(&domain)
         .with_context(|| format!("{domain} is not configured"))?
     {
@@ -46,7 +52,10 @@ pub fn run(args: &DnsArgs) -> anyhow::Result<ExitCode> {
         out,
         "; {web_host} itself needs A/AAAA records pointing at this server."
     )?;
-    for record in crate::dns::records(&account, &web_host) {
+    // The digest of the very bytes the server renders and serves for this configuration.
+    let pacc = answers.pacc(&domain).ok();
+    let pacc = pacc.as_ref().map(|document| document.body.as_slice());
+    for record in crate::dns::records(&account, &web_host, pacc) {
         writeln!(out, "{record}")?;
     }
     let names = crate::hostnames::served_host_names(&config);
@@ -64,7 +73,7 @@ pub fn run(args: &DnsArgs) -> anyhow::Result<ExitCode> {
         None => writeln!(
             out,
             "; {domain} is served by a wildcard entry: provide a certificate covering {}",
-            crate::hostnames::names_for(&domain).join(" ")
+            crate::hostnames::names_for(&domain, false).join(" ")
         )?,
     }
     Ok(ExitCode::SUCCESS)

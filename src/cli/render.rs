@@ -23,6 +23,8 @@ pub enum Protocol {
     Json,
     /// Autodiscover v2 JSON (Protocol=Ews)
     JsonEws,
+    /// PACC user-agent configuration (the address's domain's document)
+    Pacc,
 }
 
 #[derive(Debug, clap::Args)]
@@ -64,14 +66,17 @@ async fn render(answers: &Answers, protocol: Protocol, email: &str) -> Result<Re
         Protocol::Outlook | Protocol::Mobilesync => {
             let schema = match protocol {
                 Protocol::Mobilesync => ResponseSchema::MobileSync,
-                Protocol::Autoconfig | Protocol::Outlook | Protocol::Json | Protocol::JsonEws => {
-                    ResponseSchema::Outlook
-                }
+                Protocol::Autoconfig
+                | Protocol::Outlook
+                | Protocol::Json
+                | Protocol::JsonEws
+                | Protocol::Pacc => ResponseSchema::Outlook,
             };
             answers.pox(&PoxRequest { email, schema }).await
         }
         // Only AutodiscoverV1 needs the public POX URL, which depends on the request.
         Protocol::Json => answers.json(&email, JsonProtocol::ActiveSync, "").await,
         Protocol::JsonEws => answers.json(&email, JsonProtocol::Ews, "").await,
+        Protocol::Pacc => answers.pacc(email.domain()),
     }
 }

@@ -34,6 +34,8 @@ pub struct DomainFile {
     pub redirect_to_domain: Option<Spanned<String>>,
     /// Settings on another Autodiscover server (`redirect.rs`); never merged from `[defaults]`.
     pub autodiscover_redirect_url: Option<Spanned<String>>,
+    /// Publish the PACC document (`pacc = true`); off unless set.
+    pub pacc: Option<bool>,
 }
 
 /// Services as written: each URL with its span, for messages.
@@ -77,11 +79,13 @@ enum Key {
     Sources,
     RedirectToDomain,
     AutodiscoverRedirectUrl,
+    Pacc,
 }
 
 const SOURCES: &str = "sources";
 const REDIRECT_TO_DOMAIN: &str = "redirect-to-domain";
 const AUTODISCOVER_REDIRECT_URL: &str = "autodiscover-redirect-url";
+const PACC: &str = "pacc";
 
 /// Every key, for "unknown field `x`, expected one of …".
 static KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
@@ -92,6 +96,7 @@ static KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         SOURCES,
         REDIRECT_TO_DOMAIN,
         AUTODISCOVER_REDIRECT_URL,
+        PACC,
     ]);
     keys
 });
@@ -110,6 +115,7 @@ impl<'de> Deserialize<'de> for Key {
                     SOURCES => Key::Sources,
                     REDIRECT_TO_DOMAIN => Key::RedirectToDomain,
                     AUTODISCOVER_REDIRECT_URL => Key::AutodiscoverRedirectUrl,
+                    PACC => Key::Pacc,
                     _ => ServerKind::from_name(name)
                         .map(Key::Servers)
                         .or_else(|| UrlService::from_name(name).map(Key::Url))
@@ -149,6 +155,7 @@ impl<'de> Deserialize<'de> for DomainFile {
                         Key::AutodiscoverRedirectUrl => {
                             domain.autodiscover_redirect_url = Some(map.next_value()?);
                         }
+                        Key::Pacc => domain.pacc = Some(map.next_value()?),
                     }
                 }
                 Ok(domain)
@@ -197,6 +204,8 @@ pub struct DomainSettings {
     pub sources: Vec<usize>,
     /// Autodiscover redirect instead of settings; such a domain serves no settings itself.
     pub redirect: Option<DomainRedirect>,
+    /// Whether `ua-auto-config.<domain>` serves the PACC document.
+    pub pacc: bool,
 }
 
 impl DomainFile {
@@ -225,6 +234,7 @@ pub(super) fn merge(defaults: &DomainFile, domain: &DomainFile) -> DomainFile {
         sources: domain.sources.clone().or_else(|| defaults.sources.clone()),
         redirect_to_domain: domain.redirect_to_domain.clone(),
         autodiscover_redirect_url: domain.autodiscover_redirect_url.clone(),
+        pacc: domain.pacc.or(defaults.pacc),
     }
 }
 
@@ -255,6 +265,7 @@ pub(super) fn check(
         services: Services { urls, oauth2 },
         sources: Vec::new(),
         redirect: None,
+        pacc: merged.pacc.unwrap_or(false),
     }
 }
 

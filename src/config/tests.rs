@@ -221,7 +221,7 @@ fn domain_keys_are_the_vocabularys_names() {
             "mxconf.toml:6: domain \"example.org\": graph: unknown field `graph`, expected one of \
              `imap`, `pop3`, `smtp`, `activesync`, `caldav`, `carddav`, `jmap`, `ews`, `webdav`, \
              `documentation`, `oauth2`, `sources`, `redirect-to-domain`, \
-             `autodiscover-redirect-url`"
+             `autodiscover-redirect-url`, `pacc`"
         ]
     );
 }

@@ -42,10 +42,15 @@ impl Target {
 }
 
 /// The DNS checks for one domain; `account` is its domain-level account, `web_host` the
-/// public name of this mxconf server (as for `mxconf dns`).
-pub async fn checks(net: &Net, account: &Account, web_host: &str) -> Vec<Check> {
+/// public name of this mxconf server and `pacc` its PACC document (as for `mxconf dns`).
+pub async fn checks(
+    net: &Net,
+    account: &Account,
+    web_host: &str,
+    pacc: Option<&[u8]>,
+) -> Vec<Check> {
     let domain = account.domain.as_str();
-    let expected = crate::dns::records(account, web_host);
+    let expected = crate::dns::records(account, web_host, pacc);
     // Records of one name and type are judged together, in `mxconf dns`'s order.
     let mut groups: Vec<(&str, &'static str, Vec<&Record>)> = Vec::new();
     for record in &expected {

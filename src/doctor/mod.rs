@@ -138,7 +138,7 @@ pub async fn run(
     let dns = futures_util::future::join_all(
         targets
             .iter()
-            .map(|email| dns_checks(&net, resolver, email, &web_host)),
+            .map(|email| dns_checks(&net, &answers, email, &web_host)),
     );
     let discovery = futures_util::future::join_all(
         targets
@@ -171,12 +171,16 @@ pub async fn run(
 
 async fn dns_checks(
     net: &net::Net,
-    resolver: &Resolver,
+    answers: &Answers,
     email: &EmailAddress,
     web_host: &str,
 ) -> Vec<Check> {
-    match resolver.lookup_domain(email.domain()) {
-        Ok(Resolution::Account(account)) => dns::checks(net, &account, web_host).await,
+    match answers.resolver.lookup_domain(email.domain()) {
+        Ok(Resolution::Account(account)) => {
+            let pacc = answers.pacc(email.domain()).ok();
+            let pacc = pacc.as_ref().map(|document| document.body.as_slice());
+            dns::checks(net, &account, web_host, pacc).await
+        }
         Ok(Resolution::Redirect(Redirect::Url(url))) => vec![
             Check::about(Section::Dns, email.domain().to_string())
                 .domain(email.domain().as_str())

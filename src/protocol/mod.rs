@@ -6,6 +6,7 @@
 pub mod autoconfig;
 pub mod autodiscover;
 pub mod autodiscover_json;
+pub mod pacc;
 pub mod untrusted_xml;
 pub mod xml;
 

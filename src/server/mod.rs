@@ -15,6 +15,7 @@ mod listener;
 mod metrics;
 pub mod mobileconfig;
 mod notify;
+mod pacc;
 mod reload;
 mod request_log;
 mod security;
@@ -72,6 +73,9 @@ pub enum StartError {
     Webform(#[from] WebformError),
     #[error(transparent)]
     Limits(#[from] LimitError),
+    /// Domains with `pacc = true` whose settings make no document, one line each.
+    #[error("{}", .0.join("\n"))]
+    Pacc(Vec<String>),
 }
 
 impl AppState {
@@ -95,6 +99,9 @@ impl AppState {
     }
 
     fn with(answers: Answers, previous: Option<&AppState>) -> Result<Self, StartError> {
+        if !answers.pacc_problems().is_empty() {
+            return Err(StartError::Pacc(answers.pacc_problems().to_vec()));
+        }
         let config = &answers.config;
         let webform = Webform::new(&config.provider, &config.web)?;
         let csp = HeaderValue::from_str(webform.content_security_policy())
@@ -149,6 +156,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(autodiscover::json_path),
         )
         .route("/.well-known/acme-challenge/{token}", get(acme::challenge))
+        .route(crate::protocol::pacc::PATH, get(pacc::document))
         .route(HEALTH_ROUTE, get(|| async { "ok\n" }))
         .route(READY_ROUTE, get(ready))
         // The download form and its embedded assets.

@@ -15,7 +15,7 @@ use crate::support::cli::mxconf;
 use crate::support::deployment::{
     Dovecot, Knot, MAIL_IP, Nginx, Postfix, Site, SmtpService, TestCa, Validity,
 };
-use crate::support::{TestServer, config_from};
+use crate::support::{self, TestServer, config_from};
 
 /// The mail servers' ports, as the configs name them.
 struct Ports {
@@ -371,30 +371,9 @@ fn assert_check(checks: &[Value], domain: Option<&str>, subject: &str, status: &
     assert!(text.contains(says), "{subject}: {says:?} not in {found:#}");
 }
 
-/// Validates `document` against docs/doctor.schema.json with Python's `jsonschema`.
+/// Validates `document` against docs/doctor.schema.json.
 fn validate_against_schema(document: &str) {
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/doctor.schema.json");
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("report.json");
-    std::fs::write(&file, document).unwrap();
-    let output = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import json, sys, jsonschema\n\
-             schema = json.load(open(sys.argv[1]))\n\
-             jsonschema.Draft202012Validator.check_schema(schema)\n\
-             jsonschema.validate(json.load(open(sys.argv[2])), schema,\n\
-                 cls=jsonschema.Draft202012Validator)",
-        ])
-        .arg(&schema)
-        .arg(&file)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "the report does not match docs/doctor.schema.json (pip install jsonschema):\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    support::validate_json_schema("docs/doctor.schema.json", document.as_bytes());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

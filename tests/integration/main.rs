@@ -22,6 +22,7 @@ mod limits;
 mod limits_redis;
 mod metrics;
 mod mobileconfig;
+mod pacc;
 mod packaging;
 mod redirects;
 mod running;

@@ -57,6 +57,34 @@ impl TestServer {
     }
 }
 
+/// Validates the JSON `document` against the JSON Schema (2020-12) at `schema` (relative to
+/// the crate) with Python's `jsonschema` (pip `jsonschema`); panics with its report.
+pub fn validate_json_schema(schema: &str, document: &[u8]) {
+    let schema = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(schema);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("document.json");
+    std::fs::write(&file, document).unwrap();
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[1]))\n\
+             jsonschema.Draft202012Validator.check_schema(schema)\n\
+             jsonschema.validate(json.load(open(sys.argv[2])), schema,\n\
+                 cls=jsonschema.Draft202012Validator)",
+        ])
+        .arg(&schema)
+        .arg(&file)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "the document does not match {} (pip install jsonschema):\n{}",
+        schema.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Runs `xmllint --noout ARGS FILE` on `body`; panics with xmllint's report when it fails.
 pub fn xmllint(args: &[&str], body: &[u8]) {
     let dir = tempfile::tempdir().expect("temp dir");
