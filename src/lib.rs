@@ -26,6 +26,7 @@
 //! - [`files`]: the small files a config names, read bounded.
 //! - [`hostnames`]: the host names clients reach this server by, one certificate per domain.
 //! - [`incident`]: trouble logged once when it starts and once, with a count, when it ends.
+//! - [`tls`]: HTTPS in the process: the certificates served by SNI, and the handshake.
 //! - [`metrics`]: the Prometheus series, one function per event the flow records.
 //! - [`server`]: the thin axum layer; [`cli`]: the `mxconf` subcommands.
 //!
@@ -51,4 +52,5 @@ pub mod protocol;
 pub mod resolve;
 pub mod server;
 pub mod signing;
+pub mod tls;
 pub mod webform;

@@ -42,6 +42,7 @@ const LIMIT_REFUSALS: &str = "mxconf_limit_refusals_total";
 const LIMIT_STORE_FAILURES: &str = "mxconf_limit_store_failures_total";
 const RELOADS: &str = "mxconf_config_reloads_total";
 const RELOAD_SUCCESS_TIME: &str = "mxconf_config_last_reload_success_timestamp_seconds";
+const TLS_HANDSHAKE_FAILURES: &str = "mxconf_tls_handshake_failures_total";
 const CERTIFICATE_EXPIRY: &str = "mxconf_certificate_expiry_timestamp_seconds";
 const BUILD_INFO: &str = "mxconf_build_info";
 
@@ -132,10 +133,16 @@ pub const SERIES: &[Series] = &[
         help: "When the configuration in use was loaded (start or last good reload), Unix time",
     },
     Series {
+        name: TLS_HANDSHAKE_FAILURES,
+        kind: Kind::Counter,
+        labels: &["reason"],
+        help: "TLS handshakes that did not complete, by reason (timeout, plain-http: an HTTP request on the TLS port, error: anything else)",
+    },
+    Series {
         name: CERTIFICATE_EXPIRY,
         kind: Kind::Gauge,
         labels: &["purpose", "name"],
-        help: "notAfter of a certificate in use, Unix time, by purpose (signing) and name",
+        help: "notAfter of a certificate in use, Unix time, by purpose (signing, tls) and name",
     },
     Series {
         name: BUILD_INFO,
@@ -309,11 +316,37 @@ pub fn config_reload(success: bool) {
     }
 }
 
+/// Why a TLS handshake did not complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeFailure {
+    /// `[tls] handshake-timeout` passed first.
+    Timeout,
+    /// The client spoke plain HTTP to the TLS port (and was told so).
+    PlainHttp,
+    /// Anything else: no shared protocol or cipher, garbage, a client that gave up.
+    Error,
+}
+
+/// A TLS handshake failed.
+pub fn tls_handshake_failure(failure: HandshakeFailure) {
+    if !enabled() {
+        return;
+    }
+    let reason = match failure {
+        HandshakeFailure::Timeout => "timeout",
+        HandshakeFailure::PlainHttp => "plain-http",
+        HandshakeFailure::Error => "error",
+    };
+    metrics::counter!(TLS_HANDSHAKE_FAILURES, "reason" => reason).increment(1);
+}
+
 /// What a certificate in use is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     /// The profile signer (`name` is `signer`).
     Signing,
+    /// A certificate the TLS listeners serve (`name` is its store slot, `file:<path>` …).
+    Tls,
 }
 
 /// The notAfter (Unix seconds) of a certificate in use.
@@ -323,6 +356,7 @@ pub fn certificate_expiry(purpose: Purpose, name: &str, not_after: i64) {
     }
     let purpose = match purpose {
         Purpose::Signing => "signing",
+        Purpose::Tls => "tls",
     };
     // Exact: Unix seconds stay far below 2^53.
     metrics::gauge!(CERTIFICATE_EXPIRY, "purpose" => purpose, "name" => name.to_owned())

@@ -1,7 +1,8 @@
 //! `mxconf check-config`: load and validate, print every problem as `file:line: field: what`;
 //! also compiles and test-renders the web form's templates (an admin's `[web] templates-dir`),
-//! loads the signer (its warnings on stderr, as `serve` logs them) and, with `--backends`,
-//! asks every per-user source once for its probe address and pings the `[limits]` Redis store.
+//! loads the signer (its warnings on stderr, as `serve` logs them) and the TLS certificates,
+//! and, with `--backends`, asks every per-user source once for its probe address and pings
+//! the `[limits]` Redis store.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -49,6 +50,18 @@ pub fn run(args: &CheckConfigArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("{}: signing: {error}", config.source_name());
                 return Ok(ExitCode::from(EXIT_CHECK_FAILED));
             }
+        }
+    }
+    // So are the TLS certificates: a renewal that left a broken file shows here.
+    match crate::tls::load(&config.tls) {
+        Ok(store) => {
+            for (_, certificate) in store.slots() {
+                println!("tls: {}", certificate.describe());
+            }
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            return Ok(ExitCode::from(EXIT_CHECK_FAILED));
         }
     }
     // The web form's templates are compiled and every variant rendered once.

@@ -15,6 +15,10 @@ pub struct ServeArgs {
     /// Default 127.0.0.1:8080.
     #[arg(long, value_name = "ADDR")]
     pub listen: Vec<SocketAddr>,
+    /// Address for HTTPS (repeatable); replaces the config's [tls].listen. Needs
+    /// [[tls.certificate]] in the config.
+    #[arg(long, value_name = "ADDR")]
+    pub tls_listen: Vec<SocketAddr>,
     /// Log lines as `text` or `json` (one object per line); replaces the config's [log].format.
     #[arg(long, value_name = "FORMAT", value_parser = log_format)]
     pub log_format: Option<LogFormat>,
@@ -34,7 +38,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!("no --config given: serving the embedded demo configuration (example.com)");
     }
     let runtime = tokio::runtime::Runtime::new()?;
-    let served = runtime.block_on(crate::server::serve(config, args.listen));
+    let served = runtime.block_on(crate::server::serve(config, args.listen, args.tls_listen));
     // Whatever still runs (a backend's blocking call) is not waited for beyond this.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     served?;

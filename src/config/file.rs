@@ -42,11 +42,12 @@ pub struct ConfigFile {
     pub profile: ProfileFile,
     #[serde(default)]
     pub signing: Option<Spanned<SigningFile>>,
+    /// HTTPS served by mxconf itself (certificates from files or an ACME CA); absent means
+    /// plain HTTP only.
+    #[serde(default)]
+    pub tls: Option<Spanned<TlsFile>>,
     #[serde(default)]
     pub web: WebFile,
-    /// HTTPS served by mxconf itself, certificates from files or an ACME CA.
-    #[serde(default)]
-    pub tls: TlsFile,
     /// Per-user sources (`[backends.NAME]`), named by domains' `sources`.
     #[serde(default)]
     pub backends: BTreeMap<String, Spanned<BackendFile>>,

@@ -12,7 +12,7 @@ use openssl::x509::{X509, X509Ref};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::backend::{Secret, check_secret, parse_duration, read_ca_file};
+use super::backend::{Secret, check_secret, duration_above_zero, read_ca_file};
 use super::checker::Checker;
 use crate::account::names::named_enum;
 
@@ -254,23 +254,7 @@ fn duration(
     value: Option<&Spanned<String>>,
     default: Duration,
 ) -> Duration {
-    let Some(value) = value else {
-        return default;
-    };
-    match parse_duration(value.get_ref()) {
-        Some(duration) if !duration.is_zero() => duration,
-        _ => {
-            checker.report(
-                Some(&value.span()),
-                format!("limits.{key}"),
-                format!(
-                    "{:?} is not a duration above zero like \"100ms\", \"30s\", \"10m\"",
-                    value.get_ref()
-                ),
-            );
-            default
-        }
-    }
+    duration_above_zero(checker, format!("limits.{key}"), value, default)
 }
 
 /// `store`: `"memory"` or a Redis URL; the password and timeout keys belong to Redis only,

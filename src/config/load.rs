@@ -50,6 +50,8 @@ pub struct Config {
     pub log: LogSettings,
     /// `[metrics]`: the Prometheus endpoint's own listener, if any.
     pub metrics: MetricsSettings,
+    /// `[tls]`: HTTPS listeners, their certificate files, and `[tls.acme]`.
+    pub tls: TlsSettings,
     /// `[limits]`: the abuse protection.
     pub limits: LimitSettings,
     /// Per-user sources, in name order (`DomainSettings::sources` indexes this).
@@ -60,8 +62,6 @@ pub struct Config {
     pub profile: ProfileSettings,
     /// `[signing]`; `None` serves profiles unsigned (and the server says so at start).
     pub signing: Option<SigningSettings>,
-    /// `[tls]`: HTTPS served here, and `[tls.acme]`.
-    pub tls: TlsSettings,
     domains: Domains,
 }
 
@@ -100,12 +100,12 @@ impl Config {
         let server = server::check(&mut checker, &raw.server);
         let log = log::check(&raw.log);
         let metrics = metrics::check(&mut checker, &raw.metrics, &server.listen);
+        let tls = tls::check(&mut checker, raw.tls.as_ref(), &server.listen);
         let limits = limits::check(&mut checker, &raw.limits);
         let (mut backends, backend_names) = backend::check_backends(&mut checker, &raw.backends);
         let web = web::check(&mut checker, &raw.web);
         let domains = domain::check_all(&mut checker, &raw.defaults, &raw.domains, &backend_names);
         let signing = signing::check(&mut checker, raw.signing.as_ref());
-        let tls = tls::check(&mut checker, &raw.tls);
         // Exact names before wildcards, each in name order: the default probe address does
         // not depend on hash order.
         let mut listing: Vec<(&str, &[usize])> = domains
@@ -123,12 +123,12 @@ impl Config {
             connections: server.connections,
             log,
             metrics,
+            tls,
             limits,
             backends,
             web,
             profile,
             signing,
-            tls,
             domains,
         };
         // `[signing] acme` names a host; which certificate covers it is known only now.

@@ -37,7 +37,7 @@ pub use profile::ProfileSettings;
 pub use redirect::DomainRedirect;
 pub use server::ConnectionSettings;
 pub use signing::SigningSettings;
-pub use tls::TlsSettings;
+pub use tls::{CertificateFiles, TlsSettings};
 pub use web::WebSettings;
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::backend::{parse_duration, positive};
+use super::backend::{duration_above_zero, positive};
 use super::checker::Checker;
 
 #[derive(Debug, Default, Deserialize)]
@@ -102,23 +102,7 @@ pub(super) fn check(checker: &mut Checker<'_>, raw: &ServerFile) -> ServerSettin
     .and_then(|n| usize::try_from(n).ok())
     .unwrap_or(defaults.max_connections);
     let mut timeout = |key: &str, value: &Option<Spanned<String>>, default: Duration| {
-        let Some(value) = value else {
-            return default;
-        };
-        match parse_duration(value.get_ref()) {
-            Some(duration) if !duration.is_zero() => duration,
-            _ => {
-                checker.report(
-                    Some(&value.span()),
-                    format!("server.{key}"),
-                    format!(
-                        "{:?} is not a duration above zero like \"500ms\", \"10s\", \"1m\"",
-                        value.get_ref()
-                    ),
-                );
-                default
-            }
-        }
+        duration_above_zero(checker, format!("server.{key}"), value.as_ref(), default)
     };
     let connections = ConnectionSettings {
         max_connections,

@@ -209,6 +209,12 @@ impl Connections {
         }
     }
 
+    /// The TLS handshake of `tracker`'s connection is done: its header-read time starts now,
+    /// not at accept (the handshake had a timeout of its own).
+    pub fn handshake_done(&self, tracker: &Tracker) {
+        tracker.since.store(self.now(), Ordering::Relaxed);
+    }
+
     /// The stream of `tracker`'s connection, watched for the first bytes of a request head.
     pub fn watch<I>(self: &Arc<Self>, io: I, tracker: &Arc<Tracker>) -> Watched<I> {
         Watched {

@@ -137,13 +137,21 @@ impl FromRequestParts<Arc<AppState>> for Origin {
 }
 
 impl Origin {
-    /// The origin of a request.
+    /// The origin of a request; `https` whenever it came over one of our TLS listeners.
     pub fn of(parts: &Parts, state: &AppState) -> Result<Self, Refusal> {
         let peer = peer(&parts.extensions).map(|addr| addr.ip());
         let authority = parts.uri.authority().map(|a| a.as_str());
-        Origin::from_headers(&parts.headers, authority, peer, state)
+        let mut origin = Origin::from_headers(&parts.headers, authority, peer, state)?;
+        if parts.extensions.get::<OverTls>().is_some() {
+            origin.scheme = "https";
+        }
+        Ok(origin)
     }
 }
+
+/// Marks a request that arrived over TLS terminated here (set by the accept loop).
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
 
 fn is_trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
     let ip = ip.to_canonical();

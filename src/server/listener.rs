@@ -13,14 +13,18 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::server::TlsStream;
 use tower::ServiceExt as _;
 
 use super::connections::{Check, Connections, Tracker};
+use super::extract::OverTls;
 use super::reload::Live;
 use crate::incident::Incident;
+use crate::metrics::HandshakeFailure;
+use crate::tls::{Accepted, Acceptor};
 
 /// Descriptors kept free of connections: listeners, log, backend pools, signing, config and
 /// template files read on reload.
@@ -58,6 +62,8 @@ pub struct Shared {
     pub live: Arc<Live>,
     /// Becomes `true` when the server drains.
     pub stopping: watch::Receiver<bool>,
+    /// `[tls] handshake-timeout`: from accept until a TLS listener's handshake is done.
+    pub handshake_timeout: Duration,
 }
 
 impl Shared {
@@ -65,6 +71,7 @@ impl Shared {
         connections: Arc<Connections>,
         live: Arc<Live>,
         stopping: watch::Receiver<bool>,
+        handshake_timeout: Duration,
     ) -> Self {
         // Header-read and idle times are enforced by the connection tasks (one clock for
         // both protocols), not by hyper's own HTTP/1 timer.
@@ -74,12 +81,14 @@ impl Shared {
             builder: Arc::new(builder),
             live,
             stopping,
+            handshake_timeout,
         }
     }
 }
 
-/// Accepts on `listener` until the server drains.
-pub async fn accept_loop(listener: TcpListener, shared: Shared) {
+/// Accepts on `listener` until the server drains; with `tls`, every connection's handshake
+/// runs first, in the connection's own task.
+pub async fn accept_loop(listener: TcpListener, shared: Shared, tls: Option<Arc<Acceptor>>) {
     let mut stopping = shared.stopping.clone();
     let failing = Incident::default();
     loop {
@@ -98,10 +107,22 @@ pub async fn accept_loop(listener: TcpListener, shared: Shared) {
                 // Answers are written whole; Nagle's delay would only hold back their last bytes.
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    // A TLS acceptor wraps `stream` here, inside the connection's task, so a
-                    // slow handshake holds only its own connection.
-                    serve_connection(stream, peer, &tracker, &shared).await;
+                    // The handshake runs here, inside the connection's task and its place
+                    // under the cap, so a slow one holds only its own connection.
+                    match tls {
+                        None => serve_connection(stream, peer, None, &tracker, &shared).await,
+                        Some(acceptor) => {
+                            if let Some(stream) =
+                                handshake(&acceptor, stream, &tracker, &shared).await
+                            {
+                                shared.connections.handshake_done(&tracker);
+                                let tls = Some(OverTls);
+                                serve_connection(stream, peer, tls, &tracker, &shared).await;
+                            }
+                        }
+                    }
                     shared.connections.remove(id);
                 });
             }
@@ -138,10 +159,70 @@ fn is_out_of_files(error: &io::Error) -> bool {
         || code == Some(rustix::io::Errno::NFILE.raw_os_error())
 }
 
+/// What a plain-HTTP client that reached a TLS port is told (as nginx does), instead of a TLS
+/// alert it cannot read.
+const PLAIN_HTTP_ON_TLS: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 50\r\nConnection: close\r\n\r\nThis port speaks HTTPS: use https:// to reach it.\n";
+/// A TLS connection starts with a handshake record; an HTTP request with a method's letter.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// The TLS handshake of one connection, bounded by the handshake timeout (and ended early when
+/// the connection is chosen to make room or the server drains). `None`: nothing to serve
+/// (failed, timed out, a plain-HTTP client told off, or a tls-alpn-01 validation, which ends
+/// with its handshake).
+async fn handshake(
+    acceptor: &Acceptor,
+    stream: TcpStream,
+    tracker: &Tracker,
+    shared: &Shared,
+) -> Option<TlsStream<TcpStream>> {
+    let accepting = async {
+        let mut first = [0u8; 1];
+        if stream.peek(&mut first).await? == 1
+            && first[0] != TLS_HANDSHAKE_RECORD
+            && first[0].is_ascii_uppercase()
+        {
+            let mut stream = stream;
+            stream.write_all(PLAIN_HTTP_ON_TLS).await?;
+            let _ = stream.shutdown().await;
+            return Ok(None);
+        }
+        acceptor.accept(stream).await.map(Some)
+    };
+    let mut stopping = shared.stopping.clone();
+    let outcome = tokio::select! {
+        outcome = tokio::time::timeout(shared.handshake_timeout, accepting) => outcome,
+        () = tracker.evicted() => return None,
+        _ = stopping.wait_for(|stop| *stop) => return None,
+    };
+    let failure = match outcome {
+        Ok(Ok(Some(Accepted::Serve(stream)))) => return Some(stream),
+        Ok(Ok(Some(Accepted::Challenge(mut stream)))) => {
+            // The validator closes after the handshake (RFC 8737 §3); close_notify is polite
+            // but must not wait on a peer that does not read.
+            let _ = tokio::time::timeout(ACCEPT_PAUSE, stream.shutdown()).await;
+            return None;
+        }
+        Ok(Ok(None)) => HandshakeFailure::PlainHttp,
+        Ok(Err(error)) => {
+            // Scanners and clients that give up are routine: not worth more than debug.
+            tracing::debug!(%error, "TLS handshake failed");
+            HandshakeFailure::Error
+        }
+        Err(_) => HandshakeFailure::Timeout,
+    };
+    crate::metrics::tls_handshake_failure(failure);
+    None
+}
+
 /// Serves one connection until the client closes it, its time is up, it makes room at the
 /// cap, or the server drains (then a request in progress is finished first).
-async fn serve_connection<I>(io: I, peer: SocketAddr, tracker: &Arc<Tracker>, shared: &Shared)
-where
+async fn serve_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    tls: Option<OverTls>,
+    tracker: &Arc<Tracker>,
+    shared: &Shared,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let connections = &shared.connections;
@@ -152,6 +233,9 @@ where
         hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             let busy = connections.begin(&tracker);
             request.extensions_mut().insert(ConnectInfo(peer));
+            if let Some(tls) = tls {
+                request.extensions_mut().insert(tls);
+            }
             // One snapshot for the whole request, whatever a reload does meanwhile.
             let app = live.router();
             async move {

@@ -1,7 +1,7 @@
 //! The Prometheus endpoint: `GET /metrics` on the `[metrics] listen` address, a listener of its
 //! own so the series never show on the public ones. What is counted as it happens is recorded
 //! by [`crate::metrics`] along the flow; what other parts keep themselves (the signer's
-//! expiry) is read from the current snapshot at each scrape.
+//! and the TLS certificates' expiry) is read from the current snapshot at each scrape.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use super::AppState;
 use super::reload::Live;
 use crate::metrics::{self, Purpose};
+use crate::tls::CertificateStore;
 
 /// How often histogram buffers are drained between scrapes.
 const UPKEEP: Duration = Duration::from_secs(5);
@@ -23,7 +24,12 @@ const UPKEEP: Duration = Duration::from_secs(5);
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Serves `/metrics` on `listener` until the server drains.
-pub async fn serve(listener: TcpListener, live: Arc<Live>, mut stopping: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    live: Arc<Live>,
+    certificates: Option<Arc<CertificateStore>>,
+    mut stopping: watch::Receiver<bool>,
+) {
     let upkeep = tokio::spawn(async {
         let mut tick = tokio::time::interval(UPKEEP);
         loop {
@@ -36,7 +42,8 @@ pub async fn serve(listener: TcpListener, live: Arc<Live>, mut stopping: watch::
             "/metrics",
             get(move || {
                 let live = Arc::clone(&live);
-                async move { scrape(&live.state()) }
+                let certificates = certificates.clone();
+                async move { scrape(&live.state(), certificates.as_deref()) }
             }),
         )
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") });
@@ -53,13 +60,19 @@ pub async fn serve(listener: TcpListener, live: Arc<Live>, mut stopping: watch::
 }
 
 /// Reads what the snapshot keeps itself into the recorder, then renders everything.
-fn scrape(state: &AppState) -> Response {
+fn scrape(state: &AppState, certificates: Option<&CertificateStore>) -> Response {
     // An ACME signer not issued yet reads as expired (0): the expiry alert fires meanwhile.
     if let Some(live) = &state.answers.signer {
         let expires_at = live
             .current()
             .map_or(0, |signer| signer.signer().expires_at());
         metrics::certificate_expiry(Purpose::Signing, "signer", expires_at);
+    }
+    for (slot, certificate) in certificates
+        .map(CertificateStore::slots)
+        .unwrap_or_default()
+    {
+        metrics::certificate_expiry(Purpose::Tls, &slot, certificate.not_after_unix());
     }
     match metrics::render() {
         Some(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),

@@ -36,12 +36,13 @@ use tower::util::MapRequestLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::acme::{Acme, Http01Tokens, Responder};
+use crate::acme::{Acme, Http01Tokens, Install, Issued, Responder};
 use crate::answer::{Answers, Refusal, Signing};
 use crate::config::{Config, ConnectionSettings, SigningSettings};
 use crate::limits::{LimitError, Limiter};
 use crate::protocol::Rendered;
 use crate::signing::{CachingSigner, Signer, SigningError};
+use crate::tls::{Acceptor, CertificateStore, ServedCertificate};
 use crate::webform::{Webform, WebformError};
 use connections::Connections;
 use listener::Shared;
@@ -306,10 +307,15 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// How long a stopping server waits for requests in progress.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Binds every listen address and serves until SIGTERM or SIGINT, then drains: no new
+/// Binds every listen address (plain HTTP: `listen`, else `[server] listen`; HTTPS:
+/// `tls_listen`, else `[tls] listen`) and serves until SIGTERM or SIGINT, then drains: no new
 /// connections, requests in progress answered (at most [`DRAIN_TIMEOUT`]), exit. SIGHUP
 /// reloads the configuration ([`reload`]).
-pub async fn serve(config: Config, listen: Vec<SocketAddr>) -> std::io::Result<()> {
+pub async fn serve(
+    config: Config,
+    listen: Vec<SocketAddr>,
+    tls_listen: Vec<SocketAddr>,
+) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let listen = if !listen.is_empty() {
         listen
@@ -337,19 +343,55 @@ pub async fn serve(config: Config, listen: Vec<SocketAddr>) -> std::io::Result<(
         }
         (settings, names.certificates)
     });
+    let tls_listen = if tls_listen.is_empty() {
+        config.tls.listen.clone()
+    } else {
+        tls_listen
+    };
+    // Every certificate is read and checked before anything is bound: never half-configured.
+    let tls = if tls_listen.is_empty() {
+        None
+    } else {
+        Some(Arc::new(tls_acceptor(&config)?))
+    };
+    let handshake_timeout = config.tls.handshake_timeout;
     let state = AppState::load(config).map_err(std::io::Error::other)?;
     if let Some((settings, certificates)) = acme {
         let responder = Responder::Http01(Arc::clone(&state.http01));
-        Acme::start(settings, certificates, responder, install(&state))?;
+        let signing = install(&state);
+        let store = tls.as_ref().map(|acceptor| Arc::clone(acceptor.store()));
+        let install: Install = Arc::new(move |issued: &Issued| {
+            if let Some(store) = &store {
+                serve_issued(store, issued);
+            }
+            signing(issued);
+        });
+        Acme::start(settings, certificates, responder, install)?;
     }
     let (stop, stopping) = watch::channel(false);
     let live = Arc::new(Live::new(state));
-    let shared = Shared::new(Arc::clone(&connections), Arc::clone(&live), stopping);
+    let shared = Shared::new(
+        Arc::clone(&connections),
+        Arc::clone(&live),
+        stopping,
+        handshake_timeout,
+    );
     let mut listeners = tokio::task::JoinSet::new();
     for addr in listen {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         tracing::info!("listening on http://{}", listener.local_addr()?);
-        listeners.spawn(listener::accept_loop(listener, shared.clone()));
+        listeners.spawn(listener::accept_loop(listener, shared.clone(), None));
+    }
+    if let Some(acceptor) = &tls {
+        for &addr in &tls_listen {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            tracing::info!("listening on https://{}", listener.local_addr()?);
+            listeners.spawn(listener::accept_loop(
+                listener,
+                shared.clone(),
+                Some(Arc::clone(acceptor)),
+            ));
+        }
     }
     if let Some(addr) = metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -357,6 +399,7 @@ pub async fn serve(config: Config, listen: Vec<SocketAddr>) -> std::io::Result<(
         listeners.spawn(metrics::serve(
             listener,
             Arc::clone(&live),
+            tls.as_ref().map(|acceptor| Arc::clone(acceptor.store())),
             shared.stopping.clone(),
         ));
     }
@@ -391,14 +434,14 @@ pub async fn serve(config: Config, listen: Vec<SocketAddr>) -> std::io::Result<(
 
 /// What becomes of each certificate the ACME task has ready: the `[signing] acme` host's one
 /// signs profiles from the next request on.
-fn install(state: &AppState) -> crate::acme::Install {
+fn install(state: &AppState) -> Install {
     let signing = match (&state.answers.config.signing, &state.answers.signer) {
         (Some(SigningSettings::Acme { host, .. }), Some(live)) => {
             Some((host.clone(), Arc::clone(live)))
         }
         _ => None,
     };
-    Arc::new(move |issued: &crate::acme::Issued| {
+    Arc::new(move |issued: &Issued| {
         let Some((host, live)) = &signing else {
             return;
         };
@@ -425,6 +468,36 @@ fn install(state: &AppState) -> crate::acme::Install {
             }
         }
     })
+}
+
+/// The TLS listeners' acceptor with every `[[tls.certificate]]` loaded, each logged. With
+/// `[tls.acme]` the store may start empty: handshakes are refused until a certificate is in.
+fn tls_acceptor(config: &Config) -> std::io::Result<Acceptor> {
+    if config.tls.certificates.is_empty() && config.tls.acme.is_none() {
+        return Err(std::io::Error::other(format!(
+            "{}: --tls-listen needs a [tls] table with [[tls.certificate]] (cert and key) or [tls.acme]",
+            config.source_name()
+        )));
+    }
+    let store = crate::tls::load(&config.tls).map_err(std::io::Error::other)?;
+    for (_, certificate) in store.slots() {
+        tracing::info!("TLS certificate: {}", certificate.describe());
+    }
+    Acceptor::new(Arc::new(store)).map_err(std::io::Error::other)
+}
+
+/// An ACME certificate ready to serve goes into the store as `acme:NAME`, replacing the one
+/// it renews from the next handshake on; one the store refuses is logged and not served.
+fn serve_issued(store: &CertificateStore, issued: &Issued) {
+    let origin = format!("the ACME certificate for {}", issued.name);
+    let chain = &issued.certificate.chain_pem;
+    match ServedCertificate::from_pem(chain, &issued.certificate.key_pem, &origin) {
+        Ok(certificate) => {
+            tracing::info!("TLS certificate: {}", certificate.describe());
+            store.install(&format!("acme:{}", issued.name), certificate);
+        }
+        Err(error) => tracing::error!("{error}; it is not served"),
+    }
 }
 
 /// One reload, announced to systemd around it; the config is read off the async workers.
@@ -460,8 +533,14 @@ fn connections_for(settings: ConnectionSettings) -> Connections {
 pub async fn serve_listener(listener: tokio::net::TcpListener, state: AppState) {
     let connections = Arc::new(connections_for(state.answers.config.connections));
     let (_stop, stopping) = watch::channel(false);
-    let shared = Shared::new(connections, Arc::new(Live::new(state)), stopping);
-    listener::accept_loop(listener, shared).await;
+    let handshake_timeout = state.answers.config.tls.handshake_timeout;
+    let shared = Shared::new(
+        connections,
+        Arc::new(Live::new(state)),
+        stopping,
+        handshake_timeout,
+    );
+    listener::accept_loop(listener, shared, None).await;
 }
 
 #[cfg(test)]

@@ -99,6 +99,15 @@ impl Live {
             ("[log] format", config.log != old.log),
             ("[metrics] listen", config.metrics != old.metrics),
             ("[tls.acme]", config.tls.acme != old.tls.acme),
+            ("[tls] listen", config.tls.listen != old.tls.listen),
+            (
+                "[tls] certificates",
+                config.tls.certificates != old.tls.certificates,
+            ),
+            (
+                "[tls] handshake-timeout",
+                config.tls.handshake_timeout != old.tls.handshake_timeout,
+            ),
         ] {
             if changed {
                 tracing::warn!("reload: {what} changed; that takes effect at the next restart");

@@ -261,11 +261,7 @@ impl Signer {
 
     /// The certificate's notAfter in Unix seconds (the expiry gauge of the metrics).
     pub fn expires_at(&self) -> i64 {
-        Asn1Time::from_unix(0)
-            .and_then(|epoch| epoch.diff(self.certificate.not_after()))
-            .map_or(0, |diff| {
-                i64::from(diff.days) * 86_400 + i64::from(diff.secs)
-            })
+        unix_time(self.certificate.not_after())
     }
 
     /// One line for the start-up log: subject, issuer, expiry, origin.
@@ -382,6 +378,15 @@ pub(crate) fn reason(error: &ErrorStack) -> String {
     } else {
         reasons.join("; ")
     }
+}
+
+/// A certificate date in Unix seconds (0 if OpenSSL cannot compute it).
+pub(crate) fn unix_time(time: &openssl::asn1::Asn1TimeRef) -> i64 {
+    Asn1Time::from_unix(0)
+        .and_then(|epoch| epoch.diff(time))
+        .map_or(0, |diff| {
+            i64::from(diff.days) * 86_400 + i64::from(diff.secs)
+        })
 }
 
 /// The current time as OpenSSL compares it with certificate dates.

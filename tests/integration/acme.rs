@@ -1,12 +1,14 @@
 //! `[tls.acme]` end to end against a real ACME CA (pebble, with pebble-challtestsrv as its
 //! DNS): certificates ordered in the background for every served domain, one each, checked
-//! with openssl against pebble's issuing root; a restart reuses them without a new order;
+//! with openssl against pebble's issuing root, stored and served by SNI on the TLS listener;
+//! a restart reuses them without a new order;
 //! a short validity is renewed; a CA that goes away leaves the server serving.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Command;
 
+use crate::support::openssl::presented;
 use crate::support::pebble::Pebble;
 use crate::support::process::Served;
 use crate::support::servers::{free_port, run};
@@ -47,6 +49,7 @@ fn serve(config: &Path, http_port: u16) -> Served {
         .arg("--config")
         .arg(config)
         .args(["--listen", &format!("127.0.0.1:{http_port}")])
+        .args(["--tls-listen", "127.0.0.1:0"])
         .env("RUST_LOG", "info")
         .env_remove("MXCONF_CONFIG")
         .env_remove("NOTIFY_SOCKET")
@@ -117,6 +120,17 @@ fn http01_one_certificate_per_domain_reused_after_a_restart() {
         .map(|domain| verify_stored(&state, domain, &root))
         .collect();
     assert_ne!(serials[0], serials[1]);
+    // And served by SNI on the TLS listener: each host gets a chain that verifies against
+    // pebble's root for that very name.
+    let https = served.listener("https");
+    for domain in DOMAINS {
+        for host in [
+            format!("autoconfig.{domain}"),
+            format!("autodiscover.{domain}"),
+        ] {
+            presented(https, Some(&host), &root);
+        }
+    }
     assert_eq!(mode(&state), 0o700);
     for file in ["account.json", "certificates/example.com/privkey.pem"] {
         assert_eq!(mode(&state.join(file)), 0o600, "{file}");

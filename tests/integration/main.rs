@@ -31,5 +31,6 @@ mod signing;
 mod standalone;
 mod support;
 mod thunderbird;
+mod tls;
 mod vendored;
 mod webform;

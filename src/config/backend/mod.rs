@@ -556,6 +556,33 @@ pub(super) fn report_at<T>(
     );
 }
 
+/// An optional duration key that must be above zero: `default` when absent, reported (and
+/// `default`) when it is not such a duration. `field` is the key's full path.
+pub(super) fn duration_above_zero(
+    checker: &mut Checker<'_>,
+    field: String,
+    value: Option<&Spanned<String>>,
+    default: Duration,
+) -> Duration {
+    let Some(value) = value else {
+        return default;
+    };
+    match parse_duration(value.get_ref()) {
+        Some(duration) if !duration.is_zero() => duration,
+        _ => {
+            checker.report(
+                Some(&value.span()),
+                field,
+                format!(
+                    "{:?} is not a duration above zero like \"100ms\", \"30s\", \"10m\"",
+                    value.get_ref()
+                ),
+            );
+            default
+        }
+    }
+}
+
 /// `"500ms"`, `"3s"`, `"5m"`, `"1h"`, `"0s"`.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();

@@ -2,8 +2,9 @@
 //! factory for certificates that must not be committed (expired, not yet valid, odd key types):
 //! made at run time by a throw-away CA in a temporary directory.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// Runs the openssl CLI in `dir`; returns (success, stdout, stderr).
 pub fn openssl(dir: &Path, args: &[&str]) -> (bool, Vec<u8>, String) {
@@ -201,4 +202,34 @@ impl TestCa {
         restrict(&self.path(&key));
         (self.path(&pem), self.path(&key))
     }
+}
+
+/// The certificate subject `openssl s_client` was shown for `sni` (none: `-noservername`),
+/// verified against `ca` (and, with an SNI, for that host name).
+pub fn presented(addr: SocketAddr, sni: Option<&str>, ca: &Path) -> String {
+    let mut command = Command::new("openssl");
+    command.args([
+        "s_client",
+        "-connect",
+        &addr.to_string(),
+        "-CAfile",
+        ca.to_str().unwrap(),
+        "-verify_return_error",
+    ]);
+    match sni {
+        Some(name) => command.args(["-servername", name, "-verify_hostname", name]),
+        None => command.arg("-noservername"),
+    };
+    let output = command.stdin(Stdio::null()).output().expect("openssl runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "s_client {sni:?}: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("subject="))
+        .unwrap_or_else(|| panic!("no subject in {stdout}"))
+        .to_owned()
 }

@@ -67,14 +67,19 @@ impl Served {
             addr: "0.0.0.0:0".parse().unwrap(),
             log,
         };
-        let line = served.wait_for("listening on http://");
-        // The end of a text line, or inside a JSON line's message.
-        let addr = line.rsplit("http://").next().unwrap();
-        let addr = addr.split(['"', ' ']).next().unwrap();
-        served.addr = addr
-            .parse()
-            .unwrap_or_else(|_| panic!("an address in {line:?}"));
+        served.addr = served.listener("http");
         served
+    }
+
+    /// The (first) address its `scheme` (`http`, `https`) listener logged, waiting for it.
+    pub fn listener(&self, scheme: &str) -> SocketAddr {
+        let prefix = format!("{scheme}://");
+        let line = self.wait_for(&format!("listening on {prefix}"));
+        // The end of a text line, or inside a JSON line's message.
+        let addr = line.rsplit(&prefix).next().unwrap();
+        let addr = addr.split(['"', ' ']).next().unwrap();
+        addr.parse()
+            .unwrap_or_else(|_| panic!("an address in {line:?}"))
     }
 
     pub fn url(&self, path: &str) -> String {

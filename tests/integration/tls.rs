@@ -1,0 +1,416 @@
+//! HTTPS served by mxconf itself, as a process, against real clients: OpenSSL's `s_client`
+//! for which certificate each SNI gets, curl for HTTP/2 over TLS, and raw sockets for what a
+//! hostile or confused client sends (plain HTTP, garbage, a handshake that stalls). The
+//! certificates come from a private test CA made with OpenSSL in each test.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::cli::check_config;
+use crate::support::deployment::{TestCa, Validity};
+use crate::support::openssl::presented;
+use crate::support::pox::{OUTLOOK_REQUEST_NS, request_body};
+use crate::support::process::Served;
+use crate::support::servers::free_port;
+
+const AUTOCONFIG: &str = "/mail/config-v1.1.xml?emailaddress=jane%40example.com";
+/// Two certificates: the first (the default) for example.com's hosts, the second for
+/// example.net's autoconfig host and everything directly under example.org.
+const FIRST: [&str; 2] = ["autoconfig.example.com", "autodiscover.example.com"];
+const SECOND: [&str; 2] = ["autoconfig.example.net", "*.example.org"];
+
+/// The demo configuration with `[tls]` naming `certificates` (and `tls_keys`), metrics on
+/// `metrics` if given.
+fn config_text(
+    certificates: &[(PathBuf, PathBuf)],
+    tls_keys: &str,
+    metrics: Option<SocketAddr>,
+) -> String {
+    let demo = match metrics {
+        Some(addr) => mxconf::config::DEMO_TOML.replacen(
+            "[metrics]\n",
+            &format!("[metrics]\nlisten = \"{addr}\"\n"),
+            1,
+        ),
+        None => mxconf::config::DEMO_TOML.to_owned(),
+    };
+    let mut text = format!("{demo}\n[tls]\n{tls_keys}\n");
+    for (cert, key) in certificates {
+        text.push_str(&format!(
+            "[[tls.certificate]]\ncert = {:?}\nkey = {:?}\n",
+            cert.display().to_string(),
+            key.display().to_string()
+        ));
+    }
+    text
+}
+
+/// A running `mxconf serve` with a TLS listener on a free port.
+struct Https {
+    served: Served,
+    addr: SocketAddr,
+    _dir: TempDir,
+}
+
+impl Https {
+    fn start(
+        certificates: &[(PathBuf, PathBuf)],
+        tls_keys: &str,
+        metrics: Option<SocketAddr>,
+    ) -> Https {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("mxconf.toml");
+        std::fs::write(&config, config_text(certificates, tls_keys, metrics)).unwrap();
+        let served = Served::start(
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "--tls-listen",
+                "127.0.0.1:0",
+            ],
+            &[],
+        );
+        let addr = served.listener("https");
+        Https {
+            served,
+            addr,
+            _dir: dir,
+        }
+    }
+}
+
+/// curl over HTTPS to `host` (resolved to the listener), HTTP/2 asked for: the body and the
+/// HTTP version used. `post` sends a body as text/xml.
+fn curl(https: &Https, ca: &Path, host: &str, path: &str, post: Option<&str>) -> (String, String) {
+    let port = https.addr.port();
+    let mut command = Command::new("curl");
+    command.args([
+        "-sS",
+        "--fail",
+        "--http2",
+        "--max-time",
+        "20",
+        "--cacert",
+        ca.to_str().unwrap(),
+        "--resolve",
+        &format!("{host}:{port}:127.0.0.1"),
+        "-w",
+        "\n%{http_version}",
+    ]);
+    if let Some(body) = post {
+        command.args(["-H", "Content-Type: text/xml", "--data-binary", body]);
+    }
+    let output = command
+        .arg(format!("https://{host}:{port}{path}"))
+        .output()
+        .expect("curl runs");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "curl {path}: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (body, version) = stdout.rsplit_once('\n').unwrap();
+    (body.to_owned(), version.to_owned())
+}
+
+#[test]
+fn sni_chooses_the_certificate_and_no_sni_gets_the_first() {
+    let ca = TestCa::new();
+    let first = ca.issue("first", &FIRST, Validity::Current);
+    let second = ca.issue("second", &SECOND, Validity::Current);
+    let https = Https::start(&[first, second], "", None);
+    let ca_file = ca.ca_file();
+    let cn = |name: &str| format!("CN = {name}");
+    assert_eq!(
+        presented(https.addr, Some("autodiscover.example.com"), &ca_file),
+        cn(FIRST[0])
+    );
+    assert_eq!(
+        presented(https.addr, Some("autoconfig.example.net"), &ca_file),
+        cn(SECOND[0])
+    );
+    // The wildcard covers one label below example.org.
+    assert_eq!(
+        presented(https.addr, Some("autodiscover.example.org"), &ca_file),
+        cn(SECOND[0])
+    );
+    // No SNI, or a name no certificate has: the first configured certificate.
+    assert_eq!(presented(https.addr, None, &ca_file), cn(FIRST[0]));
+    let output = Command::new("openssl")
+        .args(["s_client", "-connect", &https.addr.to_string()])
+        .args(["-servername", "unknown.example", "-CAfile"])
+        .arg(&ca_file)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains(&format!("subject={}", cn(FIRST[0]))),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    https
+        .served
+        .wait_for("TLS certificate: autoconfig.example.net, *.example.org");
+}
+
+#[test]
+fn http2_over_tls_for_autoconfig_and_pox() {
+    let ca = TestCa::new();
+    let https = Https::start(&[ca.issue("first", &FIRST, Validity::Current)], "", None);
+    let ca_file = ca.ca_file();
+    let (body, version) = curl(&https, &ca_file, FIRST[0], AUTOCONFIG, None);
+    assert_eq!(version, "2");
+    crate::support::validate_autoconfig(body.as_bytes());
+    let request = request_body(
+        "jane@example.com",
+        "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a",
+    );
+    assert!(request.contains(OUTLOOK_REQUEST_NS));
+    let (body, version) = curl(
+        &https,
+        &ca_file,
+        FIRST[1],
+        "/autodiscover/autodiscover.xml",
+        Some(&request),
+    );
+    assert_eq!(version, "2");
+    crate::support::xmllint(&[], body.as_bytes());
+    assert!(body.contains("<Server>imap.example.com</Server>"), "{body}");
+    // Over TLS terminated here, the URLs handed out are https ones.
+    let (body, _) = curl(
+        &https,
+        &ca_file,
+        FIRST[1],
+        "/autodiscover/autodiscover.json/v1.0/jane@example.com?Protocol=AutodiscoverV1",
+        None,
+    );
+    let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        value["Url"],
+        format!(
+            "https://{}:{}/autodiscover/autodiscover.xml",
+            FIRST[1],
+            https.addr.port()
+        )
+    );
+    // HTTP/1.1 when the client asks for it, on the same port.
+    let output = Command::new("curl")
+        .args([
+            "-sS",
+            "--http1.1",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version}",
+        ])
+        .arg("--cacert")
+        .arg(&ca_file)
+        .arg("--resolve")
+        .arg(format!("{}:{}:127.0.0.1", FIRST[0], https.addr.port()))
+        .arg(format!(
+            "https://{}:{}/healthz",
+            FIRST[0],
+            https.addr.port()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "1.1");
+}
+
+#[test]
+fn broken_certificates_fail_check_config_and_start_naming_the_file() {
+    let ca = TestCa::new();
+    let (cert, key) = ca.issue("good", &FIRST, Validity::Current);
+    let (expired, expired_key) = ca.issue("expired", &FIRST, Validity::Expired);
+    let (_, other_key) = ca.issue("other", &SECOND, Validity::Current);
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let missing = dir.path().join("missing.key");
+    let cases: [(&str, (PathBuf, PathBuf), &Path, &str); 4] = [
+        (
+            "expired",
+            (expired.clone(), expired_key),
+            &expired,
+            "the certificate for autoconfig.example.com, autodiscover.example.com expired on",
+        ),
+        (
+            "mismatch",
+            (cert.clone(), other_key.clone()),
+            &other_key,
+            "the private key does not match the certificate",
+        ),
+        (
+            "empty",
+            (empty.clone(), key.clone()),
+            &empty,
+            "no usable certificate (the file holds no PEM certificate)",
+        ),
+        (
+            "unreadable",
+            (cert.clone(), missing.clone()),
+            &missing,
+            "cannot read",
+        ),
+    ];
+    for (case, files, named, reason) in cases {
+        let config = dir.path().join(format!("{case}.toml"));
+        // The good certificate first: a later broken one must still stop everything.
+        let entries = [(cert.clone(), key.clone()), files];
+        std::fs::write(&config, config_text(&entries, "", None)).unwrap();
+        let output = check_config(&config);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{case}: {stderr}");
+        let expected = format!("{}", named.display());
+        assert!(
+            stderr.contains(&expected) && stderr.contains(reason),
+            "{case}: {stderr}"
+        );
+        // The line of the entry at fault, as every config error has.
+        assert!(
+            stderr.contains(&format!("{}:", config.display()))
+                && stderr.contains("tls.certificate"),
+            "{case}: {stderr}"
+        );
+        let started = crate::support::cli::mxconf()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--tls-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&started.stderr);
+        assert!(!started.status.success(), "{case}: served with {log}");
+        assert!(
+            log.contains(&expected) && log.contains(reason),
+            "{case}: {log}"
+        );
+        assert!(!log.contains("listening on"), "{case}: half-started: {log}");
+    }
+}
+
+/// Reads until the server closes `stream` or `limit` passes; what it sent, and when it closed.
+async fn until_closed(stream: &mut TcpStream, limit: Duration) -> (Vec<u8>, Option<Duration>) {
+    let start = Instant::now();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = limit.saturating_sub(start.elapsed());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return (received, Some(start.elapsed())),
+            Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+            Err(_) => return (received, None),
+        }
+    }
+}
+
+/// The value of the metric line starting with `series` (0 when absent).
+async fn metric(metrics: SocketAddr, series: &str) -> f64 {
+    let text = reqwest::get(format!("http://{metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(series))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn plain_http_garbage_and_stalled_handshakes_on_the_tls_port() {
+    let ca = TestCa::new();
+    let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let (cert, key) = ca.issue("first", &FIRST, Validity::Current);
+    let https = Https::start(
+        &[(cert.clone(), key)],
+        "handshake-timeout = \"1s\"",
+        Some(metrics),
+    );
+    let failures = "mxconf_tls_handshake_failures_total{reason=";
+    // Plain HTTP: told in words to use https, then closed.
+    let mut plain = TcpStream::connect(https.addr).await.unwrap();
+    plain
+        .write_all(b"GET /mail/config-v1.1.xml HTTP/1.1\r\nHost: autoconfig.example.com\r\n\r\n")
+        .await
+        .unwrap();
+    let (answer, closed) = until_closed(&mut plain, Duration::from_secs(10)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with("This port speaks HTTPS: use https:// to reach it.\n"),
+        "{answer}"
+    );
+    assert!(closed.is_some());
+    // A TLS record header followed by garbage: closed at once, long before the timeout.
+    let mut garbage = TcpStream::connect(https.addr).await.unwrap();
+    garbage
+        .write_all(b"\x16\x03\x01\x00\x10garbage-garbage!")
+        .await
+        .unwrap();
+    let (_, closed) = until_closed(&mut garbage, Duration::from_secs(10)).await;
+    assert!(
+        closed.is_some_and(|after| after < Duration::from_millis(900)),
+        "{closed:?}"
+    );
+    // Silent, and a ClientHello that never ends: both closed by the 1 s handshake timeout.
+    let opened = Instant::now();
+    let mut silent = TcpStream::connect(https.addr).await.unwrap();
+    let mut stalled = TcpStream::connect(https.addr).await.unwrap();
+    stalled
+        .write_all(b"\x16\x03\x01\x02\x00\x01\x00\x01")
+        .await
+        .unwrap();
+    for stream in [&mut silent, &mut stalled] {
+        let (_, closed) = until_closed(stream, Duration::from_secs(10)).await;
+        assert!(closed.is_some(), "not closed by the handshake timeout");
+        let after = opened.elapsed();
+        assert!(after >= Duration::from_millis(900), "{after:?}");
+    }
+    // Meanwhile, and after, real clients are answered.
+    assert_eq!(
+        presented(https.addr, Some(FIRST[0]), &ca.ca_file()),
+        format!("CN = {}", FIRST[0])
+    );
+    assert_eq!(
+        metric(metrics, &format!("{failures}\"plain-http\"}}")).await,
+        1.0
+    );
+    assert_eq!(
+        metric(metrics, &format!("{failures}\"error\"}}")).await,
+        1.0
+    );
+    assert_eq!(
+        metric(metrics, &format!("{failures}\"timeout\"}}")).await,
+        2.0
+    );
+    // The certificate's notAfter (30 days from now) in the expiry gauge.
+    let expiry = metric(
+        metrics,
+        &format!(
+            "mxconf_certificate_expiry_timestamp_seconds{{purpose=\"tls\",name=\"file:{}\"}}",
+            cert.display()
+        ),
+    )
+    .await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!((expiry - now - 30.0 * 86_400.0).abs() < 600.0, "{expiry}");
+}
