@@ -40,6 +40,7 @@ const SIGNING_CACHE_HITS: &str = "mxconf_signing_cache_hits_total";
 const SIGNING_QUEUE_FULL: &str = "mxconf_signing_queue_full_total";
 const LIMIT_REFUSALS: &str = "mxconf_limit_refusals_total";
 const LIMIT_STORE_FAILURES: &str = "mxconf_limit_store_failures_total";
+const CONNECTIONS_REFUSED: &str = "mxconf_connections_refused_total";
 const RELOADS: &str = "mxconf_config_reloads_total";
 const RELOAD_SUCCESS_TIME: &str = "mxconf_config_last_reload_success_timestamp_seconds";
 const TLS_HANDSHAKE_FAILURES: &str = "mxconf_tls_handshake_failures_total";
@@ -119,6 +120,12 @@ pub const SERIES: &[Series] = &[
         kind: Kind::Counter,
         labels: &[],
         help: "Requests the [limits] Redis store did not count (no answer in time, or failed just before); on-store-failure decided them",
+    },
+    Series {
+        name: CONNECTIONS_REFUSED,
+        kind: Kind::Counter,
+        labels: &["reason"],
+        help: "Connections closed at accept, by reason (client-cap: the client already holds max-connections-per-client; busy: every connection is answering a request)",
     },
     Series {
         name: RELOADS,
@@ -302,6 +309,27 @@ pub fn limit_store_failure() {
     if enabled() {
         metrics::counter!(LIMIT_STORE_FAILURES).increment(1);
     }
+}
+
+/// Why a connection was closed at accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionRefusal {
+    /// Its client already holds `max-connections-per-client`.
+    ClientCap,
+    /// At `max-connections` with every connection answering a request.
+    Busy,
+}
+
+/// A connection closed at accept.
+pub fn connection_refused(reason: ConnectionRefusal) {
+    if !enabled() {
+        return;
+    }
+    let reason = match reason {
+        ConnectionRefusal::ClientCap => "client-cap",
+        ConnectionRefusal::Busy => "busy",
+    };
+    metrics::counter!(CONNECTIONS_REFUSED, "reason" => reason).increment(1);
 }
 
 /// A configuration reload ended: `true` when the new configuration took over.

@@ -20,6 +20,7 @@ pub struct ServerFile {
     #[serde(default)]
     pub trusted_proxies: Vec<Spanned<String>>,
     pub max_connections: Option<Spanned<i64>>,
+    pub max_connections_per_client: Option<Spanned<i64>>,
     pub header_read_timeout: Option<Spanned<String>>,
     pub idle_timeout: Option<Spanned<String>>,
 }
@@ -40,6 +41,10 @@ pub struct ConnectionSettings {
     /// Open connections at most, over all listeners; at the cap, the connection idle the
     /// longest is closed for a new one.
     pub max_connections: usize,
+    /// Open connections at most from one client (counted as `[limits]` counts clients: an
+    /// IPv4 address or an IPv6 network; `[limits] exempt` networks and trusted proxies are
+    /// not capped); beyond it, the client's new connections are closed at once.
+    pub max_connections_per_client: usize,
     /// From accept, or from the first byte of a later request, until its head is complete.
     pub header_read_timeout: Duration,
     /// A connection with no request in progress and no bytes arriving is closed after this.
@@ -50,6 +55,9 @@ impl Default for ConnectionSettings {
     fn default() -> Self {
         ConnectionSettings {
             max_connections: 4096,
+            // Far above what one mail client or browser opens (a handful), far below the cap:
+            // one client cannot hold the server's connections alone.
+            max_connections_per_client: 64,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
         }
@@ -101,11 +109,21 @@ pub(super) fn check(checker: &mut Checker<'_>, raw: &ServerFile) -> ServerSettin
     )
     .and_then(|n| usize::try_from(n).ok())
     .unwrap_or(defaults.max_connections);
+    let max_connections_per_client = positive(
+        checker,
+        "server",
+        "max-connections-per-client",
+        raw.max_connections_per_client.as_ref(),
+        defaults.max_connections_per_client as u64,
+    )
+    .and_then(|n| usize::try_from(n).ok())
+    .unwrap_or(defaults.max_connections_per_client);
     let mut timeout = |key: &str, value: &Option<Spanned<String>>, default: Duration| {
         duration_above_zero(checker, format!("server.{key}"), value.as_ref(), default)
     };
     let connections = ConnectionSettings {
         max_connections,
+        max_connections_per_client,
         header_read_timeout: timeout(
             "header-read-timeout",
             &raw.header_read_timeout,

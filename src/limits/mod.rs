@@ -83,7 +83,7 @@ pub struct ClientKey {
 }
 
 impl ClientKey {
-    fn new(ip: IpAddr, ipv6_prefix: u8) -> Self {
+    pub(crate) fn new(ip: IpAddr, ipv6_prefix: u8) -> Self {
         match ip.to_canonical() {
             IpAddr::V4(v4) => ClientKey {
                 network: IpAddr::V4(v4),
@@ -259,8 +259,15 @@ impl Limiter {
 
     /// The client `ip` is counted as; `None` when it is exempt (or limits are off).
     pub fn client(&self, ip: IpAddr) -> Option<ClientKey> {
+        self.enabled.then(|| self.counted_as(ip)).flatten()
+    }
+
+    /// The client `ip` is counted as by the rule of `[limits]` (`ipv6-prefix`, `exempt`),
+    /// whether or not its budgets are enabled: the per-client connection cap counts by it
+    /// too. `None` when exempt.
+    pub fn counted_as(&self, ip: IpAddr) -> Option<ClientKey> {
         let ip = ip.to_canonical();
-        if !self.enabled || self.exempt.iter().any(|net| net.contains(&ip)) {
+        if self.exempt.iter().any(|net| net.contains(&ip)) {
             return None;
         }
         Some(ClientKey::new(ip, self.ipv6_prefix))
@@ -424,6 +431,9 @@ mod tests {
         assert!(limiter.client(ip("127.0.0.1")).is_some());
         let limiter = Limiter::new(&settings("enabled = false")).unwrap();
         assert_eq!(limiter.client(ip("192.0.2.1")), None);
+        // The rule still names clients (for the connection cap), exemptions included.
+        assert!(limiter.counted_as(ip("192.0.2.1")).is_some());
+        assert_eq!(limiter.counted_as(ip("127.0.0.1")), None);
     }
 
     #[tokio::test]

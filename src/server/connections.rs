@@ -2,11 +2,12 @@
 //! connection gets a [`Tracker`] here, updated from its bytes (the [`Watched`] stream) and its
 //! requests; each connection's task closes it when its header-read or idle time is up, when it
 //! is chosen to make room at the cap (the one without a request that has waited longest:
-//! idle keep-alives and slowloris heads alike), or when the server drains.
+//! idle keep-alives and slowloris heads alike), or when the server drains. One client (as
+//! `[limits]` counts clients) holds at most `max-connections-per-client` of them: beyond it,
+//! its new connections are closed at once, so it cannot push everyone else out at the cap.
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,6 +19,8 @@ use tokio::sync::Notify;
 
 use crate::config::ConnectionSettings;
 use crate::incident::Incident;
+use crate::limits::ClientKey;
+use crate::metrics::ConnectionRefusal;
 
 /// Every open connection, over all listeners.
 #[derive(Debug)]
@@ -40,6 +43,17 @@ struct Open {
     by_id: HashMap<u64, Arc<Tracker>>,
     /// Chosen to make room, not yet gone: they no longer count against the cap.
     closing: usize,
+    /// The clients with connections open (exempt ones are not counted).
+    by_client: HashMap<ClientKey, Held>,
+}
+
+/// One client's connections.
+#[derive(Debug, Default)]
+struct Held {
+    open: usize,
+    /// Connections refused at its cap since its first refusal, which was logged; the count is
+    /// logged when the client has no connection left.
+    refused: u64,
 }
 
 impl Open {
@@ -73,6 +87,8 @@ pub struct Tracker {
     /// Chosen to make room at the cap.
     evicted: AtomicBool,
     evict: Notify,
+    /// Whom it counts against for `max-connections-per-client`; `None`: exempt.
+    client: Option<ClientKey>,
 }
 
 /// What a connection's timer found.
@@ -114,12 +130,28 @@ impl Connections {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Registers a new connection from `peer`. At the cap, the connection without a request
-    /// that has waited longest is told to close; when every connection is answering a request,
-    /// `None`: the new one is refused (closed at once). A per-client cap belongs here too: the
-    /// peer is known before anything is read.
-    pub fn admit(&self, _peer: SocketAddr) -> Option<(u64, Arc<Tracker>)> {
+    /// Registers a new connection from `client` (`None`: exempt from the per-client cap).
+    /// `None` when it is refused (closed at once): its client already holds
+    /// `max-connections-per-client`, or every connection is answering a request. Otherwise,
+    /// at the cap, the connection without a request that has waited longest is told to close.
+    pub fn admit(&self, client: Option<ClientKey>) -> Option<(u64, Arc<Tracker>)> {
         let mut open = self.open();
+        let cap = self.settings.max_connections_per_client;
+        if let Some(key) = client
+            && let Some(held) = open.by_client.get_mut(&key)
+            && held.open >= cap
+        {
+            held.refused += 1;
+            if held.refused == 1 {
+                tracing::warn!(
+                    client = %key,
+                    limit = cap,
+                    "client holds max-connections-per-client: its new connections are refused while it does (logged again once it has closed them all)"
+                );
+            }
+            crate::metrics::connection_refused(ConnectionRefusal::ClientCap);
+            return None;
+        }
         if open.by_id.len() - open.closing >= self.limit && !open.shed_one() {
             if self.refused.occurred() {
                 tracing::warn!(
@@ -127,6 +159,7 @@ impl Connections {
                     "every connection is answering a request: refusing new ones until one ends"
                 );
             }
+            crate::metrics::connection_refused(ConnectionRefusal::Busy);
             return None;
         }
         if let Some(refused) = self.refused.cleared() {
@@ -141,8 +174,12 @@ impl Connections {
             since: AtomicU64::new(self.now()),
             evicted: AtomicBool::new(false),
             evict: Notify::new(),
+            client,
         });
         open.by_id.insert(id, Arc::clone(&tracker));
+        if let Some(key) = client {
+            open.by_client.entry(key).or_default().open += 1;
+        }
         Some((id, tracker))
     }
 
@@ -154,10 +191,26 @@ impl Connections {
 
     pub fn remove(&self, id: u64) {
         let mut open = self.open();
-        if let Some(tracker) = open.by_id.remove(&id)
-            && tracker.evicted.load(Ordering::Relaxed)
-        {
+        let Some(tracker) = open.by_id.remove(&id) else {
+            return;
+        };
+        if tracker.evicted.load(Ordering::Relaxed) {
             open.closing -= 1;
+        }
+        if let Some(key) = tracker.client
+            && let Some(held) = open.by_client.get_mut(&key)
+        {
+            held.open -= 1;
+            if held.open == 0 {
+                if held.refused > 0 {
+                    tracing::info!(
+                        client = %key,
+                        refused = held.refused,
+                        "client has no connection left; its connections refused at its cap meanwhile:"
+                    );
+                }
+                open.by_client.remove(&key);
+            }
         }
         drop(open);
         self.ended.notify_waiters();
@@ -321,9 +374,10 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::incident::tests::Logs;
 
-    fn peer() -> SocketAddr {
-        "192.0.2.1:4000".parse().unwrap()
+    fn client(ip: &str) -> Option<ClientKey> {
+        Some(ClientKey::new(ip.parse().unwrap(), 64))
     }
 
     #[test]
@@ -334,19 +388,60 @@ mod tests {
         };
         let connections = Arc::new(Connections::new(settings, 100));
         assert_eq!(connections.limit(), 2);
-        let (_, first) = connections.admit(peer()).unwrap();
-        let (_, second) = connections.admit(peer()).unwrap();
+        let (_, first) = connections.admit(client("192.0.2.1")).unwrap();
+        let (_, second) = connections.admit(client("192.0.2.1")).unwrap();
         first.since.store(5, Ordering::Relaxed);
         second.since.store(1, Ordering::Relaxed);
         let _busy = connections.begin(&second);
         // The second waited longer but is answering a request: the first goes.
-        let (_, third) = connections.admit(peer()).unwrap();
+        let (_, third) = connections.admit(client("192.0.2.1")).unwrap();
         assert!(first.evicted.load(Ordering::Relaxed));
         assert!(!second.evicted.load(Ordering::Relaxed));
         let _busy_too = connections.begin(&third);
         assert!(
-            connections.admit(peer()).is_none(),
+            connections.admit(client("192.0.2.1")).is_none(),
             "every connection busy: refused"
         );
+    }
+
+    #[test]
+    fn one_client_holds_at_most_its_cap_and_others_still_get_in() {
+        let logs = Logs::default();
+        let _guard = logs.capture();
+        let settings = ConnectionSettings {
+            max_connections: 20,
+            max_connections_per_client: 3,
+            ..ConnectionSettings::default()
+        };
+        let connections = Connections::new(settings, 100);
+        let greedy = client("192.0.2.1");
+        let held: Vec<_> = (0..3)
+            .map(|_| connections.admit(greedy).unwrap().0)
+            .collect();
+        for _ in 0..5 {
+            assert!(connections.admit(greedy).is_none(), "over its cap");
+        }
+        assert_eq!(logs.count("client holds max-connections-per-client"), 1);
+        // Another client, one of the same IPv6 /64 as a third, and exempt ones are not held back.
+        assert!(connections.admit(client("192.0.2.2")).is_some());
+        let network = client("2001:db8:1:2::1");
+        assert!(connections.admit(network).is_some());
+        assert!(connections.admit(client("2001:db8:1:2::ffff")).is_some());
+        assert!(connections.admit(client("2001:db8:1:2:abcd::")).is_some());
+        assert!(
+            connections.admit(client("2001:db8:1:2::7")).is_none(),
+            "one /64"
+        );
+        for _ in 0..3 {
+            assert!(connections.admit(None).is_some());
+        }
+        // Below its cap again, the client gets in; the incident ends when it has closed all.
+        connections.remove(held[0]);
+        let (again, _) = connections.admit(greedy).unwrap();
+        for id in [held[1], held[2], again] {
+            connections.remove(id);
+        }
+        assert_eq!(logs.count("refused=5"), 1, "{}", logs.text());
+        assert_eq!(connections.count(), 7);
     }
 }

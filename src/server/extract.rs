@@ -153,7 +153,7 @@ impl Origin {
 #[derive(Debug, Clone, Copy)]
 pub struct OverTls;
 
-fn is_trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
+pub(super) fn is_trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
     let ip = ip.to_canonical();
     proxies.iter().any(|net| net.contains(&ip))
 }

@@ -5,7 +5,7 @@
 //! a busy loop. The process's soft open-files limit is raised to the hard one at start.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,10 +19,12 @@ use tokio::sync::watch;
 use tokio_rustls::server::TlsStream;
 use tower::ServiceExt as _;
 
+use super::AppState;
 use super::connections::{Check, Connections, Tracker};
-use super::extract::OverTls;
+use super::extract::{OverTls, is_trusted};
 use super::reload::Live;
 use crate::incident::Incident;
+use crate::limits::ClientKey;
 use crate::metrics::HandshakeFailure;
 use crate::tls::{Accepted, Acceptor};
 
@@ -101,7 +103,8 @@ pub async fn accept_loop(listener: TcpListener, shared: Shared, tls: Option<Arc<
                 if let Some(failures) = failing.cleared() {
                     tracing::info!(failures, "accepting connections again");
                 }
-                let Some((id, tracker)) = shared.connections.admit(peer) else {
+                let client = connection_client(&shared.live.state(), peer.ip());
+                let Some((id, tracker)) = shared.connections.admit(client) else {
                     continue; // dropped: closed at once
                 };
                 // Answers are written whole; Nagle's delay would only hold back their last bytes.
@@ -142,6 +145,16 @@ pub async fn accept_loop(listener: TcpListener, shared: Shared, tls: Option<Arc<
             }
         }
     }
+}
+
+/// Whom a connection from `ip` counts against for `max-connections-per-client`: the client as
+/// `[limits]` names it, or `None` for an exempt network and for a trusted proxy, whose one
+/// address carries many clients.
+fn connection_client(state: &AppState, ip: IpAddr) -> Option<ClientKey> {
+    if is_trusted(ip, &state.answers.config.trusted_proxies) {
+        return None;
+    }
+    state.limiter.counted_as(ip)
 }
 
 fn is_per_connection(error: &io::Error) -> bool {

@@ -1,13 +1,15 @@
 //! The accept loop against hostile clients: idle sockets and slow request heads beyond the
 //! connection cap (and beyond the open-files limit) never lock out a client that sends real
-//! requests, and heads and idle connections that take too long are closed.
+//! requests, and heads and idle connections that take too long are closed. One client
+//! beyond its own connection cap does not keep another client out.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::support::cli::temp_file;
 use crate::support::process::Served;
 use crate::support::{TestServer, config_from};
 
@@ -31,8 +33,14 @@ async fn hold(addr: SocketAddr, count: usize) -> Vec<TcpStream> {
 
 /// `requests` answers in a row, each on a fresh connection (no pooling), each bounded.
 async fn keeps_answering(addr: SocketAddr, requests: usize) {
+    keeps_answering_from(Ipv4Addr::LOCALHOST, addr, requests).await;
+}
+
+/// The same, from the loopback address `from` (Linux routes all of 127/8 to `lo`).
+async fn keeps_answering_from(from: Ipv4Addr, addr: SocketAddr, requests: usize) {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
+        .local_address(IpAddr::V4(from))
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
@@ -88,6 +96,64 @@ async fn sockets_beyond_max_connections_make_room_oldest_first() {
     // The first sockets waited longest: they made room.
     assert!(closed_by_server(&mut held[0]).await);
     assert!(closed_by_server(&mut held[1]).await);
+}
+
+/// A socket to `addr` from the loopback address `from`.
+async fn connect_from(from: Ipv4Addr, addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(IpAddr::V4(from), 0)).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+#[tokio::test]
+async fn one_client_beyond_its_connection_cap_does_not_keep_another_out() {
+    let text = mxconf::config::DEMO_TOML
+        .replace(
+            "trusted-proxies = []",
+            // A long header-read time: only the cap can close the idle sockets in this test.
+            "trusted-proxies = []\nmax-connections-per-client = 8\nheader-read-timeout = \"60s\"",
+        )
+        .replace("# listen = \"127.0.0.1:9154\"", "listen = \"127.0.0.1:0\"")
+        // Loopback is exempt by default; here it stands for two clients on the network.
+        .replace("[limits]", "[limits]\nexempt = []");
+    let (_dir, config) = temp_file("mxconf.toml", &text);
+    let served = Served::start(&["--config", config.to_str().unwrap()], &[]);
+    let greedy = Ipv4Addr::new(127, 0, 0, 3);
+    let mut held = Vec::new();
+    for _ in 0..40 {
+        held.push(connect_from(greedy, served.addr).await);
+    }
+    // Beyond its cap, its connections are closed at once (before the fix they stayed open
+    // until the idle timeout, and enough of them pushed every other client out at the cap).
+    for stream in &mut held[8..] {
+        assert!(closed_by_server(stream).await, "a connection over the cap");
+    }
+    keeps_answering_from(Ipv4Addr::new(127, 0, 0, 2), served.addr, 10).await;
+    // The client's own first eight still work.
+    for stream in &mut held[..8] {
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: example.com\r\n\r\n")
+            .await
+            .unwrap();
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+    }
+    assert_eq!(served.count("client holds max-connections-per-client"), 1);
+    assert!(served.log().contains("127.0.0.3"), "{}", served.log());
+    let metrics = served.wait_for("metrics on http://");
+    let url = metrics.rsplit("metrics on ").next().unwrap();
+    let url = url.split(['"', ' ']).next().unwrap();
+    let scrape = reqwest::get(url).await.unwrap().text().await.unwrap();
+    assert!(
+        scrape
+            .lines()
+            .any(|line| line == "mxconf_connections_refused_total{reason=\"client-cap\"} 32"),
+        "{scrape}"
+    );
+    // Once it has closed them all, the incident's count is logged.
+    drop(held);
+    served.wait_for("refused=32");
 }
 
 #[tokio::test]
