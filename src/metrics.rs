@@ -77,7 +77,7 @@ pub const SERIES: &[Series] = &[
         name: LOOKUP_CACHE_HITS,
         kind: Kind::Counter,
         labels: &["source"],
-        help: "Lookups answered from a per-user source's cache",
+        help: "Lookups answered from a per-user source's cache, or by a concurrent query for the same address",
     },
     Series {
         name: LOOKUPS_SKIPPED,

@@ -1,14 +1,16 @@
 //! The per-user sources as the resolver runs them: each backend with its cache (moka: TTL,
 //! size bound, shorter TTL for "no entry"), its timeout and its failure policy. Failures are
 //! logged once per incident (first failure, then recovery), never per request, and never
-//! reach a client as text.
+//! reach a client as text. Concurrent lookups of one address share one query, with a cache or
+//! without.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
 use moka::future::Cache;
-use tokio::sync::Semaphore;
+use tokio::sync::{OnceCell, Semaphore};
 
 use super::ResolveError;
 use crate::account::{Account, AccountPatch, EmailAddress};
@@ -48,12 +50,97 @@ struct Source {
     local_part: LocalPart,
     /// `None` when `cache-ttl = "0s"`.
     cache: Option<Cache<String, Cached>>,
+    /// Without a cache: the lookups in flight, which concurrent lookups of the same address
+    /// join (with a cache, moka's entry API does the same).
+    in_flight: InFlight,
     /// Failures since the last success: logged at the first, counted at the recovery.
     failing: Incident,
     /// Bounds the source's queries in flight ([`MAX_IN_FLIGHT`]).
     permits: Semaphore,
     /// Open: the source is not asked until its cooldown is over.
     breaker: Breaker,
+}
+
+/// One query's outcome, shared by every lookup that joined it; `Err(())`: already logged.
+type Outcome = Result<Cached, ()>;
+
+/// The queries in flight of a source without a cache, by address (normal form). An entry
+/// lives as long as its query: it goes when the query ends (an answer or a failure is shared
+/// by those waiting, never kept for later lookups) or when every lookup waiting on it has
+/// given up.
+#[derive(Debug, Default)]
+struct InFlight(Mutex<HashMap<String, Query>>);
+
+#[derive(Debug)]
+struct Query {
+    outcome: Arc<OnceCell<Outcome>>,
+    /// Lookups waiting on it.
+    waiting: usize,
+}
+
+impl InFlight {
+    /// The outcome of the query in flight for `key`, or of `fetch` run as that query; with
+    /// whether this lookup ran it (`false`: it shared another's).
+    async fn share(&self, key: &str, fetch: impl Future<Output = Outcome>) -> (Outcome, bool) {
+        let flight = Flight::join(self, key);
+        let mut ran = false;
+        let outcome = flight
+            .outcome
+            .get_or_init(|| {
+                ran = true;
+                fetch
+            })
+            .await
+            .clone();
+        (outcome, ran)
+    }
+
+    fn queries(&self) -> MutexGuard<'_, HashMap<String, Query>> {
+        // Nothing is left half-done under this lock (one counter, one insert or remove).
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One lookup's part in a query in flight. If the lookup that runs the query is dropped (its
+/// request timed out, its client left), one of the others runs it in its place.
+struct Flight<'a> {
+    in_flight: &'a InFlight,
+    key: String,
+    outcome: Arc<OnceCell<Outcome>>,
+}
+
+impl<'a> Flight<'a> {
+    fn join(in_flight: &'a InFlight, key: &str) -> Self {
+        let mut queries = in_flight.queries();
+        let query = queries.entry(key.to_owned()).or_insert_with(|| Query {
+            outcome: Arc::default(),
+            waiting: 0,
+        });
+        query.waiting += 1;
+        Flight {
+            in_flight,
+            key: key.to_owned(),
+            outcome: Arc::clone(&query.outcome),
+        }
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        let mut queries = self.in_flight.queries();
+        // The entry may already be another query's: this one's ended and a new one started.
+        let Some(query) = queries
+            .get_mut(&self.key)
+            .filter(|query| Arc::ptr_eq(&query.outcome, &self.outcome))
+        else {
+            return;
+        };
+        query.waiting -= 1;
+        // Ended, or abandoned by every lookup: a later lookup starts a query of its own.
+        if self.outcome.initialized() || query.waiting == 0 {
+            queries.remove(&self.key);
+        }
+    }
 }
 
 /// Positive answers live `cache-ttl`, "no entry" lives `negative-cache-ttl`.
@@ -198,6 +285,7 @@ impl Source {
             on_failure: settings.on_failure,
             local_part: settings.local_part,
             cache,
+            in_flight: InFlight::default(),
             failing: Incident::default(),
             permits: Semaphore::new(MAX_IN_FLIGHT),
             breaker: Breaker::new(BREAKER_COOLDOWN),
@@ -206,9 +294,9 @@ impl Source {
 
     /// The cached answer, or one fresh lookup. The source is asked with, and caches under, the
     /// address's normal form, so `Jane@` and `jane@` are one entry and one answer. Concurrent
-    /// lookups of one address share a single backend query (the others count as cache hits);
-    /// failures are not cached. `Err(())`: already logged.
-    async fn lookup(&self, email: &EmailAddress) -> Result<Cached, ()> {
+    /// lookups of one address share a single backend query, with a cache or without (the
+    /// others count as cache hits); failures are shared with them but not cached.
+    async fn lookup(&self, email: &EmailAddress) -> Outcome {
         let email = self.local_part.lookup_form(email);
         match &self.cache {
             Some(cache) => {
@@ -222,7 +310,16 @@ impl Source {
                 }
                 Ok(entry.into_value())
             }
-            None => self.fetch(&email).await,
+            None => {
+                let (outcome, ran) = self
+                    .in_flight
+                    .share(email.as_str(), self.fetch(&email))
+                    .await;
+                if !ran {
+                    crate::metrics::backend_cache_hit(&self.name);
+                }
+                outcome
+            }
         }
     }
 
@@ -273,7 +370,7 @@ impl Source {
         }
     }
 
-    async fn fetch(&self, email: &EmailAddress) -> Result<Cached, ()> {
+    async fn fetch(&self, email: &EmailAddress) -> Outcome {
         if !self.breaker.admits() {
             crate::metrics::backend_lookup_skipped(&self.name);
             return Err(());

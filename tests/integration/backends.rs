@@ -996,3 +996,66 @@ async fn readyz_names_a_failing_source_while_it_fails() {
     let ready = get("/readyz").await.unwrap();
     assert_eq!(ready.status(), 200);
 }
+
+/// With `cache-ttl = "0s"`, concurrent requests for one address (in any case: its normal form)
+/// share one run of the command, its answer and its failure alike; neither is kept, so the
+/// next request runs it again. Before, each request forked its own.
+#[tokio::test]
+async fn concurrent_requests_for_one_address_share_one_lookup_without_a_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let calls = dir.path().join("calls");
+    let failing = dir.path().join("failing");
+    let program = dir.path().join("lookup.sh");
+    // Slow enough that every request of a batch arrives while the first one's run is going.
+    std::fs::write(
+        &program,
+        format!(
+            "echo \"$1\" >> '{}'\nsleep 2\n[ -e '{}' ] && exit 3\necho '{{\"login_name\": \"shared\"}}'\n",
+            calls.display(),
+            failing.display()
+        ),
+    )
+    .unwrap();
+    let server = crate::support::TestServer::start(config(
+        &format!(
+            "[backends.run]\ntype = \"command\"\ncommand = [\"/bin/sh\", \"{}\", \"%EMAILADDRESS%\"]\n\
+             cache-ttl = \"0s\"\ntimeout = \"8s\"\non-failure = \"fail\"\n",
+            program.display()
+        ),
+        "\"run\"",
+    ))
+    .await;
+    let client = reqwest::Client::new();
+    let runs = || std::fs::read_to_string(&calls).unwrap_or_default();
+    let batch = |n: usize| {
+        let requests = (0..n).map(|i| {
+            let local = if i % 2 == 0 { "jane" } else { "JANE" };
+            let url = server.url(&format!(
+                "/mail/config-v1.1.xml?emailaddress={local}%40example.org"
+            ));
+            let request = client.get(url).send();
+            async move {
+                let response = request.await.unwrap();
+                (response.status().as_u16(), response.text().await.unwrap())
+            }
+        });
+        futures_util::future::join_all(requests)
+    };
+
+    for (status, body) in batch(16).await {
+        assert_eq!(status, 200);
+        assert!(body.contains("<username>shared</username>"), "{body}");
+    }
+    assert_eq!(runs(), "jane@example.org\n", "one run for 16 requests");
+    assert_eq!(batch(1).await[0].0, 200);
+    assert_eq!(runs().lines().count(), 2, "the answer is not kept");
+
+    std::fs::write(&failing, "").unwrap();
+    for (status, body) in batch(16).await {
+        assert_eq!(status, 503);
+        assert_eq!(body, "settings are temporarily unavailable\n");
+    }
+    assert_eq!(runs().lines().count(), 3, "one failing run for 16 requests");
+    assert_eq!(batch(1).await[0].0, 503);
+    assert_eq!(runs().lines().count(), 4, "the failure is not kept");
+}
