@@ -124,14 +124,19 @@ pub fn records(account: &Account, web_host: &str, pacc: Option<&[u8]>) -> Vec<Re
         });
     }
     if let Some(document) = pacc {
-        records.push(Record {
-            name: format!("{}.{domain}.", pacc::TXT_LABEL),
-            kind: "TXT",
-            data: format!("\"{}\"", pacc::txt_record(document)),
-            comment: "PACC: SHA-256 of the served document",
-        });
+        records.push(pacc_record(domain, document));
     }
     records
+}
+
+/// The `_ua-auto-config.<domain>` TXT record that vouches for `document`.
+pub fn pacc_record(domain: &str, document: &[u8]) -> Record {
+    Record {
+        name: format!("{}.{domain}.", pacc::TXT_LABEL),
+        kind: "TXT",
+        data: format!("\"{}\"", pacc::txt_record(document)),
+        comment: "PACC: SHA-256 of the served document",
+    }
 }
 
 fn srv_comment(security: Security) -> &'static str {

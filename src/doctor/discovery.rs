@@ -3,21 +3,24 @@
 //! (the renderers themselves compute the expected bytes), so a stale second server or a proxy
 //! rewriting answers shows up as a difference, not as a working setup.
 //!
-//! PACC (draft-ietf-mailmaint-pacc) belongs here as one more client group: the JSON at
+//! PACC is one more client group, for domains that publish it: the JSON at
 //! `https://ua-auto-config.<domain>/.well-known/user-agent-configuration.json`, compared with
-//! its renderer, and its SHA-256 with the `_ua-auto-config.<domain>` TXT record (`dns.rs`).
+//! its renderer, then the fetched bytes' SHA-256 with the `_ua-auto-config.<domain>` TXT
+//! records, as the client checks them (`pacc.rs`).
 
 use hickory_resolver::proto::rr::RData;
 use url::Url;
 
 use super::http::{self, Answer, Request};
 use super::net::{Net, ProbeError};
+use super::pacc;
 use super::report::{Check, Section, Status};
 use crate::account::EmailAddress;
 use crate::answer::{Answers, ProfileFailure, Refusal, Signing};
 use crate::protocol::Rendered;
 use crate::protocol::autodiscover::{self, PoxRequest, ResponseSchema};
 use crate::protocol::autodiscover_json::JsonProtocol;
+use crate::protocol::pacc::{HOST_LABEL as PACC_HOST, PATH as PACC_PATH};
 
 /// What `encodeURIComponent` escapes (Thunderbird builds its URLs with it): all but
 /// letters, digits and `-_.!~*'()`.
@@ -54,6 +57,9 @@ struct Probe {
     required: bool,
     request: Request,
     expected: Expected,
+    /// Whether the client trusts the answer only when a DNS digest vouches for its bytes
+    /// (PACC), so the doctor checks the fetched body against the TXT records too.
+    vouched_by_dns: bool,
 }
 
 enum Verdict {
@@ -147,6 +153,12 @@ pub async fn checks(net: &Net, answers: &Answers, email: &EmailAddress) -> Vec<C
         }
         let fix = (!fixes.is_empty()).then(|| fixes.join("\n"));
         checks.push(line.status(status, detail, fix));
+        if let (true, Ok(answer), Expected::Exact(document)) =
+            (probe.vouched_by_dns, &fetched[index], &probe.expected)
+            && answer.status == 200
+        {
+            checks.push(pacc::digest_check(net, domain, &answer.body, &document.body).await);
+        }
     }
     checks
 }
@@ -191,6 +203,7 @@ async fn probes(net: &Net, answers: &Answers, email: &EmailAddress) -> Vec<Probe
                 required,
                 request: Request { url, body: None },
                 expected: autoconfig_expected.clone(),
+                vouched_by_dns: false,
             });
         }
     }
@@ -227,6 +240,7 @@ async fn probes(net: &Net, answers: &Answers, email: &EmailAddress) -> Vec<Probe
                     body: Some((pox.to_xml(), autodiscover::CONTENT_TYPE)),
                 },
                 expected: pox_expected.clone(),
+                vouched_by_dns: false,
             });
         }
     }
@@ -247,6 +261,7 @@ async fn probes(net: &Net, answers: &Answers, email: &EmailAddress) -> Vec<Probe
             required: true,
             request: Request { url, body: None },
             expected: json_expected,
+            vouched_by_dns: false,
         });
     }
 
@@ -278,8 +293,22 @@ async fn probes(net: &Net, answers: &Answers, email: &EmailAddress) -> Vec<Probe
                 required: true,
                 request: Request { url, body: None },
                 expected,
+                vouched_by_dns: false,
             });
         }
+    }
+
+    // PACC clients, where the domain publishes a document: one URL, no fallback.
+    if let Ok(document) = answers.pacc(email.domain())
+        && let Some(url) = url(format!("https://{PACC_HOST}.{domain}{PACC_PATH}"))
+    {
+        probes.push(Probe {
+            client: "PACC",
+            required: true,
+            request: Request { url, body: None },
+            expected: Expected::Exact(document),
+            vouched_by_dns: true,
+        });
     }
     probes
 }

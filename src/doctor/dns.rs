@@ -146,22 +146,9 @@ async fn txt_check(net: &Net, domain: &str, name: &str, records: &[&Record]) -> 
     let line =
         Check::about(Section::Dns, format!("{} TXT", name.trim_end_matches('.'))).domain(domain);
     let publish = publish(records);
-    let found: Vec<String> = match net.resolver().txt_lookup(name).await {
-        Ok(lookup) => lookup
-            .answers()
-            .iter()
-            .filter_map(|record| match &record.data {
-                RData::TXT(txt) => Some(
-                    txt.txt_data
-                        .iter()
-                        .map(|part| String::from_utf8_lossy(part).into_owned())
-                        .collect::<String>(),
-                ),
-                _ => None,
-            })
-            .collect(),
-        Err(error) if error.is_nx_domain() || error.is_no_records_found() => Vec::new(),
-        Err(error) => return line.fail(format!("lookup failed: {}", dns_reason(&error)), publish),
+    let found = match txt_texts(net, name).await {
+        Ok(found) => found,
+        Err(reason) => return line.fail(format!("lookup failed: {reason}"), publish),
     };
     let wanted: Vec<String> = records
         .iter()
@@ -173,6 +160,29 @@ async fn txt_check(net: &Net, domain: &str, name: &str, records: &[&Record]) -> 
         line.fail("missing", publish)
     } else {
         line.fail(format!("says {}", found.join(", ")), publish)
+    }
+}
+
+/// The texts of the TXT records at `name` (each record's strings joined, RFC 7208 §3.3),
+/// none when the name or the records do not exist; `Err` with the reason when the lookup
+/// failed.
+pub(super) async fn txt_texts(net: &Net, name: &str) -> Result<Vec<String>, String> {
+    match net.resolver().txt_lookup(name).await {
+        Ok(lookup) => Ok(lookup
+            .answers()
+            .iter()
+            .filter_map(|record| match &record.data {
+                RData::TXT(txt) => Some(
+                    txt.txt_data
+                        .iter()
+                        .map(|part| String::from_utf8_lossy(part).into_owned())
+                        .collect::<String>(),
+                ),
+                _ => None,
+            })
+            .collect()),
+        Err(error) if error.is_nx_domain() || error.is_no_records_found() => Ok(Vec::new()),
+        Err(error) => Err(dns_reason(&error)),
     }
 }
 
@@ -232,7 +242,7 @@ fn records_text(records: &[&Record]) -> String {
         .join("\n")
 }
 
-fn publish(records: &[&Record]) -> String {
+pub(super) fn publish(records: &[&Record]) -> String {
     format!("publish:\n{}", records_text(records))
 }
 

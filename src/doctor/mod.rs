@@ -14,6 +14,7 @@ mod dns;
 mod http;
 mod mail;
 mod net;
+mod pacc;
 pub mod report;
 mod signer;
 

@@ -55,6 +55,7 @@ fn config_text(ports: &Ports, stale: bool) -> String {
         format!(
             r#"
 [domains."broken.test"]
+pacc = true
 # A STARTTLS-only port configured as implicit TLS, and the other way round.
 [[domains."broken.test".imap]]
 host = "imap.example.test"
@@ -97,6 +98,12 @@ authentication = "password-encrypted"
 "#
         )
     };
+    // The stale copy also lists an address book, which changes the PACC document it serves.
+    let stale_share = if stale {
+        "carddav = \"https://old-dav.example.test/\"\n"
+    } else {
+        ""
+    };
     format!(
         r#"[provider]
 id = "example.test"
@@ -138,8 +145,10 @@ port = {submission}
 security = "starttls"
 
 [domains."example.test"]
+pacc = true
 [domains."stale.test"]
-{broken}"#
+pacc = true
+{stale_share}{broken}"#
     )
 }
 
@@ -192,16 +201,20 @@ impl Deployment {
             "mxconf.example.test",
             "autoconfig.example.test",
             "autodiscover.example.test",
+            "ua-auto-config.example.test",
             "example.test",
             "dav.example.test",
             "autoconfig.stale.test",
             "autodiscover.stale.test",
             "autoconfig.broken.test",
             "autodiscover.broken.test",
+            "ua-auto-config.broken.test",
             "broken.test",
         ];
         let (web_cert, web_key) = ca.issue("web", &web_names, Validity::Current);
-        let (stale_cert, stale_key) = ca.issue("stale", &["stale.test"], Validity::Current);
+        // The stale copy answers stale.test's apex and its PACC host.
+        let stale_names = ["stale.test", "ua-auto-config.stale.test"];
+        let (stale_cert, stale_key) = ca.issue("stale", &stale_names, Validity::Current);
 
         let dovecot = Dovecot::start(&mail_cert, &mail_key);
         let postfix = Postfix::start(
@@ -262,7 +275,7 @@ impl Deployment {
                 upstream: right.addr,
             },
             Site {
-                names: &["stale.test"],
+                names: &stale_names,
                 cert: &stale_cert,
                 key: &stale_key,
                 upstream: stale.addr,
@@ -283,12 +296,14 @@ impl Deployment {
             "{}\n@ A 127.0.0.1\n{mx}",
             dns_lines(&config, "stale.test").join("\n")
         );
-        // broken.test: _submissions._tcp and the autoconfig name missing, a wrong port in
-        // _imaps._tcp, no MX.
+        // broken.test: _submissions._tcp, the autoconfig name and the PACC digest missing, a
+        // wrong port in _imaps._tcp, no MX.
         let broken: Vec<String> = dns_lines(&config, "broken.test")
             .into_iter()
             .filter(|line| {
-                !line.starts_with("_submissions._tcp.") && !line.starts_with("autoconfig.")
+                !line.starts_with("_submissions._tcp.")
+                    && !line.starts_with("autoconfig.")
+                    && !line.starts_with("_ua-auto-config.")
             })
             .map(|line| {
                 if line.starts_with("_imaps._tcp.") {
@@ -497,6 +512,69 @@ async fn doctor_checks_a_real_deployment() {
         "Thunderbird 1/4 https://autoconfig.stale.test/",
         "pass",
         "this config's",
+    );
+    // PACC, fetched as a client fetches it: the right server's document is vouched for by
+    // the published digest (the d= of `mxconf dns`'s record); the stale copy's other document
+    // is not, and broken.test publishes no digest at all.
+    let example_lines = dns_lines(&deployment.config, "example.test");
+    let published = example_lines
+        .iter()
+        .find(|line| line.starts_with("_ua-auto-config.example.test."))
+        .expect("mxconf dns prints the PACC digest record");
+    let digest = published
+        .split("d=")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the record carries d=");
+    assert_check(
+        checks,
+        Some("example.test"),
+        "PACC https://ua-auto-config.example.test/.well-known/user-agent-configuration.json",
+        "pass",
+        "200, the answer is this config's",
+    );
+    assert_check(
+        checks,
+        Some("example.test"),
+        "PACC digest _ua-auto-config.example.test TXT",
+        "pass",
+        &format!("vouches for the served document (SHA-256 {digest})"),
+    );
+    assert_check(
+        checks,
+        Some("stale.test"),
+        "PACC https://ua-auto-config.stale.test/",
+        "fail",
+        "the answer differs from this config's",
+    );
+    assert_check(
+        checks,
+        Some("stale.test"),
+        "PACC digest _ua-auto-config.stale.test TXT",
+        "fail",
+        "vouches for other bytes than the served document's",
+    );
+    assert_check(
+        checks,
+        Some("stale.test"),
+        "PACC digest _ua-auto-config.stale.test TXT",
+        "fail",
+        "serve this config's document",
+    );
+    assert_check(
+        checks,
+        Some("broken.test"),
+        "PACC digest _ua-auto-config.broken.test TXT",
+        "fail",
+        "missing: clients ignore the served document",
+    );
+    assert_check(
+        checks,
+        Some("broken.test"),
+        "PACC digest _ua-auto-config.broken.test TXT",
+        "fail",
+        // The record `mxconf dns` prints (quotes escaped in the JSON text compared).
+        &line_of("_ua-auto-config.broken.test.").replace('"', "\\\""),
     );
     assert_check(
         checks,
