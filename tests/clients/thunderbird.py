@@ -14,13 +14,13 @@ Usage: thunderbird.py MXCONF_BINARY DOMAIN EMAIL [CONFIG]
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 from marionette_driver.marionette import Marionette
+
+from harness import stop, wait_for_port
 
 MARIONETTE_PORT = 2828
 
@@ -44,16 +44,6 @@ const attempt = async f => { try { return summary(await f()); } catch (e) { retu
 })().then(resolve, e => resolve({error: String(e)}));
 """
 
-
-def wait_for_port(port, seconds):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"nothing listens on 127.0.0.1:{port} after {seconds}s")
 
 
 def main():
@@ -96,12 +86,7 @@ def main():
         client.delete_session()
         print(json.dumps(result, indent=1))
     finally:
-        for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(processes)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -198,3 +198,190 @@ security = "starttls"
         .unwrap();
     assert!(!serve.status.success());
 }
+
+/// pim-discovery, when it is installed (CI installs it: `.ci/run`).
+fn pim_discovery() -> Option<&'static str> {
+    let installed = std::process::Command::new("pim-discovery")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !installed {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "pim-discovery is not installed, and CI must run the PACC client test \
+             (cargo install io-pim-discovery --features cli)"
+        );
+        eprintln!("PACC client test: SKIPPED, pim-discovery is not installed");
+        return None;
+    }
+    Some("pim-discovery")
+}
+
+/// A real PACC client (pim-discovery, which reads draft -02's field names) fetches the
+/// document over HTTPS from `ua-auto-config.<domain>` and trusts it only because knot serves
+/// the digest `mxconf dns` printed: it takes IMAP, JMAP and CalDAV with both authentication
+/// methods from it, finds no submission host (it looks for -02's `smtp`, we publish -03's
+/// `submit`), and takes nothing from a domain whose published digest is another document's.
+/// The same client's autoconfig reader (the one Himalaya uses) reads a v1.2 answer whose
+/// extras sit outside the mail servers (`<oAuth2>`, calendar, file share) and refuses one
+/// with a URL-based incoming server (docs/protocols.md, "Unknown elements are safe").
+#[test]
+fn pim_discovery_reads_pacc_with_its_digest_and_autoconfig_1_2() {
+    use crate::support::deployment::{Knot, TestCa, Validity};
+    let Some(pim) = pim_discovery() else {
+        return;
+    };
+    let ca = TestCa::new();
+    let names = [
+        "ua-auto-config.example.com",
+        "ua-auto-config.tampered.example",
+        "autoconfig.example.com",
+        "autoconfig.dav.example",
+    ];
+    let (cert, key) = ca.issue("pacc", &names, Validity::Current);
+    let text = format!(
+        "{CONFIG}\n[domains.\"tampered.example\"]\npacc = true\n\
+         [[domains.\"tampered.example\".imap]]\nhost = \"imap.tampered.example\"\n\
+         port = 993\nsecurity = \"tls\"\n\n{DAV_ONLY}\n\
+         [tls]\n[[tls.certificate]]\ncert = {:?}\nkey = {:?}\n",
+        cert.display().to_string(),
+        key.display().to_string()
+    );
+    let (dir, config) = temp_file("mxconf.toml", &text);
+    let zone = |domain: &str| -> String {
+        stdout(&["dns", domain], &config)
+            .lines()
+            .filter(|line| !line.starts_with(';'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let example = zone("example.com");
+    let digest_of = |zone: &str| -> String {
+        zone.split("d=")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("mxconf dns prints the PACC digest")
+            .to_owned()
+    };
+    // tampered.example's record carries example.com's digest: a valid record for other bytes.
+    let tampered = zone("tampered.example");
+    let tampered = tampered.replace(&digest_of(&tampered), &digest_of(&example));
+    let knot_conf = Knot::configure(
+        dir.path(),
+        "127.0.0.1:53".parse().unwrap(),
+        &[("example.com", example), ("tampered.example", tampered)],
+    );
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, format!("127.0.0.1 localhost {}\n", names.join(" "))).unwrap();
+    let server = ["--server", "127.0.0.1:53"];
+    let queries = serde_json::to_string(&[
+        [&["email", "pacc", "jane@example.com"][..], &server].concat(),
+        [&["calendar", "pacc", "example.com"][..], &server].concat(),
+        [&["email", "pacc", "jane@tampered.example"][..], &server].concat(),
+        [&["email", "autoconfig", "jane@dav.example"][..], &server].concat(),
+        [&["email", "autoconfig", "jane@example.com"][..], &server].concat(),
+    ])
+    .unwrap();
+    let output = std::process::Command::new("unshare")
+        .args(["--net", "--mount", "--", "python3"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/clients/pacc_client.py"
+        ))
+        .arg(env!("CARGO_BIN_EXE_mxconf"))
+        .arg(&config)
+        .arg(&knot_conf)
+        .arg(&hosts)
+        .arg(pim)
+        .arg(ca.ca_file())
+        .arg(queries)
+        .output()
+        .expect("unshare and python3 run");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "PACC client harness failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: Value = serde_json::from_str(&stdout).expect("the harness prints JSON");
+    let services = |result: &Value| -> Vec<(String, Value)> {
+        result
+            .as_array()
+            .expect("a list of service configs")
+            .iter()
+            .map(|config| {
+                (
+                    config["service"].as_str().unwrap_or_default().to_owned(),
+                    config["endpoint"].clone(),
+                )
+            })
+            .collect()
+    };
+    let email = services(&results[0]);
+    let kinds: Vec<&str> = email.iter().map(|(kind, _)| kind.as_str()).collect();
+    assert_eq!(kinds, ["imap", "jmap"], "{results:#}");
+    assert!(
+        email[0].1.to_string().contains("imap.example.com"),
+        "{results:#}"
+    );
+    assert!(email[0].1.to_string().contains("993"), "{results:#}");
+    assert!(
+        email[1]
+            .1
+            .to_string()
+            .contains("https://jmap.example.com/.well-known/jmap"),
+        "{results:#}"
+    );
+    let auth = results[0][0]["auth"].to_string();
+    assert!(auth.contains("https://login.example.com"), "{results:#}");
+    assert!(auth.to_lowercase().contains("password"), "{results:#}");
+    // Its calendar services are CalDAV and JMAP.
+    let calendar = services(&results[1]);
+    let kinds: Vec<&str> = calendar.iter().map(|(kind, _)| kind.as_str()).collect();
+    assert_eq!(kinds, ["jmap", "caldav"], "{results:#}");
+    assert!(
+        calendar[1]
+            .1
+            .to_string()
+            .contains("https://dav.example.com/caldav/"),
+        "{results:#}"
+    );
+    assert_eq!(results[2], serde_json::json!([]), "{results:#}");
+
+    // Autoconfig v1.2 with OAuth2, a calendar and a file share: read, servers and all.
+    let dav = services(&results[3]);
+    let kinds: Vec<&str> = dav.iter().map(|(kind, _)| kind.as_str()).collect();
+    assert_eq!(kinds, ["imap", "smtp"], "{results:#}");
+    assert!(
+        dav[0].1.to_string().contains("imap.dav.example"),
+        "{results:#}"
+    );
+    // A JMAP incoming server (type="jmap") is a server type it cannot parse: the whole
+    // document is refused, and the client finds nothing.
+    assert_eq!(results[4], serde_json::json!([]), "{results:#}");
+}
+
+/// A domain whose autoconfig answer is v1.2 only through what sits outside the mail servers.
+const DAV_ONLY: &str = r#"
+[domains."dav.example"]
+caldav = "https://dav.dav.example/"
+webdav = "https://files.dav.example/"
+
+[domains."dav.example".oauth2]
+issuer = "login.dav.example"
+scope = "IMAP SMTP offline_access"
+auth-url = "https://login.dav.example/authorize"
+token-url = "https://login.dav.example/token"
+
+[[domains."dav.example".imap]]
+host = "imap.dav.example"
+port = 993
+security = "tls"
+authentication = ["oauth2", "password-cleartext"]
+
+[[domains."dav.example".smtp]]
+host = "smtp.dav.example"
+port = 465
+security = "tls"
+authentication = ["oauth2", "password-cleartext"]
+"#;

@@ -258,14 +258,32 @@ impl Knot {
     pub fn start(zones: &[(&str, String)]) -> Knot {
         let dir = shared_dir();
         let path = dir.path();
-        let port = free_port_on("127.0.0.1");
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port_on("127.0.0.1")));
+        let config = Knot::configure(path, addr, zones);
+        let mut command = unprivileged("/usr/sbin/knotd");
+        command.arg("-c").arg(config);
+        let daemon = Daemon::spawn(command, path.join("knot.pid"), &path.join("knot.log"));
+        wait_for(addr);
+        Knot {
+            _daemon: daemon,
+            _dir: dir,
+            addr,
+        }
+    }
+
+    /// Writes `knot.conf` and the zone files into `path` for a knotd listening on `listen`
+    /// (UDP and TCP), and returns the config file, for a test that starts knotd elsewhere (in
+    /// a network namespace of its own).
+    pub fn configure(path: &Path, listen: SocketAddr, zones: &[(&str, String)]) -> PathBuf {
         let mut config = format!(
-            "server:\n  rundir: \"{dir}\"\n  listen: 127.0.0.1@{port}\n\
+            "server:\n  rundir: \"{dir}\"\n  listen: {ip}@{port}\n\
              database:\n  storage: \"{dir}\"\n\
              log:\n  - target: stderr\n    any: warning\n\
              template:\n  - id: default\n    storage: \"{dir}\"\n    file: \"%s.zone\"\n\
              zone:\n",
-            dir = path.display()
+            dir = path.display(),
+            ip = listen.ip(),
+            port = listen.port(),
         );
         for (origin, records) in zones {
             let _ = writeln!(config, "  - domain: {origin}");
@@ -279,17 +297,9 @@ impl Knot {
             )
             .unwrap();
         }
-        std::fs::write(path.join("knot.conf"), config).unwrap();
-        let mut command = unprivileged("/usr/sbin/knotd");
-        command.arg("-c").arg(path.join("knot.conf"));
-        let daemon = Daemon::spawn(command, path.join("knot.pid"), &path.join("knot.log"));
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        wait_for(addr);
-        Knot {
-            _daemon: daemon,
-            _dir: dir,
-            addr,
-        }
+        let file = path.join("knot.conf");
+        std::fs::write(&file, config).unwrap();
+        file
     }
 }
 
