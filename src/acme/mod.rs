@@ -51,7 +51,8 @@ pub enum AcmeError {
     Authorization {
         name: String,
         status: String,
-        problem: Option<instant_acme::Problem>,
+        /// Boxed: a problem document is large, and errors travel by value.
+        problem: Option<Box<instant_acme::Problem>>,
     },
     #[error("cannot make the certificate's key or request: {0}")]
     Key(rcgen::Error),

@@ -1,6 +1,10 @@
 //! One certificate from the CA (RFC 8555 §7.4): an order for its names, one challenge per
 //! name answered and withdrawn again, a fresh key and CSR (rcgen), the chain fetched.
 //! Everything the CA says against it comes back as its problem document.
+//!
+//! tls-alpn-01 (RFC 8737) is answered with a self-signed certificate for the name carrying
+//! the critical acmeIdentifier extension (the SHA-256 of the key authorization), made by
+//! rcgen and handed to the TLS listener's challenge slot for as long as the order needs it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +18,7 @@ use super::AcmeError;
 use super::challenge::Http01Tokens;
 use super::state::StoredCertificate;
 use crate::config::acme::ChallengeKind;
+use crate::tls::{CertificateStore, ServedCertificate};
 
 /// How long the CA may take to validate the challenges, then to issue: generous for a
 /// loaded public CA, bounded so a stuck order is retried later instead of waited on forever.
@@ -25,15 +30,61 @@ const VALIDATION: RetryPolicy = RetryPolicy::new()
 /// Where this server answers the CA's challenges.
 #[derive(Clone)]
 pub enum Responder {
+    /// Tokens under `/.well-known/acme-challenge/` on the plain HTTP listener.
     Http01(Arc<Http01Tokens>),
+    /// Challenge certificates on the TLS listeners, for ALPN `acme-tls/1`.
+    TlsAlpn01(Arc<CertificateStore>),
 }
 
 impl Responder {
     fn kind(&self) -> ChallengeKind {
         match self {
             Responder::Http01(_) => ChallengeKind::Http01,
+            Responder::TlsAlpn01(_) => ChallengeKind::TlsAlpn01,
         }
     }
+
+    /// Answers `challenge` for `name` until the returned value is dropped.
+    fn publish(
+        &self,
+        name: &str,
+        challenge: &instant_acme::ChallengeHandle<'_>,
+    ) -> Result<Published, AcmeError> {
+        let key_authorization = challenge.key_authorization();
+        Ok(match self {
+            Responder::Http01(tokens) => {
+                tokens.publish(&challenge.token, key_authorization.as_str());
+                Published::Http01 {
+                    tokens: Arc::clone(tokens),
+                    token: challenge.token.clone(),
+                }
+            }
+            Responder::TlsAlpn01(store) => {
+                let digest = key_authorization.digest();
+                store.set_challenge(name, challenge_certificate(name, digest.as_ref())?);
+                Published::TlsAlpn01 {
+                    store: Arc::clone(store),
+                    name: name.to_owned(),
+                }
+            }
+        })
+    }
+}
+
+/// The tls-alpn-01 certificate for `name` (RFC 8737 §3): self-signed, `name` its only
+/// subjectAltName, the key authorization's digest in the critical acmeIdentifier extension.
+fn challenge_certificate(name: &str, digest: &[u8]) -> Result<ServedCertificate, AcmeError> {
+    let key = rcgen::KeyPair::generate().map_err(AcmeError::Key)?;
+    let mut params =
+        rcgen::CertificateParams::new(vec![name.to_owned()]).map_err(AcmeError::Key)?;
+    params.custom_extensions = vec![rcgen::CustomExtension::new_acme_identifier(digest)];
+    let certificate = params.self_signed(&key).map_err(AcmeError::Key)?;
+    ServedCertificate::from_pem(
+        certificate.pem().as_bytes(),
+        key.serialize_pem().as_bytes(),
+        &format!("the tls-alpn-01 challenge for {name}"),
+    )
+    .map_err(|error| AcmeError::Unusable(error.to_string()))
 }
 
 /// What was published for one challenge, withdrawn when dropped: an order that fails half
@@ -43,12 +94,17 @@ enum Published {
         tokens: Arc<Http01Tokens>,
         token: String,
     },
+    TlsAlpn01 {
+        store: Arc<CertificateStore>,
+        name: String,
+    },
 }
 
 impl Drop for Published {
     fn drop(&mut self) {
         match self {
             Published::Http01 { tokens, token } => tokens.withdraw(token),
+            Published::TlsAlpn01 { store, name } => store.clear_challenge(name),
         }
     }
 }
@@ -88,16 +144,7 @@ pub async fn obtain(
                 name: name.clone(),
                 kind: responder.kind().name(),
             })?;
-        let key_authorization = challenge.key_authorization();
-        published.push(match responder {
-            Responder::Http01(tokens) => {
-                tokens.publish(&challenge.token, key_authorization.as_str());
-                Published::Http01 {
-                    tokens: Arc::clone(tokens),
-                    token: challenge.token.clone(),
-                }
-            }
-        });
+        published.push(responder.publish(&name, &challenge)?);
         challenge.set_ready().await?;
     }
     let status = order.poll_ready(&VALIDATION).await?;
@@ -127,10 +174,10 @@ async fn failed_authorization(order: &mut instant_acme::Order) -> AcmeError {
         if state.status == AuthorizationStatus::Valid {
             continue;
         }
-        let problem: Option<Problem> = state
+        let problem: Option<Box<Problem>> = state
             .challenges
             .iter()
-            .find_map(|challenge| challenge.error.clone());
+            .find_map(|challenge| challenge.error.clone().map(Box::new));
         return AcmeError::Authorization {
             name: state.identifier().to_string(),
             status: format!("{:?}", state.status).to_lowercase(),
@@ -140,6 +187,6 @@ async fn failed_authorization(order: &mut instant_acme::Order) -> AcmeError {
     AcmeError::Authorization {
         name: "the order".into(),
         status: "invalid".into(),
-        problem: order.state().error.clone(),
+        problem: order.state().error.clone().map(Box::new),
     }
 }

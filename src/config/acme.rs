@@ -219,12 +219,11 @@ mod tests {
 
     #[test]
     fn shorthands_defaults_and_paths() {
-        let config = load("directory = \"letsencrypt\"\nchallenge = \"http-01\"\n").unwrap();
+        let config = load("directory = \"letsencrypt\"\n").unwrap();
         let acme = config.tls.acme.unwrap();
         assert_eq!(acme.directory, LETSENCRYPT);
         assert_eq!(acme.state_dir, PathBuf::from(DEFAULT_STATE_DIR));
-        // The default challenge needs a TLS listener.
-        assert!(errors("directory = \"letsencrypt\"\n")[0].contains("tls-alpn-01 (the default)"));
+        assert_eq!(acme.challenge, ChallengeKind::TlsAlpn01);
         let config = load(
             "directory = \"letsencrypt-staging\"\nstate-dir = \"acme\"\nchallenge = \"http-01\"\n\
              contact = [\"mailto:hostmaster@example.org\"]\nhosts = [\"Mail.Example.org\"]\n",
@@ -282,13 +281,13 @@ mod tests {
         let file = dir.path().join("root.pem");
         std::fs::write(&file, "not a certificate\n").unwrap();
         let problems = errors(&format!(
-            "directory = \"https://localhost:14000/dir\"\nchallenge = \"http-01\"\nca-file = {:?}\n",
+            "directory = \"https://localhost:14000/dir\"\nca-file = {:?}\n",
             file.display().to_string()
         ));
         assert_eq!(
             problems,
             [format!(
-                "/etc/mxconf/mxconf.toml:8: tls.acme.ca-file: {}: no PEM certificate in it",
+                "/etc/mxconf/mxconf.toml:7: tls.acme.ca-file: {}: no PEM certificate in it",
                 file.display()
             )]
         );

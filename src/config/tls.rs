@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::acme::{self, AcmeFile, AcmeSettings, ChallengeKind};
+use super::acme::{self, AcmeFile, AcmeSettings};
 use super::backend::duration_above_zero;
 use super::checker::Checker;
 
@@ -100,18 +100,10 @@ pub(super) fn check(
         file.handshake_timeout.as_ref(),
         defaults.handshake_timeout,
     );
-    let acme = file.acme.as_ref().and_then(|table| {
-        let settings = acme::check(checker, table)?;
-        if settings.challenge == ChallengeKind::TlsAlpn01 {
-            checker.report(
-                Some(&table.span()),
-                "tls.acme.challenge".into(),
-                "tls-alpn-01 (the default) is not answered yet; set challenge = \"http-01\"".into(),
-            );
-            return None;
-        }
-        Some(settings)
-    });
+    let acme = file
+        .acme
+        .as_ref()
+        .and_then(|table| acme::check(checker, table));
     if file.certificate.is_empty() && file.acme.is_none() {
         checker.report(
             Some(&table.span()),

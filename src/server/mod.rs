@@ -38,6 +38,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::acme::{Acme, Http01Tokens, Install, Issued, Responder};
 use crate::answer::{Answers, Refusal, Signing};
+use crate::config::acme::ChallengeKind;
 use crate::config::{Config, ConnectionSettings, SigningSettings};
 use crate::limits::{LimitError, Limiter};
 use crate::protocol::Rendered;
@@ -357,9 +358,17 @@ pub async fn serve(
     let handshake_timeout = config.tls.handshake_timeout;
     let state = AppState::load(config).map_err(std::io::Error::other)?;
     if let Some((settings, certificates)) = acme {
-        let responder = Responder::Http01(Arc::clone(&state.http01));
-        let signing = install(&state);
         let store = tls.as_ref().map(|acceptor| Arc::clone(acceptor.store()));
+        let responder = match (settings.challenge, &store) {
+            (ChallengeKind::Http01, _) => Responder::Http01(Arc::clone(&state.http01)),
+            (ChallengeKind::TlsAlpn01, Some(store)) => Responder::TlsAlpn01(Arc::clone(store)),
+            (ChallengeKind::TlsAlpn01, None) => {
+                return Err(std::io::Error::other(
+                    "[tls.acme] challenge = \"tls-alpn-01\" is answered on the TLS listener; name one in [tls] listen or --tls-listen, or set challenge = \"http-01\"",
+                ));
+            }
+        };
+        let signing = install(&state);
         let install: Install = Arc::new(move |issued: &Issued| {
             if let Some(store) = &store {
                 serve_issued(store, issued);

@@ -1,6 +1,8 @@
 //! `[tls.acme]` end to end against a real ACME CA (pebble, with pebble-challtestsrv as its
-//! DNS): certificates ordered in the background for every served domain, one each, checked
-//! with openssl against pebble's issuing root, stored and served by SNI on the TLS listener;
+//! DNS): certificates ordered in the background for every served domain, one each, proved
+//! by http-01 on the plain listener or by tls-alpn-01 on the TLS listener (pebble validates
+//! against mxconf's own ports), checked with openssl against pebble's issuing root, stored
+//! and served by SNI on the TLS listener;
 //! a restart reuses them without a new order;
 //! a short validity is renewed; a CA that goes away leaves the server serving.
 
@@ -16,8 +18,11 @@ use crate::support::servers::{free_port, run};
 const DOMAINS: [&str; 2] = ["example.com", "example.net"];
 
 fn config(dir: &Path, pebble: &Pebble) -> std::path::PathBuf {
-    config_with(dir, &pebble.directory(), &pebble.https_root(), "")
+    config_with(dir, &pebble.directory(), &pebble.https_root(), HTTP01)
 }
+
+/// The `[tls.acme]` line choosing http-01; without one, tls-alpn-01 (the default) is used.
+const HTTP01: &str = "challenge = \"http-01\"\n";
 
 fn config_with(dir: &Path, directory: &str, ca: &Path, more: &str) -> std::path::PathBuf {
     let domains: String = DOMAINS
@@ -33,7 +38,7 @@ fn config_with(dir: &Path, directory: &str, ca: &Path, more: &str) -> std::path:
         "[provider]\nid = \"example.com\"\ndisplay-name = \"Example Mail\"\nshort-name = \"Example\"\n\
          {domains}[domains.\"*.hosted.example.com\"]\n\
          [tls.acme]\ndirectory = \"{}\"\nca-file = \"{}\"\nstate-dir = \"state\"\n\
-         challenge = \"http-01\"\ncontact = [\"mailto:hostmaster@example.com\"]\n{more}",
+         contact = [\"mailto:hostmaster@example.com\"]\n{more}",
         directory,
         ca.display()
     );
@@ -43,13 +48,18 @@ fn config_with(dir: &Path, directory: &str, ca: &Path, more: &str) -> std::path:
 }
 
 fn serve(config: &Path, http_port: u16) -> Served {
+    serve_on(config, http_port, 0)
+}
+
+/// `mxconf serve` with plain HTTP on `http_port` and HTTPS on `tls_port` (0: any).
+fn serve_on(config: &Path, http_port: u16, tls_port: u16) -> Served {
     let mut command = Command::new(assert_cmd::cargo::cargo_bin("mxconf"));
     command
         .arg("serve")
         .arg("--config")
         .arg(config)
         .args(["--listen", &format!("127.0.0.1:{http_port}")])
-        .args(["--tls-listen", "127.0.0.1:0"])
+        .args(["--tls-listen", &format!("127.0.0.1:{tls_port}")])
         .env("RUST_LOG", "info")
         .env_remove("MXCONF_CONFIG")
         .env_remove("NOTIFY_SOCKET")
@@ -156,6 +166,63 @@ fn http01_one_certificate_per_domain_reused_after_a_restart() {
 }
 
 #[test]
+fn tls_alpn01_by_default_one_certificate_per_domain_served_by_sni() {
+    // Pebble validates on mxconf's TLS port; nothing listens on its http-01 port.
+    let tls_port = free_port();
+    let pebble = Pebble::start(free_port(), tls_port, None);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(dir.path(), &pebble.directory(), &pebble.https_root(), "");
+    let checked = crate::support::cli::check_config(&config);
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let state = dir.path().join("state");
+    let served = serve_on(&config, free_port(), tls_port);
+    served.wait_for("tls-alpn-01 challenge");
+    for domain in DOMAINS {
+        served.wait_for(&format!(
+            "obtained the certificate for autoconfig.{domain}, autodiscover.{domain}"
+        ));
+    }
+    assert_eq!(pebble.orders(), 2, "{}", pebble.log());
+    let root = pebble.issuing_root();
+    let serials: Vec<String> = DOMAINS
+        .iter()
+        .map(|domain| verify_stored(&state, domain, &root))
+        .collect();
+    assert_ne!(serials[0], serials[1]);
+    let https = served.listener("https");
+    assert_eq!(https.port(), tls_port);
+    for domain in DOMAINS {
+        for host in [
+            format!("autoconfig.{domain}"),
+            format!("autodiscover.{domain}"),
+        ] {
+            presented(https, Some(&host), &root);
+        }
+    }
+    // Once the orders are done, `acme-tls/1` is refused again: no challenge is left behind.
+    let output = Command::new("openssl")
+        .args(["s_client", "-connect", &https.to_string()])
+        .args([
+            "-servername",
+            "autoconfig.example.com",
+            "-alpn",
+            "acme-tls/1",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        !output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+#[test]
 fn short_lived_certificates_are_renewed_and_a_ca_outage_keeps_the_server_up() {
     let http_port = free_port();
     let mut pebble = Pebble::start(http_port, free_port(), Some(12));
@@ -228,7 +295,7 @@ fn profiles_signed_by_the_acme_certificate_and_by_its_successor_after_renewal() 
         dir.path(),
         &pebble.directory(),
         &pebble.https_root(),
-        "[signing]\nacme = \"autoconfig.example.com\"\n",
+        &format!("{HTTP01}[signing]\nacme = \"autoconfig.example.com\"\n"),
     );
     let state = dir.path().join("state");
     let served = serve(&config, http_port);
@@ -260,7 +327,7 @@ fn until_the_acme_certificate_exists_profiles_fail_closed_and_readiness_says_why
         dir.path(),
         &format!("https://127.0.0.1:{}/dir", free_port()),
         &ca.ca_file(),
-        "[signing]\nacme = \"autodiscover.example.net\"\n",
+        &format!("{HTTP01}[signing]\nacme = \"autodiscover.example.net\"\n"),
     );
     let served = serve(&config, free_port());
     served.wait_for("[signing] acme: no certificate for autodiscover.example.net yet");
