@@ -224,7 +224,8 @@ fn pim_discovery() -> Option<&'static str> {
 /// `submit`), and takes nothing from a domain whose published digest is another document's.
 /// The same client's autoconfig reader (the one Himalaya uses) reads a v1.2 answer whose
 /// extras sit outside the mail servers (`<oAuth2>`, calendar, file share) and refuses one
-/// with a URL-based incoming server (docs/protocols.md, "Unknown elements are safe").
+/// with a URL-based incoming server or a SASL mechanism (docs/protocols.md, "Unknown elements
+/// are safe").
 #[test]
 fn pim_discovery_reads_pacc_with_its_digest_and_autoconfig_1_2() {
     use crate::support::deployment::{Knot, TestCa, Validity};
@@ -237,12 +238,14 @@ fn pim_discovery_reads_pacc_with_its_digest_and_autoconfig_1_2() {
         "ua-auto-config.tampered.example",
         "autoconfig.example.com",
         "autoconfig.dav.example",
+        "autoconfig.sasl.example",
+        "autoconfig.ews.example",
     ];
     let (cert, key) = ca.issue("pacc", &names, Validity::Current);
     let text = format!(
         "{CONFIG}\n[domains.\"tampered.example\"]\npacc = true\n\
          [[domains.\"tampered.example\".imap]]\nhost = \"imap.tampered.example\"\n\
-         port = 993\nsecurity = \"tls\"\n\n{DAV_ONLY}\n\
+         port = 993\nsecurity = \"tls\"\n\n{V1_2_DOMAINS}\n\
          [tls]\n[[tls.certificate]]\ncert = {:?}\nkey = {:?}\n",
         cert.display().to_string(),
         key.display().to_string()
@@ -280,6 +283,8 @@ fn pim_discovery_reads_pacc_with_its_digest_and_autoconfig_1_2() {
         [&["email", "pacc", "jane@tampered.example"][..], &server].concat(),
         [&["email", "autoconfig", "jane@dav.example"][..], &server].concat(),
         [&["email", "autoconfig", "jane@example.com"][..], &server].concat(),
+        [&["email", "autoconfig", "jane@sasl.example"][..], &server].concat(),
+        [&["email", "autoconfig", "jane@ews.example"][..], &server].concat(),
     ])
     .unwrap();
     let output = std::process::Command::new("unshare")
@@ -356,13 +361,31 @@ fn pim_discovery_reads_pacc_with_its_digest_and_autoconfig_1_2() {
         dav[0].1.to_string().contains("imap.dav.example"),
         "{results:#}"
     );
-    // A JMAP incoming server (type="jmap") is a server type it cannot parse: the whole
-    // document is refused, and the client finds nothing.
-    assert_eq!(results[4], serde_json::json!([]), "{results:#}");
+    // What it cannot parse refuses the whole document, and it finds nothing: an EWS server
+    // (an unknown type), a SASL mechanism (an unknown authentication value), and a JMAP
+    // server after the outgoing one (incomingServer elements not side by side).
+    for (index, what) in [(4, "jmap"), (5, "sasl"), (6, "ews")] {
+        assert_eq!(results[index], serde_json::json!([]), "{what}: {results:#}");
+    }
 }
 
-/// A domain whose autoconfig answer is v1.2 only through what sits outside the mail servers.
-const DAV_ONLY: &str = r#"
+/// Two domains whose v1.2 forms sit inside the server list (a SASL mechanism, an EWS server),
+/// and one whose answer is v1.2 only through what sits outside the mail servers.
+const V1_2_DOMAINS: &str = r#"
+[[domains."sasl.example".imap]]
+host = "imap.sasl.example"
+port = 993
+security = "tls"
+sasl = ["SCRAM-SHA-256"]
+
+[domains."ews.example"]
+ews = "https://mail.ews.example/EWS/Exchange.asmx"
+
+[[domains."ews.example".imap]]
+host = "imap.ews.example"
+port = 993
+security = "tls"
+
 [domains."dav.example"]
 caldav = "https://dav.dav.example/"
 webdav = "https://files.dav.example/"
