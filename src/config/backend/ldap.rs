@@ -111,11 +111,7 @@ pub(super) fn check(
     let filter = match &raw.filter {
         Some(filter) => {
             let text = filter.get_ref().trim();
-            let depth_ok = text.chars().try_fold(0i32, |depth, c| {
-                let depth = depth + i32::from(c == '(') - i32::from(c == ')');
-                (depth >= 0).then_some(depth)
-            }) == Some(0);
-            if !text.starts_with('(') || !depth_ok || !Template::new(text).has_placeholder() {
+            if !is_usable_filter(text) {
                 checker.report(
                     Some(&filter.span()),
                     format!("{label}.filter"),
@@ -206,4 +202,15 @@ pub fn is_loopback_host(url: &url::Url) -> bool {
         }
         None => false,
     }
+}
+
+/// What `filter` must be (the importers check their output by it too): parenthesised, its
+/// parentheses balanced, and using a placeholder of the address.
+pub fn is_usable_filter(text: &str) -> bool {
+    let text = text.trim();
+    let balanced = text.chars().try_fold(0i32, |depth, c| {
+        let depth = depth + i32::from(c == '(') - i32::from(c == ')');
+        (depth >= 0).then_some(depth)
+    }) == Some(0);
+    text.starts_with('(') && balanced && Template::new(text).has_placeholder()
 }

@@ -5,7 +5,7 @@
 //! are never stored here, only where to read them (a file or an environment variable).
 
 mod command;
-mod ldap;
+pub(crate) mod ldap;
 mod sql;
 
 use std::borrow::Cow;

@@ -127,6 +127,11 @@ impl Lookup {
                  the same entry"
             ));
         }
+        if !crate::config::backend::ldap::is_usable_filter(&filter) {
+            return Err(format!(
+                "its filter {filter} is not a parenthesised LDAP filter with balanced parentheses"
+            ));
+        }
         keys.push(("filter", TomlValue::Str(filter)));
         let scope = match self
             .setting("scope")
