@@ -813,6 +813,49 @@ fn automx_cacert_caldav_and_mysql_are_carried_or_explained() {
     assert_eq!(config.backends.len(), 3);
 }
 
+/// An automx `cacert` naming a device or a FIFO is left out with a note, at once: before, the
+/// importer read it as a certificate (without end for `/dev/zero`, blocking forever on a FIFO).
+#[test]
+fn automx_cacert_naming_a_device_is_left_out_without_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("ca.pem");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for cacert in [Path::new("/dev/zero"), &fifo] {
+        let (_conf_dir, conf) = temp_file(
+            "automx.conf",
+            &format!(
+                "[automx]\nprovider = example.org\ndomains = example.org\n\n\
+                 [example.org]\nbackend = ldap\nhost = ldaps://ldap.example.org\nbase = dc=example\n\
+                 filter = (mail=%s)\nresult_attrs = uid\ncacert = {}\nimap = yes\n\
+                 imap_server = imap.example.org\nimap_port = 993\nimap_encryption = ssl\n\
+                 imap_auth_identity = ${{uid}}\n",
+                cacert.display()
+            ),
+        );
+        let output = mxconf()
+            .args(["import", "automx"])
+            .arg(&conf)
+            .timeout(std::time::Duration::from_secs(20))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{}: {stderr}", cacert.display());
+        let text = String::from_utf8(output.stdout).unwrap();
+        let note = format!(
+            "# automx cacert = {}: cannot be read here (not a regular file)",
+            cacert.display()
+        );
+        assert!(text.contains(&note), "no {note:?} in\n{text}");
+        assert!(!text.contains("\nca-file = "), "{text}");
+    }
+}
+
 /// Values no configuration can hold (a control character, an LDAP "URL" without a host) are
 /// refused with the line they came from; they never reach the output.
 #[test]

@@ -301,12 +301,13 @@ impl Lookup {
 }
 
 /// Why `file` cannot be an LDAP `ca-file` here (`None`: it can): mxconf wants PEM
-/// certificates at an absolute path.
+/// certificates at an absolute path, in a regular file of bounded size (a device named there
+/// would otherwise hang the import or read without end).
 fn ca_file_problem(file: &str) -> Option<String> {
     if !file.starts_with('/') {
         return Some("not an absolute path".into());
     }
-    match std::fs::read(file) {
+    match crate::files::read_small(std::path::Path::new(file)) {
         Err(error) => Some(format!("cannot be read here ({error})")),
         Ok(pem) => match openssl::x509::X509::stack_from_pem(&pem) {
             Ok(certificates) if !certificates.is_empty() => None,
