@@ -65,9 +65,10 @@ async fn duplicate_host_headers_are_refused() {
 }
 
 /// Before: `check-config` read `/dev/zero` as a certificate until memory ran out. Devices and
-/// FIFOs are refused at once, each message naming the file.
+/// FIFOs are refused at once, each message naming the file: the signer's files, the HTTPS
+/// certificates, and the CAs and client certificate of Redis and LDAP.
 #[test]
-fn signing_paths_to_devices_are_refused_without_reading_them() {
+fn certificate_paths_to_devices_are_refused_without_reading_them() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("bundle.p12");
     assert!(
@@ -78,15 +79,35 @@ fn signing_paths_to_devices_are_refused_without_reading_them() {
             .success()
     );
     let provider = "[provider]\nid = \"example.org\"\ndisplay-name = \"E\"\nshort-name = \"E\"\n";
-    for (signing, file) in [
-        ("cert = \"/dev/zero\"\nkey = \"/dev/zero\"", "/dev/zero"),
+    for (section, file) in [
         (
-            "pkcs12 = \"bundle.p12\"\npassword-file = \"/dev/urandom\"",
+            "[signing]\ncert = \"/dev/zero\"\nkey = \"/dev/zero\"",
+            "/dev/zero",
+        ),
+        (
+            "[signing]\npkcs12 = \"bundle.p12\"\npassword-file = \"/dev/urandom\"",
             "bundle.p12",
+        ),
+        (
+            "[tls]\nlisten = [\"127.0.0.1:0\"]\n[[tls.certificate]]\ncert = \"bundle.p12\"\nkey = \"/dev/zero\"",
+            "bundle.p12",
+        ),
+        (
+            "[limits]\nstore = \"rediss://127.0.0.1:6379/0\"\nca-file = \"bundle.p12\"",
+            "bundle.p12",
+        ),
+        (
+            "[limits]\nstore = \"rediss://127.0.0.1:6379/0\"\ncert-file = \"/dev/zero\"\nkey-file = \"/dev/zero\"",
+            "/dev/zero",
+        ),
+        (
+            "[backends.directory]\ntype = \"ldap\"\nurl = \"ldaps://ldap.example.org\"\nbase = \"dc=example\"\n\
+             filter = \"(mail=%EMAILADDRESS%)\"\nca-file = \"/dev/zero\"\n[backends.directory.attributes]\nlogin_name = \"uid\"",
+            "/dev/zero",
         ),
     ] {
         let config = dir.path().join("mxconf.toml");
-        std::fs::write(&config, format!("{provider}[signing]\n{signing}\n")).unwrap();
+        std::fs::write(&config, format!("{provider}{section}\n")).unwrap();
         let output = mxconf()
             .args(["check-config", "--config"])
             .arg(&config)
