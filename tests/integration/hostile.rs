@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::cli::mxconf;
+use crate::support::cli::{fifo, mxconf};
 use crate::support::openssl::openssl_ok;
 use crate::support::{TestServer, demo_config, pox, raw_http};
 
@@ -70,14 +70,7 @@ async fn duplicate_host_headers_are_refused() {
 #[test]
 fn certificate_paths_to_devices_are_refused_without_reading_them() {
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("bundle.p12");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    fifo(dir.path(), "bundle.p12");
     let provider = "[provider]\nid = \"example.org\"\ndisplay-name = \"E\"\nshort-name = \"E\"\n";
     for (section, file) in [
         (

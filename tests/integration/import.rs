@@ -10,7 +10,7 @@ use mxconf::account::{Account, AuthMethod, Domain, EmailAddress, Security};
 use mxconf::config::{Config, ConfigSource, DomainSettings};
 use mxconf::resolve::Resolver;
 
-use crate::support::cli::{assert_success, check_config, mxconf, temp_file};
+use crate::support::cli::{assert_success, check_config, fifo, mxconf, temp_file};
 use crate::support::{fixtures, validate_autoconfig};
 
 /// `mxconf import FORMAT FILE`, run to completion.
@@ -818,14 +818,7 @@ fn automx_cacert_caldav_and_mysql_are_carried_or_explained() {
 #[test]
 fn automx_cacert_naming_a_device_is_left_out_without_reading_it() {
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("ca.pem");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    let fifo = fifo(dir.path(), "ca.pem");
     for cacert in [Path::new("/dev/zero"), &fifo] {
         let (_conf_dir, conf) = temp_file(
             "automx.conf",

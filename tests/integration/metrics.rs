@@ -377,6 +377,93 @@ async fn limit_refusals_are_counted_by_reason() {
     );
 }
 
+/// An overrun signing queue: `mxconf_signing_queue_full_total` is exactly the number of 503s
+/// answered, and the incident's end counts the same refusals in the log. The server runs on
+/// one core (taskset), so it has one signing thread and a queue of 256, and signs with an RSA
+/// 4096 key (about 5 ms a signature): a thousand requests for distinct profiles at once
+/// arrive faster than it signs.
+#[tokio::test]
+async fn signing_queue_refusals_are_counted_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::openssl::openssl_ok(
+        dir.path(),
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:4096",
+            "-nodes",
+            "-keyout",
+            "signer.key",
+            "-out",
+            "signer.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=slow signer",
+        ],
+    );
+    crate::support::openssl::restrict(&dir.path().join("signer.key"));
+    let text = mxconf::config::DEMO_TOML
+        .replace("# listen = \"127.0.0.1:9154\"", "listen = \"127.0.0.1:0\"")
+        .replace(
+            "\ndevelopment-chain = true",
+            "\ncert = \"signer.pem\"\nkey = \"signer.key\"",
+        );
+    let config = dir.path().join("mxconf.toml");
+    std::fs::write(&config, text).unwrap();
+    let served = Served::start_under(
+        &["taskset", "-c", "0"],
+        &["--config", config.to_str().unwrap()],
+        &[("RUST_LOG", "info,mxconf::request=off")],
+    );
+    let metrics = metrics_url(&served);
+    let client = reqwest::Client::new();
+    let profile = |n: usize| {
+        let request = client
+            .get(served.url(&format!("/mobileconfig?emailaddress=user{n}%40example.com")))
+            .send();
+        async move { request.await.unwrap().status().as_u16() }
+    };
+    let statuses = futures_util::future::join_all((0..1000).map(profile)).await;
+    let refused = statuses.iter().filter(|status| **status == 503).count();
+    let signed = statuses.iter().filter(|status| **status == 200).count();
+    assert_eq!(refused + signed, statuses.len(), "{statuses:?}");
+    assert!(refused > 0, "the queue held every request");
+    // The next request finds room, which ends the (last) incident and logs its count.
+    assert_eq!(profile(1000).await, 200);
+
+    let scrape = scrape(&metrics).await;
+    assert_eq!(
+        scrape.value("mxconf_signing_queue_full_total{}"),
+        refused as f64
+    );
+    let logged = || -> usize {
+        served
+            .log()
+            .lines()
+            .filter(|line| line.contains("the signing queue has room again"))
+            .map(|line| {
+                let count = line.rsplit("refused=").next().unwrap();
+                count
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .parse::<usize>()
+                    .unwrap()
+            })
+            .sum()
+    };
+    // Bounded wait for the log reader to catch up with the server's stderr.
+    for _ in 0..200 {
+        if logged() == refused {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(logged(), refused, "{}", served.log());
+}
+
 #[tokio::test]
 async fn without_a_metrics_listener_nothing_is_served_or_recorded() {
     let (_dir, config) = temp_file("mxconf.toml", mxconf::config::DEMO_TOML);

@@ -21,6 +21,17 @@ pub fn temp_file(name: &str, contents: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
+/// A FIFO at `dir/name`: a path a reader that does not check the file's type blocks on.
+pub fn fifo(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", path.display());
+    path
+}
+
 /// `mxconf check-config --config PATH`, run to completion.
 pub fn check_config(path: &Path) -> Output {
     mxconf()
