@@ -2,7 +2,7 @@
 //! OpenLDAP started on loopback by `support::servers`, and a command script. Covers per-user overrides,
 //! unknown users, injection attempts, failure policies within the timeout, and the cache.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use mxconf::account::{Account, EmailAddress, ServerKind};
@@ -997,40 +997,67 @@ async fn readyz_names_a_failing_source_while_it_fails() {
     assert_eq!(ready.status(), 200);
 }
 
-/// With `cache-ttl = "0s"`, concurrent requests for one address (in any case: its normal form)
-/// share one run of the command, its answer and its failure alike; neither is kept, so the
-/// next request runs it again. Before, each request forked its own.
-#[tokio::test]
-async fn concurrent_requests_for_one_address_share_one_lookup_without_a_cache() {
-    let dir = tempfile::tempdir().unwrap();
-    let calls = dir.path().join("calls");
-    let failing = dir.path().join("failing");
-    let program = dir.path().join("lookup.sh");
-    // Slow enough that every request of a batch arrives while the first one's run is going.
-    std::fs::write(
-        &program,
-        format!(
-            "echo \"$1\" >> '{}'\nsleep 2\n[ -e '{}' ] && exit 3\necho '{{\"login_name\": \"shared\"}}'\n",
-            calls.display(),
-            failing.display()
-        ),
-    )
-    .unwrap();
-    let server = crate::support::TestServer::start(config(
-        &format!(
-            "[backends.run]\ntype = \"command\"\ncommand = [\"/bin/sh\", \"{}\", \"%EMAILADDRESS%\"]\n\
-             cache-ttl = \"0s\"\ntimeout = \"8s\"\non-failure = \"fail\"\n",
-            program.display()
-        ),
-        "\"run\"",
-    ))
-    .await;
-    let client = reqwest::Client::new();
-    let runs = || std::fs::read_to_string(&calls).unwrap_or_default();
-    let batch = |n: usize| {
+/// A command source that notes each run's address in `calls`, takes 2 s (every request of a
+/// batch arrives while the first one's run is going) and fails while `failing` exists, on a
+/// server answering with it by `on-failure = "fail"`; `extra` adds keys to its table.
+struct SlowSource {
+    _dir: tempfile::TempDir,
+    calls: PathBuf,
+    failing: PathBuf,
+    server: crate::support::TestServer,
+}
+
+impl SlowSource {
+    async fn start(extra: &str) -> SlowSource {
+        let dir = tempfile::tempdir().unwrap();
+        let calls = dir.path().join("calls");
+        let failing = dir.path().join("failing");
+        let program = dir.path().join("lookup.sh");
+        std::fs::write(
+            &program,
+            format!(
+                "echo \"$1\" >> '{}'\nsleep 2\n[ -e '{}' ] && exit 3\necho '{{\"login_name\": \"shared\"}}'\n",
+                calls.display(),
+                failing.display()
+            ),
+        )
+        .unwrap();
+        let server = crate::support::TestServer::start(config(
+            &format!(
+                "[backends.run]\ntype = \"command\"\ncommand = [\"/bin/sh\", \"{}\", \"%EMAILADDRESS%\"]\n\
+                 timeout = \"8s\"\non-failure = \"fail\"\n{extra}",
+                program.display()
+            ),
+            "\"run\"",
+        ))
+        .await;
+        SlowSource {
+            _dir: dir,
+            calls,
+            failing,
+            server,
+        }
+    }
+
+    fn runs(&self) -> String {
+        std::fs::read_to_string(&self.calls).unwrap_or_default()
+    }
+
+    fn fail(&self) {
+        std::fs::write(&self.failing, "").unwrap();
+    }
+
+    /// `n` concurrent autoconfig requests for `local@example.org`, every other one in upper
+    /// case: the statuses and bodies.
+    async fn batch(&self, local: &str, n: usize) -> Vec<(u16, String)> {
+        let client = reqwest::Client::new();
         let requests = (0..n).map(|i| {
-            let local = if i % 2 == 0 { "jane" } else { "JANE" };
-            let url = server.url(&format!(
+            let local = if i % 2 == 0 {
+                local.to_owned()
+            } else {
+                local.to_uppercase()
+            };
+            let url = self.server.url(&format!(
                 "/mail/config-v1.1.xml?emailaddress={local}%40example.org"
             ));
             let request = client.get(url).send();
@@ -1039,23 +1066,71 @@ async fn concurrent_requests_for_one_address_share_one_lookup_without_a_cache() 
                 (response.status().as_u16(), response.text().await.unwrap())
             }
         });
-        futures_util::future::join_all(requests)
-    };
+        futures_util::future::join_all(requests).await
+    }
+}
 
-    for (status, body) in batch(16).await {
-        assert_eq!(status, 200);
+fn assert_shared_answer(answers: &[(u16, String)]) {
+    for (status, body) in answers {
+        assert_eq!(*status, 200);
         assert!(body.contains("<username>shared</username>"), "{body}");
     }
-    assert_eq!(runs(), "jane@example.org\n", "one run for 16 requests");
-    assert_eq!(batch(1).await[0].0, 200);
-    assert_eq!(runs().lines().count(), 2, "the answer is not kept");
+}
 
-    std::fs::write(&failing, "").unwrap();
-    for (status, body) in batch(16).await {
-        assert_eq!(status, 503);
+fn assert_shared_failure(answers: &[(u16, String)]) {
+    for (status, body) in answers {
+        assert_eq!(*status, 503);
         assert_eq!(body, "settings are temporarily unavailable\n");
     }
-    assert_eq!(runs().lines().count(), 3, "one failing run for 16 requests");
-    assert_eq!(batch(1).await[0].0, 503);
-    assert_eq!(runs().lines().count(), 4, "the failure is not kept");
+}
+
+/// With `cache-ttl = "0s"`, concurrent requests for one address (in any case: its normal form)
+/// share one run of the command, its answer and its failure alike; neither is kept, so the
+/// next request runs it again. Before, each request forked its own.
+#[tokio::test]
+async fn concurrent_requests_for_one_address_share_one_lookup_without_a_cache() {
+    let source = SlowSource::start("cache-ttl = \"0s\"\n").await;
+    assert_shared_answer(&source.batch("jane", 16).await);
+    assert_eq!(
+        source.runs(),
+        "jane@example.org\n",
+        "one run for 16 requests"
+    );
+    assert_eq!(source.batch("jane", 1).await[0].0, 200);
+    assert_eq!(source.runs().lines().count(), 2, "the answer is not kept");
+
+    source.fail();
+    assert_shared_failure(&source.batch("jane", 16).await);
+    assert_eq!(
+        source.runs().lines().count(),
+        3,
+        "one failing run for 16 requests"
+    );
+    assert_eq!(source.batch("jane", 1).await[0].0, 503);
+    assert_eq!(source.runs().lines().count(), 4, "the failure is not kept");
+}
+
+/// With the default cache the same holds while the first query runs: one run for a burst of
+/// one address, its answer kept for the next request, its failure shared but not kept.
+#[tokio::test]
+async fn concurrent_requests_for_one_address_share_one_lookup_with_a_cache() {
+    let source = SlowSource::start("").await;
+    assert_shared_answer(&source.batch("jane", 16).await);
+    assert_eq!(
+        source.runs(),
+        "jane@example.org\n",
+        "one run for 16 requests"
+    );
+    assert_shared_answer(&source.batch("jane", 1).await);
+    assert_eq!(source.runs().lines().count(), 1, "the answer is kept");
+
+    source.fail();
+    assert_shared_failure(&source.batch("max", 16).await);
+    assert_eq!(
+        source.runs(),
+        "jane@example.org\nmax@example.org\n",
+        "one failing run for 16 requests"
+    );
+    assert_eq!(source.batch("max", 1).await[0].0, 503);
+    assert_eq!(source.runs().lines().count(), 3, "the failure is not kept");
 }
