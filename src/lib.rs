@@ -41,6 +41,7 @@ pub mod cli;
 pub mod config;
 pub mod dns;
 pub mod doctor;
+pub mod expiry;
 pub mod files;
 pub mod hostnames;
 pub mod import;

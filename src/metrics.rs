@@ -45,6 +45,7 @@ const RELOADS: &str = "mxconf_config_reloads_total";
 const RELOAD_SUCCESS_TIME: &str = "mxconf_config_last_reload_success_timestamp_seconds";
 const TLS_HANDSHAKE_FAILURES: &str = "mxconf_tls_handshake_failures_total";
 const CERTIFICATE_EXPIRY: &str = "mxconf_certificate_expiry_timestamp_seconds";
+const CERTIFICATE_FILE_REFUSED: &str = "mxconf_tls_certificate_file_refused";
 const BUILD_INFO: &str = "mxconf_build_info";
 
 /// Every series mxconf exports (docs/operations.md lists them from here).
@@ -150,6 +151,12 @@ pub const SERIES: &[Series] = &[
         kind: Kind::Gauge,
         labels: &["purpose", "name"],
         help: "notAfter of a certificate in use, Unix time, by purpose (signing, tls) and name",
+    },
+    Series {
+        name: CERTIFICATE_FILE_REFUSED,
+        kind: Kind::Gauge,
+        labels: &["name"],
+        help: "1 while the files of a [[tls.certificate]] hold something unusable and its previous certificate is served, else 0; by store slot (file:<path>)",
     },
     Series {
         name: BUILD_INFO,
@@ -389,6 +396,18 @@ pub fn certificate_expiry(purpose: Purpose, name: &str, not_after: i64) {
     // Exact: Unix seconds stay far below 2^53.
     metrics::gauge!(CERTIFICATE_EXPIRY, "purpose" => purpose, "name" => name.to_owned())
         .set(not_after as f64);
+}
+
+/// Whether the files of the `[[tls.certificate]]` in slot `name` are refused now.
+pub fn certificate_file_refused(name: &str, refused: bool) {
+    if !enabled() {
+        return;
+    }
+    metrics::gauge!(CERTIFICATE_FILE_REFUSED, "name" => name.to_owned()).set(if refused {
+        1.0
+    } else {
+        0.0
+    });
 }
 
 fn unix_now() -> f64 {

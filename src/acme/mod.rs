@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use instant_acme::{Account, NewAccount};
-use openssl::x509::X509;
 use tokio::sync::{OnceCell, Semaphore};
 
 pub use challenge::Http01Tokens;
@@ -28,6 +27,7 @@ pub use state::{StateDir, StoredCertificate};
 use crate::config::acme::AcmeSettings;
 use crate::hostnames::CertificateNames;
 use crate::incident::Incident;
+use crate::tls::{ServedCertificate, TlsError};
 use state::StoredAccount;
 
 /// Orders in progress at once: a provider with 50 domains does not open 50 orders at the CA
@@ -71,57 +71,18 @@ impl From<instant_acme::Error> for AcmeError {
     }
 }
 
-/// What a stored or new certificate is worth: its dates, checked against the names wanted.
-#[derive(Debug, Clone)]
-pub struct Inspected {
-    pub not_before: SystemTime,
-    pub not_after: SystemTime,
-    pub names: Vec<String>,
+/// Whether `served` covers exactly `wanted` (the configuration may have changed since).
+fn covers(served: &ServedCertificate, wanted: &[String]) -> bool {
+    let mut have = served.names().to_vec();
+    have.sort();
+    let mut wanted = wanted.to_vec();
+    wanted.sort();
+    have == wanted
 }
 
-impl Inspected {
-    /// Reads the leaf of `certificate`: its DNS names, its dates, and whether the key
-    /// belongs to it.
-    pub fn of(certificate: &StoredCertificate) -> Result<Inspected, String> {
-        let chain = X509::stack_from_pem(&certificate.chain_pem)
-            .map_err(|error| crate::signing::reason(&error))?;
-        let leaf = chain.first().ok_or("no certificate in the chain")?;
-        let key = openssl::pkey::PKey::private_key_from_pem(&certificate.key_pem)
-            .map_err(|error| crate::signing::reason(&error))?;
-        let matches = leaf.public_key().is_ok_and(|public| public.public_eq(&key));
-        if !matches {
-            return Err("the key does not belong to the certificate".into());
-        }
-        let mut names: Vec<String> = leaf
-            .subject_alt_names()
-            .into_iter()
-            .flatten()
-            .filter_map(|name| name.dnsname().map(str::to_ascii_lowercase))
-            .collect();
-        names.sort();
-        Ok(Inspected {
-            not_before: system_time(leaf.not_before())?,
-            not_after: system_time(leaf.not_after())?,
-            names,
-        })
-    }
-
-    /// Whether it covers exactly `wanted` (the configuration may have changed since).
-    fn covers(&self, wanted: &[String]) -> bool {
-        let mut wanted = wanted.to_vec();
-        wanted.sort();
-        self.names == wanted
-    }
-}
-
-fn system_time(time: &openssl::asn1::Asn1TimeRef) -> Result<SystemTime, String> {
-    let epoch = openssl::asn1::Asn1Time::from_unix(0).map_err(|e| crate::signing::reason(&e))?;
-    let diff = epoch.diff(time).map_err(|e| crate::signing::reason(&e))?;
-    let seconds = i64::from(diff.days) * 86_400 + i64::from(diff.secs);
-    Ok(match u64::try_from(seconds) {
-        Ok(seconds) => SystemTime::UNIX_EPOCH + Duration::from_secs(seconds),
-        Err(_) => SystemTime::UNIX_EPOCH,
-    })
+/// What a stored or issued certificate is called in messages and in the TLS store.
+fn origin(name: &str) -> String {
+    format!("the ACME certificate for {name}")
 }
 
 /// A certificate that is ready to serve, as handed to whoever installs it.
@@ -130,7 +91,8 @@ pub struct Issued {
     /// The certificate's name in the state directory: its domain, or the host.
     pub name: String,
     pub certificate: StoredCertificate,
-    pub inspected: Inspected,
+    /// The same, read and checked as the TLS listeners serve it (names, dates, key).
+    pub served: ServedCertificate,
 }
 
 /// Called with every certificate that is ready to serve: a stored one at start, each new one
@@ -184,12 +146,11 @@ impl Acme {
         let names = certificate.names;
         let mut due = match self.stored(&name, &names) {
             Some(issued) => {
-                let due =
-                    renewal::renew_at(issued.inspected.not_before, issued.inspected.not_after);
+                let due = renewal::renew_at(issued.served.not_before(), issued.served.not_after());
                 tracing::info!(
                     "ACME: serving the stored certificate for {} (valid until {}, renewed from {})",
                     names.join(", "),
-                    timestamp(issued.inspected.not_after),
+                    timestamp(issued.served.not_after()),
                     timestamp(due),
                 );
                 (self.install)(&issued);
@@ -203,8 +164,7 @@ impl Acme {
             sleep_until(due).await;
             match self.renew(&name, &names).await {
                 Ok(issued) => {
-                    due =
-                        renewal::renew_at(issued.inspected.not_before, issued.inspected.not_after);
+                    due = renewal::renew_at(issued.served.not_before(), issued.served.not_after());
                     if let Some(attempts) = failing.cleared() {
                         tracing::info!(failed_attempts = attempts, "ACME: {name}: recovered");
                     }
@@ -212,7 +172,7 @@ impl Acme {
                     tracing::info!(
                         "ACME: obtained the certificate for {} (valid until {}, renewed from {})",
                         names.join(", "),
-                        timestamp(issued.inspected.not_after),
+                        timestamp(issued.served.not_after()),
                         timestamp(due),
                     );
                     (self.install)(&issued);
@@ -244,33 +204,35 @@ impl Acme {
                 return None;
             }
         };
-        let inspected = match Inspected::of(&certificate) {
-            Ok(inspected) => inspected,
-            Err(reason) => {
-                tracing::warn!(
-                    "ACME: the stored certificate for {name} is unusable ({reason}); ordering a new one"
+        let served = match ServedCertificate::from_pem(
+            &certificate.chain_pem,
+            &certificate.key_pem,
+            &origin(name),
+        ) {
+            Ok(served) => served,
+            Err(TlsError::Expired { .. }) => {
+                tracing::info!(
+                    "ACME: the stored certificate for {name} has expired; ordering a new one"
                 );
                 return None;
             }
+            Err(error) => {
+                tracing::warn!("ACME: {error}; ordering a new one");
+                return None;
+            }
         };
-        if !inspected.covers(names) {
+        if !covers(&served, names) {
             tracing::info!(
                 "ACME: the stored certificate for {name} covers {}, the configuration wants {}; ordering a new one",
-                inspected.names.join(" "),
+                served.names().join(" "),
                 names.join(" ")
-            );
-            return None;
-        }
-        if inspected.not_after <= SystemTime::now() {
-            tracing::info!(
-                "ACME: the stored certificate for {name} has expired; ordering a new one"
             );
             return None;
         }
         Some(Issued {
             name: name.to_owned(),
             certificate,
-            inspected,
+            served,
         })
     }
 
@@ -279,14 +241,19 @@ impl Acme {
         let _turn = self.orders.acquire().await;
         let account = self.account().await?;
         let certificate = order::obtain(account, names, &self.responder).await?;
-        let inspected = Inspected::of(&certificate).map_err(AcmeError::Unusable)?;
+        let served = ServedCertificate::from_pem(
+            &certificate.chain_pem,
+            &certificate.key_pem,
+            &origin(name),
+        )
+        .map_err(|error| AcmeError::Unusable(error.to_string()))?;
         self.state
             .save_certificate(name, &certificate)
             .map_err(AcmeError::State)?;
         Ok(Issued {
             name: name.to_owned(),
             certificate,
-            inspected,
+            served,
         })
     }
 

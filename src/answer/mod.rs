@@ -80,13 +80,7 @@ impl Answers {
             }
             Some(settings) => {
                 let signer = Signer::from_settings(settings)?;
-                if signer.is_development() {
-                    tracing::warn!(
-                        "signing profiles with the DEVELOPMENT chain: profiles will show Not Verified on devices"
-                    );
-                } else {
-                    tracing::info!("signing profiles as {}", signer.describe());
-                }
+                signer.announce();
                 Some(Arc::new(LiveSigner::new(Some(CachingSigner::new(
                     Arc::new(signer),
                 )?))))
@@ -134,7 +128,7 @@ fn acme_signer(
         return Ok(Arc::new(LiveSigner::default()));
     }
     let signer = Signer::from_pem(cert, None, key)?;
-    tracing::info!("signing profiles as {}", signer.describe());
+    signer.announce();
     Ok(Arc::new(LiveSigner::new(Some(CachingSigner::new(
         Arc::new(signer),
     )?))))

@@ -54,8 +54,8 @@ pub fn run(args: &CheckConfigArgs) -> anyhow::Result<ExitCode> {
     }
     // So are the TLS certificates: a renewal that left a broken file shows here.
     match crate::tls::load(&config.tls) {
-        Ok(store) => {
-            for (_, certificate) in store.slots() {
+        Ok(files) => {
+            for (_, certificate) in files.store().slots() {
                 println!("tls: {}", certificate.describe());
             }
         }

@@ -99,6 +99,15 @@ fn render(
         "Validity:  {} until {}",
         report.not_before, report.not_after
     );
+    // Said only when near: a transcript of a long-lived signer stays the same from day to day.
+    let left = crate::expiry::seconds_left(report.expires_at);
+    if crate::expiry::log_threshold(left).is_some() {
+        let _ = writeln!(
+            out,
+            "Expires:   in {} day(s): devices show profiles signed by an expired certificate as unverified; renew the signer",
+            crate::expiry::days_left(left)
+        );
+    }
     for (index, subject) in report.chain.iter().enumerate() {
         let label = if index == 0 { "Chain:" } else { "" };
         let _ = writeln!(out, "{label:<10} {index}: {subject}");

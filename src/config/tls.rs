@@ -1,6 +1,6 @@
 //! `[tls]`: HTTPS served by mxconf itself. The file form, the validated [`TlsSettings`] and
 //! their check. Only addresses, durations and paths are validated here; the certificate files
-//! are read and checked (key matches, dates, names) by `tls::load` at start-up and in
+//! are read and checked (key matches, dates, names) by `tls::load` at start-up, while serving and in
 //! `check-config`.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};

@@ -25,10 +25,6 @@ use tokio_rustls::client::TlsStream;
 
 use super::DoctorError;
 
-/// Certificates expiring sooner than this are warned about (ACME clients renew at 30 days
-/// left, so a certificate this close to its end means renewal is failing).
-pub const EXPIRY_WARNING_DAYS: i64 = 21;
-
 /// `--connect-to HOST:PORT:HOST2:PORT2` (curl's syntax): connections for HOST:PORT go to
 /// HOST2:PORT2 instead, while TLS still checks the certificate against HOST. An empty HOST or
 /// PORT matches any; an empty HOST2 or PORT2 keeps the host or the port.
@@ -386,7 +382,7 @@ impl Certificate {
                 format!("certificate {what}"),
                 Some(fix.clone()),
             ),
-            (Ok(()), Some((date, days))) if *days < EXPIRY_WARNING_DAYS => (
+            (Ok(()), Some((date, days))) if *days < crate::expiry::CHECK_WARNING_DAYS => (
                 Status::Warn,
                 format!(
                     "certificate for {} expires on {date}, in {days} days",

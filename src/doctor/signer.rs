@@ -33,7 +33,7 @@ pub fn checks(config: &Config, ca: Option<&Path>) -> Vec<Check> {
     let mut checks = Vec::new();
     let expires = super::net::expiry(certificate.not_after());
     checks.push(match expires {
-        Some((date, days)) if days < super::net::EXPIRY_WARNING_DAYS => line(&subject).warn(
+        Some((date, days)) if days < crate::expiry::CHECK_WARNING_DAYS => line(&subject).warn(
             format!("valid until {date}, {days} days from now: devices show installed profiles as unverified after that"),
             "renew the signing certificate and restart mxconf",
         ),

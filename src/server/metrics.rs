@@ -74,6 +74,13 @@ fn scrape(state: &AppState, certificates: Option<&CertificateStore>) -> Response
     {
         metrics::certificate_expiry(Purpose::Tls, &slot, certificate.not_after_unix());
     }
+    if let Some(files) = &state.certificate_files {
+        let refused = files.refused();
+        for slot in files.slots() {
+            let is_refused = refused.iter().any(|(name, _)| *name == slot);
+            metrics::certificate_file_refused(&slot, is_refused);
+        }
+    }
     match metrics::render() {
         Some(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
         None => (StatusCode::NOT_FOUND, "metrics are off\n").into_response(),

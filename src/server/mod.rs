@@ -43,7 +43,7 @@ use crate::config::{Config, ConnectionSettings, SigningSettings};
 use crate::limits::{LimitError, Limiter};
 use crate::protocol::Rendered;
 use crate::signing::{CachingSigner, Signer, SigningError};
-use crate::tls::{Acceptor, CertificateStore, ServedCertificate};
+use crate::tls::{Acceptor, CertificateStore, FileCertificates};
 use crate::webform::{Webform, WebformError};
 use connections::Connections;
 use listener::Shared;
@@ -64,6 +64,9 @@ pub struct AppState {
     pub limiter: Limiter,
     /// The http-01 challenges an ACME order has published; the same map across reloads.
     pub http01: Arc<Http01Tokens>,
+    /// The served `[[tls.certificate]]` files, for readiness and metrics; the same across
+    /// reloads. `None` without TLS listeners.
+    certificate_files: Option<Arc<FileCertificates>>,
 }
 
 /// Why the server cannot start with this configuration.
@@ -120,6 +123,7 @@ impl AppState {
             csp,
             limiter,
             http01,
+            certificate_files: previous.and_then(|previous| previous.certificate_files.clone()),
         })
     }
 }
@@ -239,6 +243,16 @@ async fn ready(axum::extract::State(state): axum::extract::State<Arc<AppState>>)
             "degraded: [signing] acme: no certificate for {host} yet; profiles are refused (503)\n"
         ));
     }
+    for (_, refused) in state
+        .certificate_files
+        .as_ref()
+        .map(|files| files.refused())
+        .unwrap_or_default()
+    {
+        body.push_str(&format!(
+            "degraded: {refused}; the previous certificate is served\n"
+        ));
+    }
     if let Some(consequence) = state.limiter.store_failing() {
         body.push_str(&format!(
             "degraded: [limits] store does not answer: {consequence}\n"
@@ -307,6 +321,11 @@ fn internal_error() -> Response {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// How long a stopping server waits for requests in progress.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the `[[tls.certificate]]` files are read again: a renewal on disk is served
+/// within this, without a reload. Reading a few KiB per certificate costs next to nothing.
+const CERTIFICATE_FILES_CHECK: Duration = Duration::from_secs(5);
+/// How often the signer is checked against the expiry thresholds (they are days apart).
+const SIGNER_EXPIRY_CHECK: Duration = Duration::from_secs(3600);
 
 /// Binds every listen address (plain HTTP: `listen`, else `[server] listen`; HTTPS:
 /// `tls_listen`, else `[tls] listen`) and serves until SIGTERM or SIGINT, then drains: no new
@@ -350,13 +369,15 @@ pub async fn serve(
         tls_listen
     };
     // Every certificate is read and checked before anything is bound: never half-configured.
-    let tls = if tls_listen.is_empty() {
-        None
+    let (tls, certificate_files) = if tls_listen.is_empty() {
+        (None, None)
     } else {
-        Some(Arc::new(tls_acceptor(&config)?))
+        let (acceptor, files) = tls_acceptor(&config)?;
+        (Some(Arc::new(acceptor)), Some(Arc::new(files)))
     };
     let handshake_timeout = config.tls.handshake_timeout;
-    let state = AppState::load(config).map_err(std::io::Error::other)?;
+    let mut state = AppState::load(config).map_err(std::io::Error::other)?;
+    state.certificate_files = certificate_files.clone();
     if let Some((settings, certificates)) = acme {
         let store = tls.as_ref().map(|acceptor| Arc::clone(acceptor.store()));
         let responder = match (settings.challenge, &store) {
@@ -412,6 +433,10 @@ pub async fn serve(
             shared.stopping.clone(),
         ));
     }
+    if let Some(files) = certificate_files {
+        tokio::spawn(watch_certificate_files(files));
+    }
+    tokio::spawn(watch_signer_expiry(Arc::clone(&live)));
     tracing::info!("at most {} connections at once", connections.limit());
     notify::notify(notify::State::Ready, "serving");
     loop {
@@ -454,23 +479,32 @@ fn install(state: &AppState) -> Install {
         let Some((host, live)) = &signing else {
             return;
         };
-        if !issued.inspected.names.contains(host) {
+        if !issued.served.names().contains(host) {
             return;
         }
-        let origin = format!("the ACME certificate for {host}");
+        // At start the stored certificate is already signing (read with the configuration):
+        // loading it a second time would only start a second set of signing threads.
+        let current = live.current();
+        if current.is_some_and(|current| {
+            current
+                .signer()
+                .certificate()
+                .to_der()
+                .is_ok_and(|der| der == issued.served.leaf())
+        }) {
+            return;
+        }
+        let origin = issued.served.origin();
         let signer = Signer::from_pem_bytes(
             &issued.certificate.chain_pem,
             &issued.certificate.key_pem,
-            &origin,
+            origin,
         )
-        .and_then(|signer| {
-            let description = signer.describe();
-            CachingSigner::new(Arc::new(signer)).map(|signer| (signer, description))
-        });
+        .and_then(|signer| CachingSigner::new(Arc::new(signer)));
         match signer {
-            Ok((signer, description)) => {
+            Ok(signer) => {
+                signer.signer().announce();
                 live.replace(signer);
-                tracing::info!("signing profiles as {description}");
             }
             Err(error) => {
                 tracing::error!("[signing] acme: {error}; profiles keep the previous signer")
@@ -481,41 +515,73 @@ fn install(state: &AppState) -> Install {
 
 /// The TLS listeners' acceptor with every `[[tls.certificate]]` loaded, each logged. With
 /// `[tls.acme]` the store may start empty: handshakes are refused until a certificate is in.
-fn tls_acceptor(config: &Config) -> std::io::Result<Acceptor> {
+fn tls_acceptor(config: &Config) -> std::io::Result<(Acceptor, FileCertificates)> {
     if config.tls.certificates.is_empty() && config.tls.acme.is_none() {
         return Err(std::io::Error::other(format!(
             "{}: --tls-listen needs a [tls] table with [[tls.certificate]] (cert and key) or [tls.acme]",
             config.source_name()
         )));
     }
-    let store = crate::tls::load(&config.tls).map_err(std::io::Error::other)?;
-    for (_, certificate) in store.slots() {
+    let files = crate::tls::load(&config.tls).map_err(std::io::Error::other)?;
+    for (_, certificate) in files.store().slots() {
         tracing::info!("TLS certificate: {}", certificate.describe());
     }
-    Acceptor::new(Arc::new(store)).map_err(std::io::Error::other)
+    let acceptor = Acceptor::new(Arc::clone(files.store())).map_err(std::io::Error::other)?;
+    Ok((acceptor, files))
+}
+
+/// Checks the current signer against the expiry thresholds every
+/// [`SIGNER_EXPIRY_CHECK`]: a signer that stays loaded for weeks still warns at each one.
+async fn watch_signer_expiry(live: Arc<Live>) {
+    let mut tick = tokio::time::interval(SIGNER_EXPIRY_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let state = live.state();
+        if let Some(signer) = state
+            .answers
+            .signer
+            .as_ref()
+            .and_then(|live| live.current())
+        {
+            signer.signer().warn_if_expiring();
+        }
+    }
+}
+
+/// Reads the `[[tls.certificate]]` files again every [`CERTIFICATE_FILES_CHECK`], for as
+/// long as the server runs.
+async fn watch_certificate_files(files: Arc<FileCertificates>) {
+    let mut tick = tokio::time::interval(CERTIFICATE_FILES_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let files = Arc::clone(&files);
+        let _ = tokio::task::spawn_blocking(move || files.check()).await;
+    }
 }
 
 /// An ACME certificate ready to serve goes into the store as `acme:NAME`, replacing the one
-/// it renews from the next handshake on; one the store refuses is logged and not served.
+/// it renews from the next handshake on.
 fn serve_issued(store: &CertificateStore, issued: &Issued) {
-    let origin = format!("the ACME certificate for {}", issued.name);
-    let chain = &issued.certificate.chain_pem;
-    match ServedCertificate::from_pem(chain, &issued.certificate.key_pem, &origin) {
-        Ok(certificate) => {
-            tracing::info!("TLS certificate: {}", certificate.describe());
-            store.install(&format!("acme:{}", issued.name), certificate);
-        }
-        Err(error) => tracing::error!("{error}; it is not served"),
-    }
+    tracing::info!("TLS certificate: {}", issued.served.describe());
+    store.install(&format!("acme:{}", issued.name), issued.served.clone());
 }
 
 /// One reload, announced to systemd around it; the config is read off the async workers.
 async fn reload(live: &Arc<Live>) {
     notify::notify(notify::State::Reloading, "reloading the configuration");
     let reloading = Arc::clone(live);
-    let outcome = tokio::task::spawn_blocking(move || reloading.reload())
-        .await
-        .unwrap_or(Outcome::Failed);
+    let outcome = tokio::task::spawn_blocking(move || {
+        let outcome = reloading.reload();
+        // The certificate files too, whatever became of the configuration.
+        if let Some(files) = &reloading.state().certificate_files {
+            files.check();
+        }
+        outcome
+    })
+    .await
+    .unwrap_or(Outcome::Failed);
     let status = match outcome {
         Outcome::Reloaded => "serving (reloaded)",
         Outcome::Unchanged => "serving (the embedded demo: nothing to reload)",

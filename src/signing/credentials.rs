@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::sync::OnceLock;
+use std::sync::atomic::AtomicI64;
 
 use openssl::pkcs12::Pkcs12;
 use openssl::pkey::{PKey, Private};
@@ -200,6 +201,7 @@ impl Signer {
             origin,
             development,
             template: None,
+            warned: AtomicI64::new(i64::MAX),
         };
         signer.warn_if_chain_incomplete();
         Ok(signer.with_template())

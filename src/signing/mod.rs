@@ -11,6 +11,7 @@ mod verify;
 mod workers;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::SystemTime;
 
 use openssl::asn1::Asn1Time;
@@ -112,6 +113,8 @@ pub struct Signer {
     /// This identity's SignedData as OpenSSL lays it out; `None` (then every signature goes
     /// through `CMS_sign`) for key types other than RSA and ECDSA.
     template: Option<SignedDataTemplate>,
+    /// The smallest expiry threshold (days) already warned about; `i64::MAX` before any.
+    warned: AtomicI64,
 }
 
 impl std::fmt::Debug for Signer {
@@ -280,6 +283,39 @@ impl Signer {
     /// "Not Verified".
     pub fn is_development(&self) -> bool {
         self.development
+    }
+
+    /// The server's line about the signer it starts signing with (at start, on reload, after
+    /// an ACME renewal): who signs and until when, and the expiry warning if one is due.
+    pub fn announce(&self) {
+        if self.development {
+            tracing::warn!(
+                "signing profiles with the DEVELOPMENT chain: profiles will show Not Verified on devices"
+            );
+        } else {
+            tracing::info!("signing profiles as {}", self.describe());
+        }
+        self.warn_if_expiring();
+    }
+
+    /// Warns once the certificate is within one more of the expiry thresholds
+    /// ([`crate::expiry::LOG_WARNING_DAYS`]) than when last called: once per threshold for
+    /// this signer, however often it is called.
+    pub fn warn_if_expiring(&self) {
+        let left = crate::expiry::seconds_left(self.expires_at());
+        let Some(threshold) = crate::expiry::log_threshold(left) else {
+            return;
+        };
+        if self.warned.fetch_min(threshold, Ordering::Relaxed) <= threshold {
+            return;
+        }
+        tracing::warn!(
+            "the signing certificate {} expires on {}, in {} day(s) (from {}): renew it; devices show profiles signed by an expired certificate as unverified",
+            name_to_string(self.certificate.subject_name()),
+            self.certificate.not_after(),
+            crate::expiry::days_left(left),
+            self.origin,
+        );
     }
 }
 

@@ -142,6 +142,7 @@ fn a_certificate_that_expires_while_running_stops_signing() {
         origin: "lapsed.pem".into(),
         development: false,
         template: None,
+        warned: std::sync::atomic::AtomicI64::new(i64::MAX),
     };
     let error = signer.sign(PROFILE).unwrap_err();
     assert!(matches!(error, SigningError::Expired { .. }), "{error}");

@@ -29,6 +29,8 @@ pub struct VerifyReport {
     pub signer_issuer: String,
     pub not_before: String,
     pub not_after: String,
+    /// The signer's notAfter, Unix seconds.
+    pub expires_at: i64,
     /// Subjects of the verified path, signer first, trusted root last.
     pub chain: Vec<String>,
     /// The digest algorithm(s) the SignedData declares, e.g. `sha256`.
@@ -73,6 +75,7 @@ pub fn verify(der: &[u8], ca: Option<&Path>) -> Result<VerifyReport, SigningErro
         signer_issuer: name_to_string(signer.issuer_name()),
         not_before: signer.not_before().to_string(),
         not_after: signer.not_after().to_string(),
+        expires_at: super::unix_time(signer.not_after()),
         chain,
         digest: parts.digests.join(", "),
         content_sha256,

@@ -3,7 +3,6 @@
 //! host). Its names and dates are read once here, for the store's lookups, the expiry gauge and
 //! whoever renews it.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -16,7 +15,8 @@ use rustls::sign::CertifiedKey;
 use super::TlsError;
 use crate::signing::{name_to_string, reason, unix_time};
 
-/// A checked certificate chain with its key, ready for handshakes.
+/// A checked certificate chain with its key, ready for handshakes. Cloning shares the key.
+#[derive(Clone)]
 pub struct ServedCertificate {
     certified: Arc<CertifiedKey>,
     /// The leaf's DNS subjectAltNames, lower-case, in the certificate's order (`*.d` kept).
@@ -40,32 +40,14 @@ impl std::fmt::Debug for ServedCertificate {
 }
 
 impl ServedCertificate {
-    /// Reads `cert` (the chain, leaf first: certbot's `fullchain.pem`) and `key`, then checks
-    /// them as [`ServedCertificate::from_pem`] does; every error names the file it is about.
-    pub fn from_files(cert: &Path, key: &Path) -> Result<Self, TlsError> {
-        let read = |path: &Path| {
-            crate::files::read_small(path).map_err(|error| TlsError::Read {
-                file: path.display().to_string(),
-                error,
-            })
-        };
-        let chain = read(cert)?;
-        let key_pem = read(key)?;
-        ServedCertificate::parse(
-            &chain,
-            &key_pem,
-            &cert.display().to_string(),
-            &key.display().to_string(),
-        )
-    }
-
     /// A chain (leaf first, then intermediates) and its private key (PKCS#8, SEC1 or PKCS#1
     /// PEM), both as PEM text; `origin` names them in errors and logs.
     pub fn from_pem(chain_pem: &[u8], key_pem: &[u8], origin: &str) -> Result<Self, TlsError> {
         ServedCertificate::parse(chain_pem, key_pem, origin, origin)
     }
 
-    fn parse(
+    /// [`ServedCertificate::from_pem`] with the chain and the key named apart in errors.
+    pub(super) fn parse(
         chain_pem: &[u8],
         key_pem: &[u8],
         cert_name: &str,
@@ -178,6 +160,11 @@ impl ServedCertificate {
     /// The file (or the name its installer gave) it was read from.
     pub fn origin(&self) -> &str {
         &self.origin
+    }
+
+    /// The leaf certificate, DER.
+    pub fn leaf(&self) -> &[u8] {
+        self.certified.cert[0].as_ref()
     }
 
     pub(super) fn certified(&self) -> Arc<CertifiedKey> {

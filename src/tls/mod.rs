@@ -1,10 +1,13 @@
 //! HTTPS terminated in the process: the certificates served ([`CertificateStore`], chosen by
-//! SNI, swapped lock-free), how they are read and checked ([`ServedCertificate`]), and the
-//! handshake ([`Acceptor`]): TLS 1.2 and 1.3 only (rustls on ring), ALPN `h2` and `http/1.1`,
-//! and `acme-tls/1` only for a ClientHello that a pending tls-alpn-01 challenge is waiting for.
+//! SNI, swapped lock-free), how they are read and checked ([`ServedCertificate`]), the
+//! `[[tls.certificate]]` files kept in step with renewals on disk ([`FileCertificates`]), and
+//! the handshake ([`Acceptor`]): TLS 1.2 and 1.3 only (rustls on ring), ALPN `h2` and
+//! `http/1.1`, and `acme-tls/1` only for a ClientHello that a pending tls-alpn-01 challenge is
+//! waiting for.
 //! Knows nothing of HTTP: it hands the server a decrypted stream.
 
 mod certificate;
+mod files;
 mod store;
 
 use std::io;
@@ -16,6 +19,7 @@ use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 
 pub use certificate::ServedCertificate;
+pub use files::FileCertificates;
 pub use store::CertificateStore;
 
 use crate::config::TlsSettings;
@@ -68,18 +72,8 @@ pub enum TlsError {
 
 /// Reads and checks every `[[tls.certificate]]` into a new store, in order (the first is the
 /// default); the first unusable one stops it, so the server never starts half-configured.
-pub fn load(settings: &TlsSettings) -> Result<CertificateStore, TlsError> {
-    let store = CertificateStore::new();
-    for files in &settings.certificates {
-        let served = ServedCertificate::from_files(&files.cert, &files.key).map_err(|error| {
-            TlsError::Entry {
-                defined_at: files.defined_at.clone(),
-                error: Box::new(error),
-            }
-        })?;
-        store.install(&file_slot(&files.cert), served);
-    }
-    Ok(store)
+pub fn load(settings: &TlsSettings) -> Result<FileCertificates, TlsError> {
+    FileCertificates::load(settings)
 }
 
 /// The store slot of a certificate file.

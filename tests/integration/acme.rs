@@ -21,6 +21,16 @@ fn config(dir: &Path, pebble: &Pebble) -> std::path::PathBuf {
     config_with(dir, &pebble.directory(), &pebble.https_root(), HTTP01)
 }
 
+/// http-01, and profiles signed by the certificate of autoconfig.example.com.
+fn signing_config(dir: &Path, pebble: &Pebble) -> std::path::PathBuf {
+    config_with(
+        dir,
+        &pebble.directory(),
+        &pebble.https_root(),
+        &format!("{HTTP01}[signing]\nacme = \"autoconfig.example.com\"\n"),
+    )
+}
+
 /// The `[tls.acme]` line choosing http-01; without one, tls-alpn-01 (the default) is used.
 const HTTP01: &str = "challenge = \"http-01\"\n";
 
@@ -103,35 +113,26 @@ fn verify_stored(state: &Path, domain: &str, root: &Path) -> String {
     text.lines().next().unwrap().to_owned()
 }
 
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-#[test]
-fn http01_one_certificate_per_domain_reused_after_a_restart() {
-    let http_port = free_port();
-    let pebble = Pebble::start(http_port, free_port(), None);
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), &pebble);
-    let state = dir.path().join("state");
-    let served = serve(&config, http_port);
-    // The server answers at once, while the certificates are being ordered.
-    run(Command::new("curl").args(["-sSf", &served.url("/healthz")]));
+/// Waits until every domain has its certificate, one order each; checks that each stored
+/// chain verifies against pebble's root, that they differ, and that the TLS listener serves
+/// each host one that verifies for that very name. The leaves' serials, and the listener.
+fn one_certificate_per_domain_served_by_sni(
+    served: &Served,
+    pebble: &Pebble,
+    state: &Path,
+) -> (Vec<String>, std::net::SocketAddr) {
     for domain in DOMAINS {
         served.wait_for(&format!(
             "obtained the certificate for autoconfig.{domain}, autodiscover.{domain}"
         ));
     }
-    served.wait_for("*.hosted.example.com is a wildcard entry");
     assert_eq!(pebble.orders(), 2, "{}", pebble.log());
     let root = pebble.issuing_root();
     let serials: Vec<String> = DOMAINS
         .iter()
-        .map(|domain| verify_stored(&state, domain, &root))
+        .map(|domain| verify_stored(state, domain, &root))
         .collect();
     assert_ne!(serials[0], serials[1]);
-    // And served by SNI on the TLS listener: each host gets a chain that verifies against
-    // pebble's root for that very name.
     let https = served.listener("https");
     for domain in DOMAINS {
         for host in [
@@ -141,6 +142,26 @@ fn http01_one_certificate_per_domain_reused_after_a_restart() {
             presented(https, Some(&host), &root);
         }
     }
+    (serials, https)
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn http01_one_certificate_per_domain_reused_after_a_restart() {
+    let http_port = free_port();
+    let pebble = Pebble::start(http_port, free_port(), None);
+    let dir = tempfile::tempdir().unwrap();
+    let config = signing_config(dir.path(), &pebble);
+    let state = dir.path().join("state");
+    let served = serve(&config, http_port);
+    // The server answers at once, while the certificates are being ordered.
+    run(Command::new("curl").args(["-sSf", &served.url("/healthz")]));
+    let (serials, _) = one_certificate_per_domain_served_by_sni(&served, &pebble, &state);
+    served.wait_for("*.hosted.example.com is a wildcard entry");
+    let root = pebble.issuing_root();
     assert_eq!(mode(&state), 0o700);
     for file in ["account.json", "certificates/example.com/privkey.pem"] {
         assert_eq!(mode(&state.join(file)), 0o600, "{file}");
@@ -158,6 +179,9 @@ fn http01_one_certificate_per_domain_reused_after_a_restart() {
     }
     std::thread::sleep(std::time::Duration::from_secs(2));
     assert_eq!(pebble.orders(), 2, "{}", served.log());
+    // The stored certificate signs from the start, loaded once (not again when the ACME task
+    // hands over the same certificate).
+    assert_eq!(served.count("signing profiles as"), 1, "{}", served.log());
     let again: Vec<String> = DOMAINS
         .iter()
         .map(|domain| verify_stored(&state, domain, &root))
@@ -181,28 +205,8 @@ fn tls_alpn01_by_default_one_certificate_per_domain_served_by_sni() {
     let state = dir.path().join("state");
     let served = serve_on(&config, free_port(), tls_port);
     served.wait_for("tls-alpn-01 challenge");
-    for domain in DOMAINS {
-        served.wait_for(&format!(
-            "obtained the certificate for autoconfig.{domain}, autodiscover.{domain}"
-        ));
-    }
-    assert_eq!(pebble.orders(), 2, "{}", pebble.log());
-    let root = pebble.issuing_root();
-    let serials: Vec<String> = DOMAINS
-        .iter()
-        .map(|domain| verify_stored(&state, domain, &root))
-        .collect();
-    assert_ne!(serials[0], serials[1]);
-    let https = served.listener("https");
+    let (_, https) = one_certificate_per_domain_served_by_sni(&served, &pebble, &state);
     assert_eq!(https.port(), tls_port);
-    for domain in DOMAINS {
-        for host in [
-            format!("autoconfig.{domain}"),
-            format!("autodiscover.{domain}"),
-        ] {
-            presented(https, Some(&host), &root);
-        }
-    }
     // Once the orders are done, `acme-tls/1` is refused again: no challenge is left behind.
     let output = Command::new("openssl")
         .args(["s_client", "-connect", &https.to_string()])
@@ -291,17 +295,14 @@ fn profiles_signed_by_the_acme_certificate_and_by_its_successor_after_renewal() 
     let http_port = free_port();
     let pebble = Pebble::start(http_port, free_port(), Some(12));
     let dir = tempfile::tempdir().unwrap();
-    let config = config_with(
-        dir.path(),
-        &pebble.directory(),
-        &pebble.https_root(),
-        &format!("{HTTP01}[signing]\nacme = \"autoconfig.example.com\"\n"),
-    );
+    let config = signing_config(dir.path(), &pebble);
     let state = dir.path().join("state");
     let served = serve(&config, http_port);
     let obtained = "obtained the certificate for autoconfig.example.com";
     served.wait_for(obtained);
     served.wait_for("signing profiles as");
+    let warning = served.wait_for("in 0 day(s)");
+    assert!(warning.contains("the signing certificate"), "{warning}");
     let root = pebble.issuing_root();
     let leaf = stored_leaf(&state, "example.com");
     let (first, signers) = profile(&served, dir.path(), &root);
@@ -310,6 +311,8 @@ fn profiles_signed_by_the_acme_certificate_and_by_its_successor_after_renewal() 
     // not served from the signatures the old one made.
     served.wait_for_nth(obtained, 2);
     served.wait_for_nth("signing profiles as", 2);
+    // A 12-second certificate is inside every expiry threshold: one warning per signer.
+    served.wait_for_nth("in 0 day(s)", 2);
     let renewed = stored_leaf(&state, "example.com");
     assert_ne!(renewed, leaf);
     let (second, signers) = profile(&served, dir.path(), &root);

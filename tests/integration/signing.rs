@@ -769,3 +769,108 @@ fn a_profile_whose_signer_has_expired_fails_verify() {
         "{error}"
     );
 }
+
+/// `mxconf serve` with the demo's `[signing]` replaced by `signing`, and its log.
+fn serve_signing_with(dir: &Path, signing: &str) -> crate::support::process::Served {
+    let config = dir.join("mxconf.toml");
+    let demo = mxconf::config::DEMO_TOML.replacen("development-chain = true\n", signing, 1);
+    std::fs::write(&config, demo).unwrap();
+    crate::support::process::Served::start(&["--config", config.to_str().unwrap()], &[])
+}
+
+/// Whether `text` says a certificate issued for `days` days has that many whole days left, or
+/// one less once a second has passed since it was issued.
+fn within(text: &str, days: u32) -> bool {
+    text.contains(&format!("in {days} day(s)")) || text.contains(&format!("in {} day(s)", days - 1))
+}
+
+/// The warning before a signer expires, as the server logs it.
+const EXPIRY_WARNING: &str = "the signing certificate CN=";
+
+#[test]
+fn the_server_warns_once_per_threshold_before_the_signer_expires() {
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    // 20 days left: within the 30-day threshold, not yet the 14-day one.
+    let (pem, key) = ca.issue_for_days("twenty", 20, "emailProtection");
+    let served = serve_signing_with(
+        dir.path(),
+        &format!(
+            "cert = {:?}\nkey = {:?}\n",
+            pem.display().to_string(),
+            key.display().to_string()
+        ),
+    );
+    // The start-up line says until when it signs.
+    let announced = served.wait_for("signing profiles as CN=twenty");
+    assert!(announced.contains("valid until "), "{announced}");
+    let warning = served.wait_for(EXPIRY_WARNING);
+    assert!(
+        warning.contains("CN=twenty expires on ") && within(&warning, 20),
+        "{warning}"
+    );
+    // Profiles asked for after it: no further warning.
+    let profile = dir.path().join("jane.mobileconfig");
+    for _ in 0..3 {
+        let fetched = std::process::Command::new("curl")
+            .args(["-sSf", "-o"])
+            .arg(&profile)
+            .arg(served.url("/mobileconfig?emailaddress=jane@example.com"))
+            .status()
+            .unwrap();
+        assert!(fetched.success());
+    }
+    assert_eq!(served.count(EXPIRY_WARNING), 1, "{}", served.log());
+    // `mxconf verify` says so too, for a signer this close to its end.
+    let verified = mxconf()
+        .arg("verify")
+        .arg(&profile)
+        .arg("--ca")
+        .arg(ca.path("ca.pem"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&verified.stdout);
+    assert!(
+        stdout.contains("Expires:   in ") && within(&stdout, 20),
+        "{stdout}"
+    );
+    drop(served);
+
+    // A PKCS#12 signer with 10 days left: the 14-day threshold, one warning.
+    let (pem, key) = ca.issue_for_days("ten", 10, "emailProtection");
+    let password = dir.path().join("ten.pass");
+    std::fs::write(&password, "correct horse battery staple\n").unwrap();
+    restrict(&password);
+    let bundle = dir.path().join("ten.p12");
+    openssl_ok(
+        dir.path(),
+        &[
+            "pkcs12",
+            "-export",
+            "-in",
+            pem.to_str().unwrap(),
+            "-inkey",
+            key.to_str().unwrap(),
+            "-passout",
+            &format!("file:{}", password.display()),
+            "-out",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    restrict(&bundle);
+    let served = serve_signing_with(
+        dir.path(),
+        &format!(
+            "pkcs12 = {:?}\npassword-file = {:?}\n",
+            bundle.display().to_string(),
+            password.display().to_string()
+        ),
+    );
+    let warning = served.wait_for(EXPIRY_WARNING);
+    assert!(
+        warning.contains("CN=ten expires on ") && within(&warning, 10),
+        "{warning}"
+    );
+    served.wait_for("at most");
+    assert_eq!(served.count(EXPIRY_WARNING), 1, "{}", served.log());
+}

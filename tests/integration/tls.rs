@@ -414,3 +414,108 @@ async fn plain_http_garbage_and_stalled_handshakes_on_the_tls_port() {
         .as_secs_f64();
     assert!((expiry - now - 30.0 * 86_400.0).abs() < 600.0, "{expiry}");
 }
+
+/// Points `link` at `target` in one step, as a certbot renewal moves `live/` into `archive/`.
+fn link(target: &Path, link: &Path) {
+    let next = link.with_extension("next");
+    let _ = std::fs::remove_file(&next);
+    std::os::unix::fs::symlink(target, &next).unwrap();
+    std::fs::rename(&next, link).unwrap();
+}
+
+/// The body of `GET /readyz` on the plain listener.
+async fn readiness(https: &Https) -> String {
+    reqwest::get(https.served.url("/readyz"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn renewed_certificate_files_are_served_at_once_and_a_broken_renewal_keeps_the_last() {
+    let ca = TestCa::new();
+    let ca_file = ca.ca_file();
+    let (first_cert, first_key) = ca.issue("first", &FIRST, Validity::Current);
+    // The renewal's subject is its first name: the other host, so the two tell apart.
+    let (renewed_cert, renewed_key) = ca.issue("renewed", &[FIRST[1], FIRST[0]], Validity::Current);
+    let live = tempfile::tempdir().unwrap();
+    let (cert, key) = (
+        live.path().join("fullchain.pem"),
+        live.path().join("privkey.pem"),
+    );
+    link(&first_cert, &cert);
+    link(&first_key, &key);
+    let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let https = Https::start(&[(cert.clone(), key.clone())], "", Some(metrics));
+    let cn = |name: &str| format!("CN = {name}");
+    assert_eq!(
+        presented(https.addr, Some(FIRST[0]), &ca_file),
+        cn(FIRST[0])
+    );
+
+    // certbot renews: both links point at the new files, one after the other.
+    link(&renewed_key, &key);
+    link(&renewed_cert, &cert);
+    https
+        .served
+        .wait_for("TLS certificate replaced: autodiscover.example.com, autoconfig.example.com");
+    assert_eq!(
+        presented(https.addr, Some(FIRST[0]), &ca_file),
+        cn(FIRST[1])
+    );
+
+    // A broken renewal (a key that belongs to another certificate, renamed over the old
+    // one): refused with the entry's line and the file, the last good certificate served.
+    let (_, stranger) = ca.issue("stranger", &SECOND, Validity::Current);
+    let next = live.path().join("privkey.next");
+    std::fs::copy(&stranger, &next).unwrap();
+    std::fs::rename(&next, &key).unwrap();
+    let refused = https
+        .served
+        .wait_for("still serving the previous certificate");
+    assert!(
+        refused.contains("mxconf.toml:")
+            && refused.contains("tls.certificate")
+            && refused.contains(&key.display().to_string())
+            && refused.contains("does not match"),
+        "{refused}"
+    );
+    assert_eq!(
+        presented(https.addr, Some(FIRST[0]), &ca_file),
+        cn(FIRST[1])
+    );
+    let ready = readiness(&https).await;
+    assert!(
+        ready.starts_with("ready\n")
+            && ready.contains("degraded: ")
+            && ready.contains("does not match"),
+        "{ready}"
+    );
+    let gauge = format!(
+        "mxconf_tls_certificate_file_refused{{name=\"file:{}\"}}",
+        cert.display()
+    );
+    assert_eq!(metric(metrics, &gauge).await, 1.0);
+    assert_eq!(
+        https.served.count("still serving the previous certificate"),
+        1
+    );
+
+    // Repaired, and the server told to reload: served again, nothing degraded.
+    let next = live.path().join("privkey.next");
+    std::fs::copy(&first_key, &next).unwrap();
+    link(&first_cert, &cert);
+    std::fs::rename(&next, &key).unwrap();
+    https.served.signal(rustix::process::Signal::HUP);
+    https
+        .served
+        .wait_for("TLS certificate replaced: autoconfig.example.com, autodiscover.example.com");
+    assert_eq!(
+        presented(https.addr, Some(FIRST[0]), &ca_file),
+        cn(FIRST[0])
+    );
+    assert!(!readiness(&https).await.contains("degraded"));
+    assert_eq!(metric(metrics, &gauge).await, 0.0);
+}

@@ -152,6 +152,16 @@ impl TestCa {
         self.issue_with(name, &["-days", "1"], &extensions)
     }
 
+    /// Issues `<name>.pem` + `<name>.key` valid from now for `days` days, with the given
+    /// extended key usage.
+    pub fn issue_for_days(&self, name: &str, days: u32, eku: &str) -> (PathBuf, PathBuf) {
+        self.issue_with(
+            name,
+            &["-days", &days.to_string()],
+            &[format!("extendedKeyUsage={eku}")],
+        )
+    }
+
     fn issue_with(
         &self,
         name: &str,
