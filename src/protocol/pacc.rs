@@ -57,9 +57,13 @@ struct Protocols<'a> {
     imap: Option<HostEntry<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pop3: Option<HostEntry<'a>>,
-    /// Message submission (RFC 8314 implicit TLS); the draft's key for SMTP.
+    /// Message submission (RFC 8314 implicit TLS); the key of draft -03.
     #[serde(skip_serializing_if = "Option::is_none")]
     submit: Option<HostEntry<'a>>,
+    /// The same server under draft -02's key, which the clients that exist read; -03 clients
+    /// are expected to skip a member they do not know (docs/protocols.md, "Which revision").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    smtp: Option<HostEntry<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     jmap: Option<UrlEntry<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -156,6 +160,7 @@ pub fn render(account: &Account) -> Result<Rendered, PaccError> {
         imap: host(ServerKind::Imap),
         pop3: host(ServerKind::Pop3),
         submit: host(ServerKind::Smtp),
+        smtp: host(ServerKind::Smtp),
         jmap: url(UrlService::Jmap),
         caldav: url(UrlService::CalDav),
         carddav: url(UrlService::CardDav),
@@ -267,7 +272,7 @@ mod tests {
         let document: serde_json::Value = serde_json::from_slice(&rendered.body).unwrap();
         assert_eq!(document["protocols"]["imap"]["host"], "imap.example.com");
         assert_eq!(document["protocols"]["submit"]["host"], "smtp.example.com");
-        assert!(document["protocols"].get("smtp").is_none());
+        assert_eq!(document["protocols"]["smtp"]["host"], "smtp.example.com");
         assert_eq!(document["authentication"]["password"], true);
         assert!(document["info"]["provider"]["name"].is_string());
         // Compact and stable: the same account gives the same bytes.

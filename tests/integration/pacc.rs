@@ -98,6 +98,7 @@ async fn served_document_matches_render_schema_and_dns_digest() {
             "protocols": {
                 "imap": {"host": "imap.example.com"},
                 "submit": {"host": "smtp.example.com"},
+                "smtp": {"host": "smtp.example.com"},
                 "jmap": {"url": "https://jmap.example.com/.well-known/jmap"},
                 "caldav": {"url": "https://dav.example.com/caldav/"}
             },
@@ -219,9 +220,9 @@ fn pim_discovery() -> Option<&'static str> {
 
 /// A real PACC client (pim-discovery, which reads draft -02's field names) fetches the
 /// document over HTTPS from `ua-auto-config.<domain>` and trusts it only because knot serves
-/// the digest `mxconf dns` printed: it takes IMAP, JMAP and CalDAV with both authentication
-/// methods from it, finds no submission host (it looks for -02's `smtp`, we publish -03's
-/// `submit`), and takes nothing from a domain whose published digest is another document's.
+/// the digest `mxconf dns` printed: it takes IMAP, submission (from -02's `smtp`, published
+/// beside -03's `submit`), JMAP and CalDAV with both authentication methods from it, and
+/// takes nothing from a domain whose published digest is another document's.
 /// The same client's autoconfig reader (the one Himalaya uses) reads a v1.2 answer whose
 /// extras sit outside the mail servers (`<oAuth2>`, calendar, file share) and refuses one
 /// with a URL-based incoming server or a SASL mechanism (docs/protocols.md, "Unknown elements
@@ -324,14 +325,19 @@ fn pim_discovery_reads_pacc_with_its_digest_and_autoconfig_1_2() {
     };
     let email = services(&results[0]);
     let kinds: Vec<&str> = email.iter().map(|(kind, _)| kind.as_str()).collect();
-    assert_eq!(kinds, ["imap", "jmap"], "{results:#}");
+    assert_eq!(kinds, ["imap", "smtp", "jmap"], "{results:#}");
     assert!(
         email[0].1.to_string().contains("imap.example.com"),
         "{results:#}"
     );
     assert!(email[0].1.to_string().contains("993"), "{results:#}");
     assert!(
-        email[1]
+        email[1].1.to_string().contains("smtp.example.com"),
+        "{results:#}"
+    );
+    assert!(email[1].1.to_string().contains("465"), "{results:#}");
+    assert!(
+        email[2]
             .1
             .to_string()
             .contains("https://jmap.example.com/.well-known/jmap"),
