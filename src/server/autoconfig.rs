@@ -19,11 +19,20 @@ pub async fn config(
     request: Request,
 ) -> Result<Response, Refusal> {
     let (parts, _) = request.into_parts();
-    let rendered = match extract::email_in_query(parts.uri.query(), "emailaddress")? {
+    answer(&state, parts.uri.query(), || Origin::of(&parts, &state)).await
+}
+
+/// The answer for the address in `query` (`?emailaddress=`), else for the domain of the
+/// request's origin, which is read only then. The handler and the fast lane both answer here.
+pub async fn answer(
+    state: &AppState,
+    query: Option<&str>,
+    origin: impl FnOnce() -> Result<Origin, Refusal>,
+) -> Result<Response, Refusal> {
+    let rendered = match extract::email_in_query(query, "emailaddress")? {
         Some(email) => state.answers.autoconfig(&email).await?,
         None => {
-            let origin = Origin::of(&parts, &state)?;
-            let domain = origin.domain("autoconfig.").ok_or(Refusal::BadHost)?;
+            let domain = origin()?.domain("autoconfig.").ok_or(Refusal::BadHost)?;
             state.answers.autoconfig_domain(&domain)?
         }
     };

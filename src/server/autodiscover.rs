@@ -27,7 +27,12 @@ pub async fn pox(
         StatusCode::PAYLOAD_TOO_LARGE => Refusal::BodyTooLarge,
         _ => Refusal::BadBody,
     })?;
-    Ok(respond(state.answers.pox_body(&body).await?))
+    answer_pox(&state, &body).await
+}
+
+/// The answer for a POX request body (the handler's and the fast lane's).
+pub async fn answer_pox(state: &AppState, body: &[u8]) -> Result<Response, Refusal> {
+    Ok(respond(state.answers.pox_body(body).await?))
 }
 
 /// GET: no body and no address (Delta Chat); the domain comes from

@@ -272,6 +272,8 @@ impl Connections {
     pub fn watch<I>(self: &Arc<Self>, io: I, tracker: &Arc<Tracker>) -> Watched<I> {
         Watched {
             io,
+            replay: Vec::new(),
+            replayed: 0,
             connections: Arc::clone(self),
             tracker: Arc::clone(tracker),
         }
@@ -313,10 +315,22 @@ impl Drop for Busy {
 
 /// A connection's stream that marks the start of a request head: the first bytes that arrive
 /// while no request is being answered start the header-read clock instead of the idle one.
+/// Bytes the fast lane read and handed over are read again first ([`Watched::replay`]).
 pub struct Watched<I> {
     io: I,
+    replay: Vec<u8>,
+    replayed: usize,
     connections: Arc<Connections>,
     tracker: Arc<Tracker>,
+}
+
+impl<I> Watched<I> {
+    /// `bytes` are read before anything more from the connection. They were watched when
+    /// they arrived, so they do not start a clock again.
+    pub fn replay(&mut self, bytes: Vec<u8>) {
+        self.replay = bytes;
+        self.replayed = 0;
+    }
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
@@ -325,6 +339,18 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if self.replayed < self.replay.len() {
+            let this = &mut *self;
+            let rest = &this.replay[this.replayed..];
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            this.replayed += n;
+            if this.replayed == this.replay.len() {
+                this.replay = Vec::new();
+                this.replayed = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let poll = Pin::new(&mut self.io).poll_read(cx, buf);
         let tracker = &self.tracker;

@@ -139,10 +139,26 @@ impl FromRequestParts<Arc<AppState>> for Origin {
 impl Origin {
     /// The origin of a request; `https` whenever it came over one of our TLS listeners.
     pub fn of(parts: &Parts, state: &AppState) -> Result<Self, Refusal> {
-        let peer = peer(&parts.extensions).map(|addr| addr.ip());
-        let authority = parts.uri.authority().map(|a| a.as_str());
-        let mut origin = Origin::from_headers(&parts.headers, authority, peer, state)?;
-        if parts.extensions.get::<OverTls>().is_some() {
+        Origin::of_request(
+            &parts.headers,
+            parts.uri.authority().map(|a| a.as_str()),
+            peer(&parts.extensions),
+            parts.extensions.get::<OverTls>().is_some(),
+            state,
+        )
+    }
+
+    /// The same from a request's pieces (the fast lane has no [`Parts`]).
+    pub fn of_request(
+        headers: &HeaderMap,
+        uri_authority: Option<&str>,
+        peer: Option<SocketAddr>,
+        over_tls: bool,
+        state: &AppState,
+    ) -> Result<Self, Refusal> {
+        let peer = peer.map(|addr| addr.ip());
+        let mut origin = Origin::from_headers(headers, uri_authority, peer, state)?;
+        if over_tls {
             origin.scheme = "https";
         }
         Ok(origin)

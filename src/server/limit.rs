@@ -4,17 +4,18 @@
 //! request and counts a client error after it. A refusal is `429` with `Retry-After`; on
 //! `/mobileconfig` it also carries what the web form needs to show "too many" in the page.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::extract::{client_ip, peer};
 use super::{AppState, HEALTH_ROUTE, PROFILE_ROUTE, READY_ROUTE, form};
 use crate::answer::Refusal;
-use crate::limits::{Cost, Refused};
+use crate::limits::{ClientKey, Cost, Refused};
 use crate::webform::FormProblem;
 
 /// Marks a response whose status is 200 but which is an error answer (an Autodiscover error
@@ -31,16 +32,33 @@ pub async fn limit(State(state): State<Arc<AppState>>, request: Request, next: N
     if endpoint == Some(HEALTH_ROUTE) || endpoint == Some(READY_ROUTE) {
         return next.run(request).await;
     }
-    let limiter = &state.limiter;
-    let client = peer(request.extensions()).and_then(|peer| {
-        let proxies = &state.answers.config.trusted_proxies;
-        limiter.client(client_ip(request.headers(), peer.ip(), proxies))
-    });
-    // Exempt, or no TCP peer (a request built in process): neither counted nor refused.
-    let Some(client) = client else {
-        return next.run(request).await;
-    };
+    let client =
+        peer(request.extensions()).and_then(|peer| client(&state, request.headers(), peer));
     let profile = endpoint == Some(PROFILE_ROUTE);
+    limited(&state, client, profile, next.run(request)).await
+}
+
+/// Whom a request from `peer` counts against: the client behind trusted proxies, by the
+/// rule of `[limits]`; `None` when exempt or with the limits off.
+pub fn client(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> Option<ClientKey> {
+    let proxies = &state.answers.config.trusted_proxies;
+    state.limiter.client(client_ip(headers, peer.ip(), proxies))
+}
+
+/// Counts the request `run` answers against `client`'s budgets: refused with 429 before it
+/// when over one, a client error recorded after it. `None` (exempt, limits off, or no TCP
+/// peer: a request built in process): neither counted nor refused. The router's layer and
+/// the fast lane both count through it.
+pub async fn limited(
+    state: &AppState,
+    client: Option<ClientKey>,
+    profile: bool,
+    run: impl Future<Output = Response>,
+) -> Response {
+    let Some(client) = client else {
+        return run.await;
+    };
+    let limiter = &state.limiter;
     let cost = if profile {
         Cost::Profile
     } else {
@@ -49,7 +67,7 @@ pub async fn limit(State(state): State<Arc<AppState>>, request: Request, next: N
     if let Err(refused) = limiter.admit(client, cost).await {
         return too_many(refused, profile);
     }
-    let response = next.run(request).await;
+    let response = run.await;
     if is_client_error(&response) {
         limiter.record_error(client).await;
     }

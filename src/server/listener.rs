@@ -6,6 +6,7 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use tower::ServiceExt as _;
 use super::AppState;
 use super::connections::{Check, Connections, Tracker};
 use super::extract::{OverTls, is_trusted};
+use super::fast_lane::{self, Outcome};
 use super::reload::Live;
 use crate::incident::Incident;
 use crate::limits::ClientKey;
@@ -115,14 +117,17 @@ pub async fn accept_loop(listener: TcpListener, shared: Shared, tls: Option<Arc<
                     // The handshake runs here, inside the connection's task and its place
                     // under the cap, so a slow one holds only its own connection.
                     match tls {
-                        None => serve_connection(stream, peer, None, &tracker, &shared).await,
+                        None => {
+                            serve_connection(stream, peer, None, false, &tracker, &shared).await
+                        }
                         Some(acceptor) => {
                             if let Some(stream) =
                                 handshake(&acceptor, stream, &tracker, &shared).await
                             {
                                 shared.connections.handshake_done(&tracker);
+                                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
                                 let tls = Some(OverTls);
-                                serve_connection(stream, peer, tls, &tracker, &shared).await;
+                                serve_connection(stream, peer, tls, h2, &tracker, &shared).await;
                             }
                         }
                     }
@@ -228,17 +233,44 @@ async fn handshake(
 }
 
 /// Serves one connection until the client closes it, its time is up, it makes room at the
-/// cap, or the server drains (then a request in progress is finished first).
+/// cap, or the server drains (then a request in progress is finished first). An HTTP/1
+/// connection starts in the [fast lane](fast_lane), which hands it to hyper at the first
+/// request that is not its own; one that negotiated `h2` goes to hyper at once.
 async fn serve_connection<I>(
     io: I,
     peer: SocketAddr,
     tls: Option<OverTls>,
+    h2: bool,
     tracker: &Arc<Tracker>,
     shared: &Shared,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let connections = &shared.connections;
+    let mut io = connections.watch(io, tracker);
+    let mut clock = Clock {
+        due: tokio::time::Instant::now() + connections.settings().header_read_timeout,
+        draining: false,
+    };
+    if !h2 {
+        let lane = fast_lane::Lane {
+            peer,
+            over_tls: tls.is_some(),
+            connections,
+            tracker,
+            live: &shared.live,
+            stopping: &shared.stopping,
+        };
+        // The lane closes a draining connection itself, after the answer in progress.
+        let served = lane.serve(&mut io);
+        let outcome = supervise(pin!(served), tracker, shared, &mut clock, |_| {}).await;
+        match outcome {
+            Some(Outcome::HandOff(bytes)) => io.replay(bytes),
+            Some(Outcome::Closed) | None => return,
+        }
+        // A drain seen by the lane is told to hyper too, once it has begun the request.
+        clock.draining = false;
+    }
     let service = {
         let connections = Arc::clone(connections);
         let tracker = Arc::clone(tracker);
@@ -258,28 +290,54 @@ async fn serve_connection<I>(
             }
         })
     };
-    let io = TokioIo::new(connections.watch(io, tracker));
-    let connection = shared.builder.serve_connection(io, service);
-    tokio::pin!(connection);
+    let connection = shared.builder.serve_connection(TokioIo::new(io), service);
+    supervise(
+        pin!(connection),
+        tracker,
+        shared,
+        &mut clock,
+        |connection| connection.graceful_shutdown(),
+    )
+    .await;
+}
+
+/// A connection's timer and whether the server is draining it.
+struct Clock {
+    due: tokio::time::Instant,
+    draining: bool,
+}
+
+/// Runs `connection` to its end (`Some`), or until its header-read or idle time is up, it is
+/// chosen to make room, or the server drains while it is idle (`None`). When the server drains
+/// during a request, `drain` tells the connection once, and it runs on to answer it.
+async fn supervise<F: Future>(
+    mut connection: Pin<&mut F>,
+    tracker: &Tracker,
+    shared: &Shared,
+    clock: &mut Clock,
+    mut drain: impl FnMut(Pin<&mut F>),
+) -> Option<F::Output> {
+    let connections = &shared.connections;
     let mut stopping = shared.stopping.clone();
-    let mut draining = false;
-    let mut due = tokio::time::Instant::now() + connections.settings().header_read_timeout;
     loop {
         tokio::select! {
-            _ = connection.as_mut() => return,
-            () = tracker.evicted() => return,
-            () = tokio::time::sleep_until(due) => match connections.check(tracker) {
-                Check::Expired => return,
-                Check::At(next) => due = next,
+            // The connection first: bytes handed over from the fast lane are read (and their
+            // request begun) before a drain can find the connection idle.
+            biased;
+            output = connection.as_mut() => return Some(output),
+            () = tracker.evicted() => return None,
+            () = tokio::time::sleep_until(clock.due) => match connections.check(tracker) {
+                Check::Expired => return None,
+                Check::At(next) => clock.due = next,
             },
-            _ = stopping.wait_for(|stop| *stop), if !draining => {
+            _ = stopping.wait_for(|stop| *stop), if !clock.draining => {
                 // Draining: an idle keep-alive closes now; a request in progress (or one
                 // whose head is arriving) is answered first, its timers still running.
                 if tracker.is_idle() {
-                    return;
+                    return None;
                 }
-                connection.as_mut().graceful_shutdown();
-                draining = true;
+                drain(connection.as_mut());
+                clock.draining = true;
             }
         }
     }

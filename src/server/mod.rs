@@ -9,6 +9,7 @@ pub mod autodiscover;
 mod connections;
 pub mod error;
 pub mod extract;
+mod fast_lane;
 pub mod form;
 mod limit;
 mod listener;
@@ -210,7 +211,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     // seen too. Inside the routes (`Router::layer`) because only there the matched route is
     // known; left out when INFO is off for it and metrics are off, so a silent server pays
     // nothing.
-    let routes = if request_log::enabled() || crate::metrics::enabled() {
+    let routes = if request_log::wanted() {
         routes.layer(from_fn_with_state(Arc::clone(&state), request_log::log))
     } else {
         routes

@@ -12,23 +12,28 @@ use super::AppState;
 
 pub fn headers(state: Arc<AppState>) -> MapResponseLayer<impl Fn(Response) -> Response + Clone> {
     MapResponseLayer::new(move |mut response: Response| {
-        let headers = response.headers_mut();
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        let page = headers
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|value| value.as_bytes().starts_with(b"text/html"));
-        if page {
-            headers.insert(header::CONTENT_SECURITY_POLICY, state.csp.clone());
-            headers.insert(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            );
-            // For browsers that predate CSP frame-ancestors.
-            headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        }
+        set(&state, &mut response);
         response
     })
+}
+
+/// Sets the security headers on one response (the layer's, and the fast lane's).
+pub fn set(state: &AppState, response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    let page = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/html"));
+    if page {
+        headers.insert(header::CONTENT_SECURITY_POLICY, state.csp.clone());
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        // For browsers that predate CSP frame-ancestors.
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
 }

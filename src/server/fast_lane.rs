@@ -1,0 +1,471 @@
+//! The fast lane: an HTTP/1.1 connection's plain requests for the hot routes (autoconfig `GET`,
+//! Autodiscover POX `POST`) answered without hyper and axum, in a keep-alive loop on one
+//! reused buffer. The head is parsed by `httparse` (hyper's own parser, with its defaults) and
+//! the answer comes from the same handlers' answer functions, with every behaviour the
+//! router's layers give those routes: the request line and count, a panic answered 500, the
+//! request timeout (408), the limiter, the security headers; the response is written in
+//! hyper's format (status line, headers in order, `content-length`, `date`).
+//!
+//! Anything else hands the connection over to hyper and the router, with the bytes read so
+//! far replayed first, so every unusual or hostile input is handled where it always was:
+//! other methods, paths and versions, a parse error, `Transfer-Encoding`, `Expect`,
+//! `Upgrade`, a `Connection` other than `keep-alive`, two `Host` lines, a `Content-Length` on a
+//! `GET` or none (or two) on a `POST`, a body not yet complete, more than [`MAX_REQUEST`] bytes
+//! or [`MAX_HEADERS`] header lines, the HTTP/2 preface. Measured (callgrind,
+//! docs/performance.md): hyper's and axum's per-request machinery was most of what an answer
+//! rendered at load still cost.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse as _, Response};
+use futures_util::FutureExt as _;
+use http_body_util::BodyExt as _;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::sync::watch;
+
+use super::connections::{Connections, Tracker};
+use super::extract::{self, Origin, is_trusted};
+use super::reload::Live;
+use super::request_log::{self, Line};
+use super::{AppState, REQUEST_TIMEOUT, autoconfig, autodiscover, internal_error, limit, security};
+use crate::answer::Refusal;
+
+/// A request (head and body) larger than this goes to hyper, which bounds and refuses
+/// oversized ones. A POX request is about 1 KiB with its head.
+pub const MAX_REQUEST: usize = 8 * 1024;
+/// Header lines parsed here; a request with more goes to hyper.
+pub const MAX_HEADERS: usize = 32;
+/// The buffer's first size: a client's head (and POX body) fits in one read.
+const FIRST_READ: usize = 2 * 1024;
+
+/// The routes answered here, as the router writes them (the request log's endpoint names).
+const AUTOCONFIG: &str = "/mail/config-v1.1.xml";
+const WELL_KNOWN_AUTOCONFIG: &str = "/.well-known/autoconfig/mail/config-v1.1.xml";
+const POX: &str = "/autodiscover/autodiscover.xml";
+
+/// How the fast lane left a connection.
+pub enum Outcome {
+    /// Closed (by the client, an I/O error, or a drain after an answer).
+    Closed,
+    /// For hyper, which reads these bytes first.
+    HandOff(Vec<u8>),
+}
+
+/// One connection's side of the fast lane.
+pub struct Lane<'c> {
+    pub peer: SocketAddr,
+    pub over_tls: bool,
+    pub connections: &'c Arc<Connections>,
+    pub tracker: &'c Arc<Tracker>,
+    pub live: &'c Live,
+    pub stopping: &'c watch::Receiver<bool>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Autoconfig(&'static str),
+    Pox,
+}
+
+impl Route {
+    fn endpoint(self) -> &'static str {
+        match self {
+            Route::Autoconfig(route) => route,
+            Route::Pox => POX,
+        }
+    }
+
+    fn method(self) -> Method {
+        match self {
+            Route::Autoconfig(_) => Method::GET,
+            Route::Pox => Method::POST,
+        }
+    }
+}
+
+/// A request for the fast lane, parsed from the front of the buffer.
+struct Hot {
+    route: Route,
+    uri: Uri,
+    /// The header lines, only when something reads them (see [`needs_headers`]); otherwise
+    /// empty.
+    headers: HeaderMap,
+    body: Range<usize>,
+}
+
+/// Why the front of the buffer is not a [`Hot`] request.
+enum NotHot {
+    /// More bytes needed for the head.
+    Partial,
+    /// Anything else: hyper's.
+    Other,
+}
+
+impl Lane<'_> {
+    /// Answers hot requests until the connection closes or a request is not one.
+    pub async fn serve<I: AsyncRead + AsyncWrite + Unpin>(&self, io: &mut I) -> Outcome {
+        let mut buf: Vec<u8> = Vec::new();
+        loop {
+            let (state, hot) = loop {
+                // The snapshot of the moment the request is read, for the whole request.
+                let state = self.live.state();
+                match parse(&buf, self.peer, &state) {
+                    Ok(hot) => break (state, hot),
+                    Err(NotHot::Other) => return Outcome::HandOff(buf),
+                    Err(NotHot::Partial) if buf.len() >= MAX_REQUEST => {
+                        return Outcome::HandOff(buf);
+                    }
+                    Err(NotHot::Partial) => {
+                        if buf.capacity() - buf.len() < FIRST_READ / 2 {
+                            buf.reserve(buf.capacity().max(FIRST_READ));
+                        }
+                        match io.read_buf(&mut buf).await {
+                            // A closed connection with half a head: hyper says what it says.
+                            Ok(0) if !buf.is_empty() => return Outcome::HandOff(buf),
+                            Ok(0) | Err(_) => return Outcome::Closed,
+                            Ok(_) => {}
+                        }
+                    }
+                }
+            };
+            let busy = self.connections.begin(self.tracker);
+            let response = self.answer(&state, &hot, &buf[hot.body.clone()]).await;
+            drop(state);
+            // Not busy while the answer is written: a client that does not read it is held
+            // by the idle timeout, as with hyper.
+            drop(busy);
+            let draining = *self.stopping.borrow();
+            let Ok(out) = encode(response, draining).await else {
+                return Outcome::Closed;
+            };
+            buf.drain(..hot.body.end);
+            if io.write_all(&out).await.is_err() || io.flush().await.is_err() || draining {
+                return Outcome::Closed;
+            }
+            // An idle connection keeps no more than a head's buffer.
+            if buf.is_empty() && buf.capacity() > FIRST_READ {
+                buf = Vec::new();
+            }
+        }
+    }
+
+    /// The answer with the router's layers' behaviours, outermost first: the request line
+    /// and count, the panic guard, the timeout, then (inside) the limiter and the security
+    /// headers.
+    async fn answer(&self, state: &AppState, hot: &Hot, body: &[u8]) -> Response {
+        let line = request_log::wanted()
+            .then(|| Line::start(state, &hot.route.method(), &hot.headers, Some(self.peer)));
+        let answered = AssertUnwindSafe(tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            self.limited(state, hot, body),
+        ))
+        .catch_unwind()
+        .await;
+        let response = match answered {
+            Ok(Ok(response)) => response,
+            Ok(Err(_)) => timed_out(),
+            Err(_) => internal_error(),
+        };
+        if let Some(line) = line {
+            line.finish(hot.route.endpoint(), &response);
+        }
+        response
+    }
+
+    async fn limited(&self, state: &AppState, hot: &Hot, body: &[u8]) -> Response {
+        let client = limit::client(state, &hot.headers, self.peer);
+        let handled = async {
+            let answer = match hot.route {
+                Route::Autoconfig(_) => {
+                    autoconfig::answer(state, hot.uri.query(), || {
+                        Origin::of_request(
+                            &hot.headers,
+                            None,
+                            Some(self.peer),
+                            self.over_tls,
+                            state,
+                        )
+                    })
+                    .await
+                }
+                Route::Pox => autodiscover::answer_pox(state, body).await,
+            };
+            answer.unwrap_or_else(Refusal::into_response)
+        };
+        let mut response = limit::limited(state, client, false, handled).await;
+        security::set(state, &mut response);
+        response
+    }
+}
+
+/// What the router's timeout layer answers.
+fn timed_out() -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+    response
+}
+
+/// The request at the front of `buf`, if it is one for the fast lane.
+fn parse(buf: &[u8], peer: SocketAddr, state: &AppState) -> Result<Hot, NotHot> {
+    if buf.is_empty() {
+        return Err(NotHot::Partial);
+    }
+    let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut lines);
+    let head = match request.parse(buf) {
+        Ok(httparse::Status::Complete(head)) => head,
+        Ok(httparse::Status::Partial) => return Err(NotHot::Partial),
+        Err(_) => return Err(NotHot::Other),
+    };
+    let (Some(method), Some(target), Some(1)) = (request.method, request.path, request.version)
+    else {
+        return Err(NotHot::Other);
+    };
+    // Origin form only, parsed as hyper parses it.
+    if !target.starts_with('/') {
+        return Err(NotHot::Other);
+    }
+    let Ok(uri) = Uri::try_from(target) else {
+        return Err(NotHot::Other);
+    };
+    let path = uri.path();
+    let route = match method {
+        "GET" if path == AUTOCONFIG => Route::Autoconfig(AUTOCONFIG),
+        "GET" if path == WELL_KNOWN_AUTOCONFIG => Route::Autoconfig(WELL_KNOWN_AUTOCONFIG),
+        // Case-insensitive, as the router's case fold makes it.
+        "POST" if path.eq_ignore_ascii_case(POX) => Route::Pox,
+        _ => return Err(NotHot::Other),
+    };
+    let mut hosts = 0;
+    let mut length = None;
+    for line in request.headers.iter() {
+        let name = line.name;
+        if name.eq_ignore_ascii_case("host") {
+            hosts += 1;
+        } else if name.eq_ignore_ascii_case("content-length") {
+            if length.is_some() {
+                return Err(NotHot::Other);
+            }
+            length = Some(content_length(line.value));
+        } else if name.eq_ignore_ascii_case("connection") {
+            if !line.value.eq_ignore_ascii_case(b"keep-alive") {
+                return Err(NotHot::Other);
+            }
+        } else if ["transfer-encoding", "expect", "upgrade"]
+            .iter()
+            .any(|special| name.eq_ignore_ascii_case(special))
+        {
+            return Err(NotHot::Other);
+        }
+    }
+    if hosts > 1 {
+        return Err(NotHot::Other);
+    }
+    let length = match (route, length) {
+        (Route::Autoconfig(_), None) => 0,
+        (Route::Pox, Some(Some(length))) => length,
+        _ => return Err(NotHot::Other),
+    };
+    let body = head..head.saturating_add(length);
+    if body.end > buf.len() {
+        return Err(NotHot::Other);
+    }
+    let headers = if needs_headers(route, &uri, peer, state) {
+        match header_map(request.headers) {
+            Some(headers) => headers,
+            None => return Err(NotHot::Other),
+        }
+    } else {
+        HeaderMap::new()
+    };
+    Ok(Hot {
+        route,
+        uri,
+        headers,
+        body,
+    })
+}
+
+/// `Content-Length`'s value: decimal digits only, and at most [`MAX_REQUEST`]. `None`: not
+/// this lane's (hyper refuses a bad one, bounds a large one).
+fn content_length(value: &[u8]) -> Option<usize> {
+    if value.is_empty() || value.len() > 5 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let length = value
+        .iter()
+        .fold(0usize, |n, digit| n * 10 + usize::from(digit - b'0'));
+    (length <= MAX_REQUEST).then_some(length)
+}
+
+/// Whether the answer reads header lines: the client behind a trusted proxy (request line,
+/// limiter, origin) is in `X-Forwarded-*`, and an autoconfig request without an address
+/// answers for the domain in `Host`. Anything else reads none, so the common request builds
+/// no header map.
+fn needs_headers(route: Route, uri: &Uri, peer: SocketAddr, state: &AppState) -> bool {
+    is_trusted(peer.ip(), &state.answers.config.trusted_proxies)
+        || (matches!(route, Route::Autoconfig(_))
+            && matches!(
+                extract::query_value(uri.query(), "emailaddress"),
+                None | Some("")
+            ))
+}
+
+/// The header lines as hyper gives them to the router. `None` for a line it could not hold.
+fn header_map(lines: &[httparse::Header<'_>]) -> Option<HeaderMap> {
+    let mut headers = HeaderMap::with_capacity(lines.len());
+    for line in lines {
+        let name = HeaderName::from_bytes(line.name.as_bytes()).ok()?;
+        let value = HeaderValue::from_bytes(line.value).ok()?;
+        headers.append(name, value);
+    }
+    Some(headers)
+}
+
+/// Writes `response` as hyper does for an HTTP/1.1 keep-alive request: the status line, the
+/// header lines in order, `connection: close` when the server drains, `content-length`, `date`,
+/// the body. Every answer on these routes has its whole body at hand.
+async fn encode(response: Response, close: bool) -> Result<Vec<u8>, axum::Error> {
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let mut out = Vec::with_capacity(body.len() + 256);
+    let status = parts.status;
+    if status == StatusCode::OK {
+        out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+    } else {
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(status.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    for (name, value) in &parts.headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    if !parts.headers.contains_key(header::CONTENT_LENGTH) {
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !parts.headers.contains_key(header::DATE) {
+        out.extend_from_slice(b"date: ");
+        extend_date(&mut out);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+thread_local! {
+    /// The `date` value of the current second, formatted once per second per thread.
+    static DATE: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
+}
+
+fn extend_date(out: &mut Vec<u8>) {
+    let now = SystemTime::now();
+    let second = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    DATE.with_borrow_mut(|(at, text)| {
+        if *at != second || text.is_empty() {
+            *at = second;
+            *text = httpdate::fmt_http_date(now);
+        }
+        out.extend_from_slice(text.as_bytes());
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ConfigSource};
+
+    fn state() -> AppState {
+        let config = Config::from_toml(crate::config::DEMO_TOML, ConfigSource::EmbeddedDemo);
+        AppState::new(config.unwrap()).unwrap()
+    }
+
+    fn peer() -> SocketAddr {
+        "192.0.2.7:4711".parse().unwrap()
+    }
+
+    fn parsed(request: &str) -> &'static str {
+        match parse(request.as_bytes(), peer(), &state()) {
+            Err(NotHot::Partial) => "partial",
+            Ok(_) => "hot",
+            Err(NotHot::Other) => "other",
+        }
+    }
+
+    #[test]
+    fn only_plain_requests_for_the_hot_routes_take_the_lane() {
+        let get = "GET /mail/config-v1.1.xml?emailaddress=jane@example.com HTTP/1.1\r\nHost: x\r\n";
+        assert_eq!(parsed(get), "partial");
+        assert_eq!(parsed(&format!("{get}\r\n")), "hot");
+        assert_eq!(
+            parsed(&format!("{get}Connection: Keep-Alive\r\n\r\n")),
+            "hot"
+        );
+        for extra in [
+            "Host: y\r\n",
+            "Connection: close\r\n",
+            "Content-Length: 0\r\n",
+            "Transfer-Encoding: chunked\r\n",
+            "Expect: 100-continue\r\n",
+            "Upgrade: websocket\r\n",
+        ] {
+            assert_eq!(parsed(&format!("{get}{extra}\r\n")), "other", "{extra}");
+        }
+        for other in [
+            "GET /mail/config-v1.1.xml HTTP/1.0\r\n\r\n",
+            "HEAD /mail/config-v1.1.xml HTTP/1.1\r\n\r\n",
+            "GET /Mail/config-v1.1.xml HTTP/1.1\r\n\r\n",
+            "GET http://x/mail/config-v1.1.xml HTTP/1.1\r\n\r\n",
+            "GET /healthz HTTP/1.1\r\n\r\n",
+            "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            "GET /mail/config-v1.1.xml HTTP/1.1\r\nBad Header: x\r\n\r\n",
+        ] {
+            assert_eq!(parsed(other), "other", "{other}");
+        }
+        let pox = "POST /Autodiscover/Autodiscover.xml HTTP/1.1\r\nHost: x\r\n";
+        assert_eq!(parsed(&format!("{pox}Content-Length: 2\r\n\r\nab")), "hot");
+        assert_eq!(
+            parsed(&format!("{pox}Content-Length: 3\r\n\r\nab")),
+            "other"
+        );
+        assert_eq!(parsed(&format!("{pox}\r\nab")), "other");
+        assert_eq!(
+            parsed(&format!("{pox}Content-Length: +2\r\n\r\nab")),
+            "other"
+        );
+        assert_eq!(
+            parsed(&format!(
+                "{pox}Content-Length: 2\r\nContent-Length: 2\r\n\r\nab"
+            )),
+            "other"
+        );
+        assert_eq!(
+            parsed(&format!(
+                "{pox}Content-Length: 9000\r\n\r\n{}",
+                "a".repeat(9000)
+            )),
+            "other"
+        );
+        let many = "X-A: 1\r\n".repeat(MAX_HEADERS);
+        assert_eq!(parsed(&format!("{get}{many}\r\n")), "other");
+    }
+}

@@ -1,0 +1,248 @@
+//! The fast lane answers its requests with the very bytes hyper and the router answer, for
+//! valid and invalid inputs alike: each request is sent on a fresh connection (where the fast
+//! lane takes it) and on one that a `/healthz` request handed to hyper first, and the two
+//! answers are compared byte for byte, the `date` value aside. Requests the lane hands over
+//! mid-way (a body that arrives later, a pipelined request for another route) are answered in
+//! full, and the limiter counts the lane's requests.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::{TestServer, config_from};
+
+const POX_BODY: &str = include_str!("../../benches/load/pox-request.xml");
+
+/// A socket to `addr` from the loopback address `from`.
+async fn connect_from(from: Ipv4Addr, addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(IpAddr::V4(from), 0)).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// Reads one response (head, then `content-length` bytes of body), keeping what follows it.
+async fn response(stream: &mut TcpStream, pending: &mut Vec<u8>) -> Vec<u8> {
+    loop {
+        if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&pending[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length: "))
+                .map_or(0, |value| value.trim().parse().unwrap());
+            let total = end + 4 + length;
+            if pending.len() >= total {
+                return pending.drain(..total).collect();
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .expect("an answer within 10 s")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before a whole answer: {:?}",
+            String::from_utf8_lossy(pending)
+        );
+        pending.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The answer with its `date` value checked for form and blanked.
+fn without_date(answer: Vec<u8>) -> String {
+    let text = String::from_utf8(answer).unwrap();
+    let mut lines: Vec<String> = Vec::new();
+    for line in text.split("\r\n") {
+        match line.strip_prefix("date: ") {
+            Some(date) => {
+                assert!(date.len() == 29 && date.ends_with(" GMT"), "{date}");
+                lines.push("date: -".into());
+            }
+            None => lines.push(line.into()),
+        }
+    }
+    lines.join("\r\n")
+}
+
+/// The answer to `request` on a fresh connection from `from`, and on one that answered a
+/// `/healthz` request first (hyper's from then on).
+async fn both_lanes(addr: SocketAddr, from: Ipv4Addr, request: &str) -> (String, String) {
+    let mut fast = connect_from(from, addr).await;
+    fast.write_all(request.as_bytes()).await.unwrap();
+    let fast_answer = response(&mut fast, &mut Vec::new()).await;
+    let mut full = connect_from(from, addr).await;
+    full.write_all(b"GET /healthz HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        .await
+        .unwrap();
+    let mut pending = Vec::new();
+    let health = response(&mut full, &mut pending).await;
+    assert!(health.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    full.write_all(request.as_bytes()).await.unwrap();
+    let full_answer = response(&mut full, &mut pending).await;
+    (without_date(fast_answer), without_date(full_answer))
+}
+
+fn get(target: &str, host: &str, extra: &str) -> String {
+    format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: test\r\n{extra}\r\n")
+}
+
+fn post(target: &str, body: &str, extra: &str) -> String {
+    format!(
+        "POST {target} HTTP/1.1\r\nHost: autodiscover.example.com\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n{extra}\r\n{body}",
+        body.len()
+    )
+}
+
+#[tokio::test]
+async fn the_fast_lane_answers_byte_for_byte_what_the_router_answers() {
+    let config = config_from(&mxconf::config::DEMO_TOML.replace(
+        "trusted-proxies = []",
+        "trusted-proxies = [\"127.0.0.2/32\"]",
+    ));
+    let server = TestServer::start(config).await;
+    let autoconfig = "/mail/config-v1.1.xml";
+    let cases = [
+        (
+            get(
+                &format!("{autoconfig}?emailaddress=jane@example.com"),
+                "x",
+                "",
+            ),
+            "200 OK",
+        ),
+        (
+            get(
+                &format!("{autoconfig}?emailaddress=Jane%2Blists%40Example.COM"),
+                "x",
+                "Connection: Keep-Alive\r\n",
+            ),
+            "200 OK",
+        ),
+        (
+            get(
+                "/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=jane@example.com",
+                "x",
+                "",
+            ),
+            "200 OK",
+        ),
+        (get(autoconfig, "autoconfig.example.com", ""), "200 OK"),
+        (get(autoconfig, "autoconfig.example.com:8080", ""), "200 OK"),
+        (get(autoconfig, "bad_host!", ""), "400 Bad Request"),
+        (
+            get(&format!("{autoconfig}?emailaddress=nobody@"), "x", ""),
+            "400 Bad Request",
+        ),
+        (
+            get(&format!("{autoconfig}?emailaddress=%ff%fe"), "x", ""),
+            "400 Bad Request",
+        ),
+        (
+            get(
+                &format!("{autoconfig}?emailaddress=jane@unknown.example"),
+                "x",
+                "",
+            ),
+            "404 Not Found",
+        ),
+        (
+            post("/autodiscover/autodiscover.xml", POX_BODY, ""),
+            "200 OK",
+        ),
+        (
+            post("/Autodiscover/Autodiscover.xml?x=1", POX_BODY, ""),
+            "200 OK",
+        ),
+        (
+            post("/autodiscover/autodiscover.xml", "<not xml", ""),
+            "200 OK",
+        ),
+        (post("/autodiscover/autodiscover.xml", "", ""), "200 OK"),
+        (
+            post(
+                "/autodiscover/autodiscover.xml",
+                &POX_BODY.replace("jane@example.com", "jane@unknown.example"),
+                "",
+            ),
+            "200 OK",
+        ),
+    ];
+    for (request, status) in &cases {
+        for from in [Ipv4Addr::LOCALHOST, Ipv4Addr::new(127, 0, 0, 2)] {
+            let (fast, full) = both_lanes(server.addr, from, request).await;
+            assert_eq!(fast, full, "{request}");
+            assert!(
+                fast.starts_with(&format!("HTTP/1.1 {status}\r\n")),
+                "{request}: {fast}"
+            );
+            assert!(fast.contains("\r\nx-content-type-options: nosniff\r\n"));
+        }
+    }
+    // Behind the trusted proxy the forwarded host decides the domain, in both lanes.
+    let forwarded = get(
+        autoconfig,
+        "10.0.0.1",
+        "X-Forwarded-Host: autoconfig.example.com\r\nX-Forwarded-For: 192.0.2.9\r\n",
+    );
+    let (fast, full) = both_lanes(server.addr, Ipv4Addr::new(127, 0, 0, 2), &forwarded).await;
+    assert_eq!(fast, full);
+    assert!(fast.starts_with("HTTP/1.1 200 OK\r\n"), "{fast}");
+}
+
+#[tokio::test]
+async fn requests_the_lane_hands_over_mid_way_are_answered_in_full() {
+    let server = TestServer::start(crate::support::demo_config()).await;
+    let pox = post("/autodiscover/autodiscover.xml", POX_BODY, "");
+    let (head, body) = pox.split_at(pox.find("\r\n\r\n").unwrap() + 4);
+    // The body after the head: hyper reads the rest.
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    stream.write_all(body.as_bytes()).await.unwrap();
+    let mut pending = Vec::new();
+    let answer = without_date(response(&mut stream, &mut pending).await);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.contains("<Server>"), "{answer}");
+    // Pipelined: a hot request, then one for another route, then a hot one; in order.
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let pipelined = format!(
+        "{}{}{}",
+        get(
+            "/mail/config-v1.1.xml?emailaddress=jane@example.com",
+            "x",
+            ""
+        ),
+        get("/healthz", "x", ""),
+        pox
+    );
+    stream.write_all(pipelined.as_bytes()).await.unwrap();
+    let mut pending = Vec::new();
+    let first = without_date(response(&mut stream, &mut pending).await);
+    assert!(first.contains("<clientConfig"), "{first}");
+    let second = without_date(response(&mut stream, &mut pending).await);
+    assert!(second.ends_with("\r\n\r\nok\n"), "{second}");
+    let third = without_date(response(&mut stream, &mut pending).await);
+    assert!(third.contains("<Server>"), "{third}");
+}
+
+#[tokio::test]
+async fn the_limiter_counts_the_lanes_requests() {
+    let text = mxconf::config::DEMO_TOML
+        .replace("[limits]", "[limits]\nexempt = []\nclient-error-limit = 2");
+    let server = TestServer::start(config_from(&text)).await;
+    let bad = get("/mail/config-v1.1.xml?emailaddress=nobody@", "x", "");
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let mut pending = Vec::new();
+    for _ in 0..2 {
+        stream.write_all(bad.as_bytes()).await.unwrap();
+        let answer = without_date(response(&mut stream, &mut pending).await);
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    }
+    let (fast, full) = both_lanes(server.addr, Ipv4Addr::LOCALHOST, &bad).await;
+    assert!(fast.starts_with("HTTP/1.1 429 "), "{fast}");
+    assert!(fast.contains("\r\nretry-after: "), "{fast}");
+    // The Retry-After seconds may tick between the two.
+    let cut = |answer: &str| answer.split("retry-after").next().unwrap().to_owned();
+    assert_eq!(cut(&fast), cut(&full));
+}
