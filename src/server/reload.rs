@@ -3,8 +3,9 @@
 //! end, layers and extractors included, so a reload never mixes two configurations in one
 //! answer. A reload (SIGHUP) reads the config file and everything it names again, checks it
 //! all, and swaps only when all of it is good; otherwise the old snapshot keeps serving and
-//! every problem is logged as `file:line: field: message`. The outcome is counted before it
-//! is logged, so whoever reads the log line finds it in the metrics too.
+//! every problem is logged as `file:line: field: message`. A changed `[[tls.certificate]]`
+//! list is part of it: read and checked before the swap, served with it. The outcome is
+//! counted before it is logged, so whoever reads the log line finds it in the metrics too.
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use axum::Router;
 
 use super::{AppState, router};
 use crate::config::{Config, ConfigError, ConfigSource};
+use crate::tls::FileCertificates;
 
 pub struct Live {
     current: ArcSwap<Snapshot>,
@@ -83,12 +85,7 @@ impl Live {
                 );
                 return Outcome::Failed;
             }
-            Err(error) => {
-                tracing::error!("{error}");
-                crate::metrics::config_reload(false);
-                tracing::error!("reload failed; still serving the previous configuration");
-                return Outcome::Failed;
-            }
+            Err(error) => return failed(error),
         };
         for (what, changed) in [
             ("[server] listen", config.listen != old.listen),
@@ -101,10 +98,6 @@ impl Live {
             ("[tls.acme]", config.tls.acme != old.tls.acme),
             ("[tls] listen", config.tls.listen != old.tls.listen),
             (
-                "[tls] certificates",
-                config.tls.certificates != old.tls.certificates,
-            ),
-            (
                 "[tls] handshake-timeout",
                 config.tls.handshake_timeout != old.tls.handshake_timeout,
             ),
@@ -113,19 +106,44 @@ impl Live {
                 tracing::warn!("reload: {what} changed; that takes effect at the next restart");
             }
         }
+        // A changed [[tls.certificate]] list is read and checked with the rest, and served
+        // only when the whole reload is good.
+        let files = previous.state.certificate_files.as_ref();
+        let certificates = match (files, config.tls.certificates != old.tls.certificates) {
+            (Some(_), true) => match FileCertificates::prepare(&config.tls) {
+                Ok(prepared) => Some(prepared),
+                Err(error) => return failed(error),
+            },
+            (None, true) => {
+                tracing::warn!(
+                    "reload: [[tls.certificate]] changed; without a TLS listener that takes effect at the next restart"
+                );
+                None
+            }
+            (_, false) => None,
+        };
         match AppState::reload(config, &previous.state) {
             Ok(state) => {
+                if let (Some(files), Some(prepared)) = (files, certificates) {
+                    files.apply(prepared);
+                    for (_, certificate) in files.store().slots() {
+                        tracing::info!("TLS certificate: {}", certificate.describe());
+                    }
+                }
                 self.current.store(Arc::new(Snapshot::new(state)));
                 crate::metrics::config_reload(true);
                 tracing::info!("reloaded {}", path.display());
                 Outcome::Reloaded
             }
-            Err(error) => {
-                tracing::error!("{}: {error}", path.display());
-                crate::metrics::config_reload(false);
-                tracing::error!("reload failed; still serving the previous configuration");
-                Outcome::Failed
-            }
+            Err(error) => failed(format!("{}: {error}", path.display())),
         }
     }
+}
+
+/// A reload refused for `why`: logged and counted, the previous configuration kept.
+fn failed(why: impl std::fmt::Display) -> Outcome {
+    tracing::error!("{why}");
+    crate::metrics::config_reload(false);
+    tracing::error!("reload failed; still serving the previous configuration");
+    Outcome::Failed
 }

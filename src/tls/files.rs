@@ -7,12 +7,14 @@
 //! chain and the key one after the other, and a reading between the two sees a key that does
 //! not match. Still refused then, it is logged once with the reason, the previous certificate
 //! goes on serving, and [`FileCertificates::refused`] names it for readiness and metrics until
-//! the files are good again.
+//! the files are good again. A reload that changes the list itself has every entry read and
+//! checked first ([`FileCertificates::prepare`]); only a list that is good throughout is then
+//! served ([`FileCertificates::apply`]), in its order, in one swap.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::{CertificateStore, ServedCertificate, TlsError, file_slot};
+use super::{CertificateStore, ServedCertificate, TlsError, file_slot, is_file_slot};
 use crate::config::{CertificateFiles, TlsSettings};
 
 /// The `[[tls.certificate]]` entries of the running server and what their files held.
@@ -38,26 +40,51 @@ impl FileCertificates {
     /// Reads and checks every entry into a new store, in order (the first is the default);
     /// the first unusable one stops it, so the server never starts half-configured.
     pub fn load(settings: &TlsSettings) -> Result<FileCertificates, TlsError> {
-        let store = Arc::new(CertificateStore::new());
-        let mut entries = Vec::new();
-        for files in &settings.certificates {
-            let read = read(files);
-            let seen = fingerprint(&read);
-            let served = read
-                .and_then(|(chain, key)| parse(files, &chain, &key))
-                .map_err(|error| entry_error(files, error))?;
-            store.install(&file_slot(&files.cert), served);
-            entries.push(Entry {
-                files: files.clone(),
-                seen,
-                unsettled: None,
-                refused: None,
-            });
+        let files = FileCertificates {
+            store: Arc::new(CertificateStore::new()),
+            entries: Mutex::new(Vec::new()),
+        };
+        files.apply(FileCertificates::prepare(settings)?);
+        Ok(files)
+    }
+
+    /// Reads and checks every entry of `settings` (at start, or a reloaded list): the first
+    /// unusable one refuses the whole list, and nothing changes.
+    pub fn prepare(settings: &TlsSettings) -> Result<Prepared, TlsError> {
+        settings
+            .certificates
+            .iter()
+            .map(|files| {
+                let read = read(files);
+                let seen = fingerprint(&read);
+                let served = read
+                    .and_then(|(chain, key)| parse(files, &chain, &key))
+                    .map_err(|error| entry_error(files, error))?;
+                Ok((
+                    Entry {
+                        files: files.clone(),
+                        seen,
+                        unsettled: None,
+                        refused: None,
+                    },
+                    served,
+                ))
+            })
+            .collect::<Result<_, _>>()
+            .map(Prepared)
+    }
+
+    /// Serves exactly the prepared entries from the next handshake on, ahead of the other
+    /// slots (ACME's); the entries no longer listed are no longer served.
+    pub fn apply(&self, prepared: Prepared) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut first = Vec::new();
+        entries.clear();
+        for (entry, served) in prepared.0 {
+            first.push((file_slot(&entry.files.cert), served));
+            entries.push(entry);
         }
-        Ok(FileCertificates {
-            store,
-            entries: Mutex::new(entries),
-        })
+        self.store.replace_leading(is_file_slot, first);
     }
 
     /// The store the entries are served from (ACME adds its certificates to it).
@@ -126,6 +153,10 @@ impl FileCertificates {
             .collect()
     }
 }
+
+/// A reloaded list of `[[tls.certificate]]`, every entry read and checked, not served yet.
+#[derive(Debug)]
+pub struct Prepared(Vec<(Entry, ServedCertificate)>);
 
 /// Both files' bytes, each error naming its file.
 fn read(files: &CertificateFiles) -> Result<(Vec<u8>, Vec<u8>), TlsError> {

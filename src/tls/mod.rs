@@ -78,8 +78,15 @@ pub fn load(settings: &TlsSettings) -> Result<FileCertificates, TlsError> {
 
 /// The store slot of a certificate file.
 pub fn file_slot(cert: &std::path::Path) -> String {
-    format!("file:{}", cert.display())
+    format!("{FILE_SLOT}{}", cert.display())
 }
+
+/// Whether `slot` holds a `[[tls.certificate]]` (see [`file_slot`]).
+fn is_file_slot(slot: &str) -> bool {
+    slot.starts_with(FILE_SLOT)
+}
+
+const FILE_SLOT: &str = "file:";
 
 /// The two server configurations a handshake chooses between once its ClientHello is read.
 #[derive(Debug)]

@@ -116,6 +116,26 @@ impl CertificateStore {
         removed
     }
 
+    /// Serves `first`, in its order, ahead of every slot that `replaced` does not pick, and
+    /// stops serving the slots it picks, in one swap: a handshake sees the old set or the new.
+    pub fn replace_leading(
+        &self,
+        replaced: impl Fn(&str) -> bool,
+        first: Vec<(String, ServedCertificate)>,
+    ) {
+        let mut slots = self.lock();
+        let kept: Vec<_> = slots
+            .drain(..)
+            .filter(|(name, _)| !replaced(name))
+            .collect();
+        *slots = first
+            .into_iter()
+            .map(|(name, served)| (name, Arc::new(served)))
+            .chain(kept)
+            .collect();
+        self.index.store(Arc::new(Index::build(&slots)));
+    }
+
     /// What `slot` serves now.
     pub fn get(&self, slot: &str) -> Option<Arc<ServedCertificate>> {
         self.lock()
@@ -237,6 +257,31 @@ mod tests {
         assert!(!store.remove("file:a"));
         assert_eq!(leaf(&store, None), Some(second_der));
         assert_eq!(store.slots().len(), 1);
+    }
+
+    #[test]
+    fn leading_slots_replaced_in_one_swap() {
+        let store = CertificateStore::new();
+        let old = self_signed(&["autoconfig.a.example"]);
+        let acme = self_signed(&["autoconfig.c.example"]);
+        let (old_der, acme_der) = (der(&old), der(&acme));
+        store.install("file:a", old);
+        store.install("acme:c", acme);
+        let new = self_signed(&["autoconfig.b.example"]);
+        let new_der = der(&new);
+        let kept = self_signed(&["autoconfig.a.example"]);
+        let kept_der = der(&kept);
+        store.replace_leading(
+            |slot| slot.starts_with("file:"),
+            vec![("file:b".into(), new), ("file:a".into(), kept)],
+        );
+        assert_eq!(leaf(&store, None), Some(new_der.clone()));
+        assert_eq!(leaf(&store, Some("autoconfig.b.example")), Some(new_der));
+        assert_eq!(leaf(&store, Some("autoconfig.a.example")), Some(kept_der));
+        assert_ne!(leaf(&store, Some("autoconfig.a.example")), Some(old_der));
+        assert_eq!(leaf(&store, Some("autoconfig.c.example")), Some(acme_der));
+        let slots: Vec<String> = store.slots().into_iter().map(|(slot, _)| slot).collect();
+        assert_eq!(slots, ["file:b", "file:a", "acme:c"]);
     }
 
     #[test]

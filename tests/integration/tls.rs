@@ -519,3 +519,69 @@ async fn renewed_certificate_files_are_served_at_once_and_a_broken_renewal_keeps
     assert!(!readiness(&https).await.contains("degraded"));
     assert_eq!(metric(metrics, &gauge).await, 0.0);
 }
+
+#[test]
+fn a_reload_serves_a_changed_certificate_list_and_refuses_a_broken_one_whole() {
+    let ca = TestCa::new();
+    let ca_file = ca.ca_file();
+    let first = ca.issue("first", &FIRST, Validity::Current);
+    let second = ca.issue("second", &SECOND, Validity::Current);
+    let https = Https::start(std::slice::from_ref(&first), "", None);
+    let config = https._dir.path().join("mxconf.toml");
+    let reload = |certificates: &[(PathBuf, PathBuf)], outcome: &str, nth: usize| {
+        std::fs::write(&config, config_text(certificates, "", None)).unwrap();
+        https.served.signal(rustix::process::Signal::HUP);
+        https.served.wait_for_nth(outcome, nth)
+    };
+    let cn = |name: &str| format!("CN = {name}");
+    assert_eq!(presented(https.addr, None, &ca_file), cn(FIRST[0]));
+
+    // A second certificate in front: it serves its names and is the default now.
+    reload(&[second.clone(), first.clone()], "reloaded ", 1);
+    assert_eq!(
+        presented(https.addr, Some(SECOND[0]), &ca_file),
+        cn(SECOND[0])
+    );
+    assert_eq!(presented(https.addr, None, &ca_file), cn(SECOND[0]));
+    assert_eq!(
+        presented(https.addr, Some(FIRST[1]), &ca_file),
+        cn(FIRST[0])
+    );
+
+    // A list with one unusable entry is refused whole, naming it; the list before serves on.
+    let expired = ca.issue("expired", &["autoconfig.example.info"], Validity::Expired);
+    let refused = reload(&[first.clone(), expired.clone()], "expired on", 1);
+    assert!(
+        refused.contains("tls.certificate") && refused.contains(&expired.0.display().to_string()),
+        "{refused}"
+    );
+    https
+        .served
+        .wait_for("reload failed; still serving the previous configuration");
+    assert_eq!(presented(https.addr, None, &ca_file), cn(SECOND[0]));
+
+    // An entry taken out is no longer served: its names get the default.
+    reload(std::slice::from_ref(&first), "reloaded ", 2);
+    assert_eq!(presented_unverified(https.addr, SECOND[0]), cn(FIRST[0]));
+}
+
+/// The subject of the certificate presented for `sni`, whether or not it names that host.
+fn presented_unverified(addr: SocketAddr, sni: &str) -> String {
+    let output = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &addr.to_string(),
+            "-servername",
+            sni,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("subject="))
+        .unwrap_or_else(|| panic!("no subject in {stdout}"))
+        .to_owned()
+}
