@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::account::{Account, MailServer, Provider, Security, ServerKind, UrlService};
+use crate::account::{Account, MailServer, Security, ServerKind, UrlService};
 use crate::protocol::pacc;
 
 /// One resource record in zone-file form.
@@ -36,11 +36,6 @@ fn srv_services(kind: ServerKind) -> (&'static str, &'static str) {
         ServerKind::Pop3 => ("_pop3s", "_pop3"),
         ServerKind::Smtp => ("_submissions", "_submission"),
     }
-}
-
-/// The public host name of this mxconf server when the admin names none.
-pub fn default_web_host(provider: &Provider) -> String {
-    format!("autoconfig.{}", provider.id)
 }
 
 /// Every record to publish for `account.domain`, with `web_host` the public name of this

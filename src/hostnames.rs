@@ -2,8 +2,9 @@
 //! for every served domain `d`, `autoconfig.d` and `autodiscover.d` (and `ua-auto-config.d`
 //! where it publishes PACC, `pacc = true`), one certificate per domain (so one domain's failed
 //! issuance, or a CA's limit on names per certificate, never
-//! holds back another's). The one place that decides those names: `mxconf dns` lists them, and
-//! whatever obtains or checks certificates asks here. Pure: a [`Config`] in, names out.
+//! holds back another's), plus the server's own public name ([`web_host`]). The one place that
+//! decides those names: `mxconf dns` lists them, and whatever obtains or checks certificates,
+//! or redirects to HTTPS, asks here. Pure: a [`Config`] in, names out.
 
 use crate::account::Domain;
 use crate::config::{Config, DomainRedirect};
@@ -82,19 +83,65 @@ pub fn served_host_names(config: &Config) -> HostNames {
     names
 }
 
-/// What `[tls.acme]` obtains: the served domains' certificates, then one per extra host
-/// (`hosts`) that none of those covers already.
+/// The public host name of this server: the download page's `[web] host`, else
+/// `autoconfig.<provider id>` (the name `mxconf dns` points the discovery hosts at).
+pub fn web_host(config: &Config) -> String {
+    match &config.web.host {
+        Some(host) => host.as_str().to_owned(),
+        None => format!("autoconfig.{}", config.provider.id),
+    }
+}
+
+/// The plain-HTTP redirect rule beside HTTPS on `port`, in one line, for the start-up log and
+/// `check-config` (the rule itself: docs/security.md, "Plain HTTP beside HTTPS").
+pub fn redirect_rule(config: &Config, port: u16) -> String {
+    let port = match port {
+        443 => String::new(),
+        port => format!(":{port}"),
+    };
+    format!(
+        "plain HTTP beside HTTPS: autoconfig, ACME http-01 and health checks answered; Autodiscover, PACC, the web form and profiles redirected to https://HOST{port}/ for a host a certificate names, else to https://{}{port}/ ([web] host)",
+        web_host(config)
+    )
+}
+
+/// A warning when no certificate names the [`web_host`] (neither one `covers` says a served
+/// certificate names, nor one `[tls.acme]` obtains): redirects of other hosts then end at a
+/// certificate the client refuses.
+pub fn uncovered_web_host(config: &Config, covers: impl Fn(&str) -> bool) -> Option<String> {
+    let host = web_host(config);
+    let by_acme = config.tls.acme.is_some()
+        && acme_certificates(config)
+            .certificates
+            .iter()
+            .any(|certificate| certificate.names.contains(&host));
+    (!covers(&host) && !by_acme).then(|| {
+        format!(
+            "web.host: no certificate names {host}, where plain-HTTP requests for hosts without a certificate are redirected; set [web] host to a name a certificate covers"
+        )
+    })
+}
+
+/// What `[tls.acme]` obtains: the served domains' certificates, then one per extra host (the
+/// `[web] host` if configured, then `hosts`) that none of those covers already.
 pub fn acme_certificates(config: &Config) -> HostNames {
     let mut names = served_host_names(config);
-    let extra = config.tls.acme.iter().flat_map(|acme| &acme.hosts);
+    let web = config.web.host.iter().map(|host| host.as_str().to_owned());
+    let extra = web.chain(
+        config
+            .tls
+            .acme
+            .iter()
+            .flat_map(|acme| acme.hosts.iter().cloned()),
+    );
     for host in extra {
         let covered = names
             .certificates
             .iter()
-            .any(|certificate| certificate.names.contains(host));
-        if let (false, Ok(domain)) = (covered, Domain::parse(host)) {
+            .any(|certificate| certificate.names.contains(&host));
+        if let (false, Ok(domain)) = (covered, Domain::parse(&host)) {
             names.certificates.push(CertificateNames {
-                names: vec![host.clone()],
+                names: vec![host],
                 domain,
             });
         }
@@ -159,7 +206,8 @@ mod tests {
     fn extra_acme_hosts_get_a_certificate_each_unless_covered() {
         let config = config(
             "[domains.\"a.example\"]\n[tls.acme]\ndirectory = \"letsencrypt\"\nchallenge = \"http-01\"\n\
-             hosts = [\"mail.a.example\", \"autoconfig.a.example\", \"www.b.example\"]\n",
+             hosts = [\"mail.a.example\", \"autoconfig.a.example\", \"www.b.example\", \"setup.a.example\"]\n\
+             [web]\nhost = \"Setup.A.Example\"\n",
         );
         let names: Vec<Vec<String>> = acme_certificates(&config)
             .certificates
@@ -170,9 +218,42 @@ mod tests {
             names,
             [
                 vec!["autoconfig.a.example", "autodiscover.a.example"],
+                vec!["setup.a.example"],
                 vec!["mail.a.example"],
                 vec!["www.b.example"],
             ]
         );
+        assert_eq!(web_host(&config), "setup.a.example");
+    }
+
+    #[test]
+    fn the_web_host_defaults_to_the_providers_autoconfig_host() {
+        let config = config("[domains.\"a.example\"]\n");
+        assert_eq!(web_host(&config), "autoconfig.example.org");
+        assert_eq!(acme_certificates(&config), served_host_names(&config));
+        assert!(
+            redirect_rule(&config, 443)
+                .ends_with("else to https://autoconfig.example.org/ ([web] host)")
+        );
+        assert!(redirect_rule(&config, 8443).contains("https://autoconfig.example.org:8443/"));
+    }
+
+    #[test]
+    fn an_uncovered_web_host_is_warned_of_unless_acme_obtains_it() {
+        let plain = config("[domains.\"a.example\"]\n[web]\nhost = \"setup.a.example\"\n");
+        let warning = uncovered_web_host(&plain, |_| false).unwrap();
+        assert!(
+            warning.starts_with("web.host: no certificate names setup.a.example"),
+            "{warning}"
+        );
+        assert_eq!(
+            uncovered_web_host(&plain, |name| name == "setup.a.example"),
+            None
+        );
+        let acme = config(
+            "[domains.\"a.example\"]\n[web]\nhost = \"setup.a.example\"\n\
+             [tls.acme]\ndirectory = \"letsencrypt\"\nchallenge = \"http-01\"\n",
+        );
+        assert_eq!(uncovered_web_host(&acme, |_| false), None);
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::{ConfigArg, EXIT_CHECK_FAILED, logging, lookup};
 use crate::config::limits::StoreSettings;
 use crate::config::{Config, ConfigError, LimitSettings};
+use crate::hostnames;
 use crate::limits::Limiter;
 use crate::resolve::Resolver;
 
@@ -57,6 +58,14 @@ pub fn run(args: &CheckConfigArgs) -> anyhow::Result<ExitCode> {
         Ok(files) => {
             for (_, certificate) in files.store().slots() {
                 println!("tls: {}", certificate.describe());
+            }
+            // What the plain listener does beside HTTPS, with the port `[tls] listen` names.
+            if let Some(port) = config.tls.listen.first().map(std::net::SocketAddr::port) {
+                println!("tls: {}", hostnames::redirect_rule(&config, port));
+                let covers = |name: &str| files.store().covers(name);
+                if let Some(warning) = hostnames::uncovered_web_host(&config, covers) {
+                    eprintln!("{}: warning: {warning}", config.source_name());
+                }
             }
         }
         Err(error) => {

@@ -14,7 +14,7 @@ use crate::resolve::Resolution;
 pub struct DnsArgs {
     /// A domain served by the configuration.
     pub domain: String,
-    /// The public host name of this mxconf server [default: autoconfig.<provider id>].
+    /// The public host name of this mxconf server [default: [web] host, else autoconfig.<provider id>].
     #[arg(long, value_name = "HOST")]
     pub web_host: Option<String>,
     #[command(flatten)]
@@ -28,7 +28,7 @@ pub fn run(args: &DnsArgs) -> anyhow::Result<ExitCode> {
     let web_host = args
         .web_host
         .clone()
-        .unwrap_or_else(|| crate::dns::default_web_host(&config.provider));
+        .unwrap_or_else(|| crate::hostnames::web_host(&config));
     let answers = Answers::shared(std::sync::Arc::clone(&config));
     if let Some(problem) = answers.pacc_problems().first() {
         bail!("{problem}");
@@ -75,6 +75,20 @@ pub fn run(args: &DnsArgs) -> anyhow::Result<ExitCode> {
             "; {domain} is served by a wildcard entry: provide a certificate covering {}",
             crate::hostnames::names_for(&domain, false).join(" ")
         )?,
+    }
+    // The server's own names beyond the domains' ([web] host, [tls.acme] hosts).
+    let own: Vec<String> = crate::hostnames::acme_certificates(&config)
+        .certificates
+        .into_iter()
+        .filter(|certificate| !names.certificates.contains(certificate))
+        .flat_map(|certificate| certificate.names)
+        .collect();
+    if !own.is_empty() {
+        writeln!(
+            out,
+            "; This server's own names, a certificate each ([tls.acme] obtains them): {}",
+            own.join(" ")
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -35,7 +35,7 @@ pub struct DoctorArgs {
     /// Print the report as a JSON document (its shape: docs/doctor.schema.json).
     #[arg(long)]
     pub json: bool,
-    /// The public host name of this mxconf server, as for `mxconf dns` [default: autoconfig.<provider id>].
+    /// The public host name of this mxconf server, as for `mxconf dns` [default: [web] host, else autoconfig.<provider id>].
     #[arg(long, value_name = "HOST")]
     pub web_host: Option<String>,
     /// Connect to HOST2:PORT2 whenever HOST:PORT is asked for (curl's syntax; HOST or PORT may

@@ -1,6 +1,7 @@
-//! `[web]`: branding of the download form (logo, accent colour, admin templates). The file form
-//! and its validation live here; `webform` consumes the validated [`WebSettings`]. Every value
-//! that ends up in CSS or a response header is checked strictly, because there it is code.
+//! `[web]`: the download form's public host name and branding (logo, accent colour, admin
+//! templates). The file form and its validation live here; `webform` consumes the validated
+//! [`WebSettings`]. Every value that ends up in CSS or a response header is checked strictly,
+//! because there it is code.
 
 use std::path::PathBuf;
 
@@ -8,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::checker::Checker;
-use crate::account::web_url;
+use crate::account::{Domain, web_url};
 
 /// The accent colour when the admin sets none: a blue with 6.9:1 contrast against white.
 pub const DEFAULT_ACCENT: &str = "#1a56b0";
@@ -17,6 +18,9 @@ pub const DEFAULT_ACCENT: &str = "#1a56b0";
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct WebFile {
+    /// The page's public host name (`setup.example.org`): a certificate is obtained for it
+    /// and plain-HTTP requests for other hosts are redirected to it.
+    pub host: Option<Spanned<String>>,
     /// `https://…` (any origin; added to the page's CSP `img-src`) or a same-origin `/path`.
     pub logo_url: Option<Spanned<String>>,
     /// `#rgb`, `#rrggbb` (also with alpha); goes into a generated stylesheet.
@@ -29,6 +33,8 @@ pub struct WebFile {
 /// Validated `[web]` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebSettings {
+    /// `[web] host`, a lower-case DNS name; `None` when the admin names none.
+    pub host: Option<Domain>,
     pub logo: Option<LogoUrl>,
     /// Lower-case hex colour, `#` included.
     pub accent_colour: String,
@@ -39,6 +45,7 @@ pub struct WebSettings {
 impl Default for WebSettings {
     fn default() -> Self {
         WebSettings {
+            host: None,
             logo: None,
             accent_colour: DEFAULT_ACCENT.to_owned(),
             templates_dir: None,
@@ -56,6 +63,19 @@ pub struct LogoUrl {
 
 pub(super) fn check(checker: &mut Checker<'_>, raw: &WebFile) -> WebSettings {
     let mut settings = WebSettings::default();
+    if let Some(value) = &raw.host {
+        match Domain::parse(value.get_ref()) {
+            Ok(host) => settings.host = Some(host),
+            Err(_) => checker.report(
+                Some(&value.span()),
+                "web.host".into(),
+                format!(
+                    "{:?} is not a host name like \"setup.example.org\" (no scheme, port, path or wildcard)",
+                    value.get_ref()
+                ),
+            ),
+        }
+    }
     if let Some(value) = &raw.accent_colour {
         match parse_hex_colour(value.get_ref()) {
             Some(colour) => settings.accent_colour = colour,
@@ -173,7 +193,7 @@ mod tests {
     fn bad_values_name_file_line_and_key() {
         let text = "[provider]\nid = \"example.org\"\ndisplay-name = \"X\"\nshort-name = \"X\"\n\
                     [web]\naccent-color = \"red\"\nlogo-url = \"javascript:alert(1)\"\n\
-                    templates-dir = \"/nonexistent/web\"\n";
+                    templates-dir = \"/nonexistent/web\"\nhost = \"https://setup.example.org/\"\n";
         let source = super::super::ConfigSource::File("mxconf.toml".into());
         let error = super::super::Config::from_toml(text, source).unwrap_err();
         let text = error.to_string();
@@ -181,6 +201,7 @@ mod tests {
             "mxconf.toml:6: web.accent-colour: \"red\" is not a hex colour",
             "mxconf.toml:7: web.logo-url: \"javascript:alert(1)\" is not an http(s) URL",
             "mxconf.toml:8: web.templates-dir: /nonexistent/web is not a directory",
+            "mxconf.toml:9: web.host: \"https://setup.example.org/\" is not a host name like \"setup.example.org\" (no scheme, port, path or wildcard)",
         ] {
             assert!(text.contains(expected), "{expected} not in:\n{text}");
         }

@@ -134,7 +134,7 @@ pub async fn run(
     let web_host = options
         .web_host
         .clone()
-        .unwrap_or_else(|| crate::dns::default_web_host(&config.provider));
+        .unwrap_or_else(|| crate::hostnames::web_host(&config));
 
     let dns = futures_util::future::join_all(
         targets

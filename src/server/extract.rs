@@ -86,6 +86,11 @@ impl Origin {
         Domain::parse(host).ok()
     }
 
+    /// The host without its port.
+    pub fn host(&self) -> &str {
+        split_port(&self.authority).map_or(&self.authority, |(host, _)| host)
+    }
+
     /// This server's public POX endpoint (Autodiscover v2 `AutodiscoverV1` answer).
     pub fn pox_url(&self) -> String {
         format!(

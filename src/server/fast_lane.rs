@@ -62,6 +62,9 @@ pub enum Outcome {
 pub struct Lane<'c> {
     pub peer: SocketAddr,
     pub over_tls: bool,
+    /// Whether POX is answered here: not on a plain-HTTP connection while HTTPS is served
+    /// beside it, where the router redirects it to HTTPS (`plain_http`).
+    pub pox: bool,
     pub connections: &'c Arc<Connections>,
     pub tracker: &'c Arc<Tracker>,
     pub live: &'c Live,
@@ -116,7 +119,7 @@ impl Lane<'_> {
             let (state, hot) = loop {
                 // The snapshot of the moment the request is read, for the whole request.
                 let state = self.live.state();
-                match parse(&buf, self.peer, &state) {
+                match parse(&buf, self.peer, &state, self.pox) {
                     Ok(hot) => break (state, hot),
                     Err(NotHot::Other) => return Outcome::HandOff(buf),
                     Err(NotHot::Partial) if buf.len() >= MAX_REQUEST => {
@@ -213,7 +216,7 @@ fn timed_out() -> Response {
 }
 
 /// The request at the front of `buf`, if it is one for the fast lane.
-fn parse(buf: &[u8], peer: SocketAddr, state: &AppState) -> Result<Hot, NotHot> {
+fn parse(buf: &[u8], peer: SocketAddr, state: &AppState, pox: bool) -> Result<Hot, NotHot> {
     if buf.is_empty() {
         return Err(NotHot::Partial);
     }
@@ -240,7 +243,7 @@ fn parse(buf: &[u8], peer: SocketAddr, state: &AppState) -> Result<Hot, NotHot> 
         "GET" if path == AUTOCONFIG => Route::Autoconfig(AUTOCONFIG),
         "GET" if path == WELL_KNOWN_AUTOCONFIG => Route::Autoconfig(WELL_KNOWN_AUTOCONFIG),
         // Case-insensitive, as the router's case fold makes it.
-        "POST" if path.eq_ignore_ascii_case(POX) => Route::Pox,
+        "POST" if pox && path.eq_ignore_ascii_case(POX) => Route::Pox,
         _ => return Err(NotHot::Other),
     };
     let mut hosts = 0;
@@ -404,7 +407,11 @@ mod tests {
     }
 
     fn parsed(request: &str) -> &'static str {
-        match parse(request.as_bytes(), peer(), &state()) {
+        parsed_where(request, true)
+    }
+
+    fn parsed_where(request: &str, pox: bool) -> &'static str {
+        match parse(request.as_bytes(), peer(), &state(), pox) {
             Err(NotHot::Partial) => "partial",
             Ok(_) => "hot",
             Err(NotHot::Other) => "other",
@@ -443,6 +450,12 @@ mod tests {
         }
         let pox = "POST /Autodiscover/Autodiscover.xml HTTP/1.1\r\nHost: x\r\n";
         assert_eq!(parsed(&format!("{pox}Content-Length: 2\r\n\r\nab")), "hot");
+        // Where POX is redirected to HTTPS, the router answers it; autoconfig stays here.
+        assert_eq!(
+            parsed_where(&format!("{pox}Content-Length: 2\r\n\r\nab"), false),
+            "other"
+        );
+        assert_eq!(parsed_where(&format!("{get}\r\n"), false), "hot");
         assert_eq!(
             parsed(&format!("{pox}Content-Length: 3\r\n\r\nab")),
             "other"

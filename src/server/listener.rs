@@ -24,6 +24,7 @@ use super::AppState;
 use super::connections::{Check, Connections, Tracker};
 use super::extract::{OverTls, is_trusted};
 use super::fast_lane::{self, Outcome};
+use super::plain_http::HttpsElsewhere;
 use super::reload::Live;
 use crate::incident::Incident;
 use crate::limits::ClientKey;
@@ -68,6 +69,8 @@ pub struct Shared {
     pub stopping: watch::Receiver<bool>,
     /// `[tls] handshake-timeout`: from accept until a TLS listener's handshake is done.
     pub handshake_timeout: Duration,
+    /// Where HTTPS is served beside the plain listeners, if it is: told to their requests.
+    pub https: Option<HttpsElsewhere>,
 }
 
 impl Shared {
@@ -76,6 +79,7 @@ impl Shared {
         live: Arc<Live>,
         stopping: watch::Receiver<bool>,
         handshake_timeout: Duration,
+        https: Option<HttpsElsewhere>,
     ) -> Self {
         // Header-read and idle times are enforced by the connection tasks (one clock for
         // both protocols), not by hyper's own HTTP/1 timer.
@@ -86,6 +90,7 @@ impl Shared {
             live,
             stopping,
             handshake_timeout,
+            https,
         }
     }
 }
@@ -256,6 +261,7 @@ async fn serve_connection<I>(
         let lane = fast_lane::Lane {
             peer,
             over_tls: tls.is_some(),
+            pox: tls.is_some() || shared.https.is_none(),
             connections,
             tracker,
             live: &shared.live,
@@ -275,11 +281,15 @@ async fn serve_connection<I>(
         let connections = Arc::clone(connections);
         let tracker = Arc::clone(tracker);
         let live = Arc::clone(&shared.live);
+        let https = shared.https.clone().filter(|_| tls.is_none());
         hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             let busy = connections.begin(&tracker);
             request.extensions_mut().insert(ConnectInfo(peer));
             if let Some(tls) = tls {
                 request.extensions_mut().insert(tls);
+            }
+            if let Some(https) = &https {
+                request.extensions_mut().insert(https.clone());
             }
             // One snapshot for the whole request, whatever a reload does meanwhile.
             let app = live.router();

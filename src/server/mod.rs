@@ -17,6 +17,7 @@ mod metrics;
 pub mod mobileconfig;
 mod notify;
 mod pacc;
+mod plain_http;
 mod reload;
 mod request_log;
 mod security;
@@ -48,6 +49,7 @@ use crate::tls::{Acceptor, CertificateStore, FileCertificates};
 use crate::webform::{Webform, WebformError};
 use connections::Connections;
 use listener::Shared;
+use plain_http::HttpsElsewhere;
 use reload::{Live, Outcome};
 use tokio::sync::watch;
 
@@ -143,13 +145,23 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Every route and layer of the server.
 pub fn router(state: Arc<AppState>) -> Router {
-    let routes = Router::new()
+    // Answered on every listener: clients ask for these over plain HTTP by design (Thunderbird,
+    // K-9 and KDE fetch http://autoconfig.<domain>/, the ACME CA validates http-01 on port 80,
+    // load balancers probe health), and none of them carries or leads to a secret.
+    let everywhere = Router::new()
         .route("/mail/config-v1.1.xml", get(autoconfig::config))
         .route(
             "/.well-known/autoconfig/mail/config-v1.1.xml",
             get(autoconfig::config),
         )
         .route("/v1.1/{domain}", get(autoconfig::ispdb))
+        .route("/.well-known/acme-challenge/{token}", get(acme::challenge))
+        .route(HEALTH_ROUTE, get(|| async { "ok\n" }))
+        .route(READY_ROUTE, get(ready));
+    // HTTPS-only once HTTPS is served: a plain-HTTP request is redirected to it. POX leads to
+    // the credentials on its next step and v2 hands out the POX URL; PACC is defined over
+    // HTTPS only; the form and its profiles are what browsers and iOS must show as secure.
+    let https_only = Router::new()
         .route(
             "/autodiscover/autodiscover.xml",
             get(autodiscover::pox_get).post(autodiscover::pox),
@@ -162,10 +174,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/autodiscover/autodiscover.json/v1.0/{email}",
             get(autodiscover::json_path),
         )
-        .route("/.well-known/acme-challenge/{token}", get(acme::challenge))
         .route(crate::protocol::pacc::PATH, get(pacc::document))
-        .route(HEALTH_ROUTE, get(|| async { "ok\n" }))
-        .route(READY_ROUTE, get(ready))
         // The download form and its embedded assets.
         .route("/", get(form::index))
         .route("/static/{name}", get(form::static_file))
@@ -173,6 +182,9 @@ pub fn router(state: Arc<AppState>) -> Router {
             PROFILE_ROUTE,
             get(mobileconfig::get).post(mobileconfig::post),
         )
+        .route_layer(from_fn_with_state(Arc::clone(&state), plain_http::redirect));
+    let routes = everywhere
+        .merge(https_only)
         .fallback(|| async { Refusal::NotFound })
         .method_not_allowed_fallback(|| async { Refusal::MethodNotAllowed });
     // Abuse protection: every route's requests counted per client, refused with 429 when over
@@ -399,6 +411,38 @@ pub async fn serve(
         });
         Acme::start(settings, certificates, responder, install)?;
     }
+    // Every address is bound before any is served: the plain listeners' redirects name the
+    // port HTTPS is served on.
+    let mut plain = Vec::new();
+    for addr in listen {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        tracing::info!("listening on http://{}", listener.local_addr()?);
+        plain.push(listener);
+    }
+    let mut secure = Vec::new();
+    if let Some(acceptor) = &tls {
+        for &addr in &tls_listen {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            tracing::info!("listening on https://{}", listener.local_addr()?);
+            secure.push((listener, Arc::clone(acceptor)));
+        }
+    }
+    let https = match (&tls, secure.first()) {
+        (Some(acceptor), Some((first, _))) => {
+            let https = HttpsElsewhere {
+                store: Arc::clone(acceptor.store()),
+                port: first.local_addr()?.port(),
+            };
+            let config = &state.answers.config;
+            tracing::info!("{}", crate::hostnames::redirect_rule(config, https.port));
+            let covers = |name: &str| acceptor.store().covers(name);
+            if let Some(warning) = crate::hostnames::uncovered_web_host(config, covers) {
+                tracing::warn!("{warning}");
+            }
+            Some(https)
+        }
+        _ => None,
+    };
     let (stop, stopping) = watch::channel(false);
     let live = Arc::new(Live::new(state));
     let shared = Shared::new(
@@ -406,23 +450,18 @@ pub async fn serve(
         Arc::clone(&live),
         stopping,
         handshake_timeout,
+        https,
     );
     let mut listeners = tokio::task::JoinSet::new();
-    for addr in listen {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        tracing::info!("listening on http://{}", listener.local_addr()?);
+    for listener in plain {
         listeners.spawn(listener::accept_loop(listener, shared.clone(), None));
     }
-    if let Some(acceptor) = &tls {
-        for &addr in &tls_listen {
-            let listener = tokio::net::TcpListener::bind(addr).await?;
-            tracing::info!("listening on https://{}", listener.local_addr()?);
-            listeners.spawn(listener::accept_loop(
-                listener,
-                shared.clone(),
-                Some(Arc::clone(acceptor)),
-            ));
-        }
+    for (listener, acceptor) in secure {
+        listeners.spawn(listener::accept_loop(
+            listener,
+            shared.clone(),
+            Some(acceptor),
+        ));
     }
     if let Some(addr) = metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -615,6 +654,7 @@ pub async fn serve_listener(listener: tokio::net::TcpListener, state: AppState) 
         Arc::new(Live::new(state)),
         stopping,
         handshake_timeout,
+        None,
     );
     listener::accept_loop(listener, shared, None).await;
 }

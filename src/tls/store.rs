@@ -65,13 +65,17 @@ impl Index {
     }
 
     fn choose(&self, name: Option<&str>) -> Option<Arc<CertifiedKey>> {
-        let chosen = name.map(normalize).and_then(|name| {
-            self.exact.get(&name).or_else(|| {
-                name.split_once('.')
-                    .and_then(|(_, parent)| self.wildcard.get(parent))
-            })
-        });
+        let chosen = name.and_then(|name| self.find(name));
         chosen.or(self.default.as_ref()).map(Arc::clone)
+    }
+
+    /// The certificate named for `name`, by its exact name or a wildcard one label up.
+    fn find(&self, name: &str) -> Option<&Arc<CertifiedKey>> {
+        let name = normalize(name);
+        self.exact.get(&name).or_else(|| {
+            name.split_once('.')
+                .and_then(|(_, parent)| self.wildcard.get(parent))
+        })
     }
 }
 
@@ -147,6 +151,12 @@ impl CertificateStore {
     /// Every slot in order; the first serves clients without SNI or with an unknown name.
     pub fn slots(&self) -> Vec<(String, Arc<ServedCertificate>)> {
         self.lock().clone()
+    }
+
+    /// Whether a certificate names `name` (exactly or by a wildcard): a client asking for it
+    /// gets one it can verify, not merely the default.
+    pub fn covers(&self, name: &str) -> bool {
+        self.index.load().find(name).is_some()
     }
 
     /// Whether any certificate is installed (without one, every handshake is refused).
@@ -248,6 +258,11 @@ mod tests {
         assert_eq!(leaf(&store, Some("x.y.b.example")), Some(first_der.clone()));
         assert_eq!(leaf(&store, Some("b.example")), Some(first_der.clone()));
         assert_eq!(leaf(&store, None), Some(first_der.clone()));
+        // Covered: only what a certificate names, never the default's fallback.
+        assert!(store.covers("Autodiscover.A.Example."));
+        assert!(store.covers("autoconfig.b.example"));
+        assert!(!store.covers("x.y.b.example"));
+        assert!(!store.covers("b.example"));
         // Replacing keeps the slot's place; removing hands the default on.
         let renewed = self_signed(&["autoconfig.a.example"]);
         let renewed_der = der(&renewed);

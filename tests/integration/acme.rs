@@ -262,8 +262,17 @@ fn short_lived_certificates_are_renewed_and_a_ca_outage_keeps_the_server_up() {
 /// The profile for jane@example.com as served, and the leaf it was signed with.
 fn profile(served: &Served, dir: &Path, root: &Path) -> (Vec<u8>, String) {
     let file = dir.join("profile.der");
+    // Asked over plain HTTP, redirected to HTTPS on the [web] host (autoconfig.example.com),
+    // which the ACME certificate covers.
+    let tls = served.listener("https").port();
     run(Command::new("curl")
-        .args(["-sSf", "-o"])
+        .args(["-sSfL", "--cacert"])
+        .arg(root)
+        .args([
+            "--resolve",
+            &format!("autoconfig.example.com:{tls}:127.0.0.1"),
+        ])
+        .arg("-o")
         .arg(&file)
         .arg(served.url("/mobileconfig?emailaddress=jane@example.com")));
     let der = std::fs::read(&file).unwrap();
@@ -330,13 +339,19 @@ fn until_the_acme_certificate_exists_profiles_fail_closed_and_readiness_says_why
         dir.path(),
         &format!("https://127.0.0.1:{}/dir", free_port()),
         &ca.ca_file(),
-        &format!("{HTTP01}[signing]\nacme = \"autodiscover.example.net\"\n"),
+        &format!(
+            "{HTTP01}[signing]\nacme = \"autodiscover.example.net\"\n\
+             [server]\ntrusted-proxies = [\"127.0.0.1\"]\n"
+        ),
     );
     let served = serve(&config, free_port());
     served.wait_for("[signing] acme: no certificate for autodiscover.example.net yet");
+    // As if over HTTPS at a proxy: plain HTTP would be redirected to HTTPS, which has no
+    // certificate yet.
     let status = |path: &str| {
         let output = Command::new("curl")
             .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .args(["-H", "X-Forwarded-Proto: https"])
             .arg(served.url(path))
             .output()
             .unwrap();

@@ -87,6 +87,43 @@ fn dns_prints_srv_records_for_a_served_domain() {
     );
 }
 
+/// What `mxconf dns DOMAIN --config CONFIG` prints, asserting it succeeds.
+fn dns_with(config: &std::path::Path, domain: &str) -> String {
+    let output = mxconf()
+        .args(["dns", domain, "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// `[web] host` is the server's public name: the CNAME target, and a certificate of its own.
+#[test]
+fn dns_points_at_the_web_host_and_lists_its_certificate() {
+    let (_dir, config) = temp_file(
+        "mxconf.toml",
+        &mxconf::config::DEMO_TOML.replacen(
+            "\n[web]\n",
+            "\n[web]\nhost = \"setup.example.net\"\n",
+            1,
+        ),
+    );
+    let stdout = dns_with(&config, "example.com");
+    assert!(
+        stdout
+            .contains("autodiscover.example.com.                3600 IN CNAME setup.example.net."),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with(
+            "; The HTTPS certificate for example.com must cover: autoconfig.example.com autodiscover.example.com\n\
+             ; This server's own names, a certificate each ([tls.acme] obtains them): setup.example.net\n"
+        ),
+        "{stdout}"
+    );
+}
+
 /// A host under a wildcard entry gets no certificate of its own from the plan: `mxconf dns`
 /// says which names the admin's certificate must cover instead.
 #[test]
@@ -97,13 +134,7 @@ fn dns_names_the_certificate_a_wildcard_host_needs() {
          [domains.\"*.hosted.example\"]\n[[domains.\"*.hosted.example\".imap]]\n\
          host = \"imap.hosted.example\"\nport = 993\nsecurity = \"tls\"\n",
     );
-    let output = mxconf()
-        .args(["dns", "shop.hosted.example", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stdout = dns_with(&config, "shop.hosted.example");
     assert!(
         stdout.ends_with(
             "; shop.hosted.example is served by a wildcard entry: provide a certificate covering autoconfig.shop.hosted.example autodiscover.shop.hosted.example\n"

@@ -64,9 +64,14 @@ impl Https {
         tls_keys: &str,
         metrics: Option<SocketAddr>,
     ) -> Https {
+        Https::start_with(&config_text(certificates, tls_keys, metrics))
+    }
+
+    /// With this whole configuration text.
+    fn start_with(text: &str) -> Https {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("mxconf.toml");
-        std::fs::write(&config, config_text(certificates, tls_keys, metrics)).unwrap();
+        std::fs::write(&config, text).unwrap();
         let served = Served::start(
             &[
                 "--config",
@@ -584,4 +589,170 @@ fn presented_unverified(addr: SocketAddr, sni: &str) -> String {
         .find_map(|line| line.strip_prefix("subject="))
         .unwrap_or_else(|| panic!("no subject in {stdout}"))
         .to_owned()
+}
+
+/// curl to `url` with `args`, the names in `resolve` pointed at loopback: what `-w` printed
+/// last, after the body.
+fn curl_plain(args: &[&str], resolve: &[String], url: &str) -> String {
+    let mut command = Command::new("curl");
+    command.args(["-sS", "--max-time", "20"]).args(args);
+    for entry in resolve {
+        command.args(["--resolve", entry]);
+    }
+    let output = command.arg(url).output().expect("curl runs");
+    assert!(
+        output.status.success(),
+        "curl {url}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn plain_http_beside_https_redirects_credentials_and_pages_and_keeps_answering_autoconfig() {
+    let ca = TestCa::new();
+    let https = Https::start(&[ca.issue("first", &FIRST, Validity::Current)], "", None);
+    let (plain, tls) = (https.served.addr.port(), https.addr.port());
+    https.served.wait_for(&format!(
+        "plain HTTP beside HTTPS: autoconfig, ACME http-01 and health checks answered; Autodiscover, PACC, the web form and profiles redirected to https://HOST:{tls}/ for a host a certificate names, else to https://autoconfig.example.com:{tls}/ ([web] host)"
+    ));
+    let ca_file = ca.ca_file();
+    let ca_file = ca_file.to_str().unwrap();
+    let resolve = |names: &[&str]| -> Vec<String> {
+        names
+            .iter()
+            .flat_map(|name| {
+                [
+                    format!("{name}:{plain}:127.0.0.1"),
+                    format!("{name}:{tls}:127.0.0.1"),
+                ]
+            })
+            .collect()
+    };
+    let status = ["-o", "/dev/null", "-w", "%{http_code} %{redirect_url}"];
+    // Autoconfig is answered over plain HTTP, as Thunderbird asks for it.
+    assert_eq!(
+        curl_plain(
+            &status,
+            &resolve(&[FIRST[0]]),
+            &format!("http://{}:{plain}{AUTOCONFIG}", FIRST[0])
+        ),
+        "200 "
+    );
+    // ACME http-01 is never redirected: the CA would not follow to another port.
+    assert_eq!(
+        curl_plain(
+            &status,
+            &[],
+            &format!("http://127.0.0.1:{plain}/.well-known/acme-challenge/x")
+        ),
+        "404 "
+    );
+    // A POX POST: 307 to the same host over HTTPS, and curl, following it, posts the body
+    // again and gets the answer.
+    let request = request_body(
+        "jane@example.com",
+        "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a",
+    );
+    let pox = format!("http://{}:{plain}/autodiscover/autodiscover.xml", FIRST[1]);
+    let post = ["-H", "Content-Type: text/xml", "--data-binary", &request];
+    assert_eq!(
+        curl_plain(
+            &[&post[..], &status[..]].concat(),
+            &resolve(&[FIRST[1]]),
+            &pox
+        ),
+        format!(
+            "307 https://{}:{tls}/autodiscover/autodiscover.xml",
+            FIRST[1]
+        )
+    );
+    let followed = curl_plain(
+        &[
+            &post[..],
+            &[
+                "-L",
+                "--cacert",
+                ca_file,
+                "-w",
+                "\n%{num_redirects} %{url_effective}",
+            ],
+        ]
+        .concat(),
+        &resolve(&[FIRST[1]]),
+        &pox,
+    );
+    let (body, followed) = followed.rsplit_once('\n').unwrap();
+    assert_eq!(
+        followed,
+        format!("1 https://{}:{tls}/autodiscover/autodiscover.xml", FIRST[1])
+    );
+    assert!(body.contains("<Server>imap.example.com</Server>"), "{body}");
+    // A Host no certificate names is not echoed: the profile comes from the [web] host.
+    let profile = "/mobileconfig?emailaddress=jane%40example.com";
+    assert_eq!(
+        curl_plain(
+            &status,
+            &resolve(&["evil.example"]),
+            &format!("http://evil.example:{plain}{profile}")
+        ),
+        format!("302 https://{}:{tls}{profile}", FIRST[0])
+    );
+    let downloaded = curl_plain(
+        &[
+            "-L",
+            "--cacert",
+            ca_file,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{content_type} %{url_effective}",
+        ],
+        &resolve(&["evil.example", FIRST[0]]),
+        &format!("http://evil.example:{plain}{profile}"),
+    );
+    assert_eq!(
+        downloaded,
+        format!(
+            "application/x-apple-aspen-config https://{}:{tls}{profile}",
+            FIRST[0]
+        )
+    );
+}
+
+#[test]
+fn check_config_prints_the_plain_http_rule_and_warns_of_an_uncovered_web_host() {
+    let ca = TestCa::new();
+    let certificate = ca.issue("first", &FIRST, Validity::Current);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mxconf.toml");
+    std::fs::write(
+        &config,
+        config_text(std::slice::from_ref(&certificate), "", None),
+    )
+    .unwrap();
+    let output = check_config(&config);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("else to https://autoconfig.example.com/ ([web] host)"),
+        "{stdout}"
+    );
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("warning"));
+    let text = config_text(&[certificate], "", None).replacen(
+        "\n[web]\n",
+        "\n[web]\nhost = \"setup.example.com\"\n",
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let output = check_config(&config);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}: warning: web.host: no certificate names setup.example.com",
+            config.display()
+        )),
+        "{stderr}"
+    );
 }
