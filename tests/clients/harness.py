@@ -1,4 +1,6 @@
-"""What the real-client scripts share: waiting for a daemon they started to listen, and
+"""What the real-client scripts share: starting mxconf inside their private network namespace
+(the Rust tests run them under `unshare --net`) on 127.0.0.1:80 and 127.0.0.1:443, where
+clients look without being told a port; waiting for a daemon they started to listen, and
 stopping the daemons again (newest first, killed when they do not end within 10 s)."""
 import socket
 import subprocess
@@ -23,3 +25,16 @@ def stop(processes):
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def start_mxconf(binary, config, log_path):
+    """Loopback up, then `mxconf serve --config CONFIG` on ports 80 (plain HTTP) and 443
+    (HTTPS), its log in `log_path`."""
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    server = subprocess.Popen(
+        [binary, "serve", "--config", config, "--listen", "127.0.0.1:80",
+         "--tls-listen", "127.0.0.1:443"],
+        stderr=open(log_path, "w"))
+    wait_for_port(80, 30)
+    wait_for_port(443, 30)
+    return server

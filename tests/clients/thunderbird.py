@@ -2,14 +2,17 @@
 """Real-client acceptance: Thunderbird's own account-setup code fetches from mxconf.
 
 Run inside a private network namespace (the Rust test does `unshare --net`), so mxconf can
-listen on 127.0.0.1:80 where Thunderbird looks (`http://autoconfig.<domain>/…`,
+listen on 127.0.0.1:80 and 127.0.0.1:443 where Thunderbird looks
+(`https://autoconfig.<domain>/…` first, then `http://…`; `https://autodiscover.<domain>/…`, then
 `http://autodiscover.<domain>/…`) without touching the host. Thunderbird (Debian package,
-headless) is driven over Marionette; `network.dns.localDomains` points the test domain at
-loopback. Prints one JSON object with what Thunderbird made of each source:
+headless) is driven over Marionette; `network.dns.localDomains` points the test domains at
+loopback, and the test CA is imported into its private profile with NSS's certutil. Prints one
+JSON object per domain with what Thunderbird made of each source (`subSource` says which URL
+answered):
   isp      FetchConfig.fromISP   (autoconfig.<domain> and /.well-known, with emailaddress)
   ispdb    FetchConfig.fromDB    (the ISPDB-style /v1.1/<domain> route)
   exchange fetchConfigFromExchange (Autodiscover POX, Outlook schema)
-Usage: thunderbird.py MXCONF_BINARY DOMAIN EMAIL [CONFIG]
+Usage: thunderbird.py MXCONF_BINARY CONFIG CA_FILE DOMAIN EMAIL [DOMAIN EMAIL]...
 """
 import json
 import os
@@ -20,7 +23,7 @@ import tempfile
 
 from marionette_driver.marionette import Marionette
 
-from harness import stop, wait_for_port
+from harness import start_mxconf, stop, wait_for_port
 
 MARIONETTE_PORT = 2828
 
@@ -45,20 +48,22 @@ const attempt = async f => { try { return summary(await f()); } catch (e) { retu
 """
 
 
-
 def main():
-    binary, domain, email = sys.argv[1:4]
-    config = ["--config", sys.argv[4]] if len(sys.argv) > 4 else []
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    binary, config, ca_file = sys.argv[1:4]
+    accounts = list(zip(sys.argv[4::2], sys.argv[5::2]))
     work = tempfile.mkdtemp(prefix="mxconf-tb-")
     processes = []
     try:
-        processes.append(subprocess.Popen([binary, "serve", *config, "--listen", "127.0.0.1:80"],
-                                          stderr=open(os.path.join(work, "mxconf.log"), "w")))
-        wait_for_port(80, 30)
+        processes.append(start_mxconf(binary, config, os.path.join(work, "mxconf.log")))
         profile = os.path.join(work, "profile")
         os.makedirs(profile)
-        names = f"autoconfig.{domain},{domain},autodiscover.{domain}"
+        # An empty NSS database, then the test CA trusted for TLS servers in it.
+        subprocess.run(["certutil", "-N", "-d", f"sql:{profile}", "--empty-password"],
+                       check=True)
+        subprocess.run(["certutil", "-A", "-d", f"sql:{profile}", "-n", "mxconf test CA",
+                        "-t", "C,,", "-i", ca_file], check=True)
+        names = ",".join(f"autoconfig.{domain},{domain},autodiscover.{domain}"
+                         for domain, _ in accounts)
         prefs = {
             "marionette.port": MARIONETTE_PORT,
             "network.dns.localDomains": names,
@@ -82,7 +87,8 @@ def main():
         client.start_session()
         client.set_context(client.CONTEXT_CHROME)
         client.timeout.script = 60
-        result = client.execute_async_script(JS, script_args=[domain, email])
+        result = {domain: client.execute_async_script(JS, script_args=[domain, email])
+                  for domain, email in accounts}
         client.delete_session()
         print(json.dumps(result, indent=1))
     finally:

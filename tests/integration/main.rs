@@ -15,6 +15,7 @@ mod cli;
 mod connections;
 mod docs;
 mod doctor;
+mod exchangelib;
 mod fast_lane;
 mod fuzz_corpus;
 mod hostile;

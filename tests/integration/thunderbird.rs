@@ -1,13 +1,15 @@
 //! Real-client acceptance: Thunderbird's own account-setup code (Debian `thunderbird`,
 //! headless, driven by Marionette through `tests/clients/thunderbird.py`) discovers the demo
 //! account from mxconf by autoconfig, the ISPDB-style route and Autodiscover POX. The script
-//! runs in a private network namespace so mxconf can take port 80 where Thunderbird looks.
-//! The config is the demo plus every v1.2 form (JMAP, EWS, WebDAV, `[oauth2]`, SASL), so
-//! Thunderbird reads an answer that uses them all.
-
-use std::process::Command;
+//! runs in a private network namespace so mxconf can take ports 80 and 443 where Thunderbird
+//! looks, serving HTTPS itself with a certificate from a test CA made here and trusted in
+//! Thunderbird's profile. The config is the demo plus every v1.2 form (JMAP, EWS, WebDAV,
+//! `[oauth2]`, SASL), so Thunderbird reads an answer that uses them all, and example.net, a
+//! domain the certificate does not cover, for the fallback to plain HTTP.
 
 use serde_json::Value;
+
+use crate::support::clients::Deployment;
 
 /// nsMsgSocketType and nsMsgAuthMethod values as Thunderbird reports them.
 const SSL: i64 = 3;
@@ -40,29 +42,13 @@ fn config() -> String {
 }
 
 fn discover() -> Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/thunderbird.py");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config_path = dir.path().join("mxconf.toml");
-    std::fs::write(&config_path, config()).expect("write config");
-    let output = Command::new("unshare")
-        .args([
-            "--net",
-            "--",
-            "python3",
-            script,
-            env!("CARGO_BIN_EXE_mxconf"),
-        ])
-        .args(["example.com", "Jane.Doe@Example.com"])
-        .arg(&config_path)
-        .output()
-        .expect("unshare and python3 run");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "thunderbird harness failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(&stdout).expect("the harness prints JSON")
+    let accounts = [
+        "example.com",
+        "Jane.Doe@Example.com",
+        "example.net",
+        "joe@example.net",
+    ];
+    Deployment::new(&config()).run("thunderbird.py", accounts)
 }
 
 fn server(value: &Value) -> (String, String, i64, i64, i64, String) {
@@ -95,13 +81,16 @@ fn expect(
 
 #[test]
 fn thunderbird_sets_up_the_demo_account_from_every_source() {
-    let result = discover();
+    let all = discover();
+    falls_back_to_plain_http_where_no_certificate_covers_the_domain(&all["example.net"]);
+    let result = &all["example.com"];
     let user = "Jane.Doe@example.com";
 
-    // Mozilla autoconfig fetched from http://autoconfig.example.com/ (and .well-known), with
-    // the address: implicit TLS first, usernames expanded server-side.
+    // Mozilla autoconfig fetched from https://autoconfig.example.com/, the first URL
+    // Thunderbird tries, with the address: implicit TLS first, usernames expanded server-side.
     let isp = &result["isp"];
     assert!(isp.get("error").is_none(), "autoconfig: {isp}");
+    assert_eq!(isp["subSource"], "xml-from-isp-https");
     assert_eq!(isp["id"], "example.com");
     assert_eq!(isp["displayName"], "Example Mail");
     assert_eq!(
@@ -147,9 +136,11 @@ fn thunderbird_sets_up_the_demo_account_from_every_source() {
         expect("imap", "imap.example.com", 993, SSL, "%EMAILADDRESS%")
     );
 
-    // Autodiscover POX (Outlook schema) read by Thunderbird's Exchange reader.
+    // Autodiscover POX (Outlook schema) read by Thunderbird's Exchange reader, from
+    // https://autodiscover.example.com/ (its first URL).
     let exchange = &result["exchange"];
     assert!(exchange.get("error").is_none(), "autodiscover: {exchange}");
+    assert_eq!(exchange["subSource"], "exchange-from-url1");
     assert_eq!(
         server(&exchange["incoming"]),
         expect("imap", "imap.example.com", 993, SSL, user)
@@ -157,5 +148,28 @@ fn thunderbird_sets_up_the_demo_account_from_every_source() {
     assert_eq!(
         server(&exchange["outgoing"]),
         expect("smtp", "smtp.example.com", 465, SSL, user)
+    );
+}
+
+/// example.net, which no certificate covers, in the same Thunderbird session.
+fn falls_back_to_plain_http_where_no_certificate_covers_the_domain(result: &Value) {
+    let user = "joe@example.net";
+    // https://autoconfig.example.net/ presents example.com's certificate: Thunderbird refuses
+    // it and takes the answer mxconf still gives over plain HTTP.
+    let isp = &result["isp"];
+    assert!(isp.get("error").is_none(), "autoconfig: {isp}");
+    assert_eq!(isp["subSource"], "xml-from-isp-http");
+    assert_eq!(
+        server(&isp["incoming"]),
+        expect("imap", "imap.example.net", 993, SSL, user)
+    );
+    // Both HTTPS Autodiscover URLs fail the same way; the plain-HTTP POST is redirected (307)
+    // to the server's own name over HTTPS, followed with its body, and answered there.
+    let exchange = &result["exchange"];
+    assert!(exchange.get("error").is_none(), "autodiscover: {exchange}");
+    assert_eq!(exchange["subSource"], "exchange-from-url3");
+    assert_eq!(
+        server(&exchange["incoming"]),
+        expect("imap", "imap.example.net", 993, SSL, user)
     );
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test module uses a different subset of the helpers
 
 pub mod cli;
+pub mod clients;
 pub mod deployment;
 pub mod exchangelib;
 pub mod openssl;
