@@ -756,3 +756,133 @@ fn check_config_prints_the_plain_http_rule_and_warns_of_an_uncovered_web_host() 
         "{stderr}"
     );
 }
+
+/// The resident memory of process `pid`, in KiB.
+fn rss_kib(pid: rustix::process::Pid) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid.as_raw_nonzero())).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// A TLS client (rustls) that trusts only the test CA `ca`.
+fn connector(ca: &Path) -> tokio_rustls::TlsConnector {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(ca).unwrap())
+        .unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+type TlsClient = tokio_rustls::client::TlsStream<TcpStream>;
+
+/// A completed handshake for `name`, verified against the test CA.
+async fn tls_connect(
+    connector: &tokio_rustls::TlsConnector,
+    addr: SocketAddr,
+    name: &str,
+) -> TlsClient {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from(name.to_owned()).unwrap();
+    connector.connect(name, tcp).await.unwrap()
+}
+
+/// One HTTP/1.1 autoconfig request on `stream`: the status line of the answer.
+async fn status_line(stream: &mut TlsClient, close: bool) -> String {
+    let connection = if close { "close" } else { "keep-alive" };
+    stream
+        .write_all(
+            format!(
+                "GET {AUTOCONFIG} HTTP/1.1\r\nHost: {}\r\nConnection: {connection}\r\n\r\n",
+                FIRST[0]
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).await.unwrap(),
+            1,
+            "closed before an answer"
+        );
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap().trim_end().to_owned()
+}
+
+/// 1,000 clients that finished their handshake and sit idle, and 200 that never finish it,
+/// all held open (long timeouts here, so only the server's capacity is under test) while
+/// another client keeps opening TLS connections and getting answers. Prints the server's
+/// resident memory at rest and with them open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_idle_tls_connections_and_stalled_handshakes_leave_others_answered() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    // This test process holds 1,200 sockets itself.
+    let limit = getrlimit(Resource::Nofile);
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        },
+    )
+    .unwrap();
+    let ca = TestCa::new();
+    let certificate = ca.issue("first", &FIRST, Validity::Current);
+    let text = config_text(&[certificate], "handshake-timeout = \"120s\"", None).replacen(
+        "trusted-proxies = []\n",
+        "trusted-proxies = []\nheader-read-timeout = \"120s\"\nidle-timeout = \"120s\"\n",
+        1,
+    );
+    let https = Https::start_with(&text);
+    let connector = connector(&ca.ca_file());
+    let mut first = tls_connect(&connector, https.addr, FIRST[0]).await;
+    assert_eq!(status_line(&mut first, true).await, "HTTP/1.1 200 OK");
+    let at_rest = rss_kib(https.served.pid());
+
+    let mut idle = Vec::new();
+    for _ in 0..10 {
+        let batch = (0..100).map(|_| tls_connect(&connector, https.addr, FIRST[0]));
+        idle.extend(futures_util::future::join_all(batch).await);
+    }
+    let mut stalled = Vec::new();
+    for _ in 0..200 {
+        let mut stream = TcpStream::connect(https.addr).await.unwrap();
+        // A ClientHello record header promising 512 bytes, and the first four of them.
+        stream
+            .write_all(b"\x16\x03\x01\x02\x00\x01\x00\x01")
+            .await
+            .unwrap();
+        stalled.push(stream);
+    }
+    // Another client, meanwhile: new connections, each handshake verified, each answered.
+    // The accept loop takes connections in order, so once these are answered every socket
+    // above is the server's.
+    for _ in 0..50 {
+        let mut other = tls_connect(&connector, https.addr, FIRST[1]).await;
+        assert_eq!(status_line(&mut other, true).await, "HTTP/1.1 200 OK");
+    }
+    let held = rss_kib(https.served.pid());
+    // The idle ones were held, not dropped: a sample of them is answered too.
+    for stream in idle.iter_mut().step_by(97) {
+        assert_eq!(status_line(stream, false).await, "HTTP/1.1 200 OK");
+    }
+    let per_connection = (held.saturating_sub(at_rest)) as f64 / 1_200.0;
+    eprintln!(
+        "mxconf RSS: {at_rest} KiB at rest, {held} KiB with 1,000 idle TLS connections and 200 stalled handshakes open ({per_connection:.1} KiB each)"
+    );
+    drop(stalled);
+}
