@@ -132,6 +132,47 @@ fn wait_for_child(child: &mut Child, port: u16) -> Result<(), String> {
     Ok(())
 }
 
+/// Sends `signal` (as `kill` spells it) to `pid` and, for `-STOP` and `-KILL`, returns once
+/// it has taken effect (at most 20 s). `kill` returns when the signal is queued: a
+/// multi-threaded server stops or dies thread by thread as each is scheduled, and on a loaded
+/// machine a worker thread can still answer the request meant to find it hung, or a killed
+/// one still hold its port when it is started again.
+fn signal_and_wait(pid: u32, signal: &str) {
+    run(Command::new("kill").arg(signal).arg(pid.to_string()));
+    // The states /proc gives each thread once the signal has taken effect: stopped; zombie
+    // or dead (its sockets are closed by then), or gone altogether.
+    let done: &[char] = match signal {
+        "-STOP" => &['T'],
+        "-KILL" => &['Z', 'X'],
+        _ => return,
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !threads_in(pid, done) {
+        assert!(
+            Instant::now() < deadline,
+            "kill {signal} {pid} has no effect"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether every thread of process `pid` is in one of the `states` of `/proc/…/stat`; true
+/// when the process is gone.
+fn threads_in(pid: u32, states: &[char]) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    tasks.flatten().all(|task| {
+        // A thread that ended since the listing has no stat file: it runs no more either.
+        std::fs::read_to_string(task.path().join("stat")).map_or(true, |stat| {
+            // The state follows the command name, which is in parentheses and may contain any.
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next())
+                .is_some_and(|state| states.contains(&state))
+        })
+    })
+}
+
 pub fn is_root() -> bool {
     std::fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
@@ -546,15 +587,18 @@ impl Slapd {
         Ok(())
     }
 
+    /// Kills it and waits until it is gone: connections drop, new ones are refused, and its
+    /// ports are free for [`Slapd::start_again`].
     pub fn stop(&mut self) {
         self.signal("-KILL");
         self.running = false;
     }
 
-    /// Sends a signal to slapd, e.g. `-STOP` to make it hang with its connections open.
+    /// Sends a signal to slapd, e.g. `-STOP` to make it hang with its connections open; see
+    /// [`signal_and_wait`].
     pub fn signal(&self, signal: &str) {
         let pid = std::fs::read_to_string(self.dir.path().join("slapd.pid")).expect("slapd pid");
-        run(Command::new("kill").arg(signal).arg(pid.trim()));
+        signal_and_wait(pid.trim().parse().expect("slapd pid"), signal);
     }
 
     pub fn url(&self) -> String {
@@ -677,10 +721,11 @@ impl Redis {
         }
     }
 
-    /// Sends a signal, e.g. `-STOP` to make it hang with its connections open.
+    /// Sends a signal, e.g. `-STOP` to make it hang with its connections open; see
+    /// [`signal_and_wait`].
     pub fn signal(&self, signal: &str) {
         let child = self.child.as_ref().expect("redis-server runs");
-        run(Command::new("kill").arg(signal).arg(child.id().to_string()));
+        signal_and_wait(child.id(), signal);
     }
 
     /// Runs one command through `redis-cli` (plain Redis only); its output.
