@@ -18,6 +18,7 @@ pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 sed -e 's/^# exempt = .*/exempt = []/' \
+    -e 's/^# max-connections-per-client = .*/max-connections-per-client = 4096/' \
     -e 's/^# requests-per-minute = .*/requests-per-minute = 1000000000/' \
     -e 's/^# profiles-per-minute = .*/profiles-per-minute = 1000000000/' \
     examples/mxconf.toml > "$work/mxconf.toml"

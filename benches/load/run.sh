@@ -13,13 +13,15 @@
 # "static signing idle export").
 #
 # The limiter is on and counts loopback (the example's `exempt` emptied, budgets far above the
-# load), so its cost is in every figure. Phases:
+# load, and the per-client connection cap above the connections one run opens), so its cost is
+# in every figure. Phases:
 #   static   autoconfig GET and POX POST: nginx, mxconf, nginx, mxconf, ROUNDS times; each
 #            round prints wall-clock req/s, req per server CPU-second and the CPU ratio.
 #   signing  GET /mobileconfig, a new address on every request from every wrk thread (no two
 #            threads share an address, so the signature cache never answers), alternating
 #            with `openssl speed rsa2048` (its rate is per CPU-second of its own process).
-#   idle     1,000 keep-alive connections held idle (each answered once, then silent): RSS, then
+#   idle     1,000 keep-alive connections held idle (each answered one autoconfig request, then
+#            silent): RSS, then
 #            autoconfig's latency percentiles at half the rate the saturation run reached.
 #   export   `mxconf export` of 10,000 signed profiles to a temporary directory: wall time.
 # At the end the medians of every round are printed.
@@ -53,6 +55,7 @@ tick=$(getconf CLK_TCK)
 
 # The shipped example, with the limiter counting loopback too and budgets no run reaches.
 sed -e 's/^# exempt = .*/exempt = []/' \
+    -e 's/^# max-connections-per-client = .*/max-connections-per-client = 4096/' \
     -e 's/^# requests-per-minute = .*/requests-per-minute = 1000000000/' \
     -e 's/^# profiles-per-minute = .*/profiles-per-minute = 1000000000/' \
     examples/mxconf.toml > "$work/mxconf.toml"
@@ -163,10 +166,13 @@ resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RL
 held = []
 for _ in range(1000):
     s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    s.sendall(b"GET /mail/config-v1.1.xml?emailaddress=jane@example.com HTTP/1.1\r\nHost: example.com\r\n\r\n")
     answer = b""
-    while not answer.endswith(b"ok\n"):
-        answer += s.recv(4096)
+    while b"</clientConfig>" not in answer:
+        chunk = s.recv(65536)
+        if not chunk:
+            sys.exit("closed by the server: " + answer.decode(errors="replace"))
+        answer += chunk
     held.append(s)
 print("held", flush=True)
 time.sleep(25)   # under the example's 30 s idle timeout: the phase ends well before

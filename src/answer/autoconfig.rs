@@ -12,7 +12,9 @@ impl Answers {
         if let Some(answer) = self.spliced.autoconfig(email) {
             return Ok(answer);
         }
-        let account = self.resolver.resolve(email).await?;
+        // Boxed: the resolver's future is large, and only this path needs it (a connection's
+        // task would otherwise carry its room on every answer).
+        let account = Box::pin(self.resolver.resolve(email)).await?;
         Ok(autoconfig::render(&account))
     }
 

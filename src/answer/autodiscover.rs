@@ -36,7 +36,8 @@ impl Answers {
         if let Some(answer) = self.spliced.pox(&request.email, request.schema) {
             return Ok(answer);
         }
-        match self.resolver.lookup(&request.email).await {
+        // Boxed, as for autoconfig: only this path needs the resolver's large future.
+        match Box::pin(self.resolver.lookup(&request.email)).await {
             Ok(Resolution::Account(account)) => Ok(autodiscover::render(request.schema, &account)),
             Ok(Resolution::Redirect(redirect)) => {
                 Ok(autodiscover::redirect(request.schema, &redirect))

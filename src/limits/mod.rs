@@ -166,7 +166,8 @@ impl Store {
     ) -> Result<Verdict, StoreError> {
         match self {
             Store::Memory(store) => Ok(store.admit(client, budgets, cost, Instant::now())),
-            Store::Redis(store) => store.admit(client, budgets, cost).await,
+            // Boxed: the Redis round trip's future is large, and the memory store needs none.
+            Store::Redis(store) => Box::pin(store.admit(client, budgets, cost)).await,
         }
     }
 
@@ -176,7 +177,7 @@ impl Store {
                 store.record_error(client, budgets, Instant::now());
                 Ok(())
             }
-            Store::Redis(store) => store.record_error(client, budgets).await,
+            Store::Redis(store) => Box::pin(store.record_error(client, budgets)).await,
         }
     }
 }

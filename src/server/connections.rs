@@ -333,6 +333,36 @@ impl<I> Watched<I> {
     }
 }
 
+/// A stream that can tell when bytes have arrived without reading them, so that an idle
+/// connection waits for its next request without holding a buffer.
+pub trait ReadReady {
+    /// Ready when a read may find bytes (or the end of the stream).
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+}
+
+impl ReadReady for tokio::net::TcpStream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        tokio::net::TcpStream::poll_read_ready(self, cx)
+    }
+}
+
+/// Always ready: rustls may hold decrypted bytes that the socket no longer signals, so a TLS
+/// connection reads into its buffer at once (its TLS state is far larger anyway).
+impl<I> ReadReady for tokio_rustls::server::TlsStream<I> {
+    fn poll_read_ready(&self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<I: ReadReady> ReadReady for Watched<I> {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.replayed < self.replay.len() {
+            return Poll::Ready(Ok(()));
+        }
+        self.io.poll_read_ready(cx)
+    }
+}
+
 impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
     fn poll_read(
         mut self: Pin<&mut Self>,

@@ -30,7 +30,7 @@ use http_body_util::BodyExt as _;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::watch;
 
-use super::connections::{Connections, Tracker};
+use super::connections::{Connections, ReadReady, Tracker};
 use super::extract::{self, Origin, is_trusted};
 use super::reload::Live;
 use super::request_log::{self, Line};
@@ -113,7 +113,10 @@ enum NotHot {
 
 impl Lane<'_> {
     /// Answers hot requests until the connection closes or a request is not one.
-    pub async fn serve<I: AsyncRead + AsyncWrite + Unpin>(&self, io: &mut I) -> Outcome {
+    pub async fn serve<I>(&self, io: &mut I) -> Outcome
+    where
+        I: AsyncRead + AsyncWrite + ReadReady + Unpin,
+    {
         let mut buf: Vec<u8> = Vec::new();
         loop {
             let (state, hot) = loop {
@@ -126,6 +129,14 @@ impl Lane<'_> {
                         return Outcome::HandOff(buf);
                     }
                     Err(NotHot::Partial) => {
+                        // Between requests the buffer is allocated only once bytes are there.
+                        if buf.is_empty()
+                            && std::future::poll_fn(|cx| io.poll_read_ready(cx))
+                                .await
+                                .is_err()
+                        {
+                            return Outcome::Closed;
+                        }
                         if buf.capacity() - buf.len() < FIRST_READ / 2 {
                             buf.reserve(buf.capacity().max(FIRST_READ));
                         }
@@ -152,8 +163,8 @@ impl Lane<'_> {
             if io.write_all(&out).await.is_err() || io.flush().await.is_err() || draining {
                 return Outcome::Closed;
             }
-            // An idle connection keeps no more than a head's buffer.
-            if buf.is_empty() && buf.capacity() > FIRST_READ {
+            // An idle connection keeps no buffer.
+            if buf.is_empty() {
                 buf = Vec::new();
             }
         }

@@ -21,7 +21,7 @@ use tokio_rustls::server::TlsStream;
 use tower::ServiceExt as _;
 
 use super::AppState;
-use super::connections::{Check, Connections, Tracker};
+use super::connections::{Check, Connections, ReadReady, Tracker};
 use super::extract::{OverTls, is_trusted};
 use super::fast_lane::{self, Outcome};
 use super::plain_http::HttpsElsewhere;
@@ -120,20 +120,15 @@ pub async fn accept_loop(listener: TcpListener, shared: Shared, tls: Option<Arc<
                 let tls = tls.clone();
                 tokio::spawn(async move {
                     // The handshake runs here, inside the connection's task and its place
-                    // under the cap, so a slow one holds only its own connection.
+                    // under the cap, so a slow one holds only its own connection. Boxed: an
+                    // idle connection's task is as large as its future, and a plain one need
+                    // not carry room for TLS state.
                     match tls {
                         None => {
                             serve_connection(stream, peer, None, false, &tracker, &shared).await
                         }
                         Some(acceptor) => {
-                            if let Some(stream) =
-                                handshake(&acceptor, stream, &tracker, &shared).await
-                            {
-                                shared.connections.handshake_done(&tracker);
-                                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                                let tls = Some(OverTls);
-                                serve_connection(stream, peer, tls, h2, &tracker, &shared).await;
-                            }
+                            Box::pin(serve_tls(&acceptor, stream, peer, &tracker, &shared)).await
                         }
                     }
                     shared.connections.remove(id);
@@ -154,6 +149,21 @@ pub async fn accept_loop(listener: TcpListener, shared: Shared, tls: Option<Arc<
                 }
             }
         }
+    }
+}
+
+/// A TLS connection: its handshake, then its requests.
+async fn serve_tls(
+    acceptor: &Acceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    tracker: &Arc<Tracker>,
+    shared: &Shared,
+) {
+    if let Some(stream) = handshake(acceptor, stream, tracker, shared).await {
+        shared.connections.handshake_done(tracker);
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        serve_connection(stream, peer, Some(OverTls), h2, tracker, shared).await;
     }
 }
 
@@ -249,7 +259,7 @@ async fn serve_connection<I>(
     tracker: &Arc<Tracker>,
     shared: &Shared,
 ) where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    I: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static,
 {
     let connections = &shared.connections;
     let mut io = connections.watch(io, tracker);
@@ -300,9 +310,10 @@ async fn serve_connection<I>(
             }
         })
     };
-    let connection = shared.builder.serve_connection(TokioIo::new(io), service);
+    // Boxed when it is needed: hyper's connection state is most of a connection's memory.
+    let mut connection = Box::pin(shared.builder.serve_connection(TokioIo::new(io), service));
     supervise(
-        pin!(connection),
+        connection.as_mut(),
         tracker,
         shared,
         &mut clock,
