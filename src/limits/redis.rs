@@ -6,13 +6,22 @@
 //! atomically on the server, one round trip per request (plus one for a request that ended
 //! in a client error), on Redis's own clock so that instances with skewed clocks agree. Every
 //! write renews the key's expiry, so an idle client's key vanishes by itself: no cleanup job.
+//!
+//! The connection is made by a task of its own, bounded by [`CONNECT_TIMEOUT`] rather than by
+//! the store timeout: setting up a `rediss://` connection (loading the trust store, the
+//! handshake, AUTH) takes longer than the 100 ms a request waits for an answer (measured
+//! 150-420 ms in a release build on a loaded machine, docs/performance.md), so a connection
+//! made inside a request's timeout never came up. A request waits for it only as long as for
+//! an answer; the connection keeps coming up for the requests after it.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ClientTlsConfig, IntoConnectionInfo as _, Script, TlsCertificates};
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::{ClientKey, Cost, Reason, Refused, StoreError, Verdict};
 use crate::config::backend::Secret;
@@ -76,19 +85,38 @@ redis.call('PEXPIRE', key, keep)
 return 1
 ";
 
+/// How long a new connection to Redis may take to come up (TCP, TLS, AUTH), in the background.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub struct RedisStore {
+    /// What a connection is made from.
+    params: Arc<Params>,
+    /// The connection of the moment, as the connecting task and the requests see it.
+    link: Arc<watch::Sender<Link>>,
+    timeout: Duration,
+}
+
+struct Params {
     url: url::Url,
-    /// Read whenever a connection manager is made, so a rotated password is used by the next.
+    /// Read whenever a connection is made, so a rotated password is used by the next.
     password: Option<Secret>,
     tls: Option<TlsCertificates>,
-    /// The manager of the moment and its generation, made at the first request after start
-    /// or after a failure (the manager starts a task, which needs the runtime the requests run
-    /// on; a configuration is built and checked outside any).
-    manager: Mutex<Option<(u64, ConnectionManager)>>,
+    /// Numbers the connections, so that a failure drops only the one that failed.
     generations: AtomicU64,
-    timeout: Duration,
     admit: Script,
     record_error: Script,
+}
+
+/// Where the connection stands. A connection manager starts a task, which needs the runtime
+/// the requests run on (a configuration is built and checked outside any), so the first
+/// request after start, or after a failure, starts the connecting.
+#[derive(Clone)]
+enum Link {
+    Idle,
+    Connecting,
+    Ready(u64, ConnectionManager),
+    /// The last attempt's reason, reported by the next request, which leaves it `Idle`.
+    Failed(String),
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -112,79 +140,113 @@ impl RedisStore {
                 }),
                 root_cert: settings.ca_pem.clone(),
             });
-        let store = RedisStore {
+        let params = Params {
             url: settings.url.clone(),
             password: settings.password.clone(),
             tls,
-            manager: Mutex::new(None),
             generations: AtomicU64::new(0),
-            timeout: settings.timeout,
             admit: Script::new(ADMIT),
             record_error: Script::new(RECORD_ERROR),
         };
-        store.client().map_err(|StoreError(error)| error)?;
-        Ok(store)
+        params.client().map_err(|StoreError(error)| error)?;
+        Ok(RedisStore {
+            params: Arc::new(params),
+            link: Arc::new(watch::channel(Link::Idle).0),
+            timeout: settings.timeout,
+        })
     }
 
-    /// A client for the URL, the TLS settings and the password as its file has it now.
-    fn client(&self) -> Result<redis::Client, StoreError> {
-        let mut info = self
-            .url
-            .clone()
-            .into_connection_info()
-            .map_err(|error| StoreError(format!("Redis URL: {error}")))?;
-        if let Some(secret) = &self.password {
-            let password = secret.read().map_err(StoreError)?;
-            let redis = info.redis_settings().clone().set_password(password);
-            info = info.set_redis_settings(redis);
+    /// The connection, waited for until `deadline`; a connection still coming up then is a
+    /// failure of this request only. Starts the connecting when there is none.
+    async fn connection(&self, deadline: Instant) -> Result<(u64, ConnectionManager), StoreError> {
+        let mut start = false;
+        self.link.send_if_modified(|link| match link {
+            Link::Idle => {
+                *link = Link::Connecting;
+                start = true;
+                true
+            }
+            _ => false,
+        });
+        if start {
+            let (params, link, timeout) = (
+                Arc::clone(&self.params),
+                Arc::clone(&self.link),
+                self.timeout,
+            );
+            tokio::spawn(async move {
+                let outcome = match params.connect(timeout).await {
+                    Ok(manager) => {
+                        Link::Ready(params.generations.fetch_add(1, Ordering::Relaxed), manager)
+                    }
+                    Err(StoreError(error)) => Link::Failed(error),
+                };
+                link.send_replace(outcome);
+            });
         }
-        match &self.tls {
-            Some(tls) => redis::Client::build_with_tls(info, tls.clone()),
-            None => redis::Client::open(info),
+        let mut link = self.link.subscribe();
+        let settled = tokio::time::timeout_at(
+            deadline,
+            link.wait_for(|link| !matches!(link, Link::Connecting)),
+        )
+        .await;
+        let current = match settled {
+            Ok(Ok(current)) => current.clone(),
+            Ok(Err(_)) => return Err(StoreError("the Redis connection task ended".into())),
+            Err(_) => {
+                return Err(StoreError(format!(
+                    "no connection to Redis within {} ms (still connecting)",
+                    self.timeout.as_millis()
+                )));
+            }
+        };
+        match current {
+            Link::Ready(generation, manager) => Ok((generation, manager)),
+            Link::Failed(error) => {
+                // Reported once; the next attempt (after the limiter's cooldown) connects anew.
+                self.link.send_if_modified(|link| match link {
+                    Link::Failed(_) => {
+                        *link = Link::Idle;
+                        true
+                    }
+                    _ => false,
+                });
+                Err(StoreError(error))
+            }
+            Link::Idle | Link::Connecting => Err(StoreError("not connected to Redis".into())),
         }
-        .map_err(|error| StoreError(format!("Redis: {error}")))
     }
 
-    /// The manager of the moment, made if there is none. No retries inside it: a failure
-    /// comes back at once with its own reason (refused, certificate, password), and the
-    /// limiter's breaker is what tries again.
-    fn connection(&self) -> Result<(u64, ConnectionManager), StoreError> {
-        let mut manager = self.manager.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(current) = &*manager {
-            return Ok(current.clone());
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(0);
-        let made = ConnectionManager::new_lazy_with_config(self.client()?, config)
-            .map_err(|error| StoreError(error.to_string()))?;
-        let current = (self.generations.fetch_add(1, Ordering::Relaxed), made);
-        *manager = Some(current.clone());
-        Ok(current)
-    }
-
-    /// Drops the manager of `generation` after it failed, so the next attempt makes a new one
-    /// with the password read again. Its own reconnection would keep the old password, and
-    /// would never try again after a refused password or certificate.
+    /// Drops the connection of `generation` after it failed, so the next attempt makes a new
+    /// one with the password read again. The manager's own reconnection would keep the old
+    /// password, and would never try again after a refused password or certificate.
     fn forget(&self, generation: u64) {
-        let mut manager = self.manager.lock().unwrap_or_else(PoisonError::into_inner);
-        if manager
-            .as_ref()
-            .is_some_and(|(current, _)| *current == generation)
-        {
-            *manager = None;
-        }
+        self.link.send_if_modified(|link| match link {
+            Link::Ready(current, _) if *current == generation => {
+                *link = Link::Idle;
+                true
+            }
+            _ => false,
+        });
     }
 
-    /// Runs one command against Redis, bounded by the store timeout whatever the connection
-    /// manager is doing (connecting, reconnecting, waiting for an answer).
+    /// Runs one command against Redis within the store timeout, whatever the connection is
+    /// doing (coming up, reconnecting, waiting for an answer).
     async fn bounded<T>(
         &self,
         call: impl AsyncFnOnce(ConnectionManager) -> redis::RedisResult<T>,
     ) -> Result<T, StoreError> {
-        let (generation, connection) = self.connection()?;
-        let result = match tokio::time::timeout(self.timeout, call(connection)).await {
+        self.bounded_until(Instant::now() + self.timeout, call)
+            .await
+    }
+
+    async fn bounded_until<T>(
+        &self,
+        deadline: Instant,
+        call: impl AsyncFnOnce(ConnectionManager) -> redis::RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        let (generation, connection) = self.connection(deadline).await?;
+        let result = match tokio::time::timeout_at(deadline, call(connection)).await {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(error)) => StoreError(error.to_string()),
             Err(_) => StoreError(format!("no answer within {} ms", self.timeout.as_millis())),
@@ -201,7 +263,8 @@ impl RedisStore {
     ) -> Result<Verdict, StoreError> {
         let (reason, wait_ms, first): (u8, u64, u8) = self
             .bounded(async |mut connection| {
-                self.admit
+                self.params
+                    .admit
                     .key(key(client))
                     .arg(budgets.client_error_limit)
                     .arg(micros(budgets.error_window))
@@ -235,7 +298,8 @@ impl RedisStore {
         budgets: &Budgets,
     ) -> Result<(), StoreError> {
         self.bounded(async |mut connection| {
-            self.record_error
+            self.params
+                .record_error
                 .key(key(client))
                 .arg(micros(budgets.error_window))
                 .arg(keep_ms(budgets))
@@ -245,15 +309,63 @@ impl RedisStore {
         .await
     }
 
-    /// One `PING` (`check-config --backends`).
+    /// One `PING` (`check-config --backends`), waiting for the connection to come up.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.bounded(async |mut connection| {
+        let deadline = Instant::now() + CONNECT_TIMEOUT.max(self.timeout);
+        self.bounded_until(deadline, async |mut connection| {
             redis::cmd("PING")
                 .query_async::<String>(&mut connection)
                 .await
                 .map(drop)
         })
         .await
+    }
+}
+
+impl Params {
+    /// A client for the URL, the TLS settings and the password as its file has it now.
+    fn client(&self) -> Result<redis::Client, StoreError> {
+        let mut info = self
+            .url
+            .clone()
+            .into_connection_info()
+            .map_err(|error| StoreError(format!("Redis URL: {error}")))?;
+        if let Some(secret) = &self.password {
+            let password = secret.read().map_err(StoreError)?;
+            let redis = info.redis_settings().clone().set_password(password);
+            info = info.set_redis_settings(redis);
+        }
+        match &self.tls {
+            Some(tls) => redis::Client::build_with_tls(info, tls.clone()),
+            None => redis::Client::open(info),
+        }
+        .map_err(|error| StoreError(format!("Redis: {error}")))
+    }
+
+    /// A connection manager with its connection up. No retries inside it: a failure comes
+    /// back with its own reason (refused, certificate, password), and the limiter's breaker is
+    /// what tries again.
+    async fn connect(&self, timeout: Duration) -> Result<ConnectionManager, StoreError> {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(0);
+        let client = self.client()?;
+        // The scripts are loaded with the connection, so that the first request's call is one
+        // round trip (EVALSHA), not three (EVALSHA, NOSCRIPT, SCRIPT LOAD, EVALSHA).
+        let connecting = async {
+            let mut manager = ConnectionManager::new_with_config(client, config).await?;
+            self.admit.load_async(&mut manager).await?;
+            self.record_error.load_async(&mut manager).await?;
+            Ok::<_, redis::RedisError>(manager)
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+            Ok(made) => made.map_err(|error| StoreError(error.to_string())),
+            Err(_) => Err(StoreError(format!(
+                "no connection to Redis within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ))),
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use super::metrics::{metrics_url, scrape};
 use crate::support::cli::{mxconf, temp_file};
 use crate::support::openssl::TestCa;
 use crate::support::process::Served;
+use crate::support::relay::Relay;
 use crate::support::servers::Redis;
 
 const GOOD: &str = "/mail/config-v1.1.xml?emailaddress=jane%40example.com";
@@ -256,6 +257,65 @@ async fn rediss_store_trusts_its_ca_file_and_presents_a_client_certificate() {
     assert_eq!(status(&b, GOOD, "192.0.2.110").await, 429);
     assert_eq!(status(&b, GOOD, "192.0.2.111").await, 200);
     assert_eq!(a.count("[limits] store does not answer"), 0, "{}", a.log());
+}
+
+/// With the default store-timeout (100 ms), shorter than a new TLS connection takes to come up
+/// over a network (TCP, the handshake, AUTH: several round trips): Redis 20 ms away each way
+/// (a relay), so one command takes 40 ms but connecting well over 100. The connection comes
+/// up in the background and the requests after it are counted. Before, every attempt was cut
+/// off at 100 ms and the store never counted a request (on loopback too, in a release build
+/// on a loaded machine: 150-420 ms to connect).
+#[tokio::test]
+async fn rediss_store_comes_up_with_the_default_store_timeout() {
+    let ca = TestCa::new();
+    let redis = Redis::start_tls(&ca);
+    let relay = Relay::start(
+        std::net::SocketAddr::from(([127, 0, 0, 1], redis.port)),
+        Duration::from_millis(20),
+    );
+    let (_dir, path) = tls_config(&redis, &ca.path("ca.pem"), &ca);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("store-timeout = \"2s\"\n", "")
+        .replace(
+            &format!("127.0.0.1:{}/", redis.port),
+            &format!("127.0.0.1:{}/", relay.port),
+        );
+    std::fs::write(&path, text).unwrap();
+    let served = serve(&path);
+    let metrics = metrics_url(&served);
+    let failures = async || {
+        scrape(&metrics)
+            .await
+            .count("mxconf_limit_store_failures_total{}")
+    };
+    // The first requests start the connection, and are served uncounted meanwhile; one that
+    // leaves the store failures as they were was counted (its error too).
+    let started = Instant::now();
+    for probe in 0.. {
+        let before = failures().await;
+        let client = format!("192.0.2.{}", 140 + probe % 100);
+        assert_eq!(status(&served, BAD, &client).await, 400);
+        if failures().await == before {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never counted: {}",
+            served.log()
+        );
+        // Past the limiter's one-second cooldown after a failure, then one more try.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for _ in 0..3 {
+        assert_eq!(status(&served, BAD, "192.0.2.131").await, 400);
+    }
+    assert_eq!(
+        status(&served, GOOD, "192.0.2.131").await,
+        429,
+        "{}",
+        served.log()
+    );
 }
 
 #[tokio::test]

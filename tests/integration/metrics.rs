@@ -49,6 +49,11 @@ pub(super) struct Scrape {
 }
 
 impl Scrape {
+    /// `sample`'s value; 0 for a counter not yet counted (it appears at its first count).
+    pub(super) fn count(&self, sample: &str) -> f64 {
+        self.samples.get(sample).copied().unwrap_or(0.0)
+    }
+
     pub(super) fn value(&self, sample: &str) -> f64 {
         *self
             .samples

@@ -10,6 +10,7 @@ pub mod openssl;
 pub mod pebble;
 pub mod pox;
 pub mod process;
+pub mod relay;
 pub mod servers;
 pub mod webdriver;
 
