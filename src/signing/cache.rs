@@ -72,7 +72,7 @@ impl CachingSigner {
         let entry = self
             .signed
             .entry(digest)
-            .or_try_insert_with(self.workers.sign(content))
+            .or_try_insert_with(self.workers.sign(content, digest))
             .await
             .map_err(|shared| {
                 Arc::try_unwrap(shared).unwrap_or_else(|shared| match *shared {

@@ -12,7 +12,7 @@ use openssl::provider::Provider;
 use openssl::stack::Stack;
 use openssl::x509::{X509, X509Ref, X509VerifyResult};
 
-use super::{Signer, SigningError, name_to_string, now, reason};
+use super::{Signer, SigningError, name_to_string, now, reason, unix_time};
 
 /// The development chain from `certs/` (made by `certs/make-dev-chain.sh`). Public on purpose:
 /// profiles signed with it prove nothing and show "Not Verified" on devices.
@@ -194,7 +194,12 @@ impl Signer {
                     .map_err(|error| SigningError::Sign(reason(&error)))?;
             }
         }
+        let valid = (
+            unix_time(certificate.not_before()),
+            unix_time(certificate.not_after()),
+        );
         let signer = Signer {
+            valid,
             certificate,
             key,
             chain,

@@ -113,6 +113,9 @@ pub struct Signer {
     /// This identity's SignedData as OpenSSL lays it out; `None` (then every signature goes
     /// through `CMS_sign`) for key types other than RSA and ECDSA.
     template: Option<SignedDataTemplate>,
+    /// The certificate's notBefore and notAfter in Unix seconds: every signature checks the
+    /// clock against them, which is cheaper than comparing OpenSSL's ASN.1 times each time.
+    valid: (i64, i64),
     /// The smallest expiry threshold (days) already warned about; `i64::MAX` before any.
     warned: AtomicI64,
 }
@@ -236,7 +239,8 @@ impl Signer {
             let assembled = signature_context(&self.key)
                 .map_err(|error| SigningError::Sign(reason(&error)))
                 .and_then(|mut context| {
-                    template.assemble(reference, SystemTime::now(), |digest| {
+                    let digest = openssl::sha::sha256(reference);
+                    template.assemble(reference, &digest, SystemTime::now(), |digest| {
                         sign_digest(&mut context, digest)
                     })
                 });
@@ -254,7 +258,16 @@ impl Signer {
     /// Refuses once the certificate has expired (or before it is valid): devices treat an
     /// expired signature as none.
     pub fn check_validity(&self) -> Result<(), SigningError> {
-        credentials::check_validity(&self.certificate, &self.origin)
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .ok()
+            .and_then(|since| i64::try_from(since.as_secs()).ok());
+        match now {
+            Some(now) if (self.valid.0..=self.valid.1).contains(&now) => Ok(()),
+            // Outside (or a clock before 1970): OpenSSL's own comparison decides, and words
+            // the refusal.
+            _ => credentials::check_validity(&self.certificate, &self.origin),
+        }
     }
 
     /// The signing certificate (its dates and names, for `mxconf doctor`).
@@ -329,10 +342,20 @@ pub struct SigningSession<'a> {
 impl SigningSession<'_> {
     /// Exactly [`Signer::sign`].
     pub fn sign(&mut self, content: &[u8]) -> Result<SignedProfile, SigningError> {
+        self.sign_digested(content, &openssl::sha::sha256(content))
+    }
+
+    /// [`SigningSession::sign`] for a caller that already has the SHA-256 of `content` (the
+    /// signature cache's key), so that it is not computed twice.
+    pub(super) fn sign_digested(
+        &mut self,
+        content: &[u8],
+        content_digest: &[u8; 32],
+    ) -> Result<SignedProfile, SigningError> {
         self.signer.check_validity()?;
         let der = match (&self.signer.template, &mut self.context) {
             (Some(template), Some(context)) => {
-                template.assemble(content, SystemTime::now(), |digest| {
+                template.assemble(content, content_digest, SystemTime::now(), |digest| {
                     sign_digest(context, digest)
                 })
             }

@@ -102,11 +102,12 @@ impl SignedDataTemplate {
         })
     }
 
-    /// The SignedData for `content`: `sign` receives the SHA-256 of the DER signed attributes
-    /// and returns the signature value.
+    /// The SignedData for `content`, whose SHA-256 is `content_digest`: `sign` receives the
+    /// SHA-256 of the DER signed attributes and returns the signature value.
     pub(super) fn assemble(
         &self,
         content: &[u8],
+        content_digest: &[u8; 32],
         signing_time: SystemTime,
         sign: impl FnOnce(&[u8; 32]) -> Result<Vec<u8>, openssl::error::ErrorStack>,
     ) -> Result<Vec<u8>, SigningError> {
@@ -114,7 +115,7 @@ impl SignedDataTemplate {
         let mut attributes = signer.signed_attrs.take().unwrap_or_default();
         // RFC 5652 §11.3: UTCTime until 2049, GeneralizedTime after, to the second.
         let time = Time::from(DateTime::from_system_time(signing_time).map_err(encoding)?);
-        let digest = OctetString::new(openssl::sha::sha256(content)).map_err(encoding)?;
+        let digest = OctetString::new(content_digest.as_slice()).map_err(encoding)?;
         for (oid, value) in [
             (rfc6268::ID_SIGNING_TIME, Any::encode_from(&time)),
             (rfc6268::ID_MESSAGE_DIGEST, Any::encode_from(&digest)),
@@ -230,7 +231,9 @@ mod tests {
         let at = DateTime::new(year, month, day, hour, minute, second)
             .unwrap()
             .to_system_time();
-        let der = template.assemble(b"x", at, |_| Ok(vec![0; 256])).unwrap();
+        let der = template
+            .assemble(b"x", &openssl::sha::sha256(b"x"), at, |_| Ok(vec![0; 256]))
+            .unwrap();
         let signed: SignedData = ContentInfo::from_der(&der)
             .unwrap()
             .content

@@ -135,8 +135,13 @@ fn a_certificate_that_expires_while_running_stops_signing() {
     builder
         .sign(&key, openssl::hash::MessageDigest::sha256())
         .unwrap();
+    let certificate = builder.build();
     let signer = Signer {
-        certificate: builder.build(),
+        valid: (
+            unix_time(certificate.not_before()),
+            unix_time(certificate.not_after()),
+        ),
+        certificate,
         key,
         chain: Stack::new().unwrap(),
         origin: "lapsed.pem".into(),
@@ -219,6 +224,26 @@ fn rsa_signatures_are_byte_for_byte_what_cms_sign_writes() {
         assert!(
             same,
             "{} bytes: the template differs from CMS_sign",
+            content.len()
+        );
+    }
+}
+
+/// The server's path (cache, signing threads, the digest computed once for both) writes the
+/// same bytes as a session.
+#[tokio::test]
+async fn the_signing_threads_write_what_cms_sign_writes() {
+    let signer = std::sync::Arc::new(Signer::development().unwrap());
+    let threads = CachingSigner::new(std::sync::Arc::clone(&signer)).unwrap();
+    for content in contents_of_every_size() {
+        // Only the signing time can differ: ours lies between the two references, so within a
+        // second of one of them.
+        let before = signer.sign_with_cms(&content).unwrap();
+        let ours = threads.sign(content.clone()).await.unwrap();
+        let after = signer.sign_with_cms(&content).unwrap();
+        assert!(
+            ours.as_der() == before.as_slice() || ours.as_der() == after.as_slice(),
+            "{} bytes: the signing threads differ from CMS_sign",
             content.len()
         );
     }

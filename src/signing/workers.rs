@@ -22,6 +22,8 @@ type Answer = Result<SignedProfile, SigningError>;
 
 struct Job {
     content: Vec<u8>,
+    /// Its SHA-256, already computed as the signature cache's key.
+    digest: [u8; 32],
     reply: oneshot::Sender<Answer>,
 }
 
@@ -53,7 +55,7 @@ impl SigningWorkers {
                         }
                         let started = std::time::Instant::now();
                         let signed = match &mut session {
-                            Some(session) => session.sign(&job.content),
+                            Some(session) => session.sign_digested(&job.content, &job.digest),
                             None => signer.sign(&job.content),
                         };
                         if signed.is_ok() {
@@ -77,11 +79,15 @@ impl SigningWorkers {
         self.threads
     }
 
-    /// `content` signed by the next free thread; [`SigningError::Busy`] at once when the queue
-    /// is full.
-    pub(super) async fn sign(&self, content: Vec<u8>) -> Answer {
+    /// `content` (whose SHA-256 is `digest`) signed by the next free thread;
+    /// [`SigningError::Busy`] at once when the queue is full.
+    pub(super) async fn sign(&self, content: Vec<u8>, digest: [u8; 32]) -> Answer {
         let (reply, answer) = oneshot::channel();
-        match self.jobs.try_send(Job { content, reply }) {
+        match self.jobs.try_send(Job {
+            content,
+            digest,
+            reply,
+        }) {
             // Ends only once the queue is down to half: under steady overload every finished
             // signature frees one slot, and ending there would log an incident per signature.
             Ok(()) if self.jobs.len() <= self.threads * QUEUE_PER_THREAD / 2 => {
@@ -126,7 +132,11 @@ mod tests {
         let mut jobs = tokio::task::JoinSet::new();
         for index in 0..QUEUE_PER_THREAD + 64 {
             let workers = Arc::clone(&workers);
-            jobs.spawn(async move { workers.sign(format!("<plist>{index}</plist>").into()).await });
+            jobs.spawn(async move {
+                let content: Vec<u8> = format!("<plist>{index}</plist>").into();
+                let digest = openssl::sha::sha256(&content);
+                workers.sign(content, digest).await
+            });
         }
         let (mut signed, mut busy) = (0, 0);
         while let Some(answer) = jobs.join_next().await {
@@ -140,7 +150,12 @@ mod tests {
         assert!(signed >= QUEUE_PER_THREAD, "only {signed} signed");
         // One line for the incident, not one per refusal; its end counts them.
         assert_eq!(logs.count("the signing queue is full"), 1);
-        assert!(workers.sign(b"<plist/>".to_vec()).await.is_ok());
+        assert!(
+            workers
+                .sign(b"<plist/>".to_vec(), openssl::sha::sha256(b"<plist/>"))
+                .await
+                .is_ok()
+        );
         assert_eq!(
             logs.count(&format!("the signing queue has room again refused={busy}")),
             1,
@@ -153,7 +168,12 @@ mod tests {
     async fn the_threads_stop_with_their_owner() {
         let signer = Arc::new(Signer::development().unwrap());
         let workers = SigningWorkers::start(Arc::clone(&signer), 2).unwrap();
-        assert!(workers.sign(b"<plist/>".to_vec()).await.is_ok());
+        assert!(
+            workers
+                .sign(b"<plist/>".to_vec(), openssl::sha::sha256(b"<plist/>"))
+                .await
+                .is_ok()
+        );
         drop(workers);
         // Each thread held one reference to the signer; they let go once the queue closed.
         for _ in 0..200 {
