@@ -155,15 +155,21 @@ impl<'t> AutomxConf<'t> {
         Ok(conf)
     }
 
-    /// A value with a control character (other than the line breaks of continuation lines
-    /// and tabs) is no setting automx could use, and most of mxconf's keys refuse one: it is
-    /// refused here, with its line, rather than carried into the output.
+    /// A value with a control character (other than tabs, and the line breaks of
+    /// continuation lines in the options that may take several lines) is no setting automx
+    /// could use, and most of mxconf's keys refuse one: it is refused here, with its line,
+    /// rather than carried into the output. Names, servers, ports and login identities are one
+    /// line each.
     fn refuse_control_characters(&self) -> Result<(), ImportError> {
         for section in self.ini.get_map_ref().keys() {
             for (key, value) in self.own(section) {
+                let one_line = matches!(key, "account_name" | "account_name_short")
+                    || ["_server", "_port", "_encryption", "_auth", "_auth_identity"]
+                        .iter()
+                        .any(|suffix| key.ends_with(suffix));
                 if let Some(c) = value
                     .chars()
-                    .find(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+                    .find(|c| c.is_control() && !(*c == '\t' || (*c == '\n' && !one_line)))
                 {
                     return Err(self.invalid(
                         section,

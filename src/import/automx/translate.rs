@@ -109,7 +109,7 @@ impl AutomxConf<'_> {
             DEFAULT
         };
         let (display_name, short_name) =
-            self.provider_names(name_source, &provider_id, &mut provider_notes)?;
+            self.provider_names(name_source, &provider_id, &mut provider_notes);
 
         let mut domains = Vec::new();
         // (section, domain): which section's options automx read for each served domain.
@@ -269,25 +269,15 @@ impl AutomxConf<'_> {
     }
 
     /// `account_name` / `account_name_short` → the provider's names. mxconf has one provider
-    /// name for all domains, and no per-user part, so `${…}` variables are cut out. A name
-    /// continued on further lines is refused with its line: a provider name is one line.
+    /// name for all domains, and no per-user part, so `${…}` variables are cut out.
     fn provider_names(
         &self,
         section: &str,
         provider_id: &str,
         notes: &mut Vec<String>,
-    ) -> Result<(String, String), ImportError> {
+    ) -> (String, String) {
         let mut pick = |option: &str| {
-            let Some(raw) = self.get(section, option) else {
-                return Ok(None);
-            };
-            if raw.contains('\n') {
-                return Err(self.invalid(
-                    section,
-                    option,
-                    "continues on further lines; a provider name is one line".into(),
-                ));
-            }
+            let raw = self.get(section, option)?;
             let stripped = strip_variables(raw);
             if stripped != raw {
                 notes.push(format!(
@@ -295,13 +285,13 @@ impl AutomxConf<'_> {
                      so the ${{…}} part was dropped"
                 ));
             }
-            Ok((!stripped.is_empty()).then_some(stripped))
+            (!stripped.is_empty()).then_some(stripped)
         };
-        let display = pick("account_name")?.unwrap_or_else(|| provider_id.to_owned());
-        let short = pick("account_name_short")?.unwrap_or_else(|| display.clone());
-        Ok((
+        let display = pick("account_name").unwrap_or_else(|| provider_id.to_owned());
+        let short = pick("account_name_short").unwrap_or_else(|| display.clone());
+        (
             fit(&display, 60, "display-name", notes),
             fit(&short, 20, "short-name", notes),
-        ))
+        )
     }
 }
