@@ -2,14 +2,12 @@
 //! query string, colour only on a terminal), how it answers signals (SIGHUP reloads, SIGTERM
 //! drains and exits 0), and what it tells systemd.
 
-use std::os::unix::net::UnixDatagram;
-use std::time::Duration;
-
 use rustix::process::Signal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::cli::temp_file;
+use crate::support::notify::NotifySocket;
 use crate::support::process::Served;
 
 const AUTOCONFIG: &str = "/mail/config-v1.1.xml?emailaddress=jane%40example.com";
@@ -267,21 +265,12 @@ async fn sigterm_drains_a_request_in_flight_and_exits_0() {
 
 #[tokio::test]
 async fn systemd_hears_ready_reloading_and_stopping() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("notify");
-    let socket = UnixDatagram::bind(&path).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let receive = || {
-        let mut buf = [0u8; 4096];
-        let n = socket.recv(&mut buf).expect("a notification");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    };
+    let notify = NotifySocket::bind();
+    let receive = || notify.receive();
     let (_config_dir, config) = temp_file("mxconf.toml", mxconf::config::DEMO_TOML);
     let mut served = Served::start(
         &["--config", config.to_str().unwrap()],
-        &[("NOTIFY_SOCKET", path.to_str().unwrap())],
+        &[("NOTIFY_SOCKET", notify.path())],
     );
     assert!(receive().starts_with("READY=1\n"));
     // Answering by then: READY comes after the listeners are bound.

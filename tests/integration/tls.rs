@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 
 use crate::support::cli::check_config;
 use crate::support::deployment::{TestCa, Validity};
+use crate::support::notify::NotifySocket;
 use crate::support::openssl::presented;
 use crate::support::pox::{OUTLOOK_REQUEST_NS, request_body};
 use crate::support::process::Served;
@@ -69,6 +70,11 @@ impl Https {
 
     /// With this whole configuration text.
     fn start_with(text: &str) -> Https {
+        Https::start_with_env(text, &[])
+    }
+
+    /// With this whole configuration text and `envs` added to the environment.
+    fn start_with_env(text: &str, envs: &[(&str, &str)]) -> Https {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("mxconf.toml");
         std::fs::write(&config, text).unwrap();
@@ -79,7 +85,7 @@ impl Https {
                 "--tls-listen",
                 "127.0.0.1:0",
             ],
-            &[],
+            envs,
         );
         let addr = served.listener("https");
         Https {
@@ -568,6 +574,70 @@ fn a_reload_serves_a_changed_certificate_list_and_refuses_a_broken_one_whole() {
     // An entry taken out is no longer served: its names get the default.
     reload(std::slice::from_ref(&first), "reloaded ", 2);
     assert_eq!(presented_unverified(https.addr, SECOND[0]), cn(FIRST[0]));
+}
+
+/// How often the server reads the certificate files by itself: 5 s, less a margin for when
+/// its check runs after the tick and for the log line reaching the test.
+const BEFORE_THE_NEXT_POLL: Duration = Duration::from_secs(4);
+
+#[test]
+fn a_reload_reads_the_certificate_files_itself_without_waiting_for_the_poll() {
+    let ca = TestCa::new();
+    let ca_file = ca.ca_file();
+    // The renewal's subject is its first name: the other host, so the two tell apart.
+    let first = (ca.issue("first", &FIRST, Validity::Current), FIRST);
+    let renewed_names = [FIRST[1], FIRST[0]];
+    let renewed = (
+        ca.issue("renewed", &renewed_names, Validity::Current),
+        renewed_names,
+    );
+    let live = tempfile::tempdir().unwrap();
+    let (cert, key) = (
+        live.path().join("fullchain.pem"),
+        live.path().join("privkey.pem"),
+    );
+    let point_at = |((chain, private), _): &((PathBuf, PathBuf), [&str; 2])| {
+        link(private, &key);
+        link(chain, &cert);
+    };
+    point_at(&first);
+    let notify = NotifySocket::bind();
+    let https = Https::start_with_env(
+        &config_text(&[(cert.clone(), key.clone())], "", None),
+        &[("NOTIFY_SOCKET", notify.path())],
+    );
+    assert!(notify.receive().starts_with("READY=1\n"));
+    // The poll would serve any change within 5 s anyway, so the reload proves itself only
+    // when it is over before the next poll. Each round starts just after a poll: a change
+    // made without a signal is logged by the poll, and the next poll is a whole interval
+    // later. A round the machine was too slow for proves nothing either way: run another.
+    let mut rounds = [(&renewed, &first), (&first, &renewed), (&renewed, &first)].into_iter();
+    loop {
+        let (polled, reloaded) = rounds.next().expect(
+            "no reload was over before the next poll in three rounds: the machine is too slow to tell",
+        );
+        let polled_line = format!("TLS certificate replaced: {}", polled.1.join(", "));
+        let seen = https.served.count(&polled_line);
+        point_at(polled);
+        https.served.wait_for_nth(&polled_line, seen + 1);
+        let after_the_poll = Instant::now();
+        point_at(reloaded);
+        https.served.signal(rustix::process::Signal::HUP);
+        assert!(notify.receive().starts_with("RELOADING=1\n"));
+        let ready = notify.receive();
+        assert!(
+            ready.starts_with("READY=1\nSTATUS=serving (reloaded)"),
+            "{ready}"
+        );
+        // READY comes after the reload read the files: served from the next handshake.
+        assert_eq!(
+            presented(https.addr, Some(FIRST[0]), &ca_file),
+            format!("CN = {}", reloaded.1[0])
+        );
+        if after_the_poll.elapsed() < BEFORE_THE_NEXT_POLL {
+            break;
+        }
+    }
 }
 
 /// The subject of the certificate presented for `sni`, whether or not it names that host.

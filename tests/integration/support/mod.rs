@@ -6,6 +6,7 @@ pub mod cli;
 pub mod clients;
 pub mod deployment;
 pub mod exchangelib;
+pub mod notify;
 pub mod openssl;
 pub mod pebble;
 pub mod pox;
