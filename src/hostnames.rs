@@ -92,16 +92,34 @@ pub fn web_host(config: &Config) -> String {
     }
 }
 
-/// The plain-HTTP redirect rule beside HTTPS on `port`, in one line, for the start-up log and
-/// `check-config` (the rule itself: docs/security.md, "Plain HTTP beside HTTPS").
-pub fn redirect_rule(config: &Config, port: u16) -> String {
-    let port = match port {
-        443 => String::new(),
-        port => format!(":{port}"),
+/// The port plain-HTTP requests are redirected to beside HTTPS bound on `bound`: `[tls]
+/// public-port` where a NAT or load balancer forwards another port to the listener, else the
+/// bound port itself.
+pub fn redirect_port(config: &Config, bound: u16) -> u16 {
+    config.tls.public_port.unwrap_or(bound)
+}
+
+/// `https://host[:port]path`, the port left out when it is HTTPS's own 443.
+pub fn https_url(host: &str, port: u16, path: &str) -> String {
+    match port {
+        443 => format!("https://{host}{path}"),
+        port => format!("https://{host}:{port}{path}"),
+    }
+}
+
+/// The plain-HTTP redirect rule beside HTTPS bound on `bound`, in one line, for the start-up
+/// log and `check-config` (the rule itself: docs/security.md, "Plain HTTP beside HTTPS").
+pub fn redirect_rule(config: &Config, bound: u16) -> String {
+    let port = redirect_port(config, bound);
+    // Said only when it differs from what the listener lines show.
+    let forwarded = match config.tls.public_port {
+        Some(_) => format!("; port {port} from [tls] public-port (the listener's own: {bound})"),
+        None => String::new(),
     };
     format!(
-        "plain HTTP beside HTTPS: autoconfig, ACME http-01 and health checks answered; Autodiscover, PACC, the web form and profiles redirected to https://HOST{port}/ for a host a certificate names, else to https://{}{port}/ ([web] host)",
-        web_host(config)
+        "plain HTTP beside HTTPS: autoconfig, ACME http-01 and health checks answered; Autodiscover, PACC, the web form and profiles redirected to {} for a host a certificate names, else to {} ([web] host){forwarded}",
+        https_url("HOST", port, "/"),
+        https_url(&web_host(config), port, "/"),
     )
 }
 
@@ -236,6 +254,24 @@ mod tests {
                 .ends_with("else to https://autoconfig.example.org/ ([web] host)")
         );
         assert!(redirect_rule(&config, 8443).contains("https://autoconfig.example.org:8443/"));
+    }
+
+    #[test]
+    fn a_public_port_replaces_the_bound_one_in_redirects() {
+        let plain = config("[domains.\"a.example\"]\n");
+        assert_eq!(redirect_port(&plain, 8443), 8443);
+        assert_eq!(https_url("h.example", 443, "/x?y"), "https://h.example/x?y");
+        assert_eq!(https_url("h.example", 8443, "/"), "https://h.example:8443/");
+        let mut public = plain.clone();
+        public.tls.public_port = Some(443);
+        assert_eq!(redirect_port(&public, 8443), 443);
+        assert!(
+            redirect_rule(&public, 8443).ends_with(
+                "else to https://autoconfig.example.org/ ([web] host); port 443 from [tls] public-port (the listener's own: 8443)"
+            ),
+            "{}",
+            redirect_rule(&public, 8443)
+        );
     }
 
     #[test]

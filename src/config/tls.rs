@@ -23,6 +23,9 @@ pub struct TlsFile {
     /// Addresses for HTTPS; `--tls-listen` on the command line replaces them.
     pub listen: Option<Vec<Spanned<String>>>,
     pub handshake_timeout: Option<Spanned<String>>,
+    /// The HTTPS port clients reach when a NAT, load balancer or container mapping forwards it
+    /// to `listen`: the port plain-HTTP redirects name.
+    pub public_port: Option<Spanned<i64>>,
     /// `[[tls.certificate]]`, any number; the first is the default certificate.
     #[serde(default)]
     pub certificate: Vec<Spanned<CertificateFile>>,
@@ -43,6 +46,8 @@ pub struct TlsSettings {
     pub listen: Vec<SocketAddr>,
     /// From accept until the TLS handshake is complete.
     pub handshake_timeout: Duration,
+    /// `public-port`; `None`: redirects name the first listener's bound port.
+    pub public_port: Option<u16>,
     pub certificates: Vec<CertificateFiles>,
     /// `[tls.acme]`: certificates obtained from an ACME CA.
     pub acme: Option<AcmeSettings>,
@@ -53,6 +58,7 @@ impl Default for TlsSettings {
         TlsSettings {
             listen: Vec::new(),
             handshake_timeout: Duration::from_secs(10),
+            public_port: None,
             certificates: Vec::new(),
             acme: None,
         }
@@ -100,6 +106,19 @@ pub(super) fn check(
         file.handshake_timeout.as_ref(),
         defaults.handshake_timeout,
     );
+    let public_port = file.public_port.as_ref().and_then(|value| {
+        let port = u16::try_from(*value.get_ref())
+            .ok()
+            .filter(|&port| port != 0);
+        if port.is_none() {
+            checker.report(
+                Some(&value.span()),
+                "tls.public-port".into(),
+                format!("{} is not a port (1-65535)", value.get_ref()),
+            );
+        }
+        port
+    });
     let acme = file
         .acme
         .as_ref()
@@ -128,6 +147,7 @@ pub(super) fn check(
     TlsSettings {
         listen,
         handshake_timeout,
+        public_port,
         certificates,
         acme,
     }
@@ -218,6 +238,7 @@ mod tests {
             config.tls.handshake_timeout,
             std::time::Duration::from_secs(10)
         );
+        assert_eq!(config.tls.public_port, None);
         let here = std::env::current_dir().unwrap();
         assert_eq!(config.tls.certificates.len(), 2);
         assert_eq!(
@@ -242,6 +263,21 @@ mod tests {
                 "mxconf.toml:11: tls.certificate[0].cert: must be a file path, not empty",
             ]
         );
+        for port in ["0", "65536", "-443"] {
+            assert_eq!(
+                errors(&format!(
+                    "[tls]\npublic-port = {port}\n[[tls.certificate]]\ncert = \"c.pem\"\nkey = \"k.pem\"\n"
+                )),
+                [format!(
+                    "mxconf.toml:6: tls.public-port: {port} is not a port (1-65535)"
+                )]
+            );
+        }
+        let public = load(
+            "[tls]\npublic-port = 443\n[[tls.certificate]]\ncert = \"c.pem\"\nkey = \"k.pem\"\n",
+        )
+        .unwrap();
+        assert_eq!(public.tls.public_port, Some(443));
         let none = errors("[tls]\nlisten = [\"127.0.0.1:443\"]\n");
         assert!(
             none[0].starts_with("mxconf.toml:5: tls: names no certificate"),

@@ -21,7 +21,8 @@ use crate::tls::CertificateStore;
 pub struct HttpsElsewhere {
     /// The certificates served, to tell whether the request's host has one.
     pub store: Arc<CertificateStore>,
-    /// The first TLS listener's port; left out of the URL when it is 443.
+    /// The first TLS listener's port as bound; redirects name it unless `[tls] public-port`
+    /// says clients reach HTTPS on another.
     pub port: u16,
 }
 
@@ -59,10 +60,8 @@ pub async fn redirect(
         .uri
         .path_and_query()
         .map_or("/", |path_and_query| path_and_query.as_str());
-    let location = match https.port {
-        443 => format!("https://{host}{path}"),
-        port => format!("https://{host}:{port}{path}"),
-    };
+    let port = crate::hostnames::redirect_port(&state.answers.config, https.port);
+    let location = crate::hostnames::https_url(&host, port, path);
     let status = match parts.method {
         Method::GET | Method::HEAD => StatusCode::FOUND,
         _ => StatusCode::TEMPORARY_REDIRECT,
@@ -101,10 +100,16 @@ mod tests {
     /// The demo behind the trusted proxy 10.0.0.1, with `web` added to its `[web]` table, and
     /// a store whose one certificate names example.com's discovery hosts.
     fn setup(web: &str) -> (Arc<AppState>, HttpsElsewhere) {
+        setup_with(web, None)
+    }
+
+    /// [`setup`], with `[tls] public-port` set to `public_port`.
+    fn setup_with(web: &str, public_port: Option<u16>) -> (Arc<AppState>, HttpsElsewhere) {
         let text = crate::config::DEMO_TOML
             .replace("trusted-proxies = []", "trusted-proxies = [\"10.0.0.1\"]")
             .replacen("\n[web]\n", &format!("\n[web]\n{web}"), 1);
-        let config = Config::from_toml(&text, ConfigSource::EmbeddedDemo).unwrap();
+        let mut config = Config::from_toml(&text, ConfigSource::EmbeddedDemo).unwrap();
+        config.tls.public_port = public_port;
         let store = CertificateStore::new();
         store.install(
             "file:a",
@@ -290,5 +295,25 @@ mod tests {
             .1,
             Some("https://setup.example.com/".into())
         );
+    }
+
+    #[tokio::test]
+    async fn a_public_port_is_named_instead_of_the_bound_one() {
+        let host = [("host", "autodiscover.example.com")];
+        let pox = |port: &str| format!("https://autodiscover.example.com{port}{POX}");
+        // Bound on 8443: without the setting clients are sent there, with it to the public port,
+        // which is left out when it is 443.
+        for (public_port, expected) in [
+            (None, pox(":8443")),
+            (Some(443), pox("")),
+            (Some(9443), pox(":9443")),
+        ] {
+            let (state, https) = setup_with("", public_port);
+            assert_eq!(
+                ask(&state, Some(&https), "GET", POX, &host, CLIENT).await,
+                (StatusCode::FOUND, Some(expected)),
+                "{public_port:?}"
+            );
+        }
     }
 }

@@ -790,6 +790,57 @@ fn plain_http_beside_https_redirects_credentials_and_pages_and_keeps_answering_a
     );
 }
 
+/// Behind a port forward (public 443 to the listener's test port) `[tls] public-port` is the
+/// port redirects name, left out as 443; without it they name the bound port (above).
+#[test]
+fn a_public_port_is_the_one_plain_http_redirects_name_and_the_log_shows_it() {
+    let ca = TestCa::new();
+    let https = Https::start(
+        &[ca.issue("first", &FIRST, Validity::Current)],
+        "public-port = 443",
+        None,
+    );
+    let (plain, tls) = (https.served.addr.port(), https.addr.port());
+    https.served.wait_for(&format!(
+        "redirected to https://HOST/ for a host a certificate names, else to https://autoconfig.example.com/ ([web] host); port 443 from [tls] public-port (the listener's own: {tls})"
+    ));
+    let status = ["-o", "/dev/null", "-w", "%{http_code} %{redirect_url}"];
+    let resolve = [format!("{}:{plain}:127.0.0.1", FIRST[1])];
+    assert_eq!(
+        curl_plain(
+            &status,
+            &resolve,
+            &format!("http://{}:{plain}/autodiscover/autodiscover.xml", FIRST[1])
+        ),
+        format!("302 https://{}/autodiscover/autodiscover.xml", FIRST[1])
+    );
+    let profile = "/mobileconfig?emailaddress=jane%40example.com";
+    assert_eq!(
+        curl_plain(&status, &[], &format!("http://127.0.0.1:{plain}{profile}")),
+        format!("302 https://{}{profile}", FIRST[0])
+    );
+    // check-config says the same from the file alone.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mxconf.toml");
+    let certificate = ca.issue("again", &FIRST, Validity::Current);
+    std::fs::write(
+        &config,
+        config_text(
+            &[certificate],
+            "listen = [\"127.0.0.1:8443\"]\npublic-port = 443",
+            None,
+        ),
+    )
+    .unwrap();
+    let output = check_config(&config);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("else to https://autoconfig.example.com/ ([web] host); port 443 from [tls] public-port (the listener's own: 8443)"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn check_config_prints_the_plain_http_rule_and_warns_of_an_uncovered_web_host() {
     let ca = TestCa::new();
