@@ -424,9 +424,42 @@ impl MariaDb {
         let mut server = server.spawn().unwrap_or_else(|error| {
             panic!("cannot run mariadbd: {error} (install mariadb-server)")
         });
-        let started = wait_for_child(&mut server, self.port);
+        let started = wait_for_child(&mut server, self.port)
+            .and_then(|()| self.wait_until_it_answers(&mut server));
         self.server = Some(server);
         started
+    }
+
+    /// Polls until a query over the socket answers (at most 20 s). An open TCP port is not
+    /// enough: mariadbd listens there before its socket does, and accepts on either only once
+    /// it has finished starting; under load a client on the socket in that moment was refused
+    /// ("Can't connect … (111)"). Its exit status when it ends first.
+    fn wait_until_it_answers(&self, server: &mut Child) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let output = self
+                .client("mysql")
+                // A server that accepted but never answers fails the wait, not the whole test run.
+                .arg("--connect-timeout=5")
+                .args(["-e", "SELECT 1"])
+                .output()
+                .unwrap_or_else(|error| {
+                    panic!("cannot run mariadb: {error} (install mariadb-server)")
+                });
+            if output.status.success() {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = server.try_wait() {
+                return Err(format!("exited with {status} before it answered"));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mariadbd did not answer SELECT 1 on {} within 20 s: {}",
+                self.socket().display(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Kills the server at once, as a crash or a pulled cable would.
@@ -443,11 +476,17 @@ impl MariaDb {
     }
 
     fn sql_in(&self, database: &str, sql: &str) {
-        run(Command::new("mariadb")
+        run(self.client(database).arg("-e").arg(sql));
+    }
+
+    /// The `mariadb` client, as root over the socket in `database`.
+    fn client(&self, database: &str) -> Command {
+        let mut client = Command::new("mariadb");
+        client
             .arg("--no-defaults")
             .arg(format!("--socket={}", self.socket().display()))
-            .args(["-u", "root", database, "-e"])
-            .arg(sql));
+            .args(["-u", "root", database]);
+        client
     }
 
     /// Over TCP, without a password (the tests give `password_file`).
