@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 
-from harness import stop, wait_for_port
+from harness import stop, wait_for_port, wait_for_zones
 
 
 
@@ -29,13 +29,14 @@ def main():
     work = tempfile.mkdtemp(prefix="mxconf-pacc-")
     processes = []
     try:
+        knot_log = os.path.join(work, "knot.log")
         processes.append(subprocess.Popen(["/usr/sbin/knotd", "-c", knot_conf],
-                                          stderr=open(os.path.join(work, "knot.log"), "w")))
+                                          stderr=open(knot_log, "w")))
         processes.append(subprocess.Popen(
             [mxconf, "serve", "--config", config, "--listen", "127.0.0.1:8080",
              "--tls-listen", "127.0.0.1:443"],
             stderr=open(os.path.join(work, "mxconf.log"), "w")))
-        wait_for_port(53, 30)
+        wait_for_zones(knot_conf, 53, 30, knot_log)
         wait_for_port(443, 30)
         results = []
         for query in json.loads(queries):

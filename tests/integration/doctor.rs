@@ -13,8 +13,9 @@ use serde_json::Value;
 
 use crate::support::cli::mxconf;
 use crate::support::deployment::{
-    Dovecot, Knot, MAIL_IP, Nginx, Postfix, Site, SmtpService, TestCa, Validity,
+    Dovecot, Knot, MAIL_IP, Nginx, Postfix, Site, SmtpService, TestCa, Validity, shared_dir,
 };
+use crate::support::servers::{free_port_on, wait_for};
 use crate::support::{self, TestServer, config_from};
 
 /// The mail servers' ports, as the configs name them.
@@ -785,4 +786,58 @@ fn doctor_usage_errors_exit_2() {
         assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
         assert!(output.stdout.is_empty(), "{args:?}");
     }
+}
+
+/// The harness's readiness wait, which every test with Knot relies on: knotd binds its port
+/// before it has read its zones. Here the zone file is a FIFO, so knotd cannot load the zone
+/// before the test writes it: the port accepts, the wait still fails (with knotd's log), and
+/// it succeeds once the zone is written.
+#[test]
+fn knot_is_ready_once_its_zone_answers_not_once_its_port_accepts() {
+    let dir = shared_dir();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], free_port_on("127.0.0.1")));
+    Knot::configure(dir.path(), addr, &[("example.test", String::new())]);
+    let zone_file = dir.path().join("example.test.zone");
+    let zone = std::fs::read_to_string(&zone_file).unwrap();
+    std::fs::remove_file(&zone_file).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &zone_file,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o666),
+        0,
+    )
+    .unwrap();
+    // knotd (as nobody when we are root) opens it for reading; the umask took the bits away.
+    std::fs::set_permissions(
+        &zone_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o666),
+    )
+    .unwrap();
+    let knot = Knot::spawn(dir, addr, vec!["example.test".into()]);
+
+    wait_for(addr);
+    let early = knot.serving(std::time::Duration::from_secs(1));
+    // Written before anything can fail: a knotd left waiting in the FIFO would not stop. Not
+    // blocking, so a knotd that is not reading fails here instead of hanging the test.
+    let fifo = rustix::fs::open(
+        &zone_file,
+        rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::NONBLOCK,
+        rustix::fs::Mode::empty(),
+    )
+    .expect("knotd has the zone file open for reading");
+    let written = rustix::io::write(&fifo, zone.as_bytes()).unwrap();
+    assert_eq!(written, zone.len());
+    drop(fifo);
+
+    let early = early.expect_err("no zone to serve yet");
+    assert!(
+        early.contains("did not answer SOA example.test authoritatively"),
+        "{early}"
+    );
+    assert!(
+        early.contains("[example.test.] zone will be loaded"),
+        "{early}"
+    );
+    knot.serving(std::time::Duration::from_secs(20)).unwrap();
 }

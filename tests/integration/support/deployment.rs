@@ -9,9 +9,13 @@
 //! secure and would offer passwords before STARTTLS to it, which no real client sees.
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hickory_resolver::proto::op::{Message, Query, ResponseCode};
+use hickory_resolver::proto::rr::{Name, RecordType};
 
 use openssl::asn1::{Asn1Integer, Asn1Time};
 use openssl::bn::BigNum;
@@ -31,7 +35,7 @@ use super::servers::{free_port_on, is_root, run, wait_for};
 pub const MAIL_IP: &str = "127.0.0.2";
 
 /// A temporary directory the unprivileged servers can write to.
-fn shared_dir() -> TempDir {
+pub fn shared_dir() -> TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::set_permissions(
         dir.path(),
@@ -249,36 +253,76 @@ impl TestCa {
 /// Knot DNS serving one zone file per origin on 127.0.0.1.
 pub struct Knot {
     _daemon: Daemon,
-    _dir: TempDir,
+    dir: TempDir,
+    origins: Vec<String>,
     pub addr: SocketAddr,
 }
 
+/// How long knotd may take to serve its zones: long enough for a loaded machine, short enough
+/// that one that never does fails the test.
+const KNOT_READY: Duration = Duration::from_secs(20);
+
 impl Knot {
-    /// `zones`: (origin, zone-file text without SOA/NS, which are added here).
+    /// `zones`: (origin, zone-file text without SOA/NS, which are added here). Returns once
+    /// every zone answers (see [`Knot::serving`]).
     pub fn start(zones: &[(&str, String)]) -> Knot {
         let dir = shared_dir();
-        let path = dir.path();
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port_on("127.0.0.1")));
-        let config = Knot::configure(path, addr, zones);
+        Knot::configure(dir.path(), addr, zones);
+        let origins = zones.iter().map(|(origin, _)| origin.to_string()).collect();
+        let knot = Knot::spawn(dir, addr, origins);
+        if let Err(error) = knot.serving(KNOT_READY) {
+            panic!("{error}");
+        }
+        knot
+    }
+
+    /// knotd on what [`Knot::configure`] wrote into `dir` for `addr`, not waited for.
+    pub fn spawn(dir: TempDir, addr: SocketAddr, origins: Vec<String>) -> Knot {
+        let path = dir.path();
         let mut command = unprivileged("/usr/sbin/knotd");
-        command.arg("-c").arg(config);
+        command.arg("-c").arg(path.join("knot.conf"));
         let daemon = Daemon::spawn(command, path.join("knot.pid"), &path.join("knot.log"));
-        wait_for(addr);
         Knot {
             _daemon: daemon,
-            _dir: dir,
+            dir,
+            origins,
             addr,
         }
+    }
+
+    /// Waits (at most `bound`) until every zone's SOA is answered authoritatively. An open
+    /// port is not enough: knotd binds its ports before it has loaded the zones, and a query
+    /// in between goes unanswered or is refused. The error names the zone, its last answer
+    /// and knotd's log.
+    pub fn serving(&self, bound: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + bound;
+        for origin in &self.origins {
+            while let Err(answer) = soa_answer(self.addr, origin) {
+                if Instant::now() >= deadline {
+                    let log = std::fs::read_to_string(self.dir.path().join("knot.log"))
+                        .unwrap_or_else(|error| format!("(unreadable: {error})"));
+                    return Err(format!(
+                        "knotd on {} did not answer SOA {origin} authoritatively within {bound:?}: \
+                         {answer}\nknotd's log:\n{log}",
+                        self.addr
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
     }
 
     /// Writes `knot.conf` and the zone files into `path` for a knotd listening on `listen`
     /// (UDP and TCP), and returns the config file, for a test that starts knotd elsewhere (in
     /// a network namespace of its own).
     pub fn configure(path: &Path, listen: SocketAddr, zones: &[(&str, String)]) -> PathBuf {
+        // Info: the log a failed readiness wait shows then says which zones knotd was loading.
         let mut config = format!(
             "server:\n  rundir: \"{dir}\"\n  listen: {ip}@{port}\n\
              database:\n  storage: \"{dir}\"\n\
-             log:\n  - target: stderr\n    any: warning\n\
+             log:\n  - target: stderr\n    any: info\n\
              template:\n  - id: default\n    storage: \"{dir}\"\n    file: \"%s.zone\"\n\
              zone:\n",
             dir = path.display(),
@@ -300,6 +344,45 @@ impl Knot {
         let file = path.join("knot.conf");
         std::fs::write(&file, config).unwrap();
         file
+    }
+}
+
+/// One SOA query for `origin` over UDP to `server`: Ok when it is answered authoritatively
+/// (NOERROR, AA, an SOA record), else what came back instead.
+fn soa_answer(server: SocketAddr, origin: &str) -> Result<(), String> {
+    let name = Name::from_ascii(format!("{origin}.")).map_err(|error| error.to_string())?;
+    let mut query = Message::query();
+    query.add_query(Query::query(name, RecordType::SOA));
+    let socket = UdpSocket::bind("127.0.0.1:0").map_err(|error| error.to_string())?;
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .map_err(|error| error.to_string())?;
+    socket.connect(server).map_err(|error| error.to_string())?;
+    let bytes = query.to_vec().map_err(|error| error.to_string())?;
+    socket.send(&bytes).map_err(|error| error.to_string())?;
+    let mut buffer = [0; 4096];
+    let length = socket
+        .recv(&mut buffer)
+        .map_err(|error| format!("no answer ({error})"))?;
+    let answer = Message::from_vec(&buffer[..length]).map_err(|error| error.to_string())?;
+    let header = answer.metadata;
+    let soa = answer
+        .answers
+        .iter()
+        .any(|record| record.record_type() == RecordType::SOA);
+    if header.id == query.metadata.id
+        && header.response_code == ResponseCode::NoError
+        && header.authoritative
+        && soa
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}, authoritative {}, {} answer records",
+            header.response_code,
+            header.authoritative,
+            answer.answers.len()
+        ))
     }
 }
 
