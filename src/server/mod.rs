@@ -337,8 +337,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the `[[tls.certificate]]` files are read again: a renewal on disk is served
 /// within this, without a reload. Reading a few KiB per certificate costs next to nothing.
 const CERTIFICATE_FILES_CHECK: Duration = Duration::from_secs(5);
-/// How often the signer is checked against the expiry thresholds (they are days apart).
-const SIGNER_EXPIRY_CHECK: Duration = Duration::from_secs(3600);
+/// How often the signer and the served certificates are checked against the expiry
+/// thresholds (they are days apart).
+const EXPIRY_CHECK: Duration = Duration::from_secs(3600);
 
 /// Binds every listen address (plain HTTP: `listen`, else `[server] listen`; HTTPS:
 /// `tls_listen`, else `[tls] listen`) and serves until SIGTERM or SIGINT, then drains: no new
@@ -476,7 +477,10 @@ pub async fn serve(
     if let Some(files) = certificate_files {
         tokio::spawn(watch_certificate_files(files));
     }
-    tokio::spawn(watch_signer_expiry(Arc::clone(&live)));
+    tokio::spawn(watch_expiry(
+        Arc::clone(&live),
+        tls.as_ref().map(|acceptor| Arc::clone(acceptor.store())),
+    ));
     tracing::info!("at most {} connections at once", connections.limit());
     notify::notify(notify::State::Ready, "serving");
     loop {
@@ -564,16 +568,17 @@ fn tls_acceptor(config: &Config) -> std::io::Result<(Acceptor, FileCertificates)
     }
     let files = crate::tls::load(&config.tls).map_err(std::io::Error::other)?;
     for (_, certificate) in files.store().slots() {
-        tracing::info!("TLS certificate: {}", certificate.describe());
+        certificate.announce("TLS certificate");
     }
     let acceptor = Acceptor::new(Arc::clone(files.store())).map_err(std::io::Error::other)?;
     Ok((acceptor, files))
 }
 
-/// Checks the current signer against the expiry thresholds every
-/// [`SIGNER_EXPIRY_CHECK`]: a signer that stays loaded for weeks still warns at each one.
-async fn watch_signer_expiry(live: Arc<Live>) {
-    let mut tick = tokio::time::interval(SIGNER_EXPIRY_CHECK);
+/// Checks the current signer and every served certificate against the expiry thresholds
+/// every [`EXPIRY_CHECK`]: a certificate that stays in use for weeks (a renewal that keeps
+/// failing) still warns at each one.
+async fn watch_expiry(live: Arc<Live>, store: Option<Arc<CertificateStore>>) {
+    let mut tick = tokio::time::interval(EXPIRY_CHECK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
@@ -585,6 +590,9 @@ async fn watch_signer_expiry(live: Arc<Live>) {
             .and_then(|live| live.current())
         {
             signer.signer().warn_if_expiring();
+        }
+        for (_, certificate) in store.iter().flat_map(|store| store.slots()) {
+            certificate.warn_if_expiring();
         }
     }
 }
@@ -604,7 +612,7 @@ async fn watch_certificate_files(files: Arc<FileCertificates>) {
 /// An ACME certificate ready to serve goes into the store as `acme:NAME`, replacing the one
 /// it renews from the next handshake on.
 fn serve_issued(store: &CertificateStore, issued: &Issued) {
-    tracing::info!("TLS certificate: {}", issued.served.describe());
+    issued.served.announce("TLS certificate");
     store.install(&format!("acme:{}", issued.name), issued.served.clone());
 }
 

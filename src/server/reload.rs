@@ -127,7 +127,7 @@ impl Live {
                 if let (Some(files), Some(prepared)) = (files, certificates) {
                     files.apply(prepared);
                     for (_, certificate) in files.store().slots() {
-                        tracing::info!("TLS certificate: {}", certificate.describe());
+                        certificate.announce("TLS certificate");
                     }
                 }
                 self.current.store(Arc::new(Snapshot::new(state)));

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::sync::OnceLock;
-use std::sync::atomic::AtomicI64;
 
 use openssl::pkcs12::Pkcs12;
 use openssl::pkey::{PKey, Private};
@@ -206,7 +205,7 @@ impl Signer {
             origin,
             development,
             template: None,
-            warned: AtomicI64::new(i64::MAX),
+            warned: crate::expiry::Warnings::default(),
         };
         signer.warn_if_chain_incomplete();
         Ok(signer.with_template())

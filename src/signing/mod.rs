@@ -11,7 +11,6 @@ mod verify;
 mod workers;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::SystemTime;
 
 use openssl::asn1::Asn1Time;
@@ -116,8 +115,8 @@ pub struct Signer {
     /// The certificate's notBefore and notAfter in Unix seconds: every signature checks the
     /// clock against them, which is cheaper than comparing OpenSSL's ASN.1 times each time.
     valid: (i64, i64),
-    /// The smallest expiry threshold (days) already warned about; `i64::MAX` before any.
-    warned: AtomicI64,
+    /// The expiry thresholds already warned at.
+    warned: crate::expiry::Warnings,
 }
 
 impl std::fmt::Debug for Signer {
@@ -315,18 +314,13 @@ impl Signer {
     /// ([`crate::expiry::LOG_WARNING_DAYS`]) than when last called: once per threshold for
     /// this signer, however often it is called.
     pub fn warn_if_expiring(&self) {
-        let left = crate::expiry::seconds_left(self.expires_at());
-        let Some(threshold) = crate::expiry::log_threshold(left) else {
+        let Some(days) = self.warned.due(self.expires_at()) else {
             return;
         };
-        if self.warned.fetch_min(threshold, Ordering::Relaxed) <= threshold {
-            return;
-        }
         tracing::warn!(
-            "the signing certificate {} expires on {}, in {} day(s) (from {}): renew it; devices show profiles signed by an expired certificate as unverified",
+            "the signing certificate {} expires on {}, in {days} day(s) (from {}): renew it; devices show profiles signed by an expired certificate as unverified",
             name_to_string(self.certificate.subject_name()),
             self.certificate.not_after(),
-            crate::expiry::days_left(left),
             self.origin,
         );
     }

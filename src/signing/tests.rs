@@ -147,7 +147,7 @@ fn a_certificate_that_expires_while_running_stops_signing() {
         origin: "lapsed.pem".into(),
         development: false,
         template: None,
-        warned: std::sync::atomic::AtomicI64::new(i64::MAX),
+        warned: crate::expiry::Warnings::default(),
     };
     let error = signer.sign(PROFILE).unwrap_err();
     assert!(matches!(error, SigningError::Expired { .. }), "{error}");

@@ -1,7 +1,7 @@
 //! One served certificate: a PEM chain (leaf first) and its private key, checked before it
 //! can be served (the key matches the leaf, the leaf is valid now and names at least one DNS
 //! host). Its names and dates are read once here, for the store's lookups, the expiry gauge and
-//! whoever renews it.
+//! warnings, and whoever renews it.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -26,6 +26,8 @@ pub struct ServedCertificate {
     /// notAfter as OpenSSL prints it (`Dec  3 06:00:00 2027 GMT`), for messages.
     expires: String,
     origin: String,
+    /// The expiry thresholds warned at; clones (the store's, the installer's) share them.
+    warned: Arc<crate::expiry::Warnings>,
 }
 
 impl std::fmt::Debug for ServedCertificate {
@@ -131,6 +133,7 @@ impl ServedCertificate {
             not_after,
             expires: leaf.not_after().to_string(),
             origin: cert_name.to_owned(),
+            warned: Arc::default(),
         })
     }
 
@@ -179,6 +182,39 @@ impl ServedCertificate {
             self.expires,
             self.origin
         )
+    }
+
+    /// `self` taking over from `previous` in its slot: the same leaf (a reload, a chain file
+    /// written again with it) is the same certificate to its expiry warnings, so none is
+    /// repeated.
+    pub(super) fn succeeding(mut self, previous: &ServedCertificate) -> Self {
+        if self.leaf() == previous.leaf() {
+            self.warned = Arc::clone(&previous.warned);
+        }
+        self
+    }
+
+    /// The server's lines about a certificate it starts serving (at start, on reload, when a
+    /// renewal replaced it): `event: names (valid until …)`, and the expiry warning if due.
+    pub fn announce(&self, event: &str) {
+        tracing::info!("{event}: {}", self.describe());
+        self.warn_if_expiring();
+    }
+
+    /// Warns once the certificate is within one more of the expiry thresholds
+    /// ([`crate::expiry::LOG_WARNING_DAYS`]) than when last called: once per threshold for
+    /// this certificate, however often it is called. A renewal (certbot's or ACME's) that
+    /// keeps failing shows here, in the log, before clients refuse the connection.
+    pub fn warn_if_expiring(&self) {
+        let Some(days) = self.warned.due(self.not_after_unix()) else {
+            return;
+        };
+        tracing::warn!(
+            "the TLS certificate for {} expires on {}, in {days} day(s) (from {}): renew it; clients refuse the HTTPS connection once it has expired",
+            self.names.join(", "),
+            self.expires,
+            self.origin,
+        );
     }
 }
 

@@ -81,7 +81,9 @@ impl FileCertificates {
         let mut first = Vec::new();
         entries.clear();
         for (entry, served) in prepared.0 {
-            first.push((file_slot(&entry.files.cert), served));
+            let slot = file_slot(&entry.files.cert);
+            let served = self.succeeding(&slot, served);
+            first.push((slot, served));
             entries.push(entry);
         }
         self.store.replace_leading(is_file_slot, first);
@@ -108,7 +110,8 @@ impl FileCertificates {
             let slot = file_slot(&entry.files.cert);
             match read.and_then(|(chain, key)| parse(&entry.files, &chain, &key)) {
                 Ok(served) => {
-                    tracing::info!("TLS certificate replaced: {}", served.describe());
+                    let served = self.succeeding(&slot, served);
+                    served.announce("TLS certificate replaced");
                     self.store.install(&slot, served);
                     entry.seen = seen;
                     entry.unsettled = None;
@@ -130,6 +133,14 @@ impl FileCertificates {
             }
         }
         replaced
+    }
+
+    /// `served` as the successor of what `slot` serves now, if anything.
+    fn succeeding(&self, slot: &str, served: ServedCertificate) -> ServedCertificate {
+        match self.store.get(slot) {
+            Some(current) => served.succeeding(&current),
+            None => served,
+        }
     }
 
     /// Every entry whose files on disk are refused now: its slot and why.

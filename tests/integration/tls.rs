@@ -640,6 +640,147 @@ fn a_reload_reads_the_certificate_files_itself_without_waiting_for_the_poll() {
     }
 }
 
+const DAY: i64 = 86_400;
+
+/// The certificate in `cert`'s notAfter, as OpenSSL prints it (and the server's log).
+fn not_after(cert: &Path) -> String {
+    let pem = std::fs::read(cert).unwrap();
+    openssl::x509::X509::from_pem(&pem)
+        .unwrap()
+        .not_after()
+        .to_string()
+}
+
+/// The server's start-up line about the certificate in `cert`, exactly.
+fn serving_line(cert: &Path, names: &[&str]) -> String {
+    format!(
+        "TLS certificate: {} (valid until {}, from {})",
+        names.join(", "),
+        not_after(cert),
+        cert.display()
+    )
+}
+
+/// The server's warning before the certificate in `cert` expires, exactly.
+fn expiry_warning(cert: &Path, names: &[&str], days: i64) -> String {
+    format!(
+        "the TLS certificate for {} expires on {}, in {days} day(s) (from {}): renew it; clients refuse the HTTPS connection once it has expired",
+        names.join(", "),
+        not_after(cert),
+        cert.display()
+    )
+}
+
+/// The one line of `served`'s log that ends with `message`, at WARN.
+fn warned_once(served: &Served, message: &str) {
+    let log = served.log();
+    let lines: Vec<&str> = log.lines().filter(|line| line.ends_with(message)).collect();
+    assert_eq!(lines.len(), 1, "{message:?} once in:\n{log}");
+    assert!(lines[0].contains("WARN"), "{}", lines[0]);
+}
+
+#[test]
+fn served_certificates_warn_once_per_threshold_before_they_expire() {
+    let ca = TestCa::new();
+    // An hour past whole days, so that the day counts logged are exact however slow the run.
+    let ending = |days: i64| Validity::EndingIn(days * DAY + 3600);
+    let third = ["autoconfig.example.info"];
+    // Certificates a renewal did not replace (certbot renews with 30 days left).
+    let live = tempfile::tempdir().unwrap();
+    let files = |stem: &str, names: &[&str], validity: Validity| {
+        let (chain, private) = ca.issue(stem, names, validity);
+        let (cert, key) = (
+            live.path().join(format!("{stem}.pem")),
+            live.path().join(format!("{stem}.key")),
+        );
+        link(&chain, &cert);
+        link(&private, &key);
+        (cert, key)
+    };
+    let ten = files("ten", &FIRST, ending(10));
+    let twenty = files("twenty", &SECOND, ending(20));
+    let forty = files("forty", &third, ending(40));
+    let listed = [ten.clone(), twenty.clone(), forty.clone()];
+    let text = config_text(&listed, "", None);
+
+    // check-config says until when each is valid, as it does for the signer.
+    let (_dir, config) = crate::support::cli::temp_file("mxconf.toml", &text);
+    let checked = check_config(&config);
+    let stdout = String::from_utf8_lossy(&checked.stdout);
+    for (cert, names) in [
+        (&ten.0, &FIRST[..]),
+        (&twenty.0, &SECOND),
+        (&forty.0, &third),
+    ] {
+        let line = serving_line(cert, names);
+        let line = line.replacen("TLS certificate: ", "tls: ", 1);
+        assert!(stdout.lines().any(|l| l == line), "{line:?} in:\n{stdout}");
+    }
+
+    let https = Https::start_with(&text);
+    let served = &https.served;
+    served.wait_for("at most");
+    for (cert, names) in [
+        (&ten.0, &FIRST[..]),
+        (&twenty.0, &SECOND),
+        (&forty.0, &third),
+    ] {
+        let line = serving_line(cert, names);
+        assert_eq!(served.count(&line), 1, "{line:?} in:\n{}", served.log());
+    }
+    // 10 days left: the 14-day threshold (not 30 as well); 20 days: the 30-day one; 40: none.
+    let warnings = [
+        expiry_warning(&ten.0, &FIRST, 10),
+        expiry_warning(&twenty.0, &SECOND, 20),
+    ];
+    for warning in &warnings {
+        warned_once(served, warning);
+    }
+    assert_eq!(
+        served.count("the TLS certificate for autoconfig.example.info"),
+        0
+    );
+
+    // A reload that re-reads the list (in another order) serves the same certificates: no
+    // threshold is warned at twice.
+    std::fs::write(
+        https._dir.path().join("mxconf.toml"),
+        config_text(&[twenty.clone(), ten.clone(), forty.clone()], "", None),
+    )
+    .unwrap();
+    served.signal(rustix::process::Signal::HUP);
+    served.wait_for("reloaded ");
+    assert_eq!(served.count(&serving_line(&ten.0, &FIRST)), 2);
+
+    // certbot renews one (90 days: nothing to warn of) and the third is replaced by one that
+    // ends in 25 days: a certificate of its own, warned at the 30-day threshold once.
+    let (chain, private) = ca.issue("renewed", &SECOND, ending(90));
+    link(&private, &twenty.1);
+    link(&chain, &twenty.0);
+    let (chain, private) = ca.issue("short", &third, ending(25));
+    link(&private, &forty.1);
+    link(&chain, &forty.0);
+    served.wait_for(&format!(
+        "TLS certificate replaced: {} (valid until {}",
+        SECOND.join(", "),
+        not_after(&twenty.0)
+    ));
+    served.wait_for(&format!("TLS certificate replaced: {}", third[0]));
+    let short = expiry_warning(&forty.0, &third, 25);
+    served.wait_for(&short);
+    served.signal(rustix::process::Signal::HUP);
+    served.wait_for_nth("reloaded ", 2);
+    for warning in warnings.iter().chain([&short]) {
+        warned_once(served, warning);
+    }
+    assert_eq!(
+        served.count("the TLS certificate for "),
+        3,
+        "{}",
+        served.log()
+    );
+}
+
 /// The subject of the certificate presented for `sni`, whether or not it names that host.
 fn presented_unverified(addr: SocketAddr, sni: &str) -> String {
     let output = Command::new("openssl")

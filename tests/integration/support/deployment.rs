@@ -128,6 +128,8 @@ pub enum Validity {
     Expired,
     /// Ends in 5 days (inside the doctor's warning window).
     EndingSoon,
+    /// From yesterday until this many seconds from now.
+    EndingIn(i64),
 }
 
 fn ec_key() -> PKey<Private> {
@@ -218,6 +220,7 @@ impl TestCa {
             Validity::Current => (unix_now() - day, unix_now() + 30 * day),
             Validity::Expired => (unix_now() - 30 * day, unix_now() - day),
             Validity::EndingSoon => (unix_now() - day, unix_now() + 5 * day),
+            Validity::EndingIn(seconds) => (unix_now() - day, unix_now() + seconds),
         };
         builder
             .set_not_before(&Asn1Time::from_unix(from).unwrap())
