@@ -34,7 +34,7 @@ pub enum ProfileError {
 }
 
 /// Longest user-supplied display name kept; the rest is cut (it is only a label).
-const MAX_NAME: usize = 100;
+pub const MAX_NAME: usize = 100;
 
 /// Apple's `TargetDeviceType` for iPhone/iPad, and the values on which the iOS-only
 /// Exchange payload cannot install (Watch, HomePod, Apple TV, Mac: eas.account.yaml).
