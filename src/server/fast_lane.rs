@@ -1,5 +1,6 @@
 //! The fast lane: an HTTP/1.1 connection's plain requests for the hot routes (autoconfig `GET`,
-//! Autodiscover POX `POST`) answered without hyper and axum, in a keep-alive loop on one
+//! Autodiscover POX `POST`, the profile download `GET /mobileconfig`) answered without hyper
+//! and axum, in a keep-alive loop on one
 //! reused buffer. The head is parsed by `httparse` (hyper's own parser, with its defaults) and
 //! the answer comes from the same handlers' answer functions, with every behaviour the
 //! router's layers give those routes: the request line and count, a panic answered 500, the
@@ -10,7 +11,8 @@
 //! far replayed first, so every unusual or hostile input is handled where it always was:
 //! other methods, paths and versions, a parse error, `Transfer-Encoding`, `Expect`,
 //! `Upgrade`, a `Connection` other than `keep-alive`, two `Host` lines, a `Content-Length` on a
-//! `GET` or none (or two) on a `POST`, a body not yet complete, more than [`MAX_REQUEST`] bytes
+//! `GET` or none (or two) on a `POST`, a body not yet complete, a profile request that accepts
+//! `text/html` (a browser, whose refusal the router answers with the form), more than [`MAX_REQUEST`] bytes
 //! or [`MAX_HEADERS`] header lines, the HTTP/2 preface. Measured (callgrind,
 //! docs/performance.md): hyper's and axum's per-request machinery was most of what an answer
 //! rendered at load still cost.
@@ -34,7 +36,10 @@ use super::connections::{Connections, ReadReady, Tracker};
 use super::extract::{self, Origin, is_trusted};
 use super::reload::Live;
 use super::request_log::{self, Line};
-use super::{AppState, REQUEST_TIMEOUT, autoconfig, autodiscover, internal_error, limit, security};
+use super::{
+    AppState, PROFILE_ROUTE, REQUEST_TIMEOUT, autoconfig, autodiscover, internal_error, limit,
+    mobileconfig, security,
+};
 use crate::answer::Refusal;
 
 /// A request (head and body) larger than this goes to hyper, which bounds and refuses
@@ -62,9 +67,9 @@ pub enum Outcome {
 pub struct Lane<'c> {
     pub peer: SocketAddr,
     pub over_tls: bool,
-    /// Whether POX is answered here: not on a plain-HTTP connection while HTTPS is served
-    /// beside it, where the router redirects it to HTTPS (`plain_http`).
-    pub pox: bool,
+    /// Whether POX and profiles are answered here: not on a plain-HTTP connection while HTTPS
+    /// is served beside it, where the router redirects them to HTTPS (`plain_http`).
+    pub https_routes: bool,
     pub connections: &'c Arc<Connections>,
     pub tracker: &'c Arc<Tracker>,
     pub live: &'c Live,
@@ -75,6 +80,7 @@ pub struct Lane<'c> {
 enum Route {
     Autoconfig(&'static str),
     Pox,
+    Profile,
 }
 
 impl Route {
@@ -82,12 +88,13 @@ impl Route {
         match self {
             Route::Autoconfig(route) => route,
             Route::Pox => POX,
+            Route::Profile => PROFILE_ROUTE,
         }
     }
 
     fn method(self) -> Method {
         match self {
-            Route::Autoconfig(_) => Method::GET,
+            Route::Autoconfig(_) | Route::Profile => Method::GET,
             Route::Pox => Method::POST,
         }
     }
@@ -122,7 +129,7 @@ impl Lane<'_> {
             let (state, hot) = loop {
                 // The snapshot of the moment the request is read, for the whole request.
                 let state = self.live.state();
-                match parse(&buf, self.peer, &state, self.pox) {
+                match parse(&buf, self.peer, &state, self.https_routes) {
                     Ok(hot) => break (state, hot),
                     Err(NotHot::Other) => return Outcome::HandOff(buf),
                     Err(NotHot::Partial) if buf.len() >= MAX_REQUEST => {
@@ -210,10 +217,12 @@ impl Lane<'_> {
                     .await
                 }
                 Route::Pox => autodiscover::answer_pox(state, body).await,
+                Route::Profile => Ok(mobileconfig::answer_query(state, hot.uri.query()).await),
             };
             answer.unwrap_or_else(Refusal::into_response)
         };
-        let mut response = limit::limited(state, client, false, handled).await;
+        let profile = hot.route == Route::Profile;
+        let mut response = limit::limited(state, client, profile, handled).await;
         security::set(state, &mut response);
         response
     }
@@ -227,7 +236,12 @@ fn timed_out() -> Response {
 }
 
 /// The request at the front of `buf`, if it is one for the fast lane.
-fn parse(buf: &[u8], peer: SocketAddr, state: &AppState, pox: bool) -> Result<Hot, NotHot> {
+fn parse(
+    buf: &[u8],
+    peer: SocketAddr,
+    state: &AppState,
+    https_routes: bool,
+) -> Result<Hot, NotHot> {
     if buf.is_empty() {
         return Err(NotHot::Partial);
     }
@@ -254,7 +268,8 @@ fn parse(buf: &[u8], peer: SocketAddr, state: &AppState, pox: bool) -> Result<Ho
         "GET" if path == AUTOCONFIG => Route::Autoconfig(AUTOCONFIG),
         "GET" if path == WELL_KNOWN_AUTOCONFIG => Route::Autoconfig(WELL_KNOWN_AUTOCONFIG),
         // Case-insensitive, as the router's case fold makes it.
-        "POST" if pox && path.eq_ignore_ascii_case(POX) => Route::Pox,
+        "POST" if https_routes && path.eq_ignore_ascii_case(POX) => Route::Pox,
+        "GET" if https_routes && path == PROFILE_ROUTE => Route::Profile,
         _ => return Err(NotHot::Other),
     };
     let mut hosts = 0;
@@ -275,6 +290,7 @@ fn parse(buf: &[u8], peer: SocketAddr, state: &AppState, pox: bool) -> Result<Ho
         } else if ["transfer-encoding", "expect", "upgrade"]
             .iter()
             .any(|special| name.eq_ignore_ascii_case(special))
+            || (route == Route::Profile && accepts_html(line))
         {
             return Err(NotHot::Other);
         }
@@ -283,7 +299,7 @@ fn parse(buf: &[u8], peer: SocketAddr, state: &AppState, pox: bool) -> Result<Ho
         return Err(NotHot::Other);
     }
     let length = match (route, length) {
-        (Route::Autoconfig(_), None) => 0,
+        (Route::Autoconfig(_) | Route::Profile, None) => 0,
         (Route::Pox, Some(Some(length))) => length,
         _ => return Err(NotHot::Other),
     };
@@ -305,6 +321,13 @@ fn parse(buf: &[u8], peer: SocketAddr, state: &AppState, pox: bool) -> Result<Ho
         headers,
         body,
     })
+}
+
+/// An `Accept` line naming `text/html`: a browser, whose refused profile request the router
+/// answers with the form.
+fn accepts_html(line: &httparse::Header<'_>) -> bool {
+    line.name.eq_ignore_ascii_case("accept")
+        && line.value.windows(9).any(|window| window == b"text/html")
 }
 
 /// `Content-Length`'s value: decimal digits only, and at most [`MAX_REQUEST`]. `None`: not
@@ -421,8 +444,8 @@ mod tests {
         parsed_where(request, true)
     }
 
-    fn parsed_where(request: &str, pox: bool) -> &'static str {
-        match parse(request.as_bytes(), peer(), &state(), pox) {
+    fn parsed_where(request: &str, https_routes: bool) -> &'static str {
+        match parse(request.as_bytes(), peer(), &state(), https_routes) {
             Err(NotHot::Partial) => "partial",
             Ok(_) => "hot",
             Err(NotHot::Other) => "other",
@@ -487,6 +510,18 @@ mod tests {
                 "{pox}Content-Length: 9000\r\n\r\n{}",
                 "a".repeat(9000)
             )),
+            "other"
+        );
+        let profile = "GET /mobileconfig?emailaddress=jane@example.com HTTP/1.1\r\nHost: x\r\n";
+        assert_eq!(parsed(&format!("{profile}Accept: */*\r\n\r\n")), "hot");
+        // A browser's refusal is the form, which the router renders; so is a redirect to HTTPS.
+        assert_eq!(
+            parsed(&format!("{profile}Accept: text/html,*/*\r\n\r\n")),
+            "other"
+        );
+        assert_eq!(parsed_where(&format!("{profile}\r\n"), false), "other");
+        assert_eq!(
+            parsed("POST /mobileconfig HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"),
             "other"
         );
         let many = "X-A: 1\r\n".repeat(MAX_HEADERS);

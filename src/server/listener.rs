@@ -271,7 +271,7 @@ async fn serve_connection<I>(
         let lane = fast_lane::Lane {
             peer,
             over_tls: tls.is_some(),
-            pox: tls.is_some() || shared.https.is_none(),
+            https_routes: tls.is_some() || shared.https.is_none(),
             connections,
             tracker,
             live: &shared.live,

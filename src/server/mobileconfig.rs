@@ -21,7 +21,11 @@ use crate::answer::{ProfileFields, ProfileRefusal};
 /// A query string is decoded as every endpoint decodes one ([`extract::decode`]): `+` stays a
 /// `+` (`jane+lists@…`), and text that is not UTF-8 is refused.
 pub async fn get(State(state): State<Arc<AppState>>, uri: Uri) -> Response {
-    let query = uri.query();
+    answer_query(&state, uri.query()).await
+}
+
+/// [`get`]'s answer for its query string (the router's and the fast lane's).
+pub async fn answer_query(state: &AppState, query: Option<&str>) -> Response {
     let field = |key| {
         extract::query_value(query, key)
             .map(|raw| extract::decode(raw).map(|text| text.into_owned()))
@@ -35,7 +39,7 @@ pub async fn get(State(state): State<Arc<AppState>>, uri: Uri) -> Response {
             cn: field("cn")?,
         })
     })();
-    answer(&state, fields).await
+    answer(state, fields).await
 }
 
 /// A form body is `application/x-www-form-urlencoded`, where browsers send a space as `+` and a

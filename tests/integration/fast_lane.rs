@@ -1,9 +1,11 @@
 //! The fast lane answers its requests with the very bytes hyper and the router answer, for
 //! valid and invalid inputs alike: each request is sent on a fresh connection (where the fast
 //! lane takes it) and on one that a `/healthz` request handed to hyper first, and the two
-//! answers are compared byte for byte, the `date` value aside. Requests the lane hands over
-//! mid-way (a body that arrives later, a pipelined request for another route) are answered in
-//! full, and the limiter counts the lane's requests.
+//! answers are compared byte for byte, the `date` value aside (a signed profile too: the second
+//! download of the same bytes is the signature cache's, so its signing time is the first's).
+//! Requests the lane hands over mid-way (a body that arrives later, a pipelined request for
+//! another route) are answered in full, and the limiter counts the lane's requests, profiles
+//! against their own budget.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -49,9 +51,14 @@ async fn response(stream: &mut TcpStream, pending: &mut Vec<u8>) -> Vec<u8> {
     }
 }
 
-/// The answer with its `date` value checked for form and blanked.
+/// The answer with its `date` value checked for form and blanked; a body that is not text (a
+/// signed profile) in hex.
 fn without_date(answer: Vec<u8>) -> String {
-    let text = String::from_utf8(answer).unwrap();
+    let end = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let (head, body) = answer.split_at(end);
+    let text = String::from_utf8(head.to_vec()).unwrap()
+        + &String::from_utf8(body.to_vec())
+            .unwrap_or_else(|_| body.iter().map(|byte| format!("{byte:02x}")).collect());
     let mut lines: Vec<String> = Vec::new();
     for line in text.split("\r\n") {
         match line.strip_prefix("date: ") {
@@ -160,6 +167,48 @@ async fn the_fast_lane_answers_byte_for_byte_what_the_router_answers() {
         ),
         (post("/autodiscover/autodiscover.xml", "", ""), "200 OK"),
         (
+            get("/mobileconfig?emailaddress=jane@example.com", "x", ""),
+            "200 OK",
+        ),
+        (
+            get(
+                "/mobileconfig?emailaddress=Jane.Doe%2Blists%40Example.COM&name=Jane%20D",
+                "x",
+                "Accept: application/x-apple-aspen-config, */*\r\n",
+            ),
+            "200 OK",
+        ),
+        (
+            get(
+                "/mobileconfig?emailaddress=j%C3%B6rg%26co@example.com",
+                "x",
+                "",
+            ),
+            "200 OK",
+        ),
+        (get("/mobileconfig", "x", ""), "400 Bad Request"),
+        (
+            get("/mobileconfig?emailaddress=nobody@", "x", ""),
+            "400 Bad Request",
+        ),
+        (
+            get("/mobileconfig?emailaddress=%ff%fe@example.com", "x", ""),
+            "400 Bad Request",
+        ),
+        (
+            get("/mobileconfig?emailaddress=jane@unknown.example", "x", ""),
+            "404 Not Found",
+        ),
+        // A browser's refusal is the form again (the router's: the lane hands it over).
+        (
+            get(
+                "/mobileconfig?emailaddress=nobody@",
+                "x",
+                "Accept: text/html,*/*\r\n",
+            ),
+            "400 Bad Request",
+        ),
+        (
             post(
                 "/autodiscover/autodiscover.xml",
                 &POX_BODY.replace("jane@example.com", "jane@unknown.example"),
@@ -245,4 +294,37 @@ async fn the_limiter_counts_the_lanes_requests() {
     // The Retry-After seconds may tick between the two.
     let cut = |answer: &str| answer.split("retry-after").next().unwrap().to_owned();
     assert_eq!(cut(&fast), cut(&full));
+}
+
+#[tokio::test]
+async fn the_lanes_profiles_count_against_the_profile_budget() {
+    let text = mxconf::config::DEMO_TOML
+        .replace("[limits]", "[limits]\nexempt = []\nprofiles-per-minute = 2");
+    let server = TestServer::start(config_from(&text)).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let mut pending = Vec::new();
+    for index in 0..2 {
+        let request = get(
+            &format!("/mobileconfig?emailaddress=user{index}@example.com"),
+            "x",
+            "",
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let answer = without_date(response(&mut stream, &mut pending).await);
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    }
+    let third = get("/mobileconfig?emailaddress=user2@example.com", "x", "");
+    let (fast, full) = both_lanes(server.addr, Ipv4Addr::LOCALHOST, &third).await;
+    assert!(fast.starts_with("HTTP/1.1 429 "), "{fast}");
+    let cut = |answer: &str| answer.split("retry-after").next().unwrap().to_owned();
+    assert_eq!(cut(&fast), cut(&full));
+    // Other requests have their own budget.
+    let autoconfig = get(
+        "/mail/config-v1.1.xml?emailaddress=jane@example.com",
+        "x",
+        "",
+    );
+    stream.write_all(autoconfig.as_bytes()).await.unwrap();
+    let answer = without_date(response(&mut stream, &mut pending).await);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
 }
