@@ -193,16 +193,27 @@ impl Signer {
 
     /// A prepared private-key context for signing many profiles on one thread.
     pub fn session(&self) -> Result<SigningSession<'_>, SigningError> {
+        Ok(self.resumed(self.prepared()?))
+    }
+
+    /// What a session keeps between signatures: its key context, when it signs from the
+    /// template.
+    fn prepared(&self) -> Result<Prepared, SigningError> {
         let context = match &self.template {
             Some(_) => Some(
                 signature_context(&self.key).map_err(|error| SigningError::Sign(reason(&error)))?,
             ),
             None => None,
         };
-        Ok(SigningSession {
+        Ok(Prepared(context))
+    }
+
+    /// A session on a context [`Signer::prepared`] made for this signer.
+    fn resumed(&self, prepared: Prepared) -> SigningSession<'_> {
+        SigningSession {
             signer: self,
-            context,
-        })
+            context: prepared.0,
+        }
     }
 
     /// OpenSSL's `CMS_sign`: the reference the template is taken from, and the path for key
@@ -333,7 +344,15 @@ pub struct SigningSession<'a> {
     context: Option<PkeyCtx<Private>>,
 }
 
+/// A session's key context, kept while no session uses it (the signing workers' pool).
+struct Prepared(Option<PkeyCtx<Private>>);
+
 impl SigningSession<'_> {
+    /// Its context, for the next session on the same signer.
+    fn suspend(self) -> Prepared {
+        Prepared(self.context)
+    }
+
     /// Exactly [`Signer::sign`].
     pub fn sign(&mut self, content: &[u8]) -> Result<SignedProfile, SigningError> {
         self.sign_digested(content, &openssl::sha::sha256(content))

@@ -229,8 +229,8 @@ fn rsa_signatures_are_byte_for_byte_what_cms_sign_writes() {
     }
 }
 
-/// The server's path (cache, signing threads, the digest computed once for both) writes the
-/// same bytes as a session.
+/// The server's path (cache, the calling worker or a signing thread, the digest computed once
+/// for both) writes the same bytes as a session.
 #[tokio::test]
 async fn the_signing_threads_write_what_cms_sign_writes() {
     let signer = std::sync::Arc::new(Signer::development().unwrap());
