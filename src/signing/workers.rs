@@ -102,14 +102,25 @@ impl SigningWorkers {
     /// else by the next free thread; [`SigningError::Busy`] at once when the queue is full.
     pub(super) async fn sign(&self, content: Vec<u8>, digest: [u8; 32]) -> Answer {
         if let Ok(prepared) = self.inline.1.try_recv() {
-            let mut session = self.signer.resumed(prepared);
-            let started = std::time::Instant::now();
-            let signed = session.sign_digested(&content, &digest);
-            if signed.is_ok() {
-                crate::metrics::signature(started.elapsed());
+            let mut held = Held {
+                pool: &self.inline.0,
+                prepared: Some(prepared),
+            };
+            // The tasks already queued on this worker (the one in its LIFO slot cannot be
+            // stolen by another worker) run before it is busy signing: without this, requests
+            // for other routes on the same worker waited for the signature (measured: autoconfig
+            // beside a signing load from p50 0.01 ms to 0.1-0.3 ms).
+            tokio::task::yield_now().await;
+            if let Some(prepared) = held.prepared.take() {
+                let mut session = self.signer.resumed(prepared);
+                let started = std::time::Instant::now();
+                let signed = session.sign_digested(&content, &digest);
+                if signed.is_ok() {
+                    crate::metrics::signature(started.elapsed());
+                }
+                held.prepared = Some(session.suspend());
+                return signed;
             }
-            let _ = self.inline.0.try_send(session.suspend());
-            return signed;
         }
         let (reply, answer) = oneshot::channel();
         match self.jobs.try_send(Job {
@@ -144,6 +155,21 @@ impl SigningWorkers {
         answer
             .await
             .map_err(|_| SigningError::Sign("the signing thread stopped".into()))?
+    }
+}
+
+/// A worker's key context while a signature uses it: back in the pool when dropped, also when
+/// the request is dropped while it waits for its turn.
+struct Held<'p> {
+    pool: &'p Sender<Prepared>,
+    prepared: Option<Prepared>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some(prepared) = self.prepared.take() {
+            let _ = self.pool.try_send(prepared);
+        }
     }
 }
 
@@ -211,6 +237,27 @@ mod tests {
         for signed in [here, threaded] {
             assert!(signed.as_der() == before || signed.as_der() == after);
         }
+    }
+
+    /// A request dropped while it waits for its turn to sign on the worker gives the key context
+    /// back: otherwise every timeout would shrink the pool for good.
+    #[tokio::test]
+    async fn a_dropped_request_gives_its_worker_context_back() {
+        let signer = Arc::new(Signer::development().unwrap());
+        let workers = SigningWorkers::start(signer, 2).unwrap();
+        let content = b"<plist/>".to_vec();
+        let digest = openssl::sha::sha256(&content);
+        {
+            let mut signing = std::pin::pin!(workers.sign(content.clone(), digest));
+            assert!(futures_util::poll!(&mut signing).is_pending());
+            assert!(
+                workers.inline.1.is_empty(),
+                "the context is held while waiting"
+            );
+        }
+        assert_eq!(workers.inline.1.len(), 1);
+        assert!(workers.sign(content, digest).await.is_ok());
+        assert_eq!(workers.inline.1.len(), 1);
     }
 
     #[tokio::test]
