@@ -42,37 +42,74 @@ pub struct Driver {
 }
 
 impl Driver {
+    /// Starts chromedriver, up to three times: on a loaded machine it has been seen to exit
+    /// before announcing its port, which is the driver's start-up, not what a test checks. Each
+    /// failed attempt is reported with chromedriver's exit status and what it wrote to stderr.
     pub async fn start() -> Driver {
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            match Driver::try_start().await {
+                Ok(driver) => return driver,
+                Err(failure) => {
+                    eprintln!("chromedriver did not start: {failure}");
+                    failures.push(failure);
+                }
+            }
+        }
+        panic!("chromedriver did not start three times: {failures:?}");
+    }
+
+    async fn try_start() -> Result<Driver, String> {
         let (chromium, chromedriver) = chromium_binaries();
         let mut child = Command::new(chromedriver)
             .arg("--port=0")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .expect("chromedriver starts");
+            .map_err(|error| format!("cannot run chromedriver: {error}"))?;
         let stdout = child.stdout.take().expect("stdout piped");
+        let mut stderr = child.stderr.take().expect("stderr piped");
+        // Keep draining stderr so chromedriver never blocks on a full pipe; kept for the report.
+        let stderr_text = tokio::spawn(async move {
+            let mut text = String::new();
+            let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text).await;
+            text
+        });
         let mut lines = BufReader::new(stdout).lines();
-        let port = tokio::time::timeout(WAIT, async {
-            while let Some(line) = lines.next_line().await.expect("read chromedriver") {
+        let announced = tokio::time::timeout(WAIT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(port) = line
                     .strip_prefix("ChromeDriver was started successfully on port ")
                     .and_then(|rest| rest.trim_end_matches('.').parse::<u16>().ok())
                 {
-                    return port;
+                    return Some(port);
                 }
             }
-            panic!("chromedriver exited before listening");
+            None
         })
-        .await
-        .expect("chromedriver announces its port");
+        .await;
+        let Ok(Some(port)) = announced else {
+            let _ = child.start_kill();
+            let status = child.wait().await.map(|status| status.to_string());
+            let stderr = stderr_text.await.unwrap_or_default();
+            let what = if announced.is_err() {
+                "did not announce its port in time"
+            } else {
+                "exited before listening"
+            };
+            return Err(format!(
+                "{what} (status {status:?}; stderr: {:?})",
+                stderr.trim()
+            ));
+        };
         // Keep draining stdout so chromedriver never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Driver {
+        Ok(Driver {
             child,
             base: format!("http://127.0.0.1:{port}"),
             chromium,
-        }
+        })
     }
 }
 
