@@ -7,10 +7,11 @@
 # measurements alternate round by round so drift hits both sides alike.
 #
 # Usage: benches/load/run.sh [BINARY]      (default: a fresh `cargo build --release`)
-# Needs: wrk, nginx, openssl, python3. Environment: ROUNDS (default 5), DURATION (5s), THREADS
-# (2), CONNECTIONS (64), MX_LOG (the server's RUST_LOG, default `warn`: no request lines, as
-# nginx runs with access_log off; `info` measures them), PHASES (default
-# "static signing idle export").
+# Needs: wrk, nginx, openssl, python3, and for the idle phase oha (installed with cargo when
+# missing) and taskset. Environment: ROUNDS (default 5), DURATION (5s), THREADS (2),
+# CONNECTIONS (64), MX_LOG (the server's RUST_LOG, default `warn`: no request lines, as nginx
+# runs with access_log off; `info` measures them), PHASES (default "static signing idle
+# export"), PIN_SERVER and PIN_LOAD (the idle phase's CPUs, default 0 and 1; empty: unpinned).
 #
 # The limiter is on and counts loopback (the example's `exempt` emptied, budgets far above the
 # load, and the per-client connection cap above the connections one run opens), so its cost is
@@ -20,9 +21,11 @@
 #   signing  GET /mobileconfig, a new address on every request from every wrk thread (no two
 #            threads share an address, so the signature cache never answers), alternating
 #            with `openssl speed rsa2048` (its rate is per CPU-second of its own process).
-#   idle     1,000 keep-alive connections held idle (each answered one autoconfig request, then
-#            silent): RSS, then
-#            autoconfig's latency percentiles at half the rate the saturation run reached.
+#   idle     per round, a fresh mxconf with 1,000 keep-alive connections held idle (each
+#            answered one autoconfig request, then silent): RSS; oha's saturating rate; then
+#            autoconfig's latency percentiles at half that rate, open loop (oha -q with
+#            --latency-correction); then nginx with 1,000 idle connections of its own at the
+#            same rate. The servers on PIN_SERVER's CPU, oha and the holder on PIN_LOAD's.
 #   export   `mxconf export` of 10,000 signed profiles to a temporary directory: wall time.
 # At the end the medians of every round are printed.
 set -euo pipefail
@@ -61,7 +64,8 @@ sed -e 's/^# exempt = .*/exempt = []/' \
     examples/mxconf.toml > "$work/mxconf.toml"
 grep -q '^exempt = \[\]' "$work/mxconf.toml" || { echo "examples/mxconf.toml: no '# exempt' line to enable" >&2; exit 2; }
 start_mxconf() {
-  RUST_LOG=${MX_LOG:-warn} "$binary" serve --config "$work/mxconf.toml" --listen "127.0.0.1:$MX_PORT" 2>>"$work/mxconf.log" &
+  # On CPU $server_cpu when it is set (the idle phase).
+  RUST_LOG=${MX_LOG:-warn} ${server_cpu:+taskset -c "$server_cpu"} "$binary" serve --config "$work/mxconf.toml" --listen "127.0.0.1:$MX_PORT" 2>>"$work/mxconf.log" &
   mx_pid=$!
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$MX_PORT/healthz" >/dev/null && break; sleep 0.1; done
 }
@@ -155,18 +159,35 @@ if [[ " $PHASES " == *" signing "* ]]; then
 fi
 
 if [[ " $PHASES " == *" idle "* ]]; then
-  echo "== 1,000 idle keep-alive connections (a fresh server: the earlier phases filled its caches)"
-  kill "$mx_pid"; wait "$mx_pid" 2>/dev/null || true
-  start_mxconf
-  wrk -t1 -c4 -d1s "http://127.0.0.1:$MX_PORT$autoconfig_path" >/dev/null
-  rss_before=$(awk '/VmRSS/ { print $2 }' "/proc/$mx_pid/status")
-  python3 - "$MX_PORT" > "$work/hold.txt" <<'PY' &
+  echo "== 1,000 idle keep-alive connections: oha -c$CONNECTIONS, open loop, at half of saturation; $ROUNDS rounds, nginx alternating"
+  # oha sends at a fixed rate whatever the answers' pace (-q) and counts each request's
+  # latency from when it was due, not from when a connection was free to send it
+  # (--latency-correction), so the queueing behind a slow answer is in the percentiles; a
+  # closed loop such as wrk's leaves it out (coordinated omission).
+  oha_version=1.16.0
+  if ! oha --version 2>/dev/null | grep -qF "$oha_version"; then
+    # native-tls links the system's OpenSSL; the default, rustls, would compile aws-lc.
+    cargo install oha --locked --version "$oha_version" --no-default-features --features native-tls
+  fi
+  # The server on one CPU, oha and the holder on the other (PIN_SERVER= PIN_LOAD= to run
+  # unpinned), so the generator never takes the server's core in the middle of an answer.
+  pin_server=${PIN_SERVER-0}
+  pin_load=${PIN_LOAD-1}
+  on_cpu() {
+    local cpu=$1
+    shift
+    if [ -n "$cpu" ]; then taskset -c "$cpu" "$@"; else "$@"; fi
+  }
+  # Holds 1,000 connections to port $1, each answered one request for path $2, then silent
+  # for 25 s (under the example's 30 s idle timeout: a round ends well before).
+  hold() {
+    on_cpu "$pin_load" python3 - "$1" "$2" > "$work/hold.txt" <<'PY' &
 import resource, socket, sys, time
 resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 held = []
 for _ in range(1000):
     s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-    s.sendall(b"GET /mail/config-v1.1.xml?emailaddress=jane@example.com HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    s.sendall(b"GET " + sys.argv[2].encode() + b" HTTP/1.1\r\nHost: example.com\r\n\r\n")
     answer = b""
     while b"</clientConfig>" not in answer:
         chunk = s.recv(65536)
@@ -175,31 +196,85 @@ for _ in range(1000):
         answer += chunk
     held.append(s)
 print("held", flush=True)
-time.sleep(25)   # under the example's 30 s idle timeout: the phase ends well before
+time.sleep(25)
 PY
-  hold_pid=$!
-  for _ in $(seq 300); do grep -qs held "$work/hold.txt" && break; sleep 0.1; done
-  rss_idle=$(awk '/VmRSS/ { print $2 }' "/proc/$mx_pid/status")
-  # Saturation with the idle ones open, then half of it: wrk paces each connection with a
-  # fixed delay between its requests (delay.lua), connections = rate x delay.
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d3s "http://127.0.0.1:$MX_PORT$autoconfig_path" > "$work/saturated.txt"
-  saturated=$(awk '/Requests\/sec/ { printf "%.0f", $2 }' "$work/saturated.txt")
-  pace_ms=10
-  paced=$(( saturated / 2 * pace_ms / 1000 ))
-  [ "$paced" -lt "$THREADS" ] && paced=$THREADS
-  echo "function delay() return $pace_ms end" > "$work/delay.lua"
-  wrk -t"$THREADS" -c"$paced" -d"$DURATION" --latency -s "$work/delay.lua" \
-    "http://127.0.0.1:$MX_PORT$autoconfig_path" > "$work/half.txt"
-  rss_loaded=$(awk '/VmRSS/ { print $2 }' "/proc/$mx_pid/status")
-  open=$(ls "/proc/$mx_pid/fd" | wc -l)
-  kill "$hold_pid"; wait "$hold_pid" 2>/dev/null || true; hold_pid=
-  awk -v b="$rss_before" -v i="$rss_idle" -v l="$rss_loaded" -v s="$saturated" -v o="$open" '
-    BEGIN { printf "   RSS %.1f MB before, %.1f MB with 1,000 idle, %.1f MB after the paced run (%d descriptors open); saturation %d req/s\n", b / 1024, i / 1024, l / 1024, o, s }
-    /Requests\/sec/ { rate = $2 }
-    $1 == "50%" || $1 == "90%" || $1 == "99%" { p = p ", p" substr($1, 1, 2) " " $2 }
-    END { printf "   paced run: %.0f req/s%s\n", rate, p }' "$work/half.txt"
-  awk '$1 == "99%" { v = $2; if (v ~ /us$/) v = v / 1000; else if (v ~ /ms$/) v = v + 0; else if (v ~ /s$/) v = v * 1000; print "idle-p99-ms", v, v }' "$work/half.txt" >> "$work/results"
-  echo "idle-rss-mb $((rss_loaded / 1024)) $((rss_loaded / 1024))" >> "$work/results"
+    hold_pid=$!
+    for _ in $(seq 300); do grep -qs held "$work/hold.txt" && break; sleep 0.1; done
+    grep -qs held "$work/hold.txt" || { echo "could not hold 1,000 connections" >&2; exit 2; }
+  }
+  unhold() { kill "$hold_pid"; wait "$hold_pid" 2>/dev/null || true; hold_pid=; }
+  # One bounded oha run against URL $1 (further arguments are oha's); prints "rate p50 p90
+  # p99 p99.9" (req/s, ms) and warns of answers other than 200 and of errors.
+  oha_run() {
+    local url=$1
+    shift
+    on_cpu "$pin_load" oha --no-tui --output-format json -c "$CONNECTIONS" "$@" "$url" > "$work/oha.json"
+    python3 - "$work/oha.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+codes, errors = r["statusCodeDistribution"], r["errorDistribution"]
+# The requests in flight when the time is up are cut off: not an error of the server's.
+errors.pop("aborted due to deadline", None)
+if set(codes) != {"200"} or errors:
+    print(f"   oha: status codes {codes}, errors {errors}", file=sys.stderr)
+p = r["latencyPercentiles"]
+print("%.0f %.2f %.2f %.2f %.2f" % (r["summary"]["requestsPerSec"],
+      *(1000 * (p[k] or 0) for k in ("p50", "p90", "p99", "p99.9"))))
+PY
+  }
+  # The saturating run against URL $1 with the ticks function $2: prints "rate busy", busy
+  # being the server's CPU time over the run's (100 %: one CPU's worth), which tells whether
+  # the server or the generator was the limit.
+  saturate() {
+    local url=$1 counter=$2 before after result
+    before=$($counter)
+    result=$(oha_run "$url" -z 3s)
+    after=$($counter)
+    echo "${result%% *} $(( (after - before) * 100 / (3 * tick) ))"
+  }
+  mb() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$mx_pid/status"; }
+  # nginx restarted on the server's CPU too (worker_processes auto: one worker per CPU it may
+  # run on).
+  kill "$(cat "$work/nginx.pid")"
+  for _ in $(seq 50); do [ -f "$work/nginx.pid" ] || break; sleep 0.1; done
+  on_cpu "$pin_server" nginx -c "$work/nginx.conf"
+  for _ in $(seq 50); do curl -fs "http://127.0.0.1:$NGINX_PORT/autoconfig.xml" >/dev/null && break; sleep 0.1; done
+  kill "$mx_pid"; wait "$mx_pid" 2>/dev/null || true
+  mx_url="http://127.0.0.1:$MX_PORT$autoconfig_path"
+  nginx_url="http://127.0.0.1:$NGINX_PORT/autoconfig.xml"
+  for round in $(seq "$ROUNDS"); do
+    echo " round $round"
+    # A fresh server every round: the earlier phases and rounds filled its caches.
+    server_cpu=$pin_server start_mxconf
+    on_cpu "$pin_load" oha --no-tui -c 4 -z 1s "$mx_url" > /dev/null
+    rss_before=$(mb)
+    hold "$MX_PORT" "$autoconfig_path"
+    rss_idle=$(mb)
+    # Saturation with the idle ones open (oha's connections as fast as answers come), then
+    # half of that rate.
+    read -r saturated busy <<< "$(saturate "$mx_url" mx_ticks)"
+    rate=$((saturated / 2))
+    result=$(oha_run "$mx_url" -z "$DURATION" -q "$rate" --latency-correction)
+    read -r sent p50 p90 p99 p999 <<< "$result"
+    rss_loaded=$(mb)
+    open=$(ls "/proc/$mx_pid/fd" | wc -l)
+    unhold
+    kill "$mx_pid"; wait "$mx_pid" 2>/dev/null || true
+    echo "   mxconf: RSS $rss_before MB before, $rss_idle MB with 1,000 idle, $rss_loaded MB after ($open descriptors open); saturation $saturated req/s (server CPU $busy %)"
+    echo "   mxconf at $rate req/s: $sent req/s sent, p50 $p50 ms, p90 $p90 ms, p99 $p99 ms, p99.9 $p999 ms"
+    echo "idle-rss-mb $rss_loaded $rss_loaded" >> "$work/results"
+    echo "idle-saturated-mxconf $saturated $saturated" >> "$work/results"
+    echo "idle-mxconf $sent $p50 $p90 $p99 $p999" >> "$work/results"
+    # nginx: 1,000 idle connections of its own, the same generator at the same rate.
+    hold "$NGINX_PORT" /autoconfig.xml
+    read -r nginx_saturated nginx_busy <<< "$(saturate "$nginx_url" nginx_ticks)"
+    result=$(oha_run "$nginx_url" -z "$DURATION" -q "$rate" --latency-correction)
+    read -r sent p50 p90 p99 p999 <<< "$result"
+    unhold
+    echo "   nginx  at $rate req/s: $sent req/s sent, p50 $p50 ms, p90 $p90 ms, p99 $p99 ms, p99.9 $p999 ms (saturation $nginx_saturated req/s, server CPU $nginx_busy %)"
+    echo "idle-saturated-nginx $nginx_saturated $nginx_saturated" >> "$work/results"
+    echo "idle-nginx $sent $p50 $p90 $p99 $p999" >> "$work/results"
+  done
 fi
 
 if [[ " $PHASES " == *" export "* ]]; then
@@ -228,7 +303,10 @@ if [[ " $PHASES " == *" signing "* ]]; then
     signing "$o" "$m" "$(column_of mxconf-signing 2)" "$(ratio "$m" "$o")"
 fi
 if [[ " $PHASES " == *" idle "* ]]; then
-  echo "   1,000 idle: RSS $(column_of idle-rss-mb 2) MB, autoconfig p99 $(column_of idle-p99-ms 2) ms at half of saturation"
+  echo "   1,000 idle: RSS $(column_of idle-rss-mb 2) MB; saturation mxconf $(column_of idle-saturated-mxconf 2) req/s, nginx $(column_of idle-saturated-nginx 2) req/s"
+  for who in mxconf nginx; do
+    echo "   $who at half of mxconf's saturation: $(column_of "idle-$who" 2) req/s sent, p50 $(column_of "idle-$who" 3) ms, p90 $(column_of "idle-$who" 4) ms, p99 $(column_of "idle-$who" 5) ms, p99.9 $(column_of "idle-$who" 6) ms"
+  done
 fi
 if [[ " $PHASES " == *" export "* ]]; then
   echo "   export of 10,000 signed profiles: $(column_of export-seconds 2) s"
