@@ -176,8 +176,10 @@ if [[ " $PHASES " == *" idle "* ]]; then
   on_cpu() {
     local cpu=$1
     shift
-    if [ -n "$cpu" ]; then taskset -c "$cpu" "$@"; else "$@"; fi
+    ${cpu:+taskset -c "$cpu"} "$@"
   }
+  # oha's runtime gets one thread per CPU it may run on (its default counts the machine's).
+  oha_threads=$(on_cpu "$pin_load" nproc)
   # Holds 1,000 connections to port $1, each answered one request for path $2, then silent
   # for 25 s (under the example's 30 s idle timeout: a round ends well before).
   hold() {
@@ -208,7 +210,7 @@ PY
   oha_run() {
     local url=$1
     shift
-    on_cpu "$pin_load" oha --no-tui --output-format json -c "$CONNECTIONS" "$@" "$url" > "$work/oha.json"
+    on_cpu "$pin_load" oha --no-tui --output-format json --worker-threads "$oha_threads" -c "$CONNECTIONS" "$@" "$url" > "$work/oha.json"
     python3 - "$work/oha.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -246,7 +248,7 @@ PY
     echo " round $round"
     # A fresh server every round: the earlier phases and rounds filled its caches.
     server_cpu=$pin_server start_mxconf
-    on_cpu "$pin_load" oha --no-tui -c 4 -z 1s "$mx_url" > /dev/null
+    on_cpu "$pin_load" oha --no-tui --worker-threads "$oha_threads" -c 4 -z 1s "$mx_url" > /dev/null
     rss_before=$(mb)
     hold "$MX_PORT" "$autoconfig_path"
     rss_idle=$(mb)
