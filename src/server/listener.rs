@@ -83,7 +83,11 @@ impl Shared {
     ) -> Self {
         // Header-read and idle times are enforced by the connection tasks (one clock for
         // both protocols), not by hyper's own HTTP/1 timer.
-        let builder = auto::Builder::new(TokioExecutor::new());
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // A client that shuts its sending side after its request (`nc -N`, some health checkers)
+        // still gets the answer, as from the fast lane; otherwise hyper drops it at the end of
+        // the stream. The request and idle timeouts bound how long such a connection stays.
+        builder.http1().half_close(true);
         Shared {
             connections,
             builder: Arc::new(builder),

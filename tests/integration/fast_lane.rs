@@ -328,3 +328,53 @@ async fn the_lanes_profiles_count_against_the_profile_budget() {
     let answer = without_date(response(&mut stream, &mut pending).await);
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
 }
+
+/// Everything the server sends on `stream` until it closes the connection, within 10 s.
+async fn until_closed(stream: &mut TcpStream) -> String {
+    let mut bytes = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut bytes),
+    )
+    .await
+    .expect("the server closes within 10 s")
+    .unwrap();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Before: a client that shut its sending side after its request (`nc -N`, some health
+/// checkers) was answered by the fast lane but not by hyper, which closed the connection at the
+/// end of the stream with the answer still being made. Both lanes answer it now, then close.
+#[tokio::test]
+async fn a_request_followed_by_a_half_close_is_answered_in_both_lanes() {
+    let server = TestServer::start(crate::support::demo_config()).await;
+    for request in [
+        get(
+            "/mail/config-v1.1.xml?emailaddress=jane@example.com",
+            "x",
+            "",
+        ),
+        post("/autodiscover/autodiscover.xml", POX_BODY, ""),
+        get("/mobileconfig?emailaddress=jane@example.com", "x", ""),
+        get("/healthz", "x", ""),
+    ] {
+        for after_healthz in [false, true] {
+            let mut stream = TcpStream::connect(server.addr).await.unwrap();
+            let mut pending = Vec::new();
+            if after_healthz {
+                stream
+                    .write_all(get("/healthz", "x", "").as_bytes())
+                    .await
+                    .unwrap();
+                response(&mut stream, &mut pending).await;
+            }
+            stream.write_all(request.as_bytes()).await.unwrap();
+            stream.shutdown().await.unwrap();
+            let answer = until_closed(&mut stream).await;
+            assert!(
+                answer.starts_with("HTTP/1.1 200 OK\r\n"),
+                "after /healthz: {after_healthz}: {request}: {answer:?}"
+            );
+        }
+    }
+}
