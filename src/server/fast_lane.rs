@@ -59,8 +59,9 @@ const POX: &str = "/autodiscover/autodiscover.xml";
 pub enum Outcome {
     /// Closed (by the client, an I/O error, or a drain after an answer).
     Closed,
-    /// For hyper, which reads these bytes first.
-    HandOff(Vec<u8>),
+    /// For hyper, which reads `bytes` first. `answered`: the lane answered requests on the
+    /// connection before, so the bytes do not begin it.
+    HandOff { bytes: Vec<u8>, answered: bool },
 }
 
 /// One connection's side of the fast lane.
@@ -125,15 +126,24 @@ impl Lane<'_> {
         I: AsyncRead + AsyncWrite + ReadReady + Unpin,
     {
         let mut buf: Vec<u8> = Vec::new();
+        let mut answered = false;
         loop {
             let (state, hot) = loop {
                 // The snapshot of the moment the request is read, for the whole request.
                 let state = self.live.state();
                 match parse(&buf, self.peer, &state, self.https_routes) {
                     Ok(hot) => break (state, hot),
-                    Err(NotHot::Other) => return Outcome::HandOff(buf),
+                    Err(NotHot::Other) => {
+                        return Outcome::HandOff {
+                            bytes: buf,
+                            answered,
+                        };
+                    }
                     Err(NotHot::Partial) if buf.len() >= MAX_REQUEST => {
-                        return Outcome::HandOff(buf);
+                        return Outcome::HandOff {
+                            bytes: buf,
+                            answered,
+                        };
                     }
                     Err(NotHot::Partial) => {
                         // Between requests the buffer is allocated only once bytes are there.
@@ -149,7 +159,12 @@ impl Lane<'_> {
                         }
                         match io.read_buf(&mut buf).await {
                             // A closed connection with half a head: hyper says what it says.
-                            Ok(0) if !buf.is_empty() => return Outcome::HandOff(buf),
+                            Ok(0) if !buf.is_empty() => {
+                                return Outcome::HandOff {
+                                    bytes: buf,
+                                    answered,
+                                };
+                            }
                             Ok(0) | Err(_) => return Outcome::Closed,
                             Ok(_) => {}
                         }
@@ -170,6 +185,7 @@ impl Lane<'_> {
             if io.write_all(&out).await.is_err() || io.flush().await.is_err() || draining {
                 return Outcome::Closed;
             }
+            answered = true;
             // An idle connection keeps no buffer.
             if buf.is_empty() {
                 buf = Vec::new();

@@ -62,7 +62,12 @@ pub fn raise_open_files_limit() -> usize {
 #[derive(Clone)]
 pub struct Shared {
     pub connections: Arc<Connections>,
+    /// HTTP/1.1 or HTTP/2, as a connection's first bytes (or ALPN) say.
     pub builder: Arc<auto::Builder<TokioExecutor>>,
+    /// HTTP/1.1 only: for a connection the fast lane has answered on, whose protocol its first
+    /// bytes chose already. The bytes handed over begin no connection, so an HTTP/2 preface
+    /// among them is a bad HTTP/1.1 request, not a change of protocol.
+    pub http1: Arc<auto::Builder<TokioExecutor>>,
     /// The current configuration; each request takes its router once.
     pub live: Arc<Live>,
     /// Becomes `true` when the server drains.
@@ -88,9 +93,11 @@ impl Shared {
         // still gets the answer, as from the fast lane; otherwise hyper drops it at the end of
         // the stream. The request and idle timeouts bound how long such a connection stays.
         builder.http1().half_close(true);
+        let http1 = builder.clone().http1_only();
         Shared {
             connections,
             builder: Arc::new(builder),
+            http1: Arc::new(http1),
             live,
             stopping,
             handshake_timeout,
@@ -271,6 +278,8 @@ async fn serve_connection<I>(
         due: tokio::time::Instant::now() + connections.settings().header_read_timeout,
         draining: false,
     };
+    // Whether the fast lane answered requests before handing the connection over.
+    let mut continued = false;
     if !h2 {
         let lane = fast_lane::Lane {
             peer,
@@ -285,7 +294,10 @@ async fn serve_connection<I>(
         let served = lane.serve(&mut io);
         let outcome = supervise(pin!(served), tracker, shared, &mut clock, |_| {}).await;
         match outcome {
-            Some(Outcome::HandOff(bytes)) => io.replay(bytes),
+            Some(Outcome::HandOff { bytes, answered }) => {
+                io.replay(bytes);
+                continued = answered;
+            }
             Some(Outcome::Closed) | None => return,
         }
         // A drain seen by the lane is told to hyper too, once it has begun the request.
@@ -315,7 +327,12 @@ async fn serve_connection<I>(
         })
     };
     // Boxed when it is needed: hyper's connection state is most of a connection's memory.
-    let mut connection = Box::pin(shared.builder.serve_connection(TokioIo::new(io), service));
+    let builder = if continued {
+        &shared.http1
+    } else {
+        &shared.builder
+    };
+    let mut connection = Box::pin(builder.serve_connection(TokioIo::new(io), service));
     supervise(
         connection.as_mut(),
         tracker,

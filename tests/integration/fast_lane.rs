@@ -378,3 +378,39 @@ async fn a_request_followed_by_a_half_close_is_answered_in_both_lanes() {
         }
     }
 }
+
+/// Before: after the fast lane had answered a request, the bytes it handed to hyper were
+/// sniffed for the HTTP/2 preface as if they began the connection, so a `PRI * HTTP/2.0`
+/// pipelined behind an HTTP/1.1 request turned the connection into HTTP/2. A connection's
+/// protocol is chosen by its first bytes only: hyper's HTTP/1 closes it, in both lanes.
+#[tokio::test]
+async fn an_http2_preface_behind_an_http1_request_does_not_switch_protocols() {
+    let server = TestServer::start(crate::support::demo_config()).await;
+    let request = get(
+        "/mail/config-v1.1.xml?emailaddress=jane@example.com",
+        "x",
+        "",
+    );
+    for after_healthz in [false, true] {
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        let mut pending = Vec::new();
+        if after_healthz {
+            stream
+                .write_all(get("/healthz", "x", "").as_bytes())
+                .await
+                .unwrap();
+            response(&mut stream, &mut pending).await;
+        }
+        // The preface and an empty SETTINGS frame: an HTTP/2 server answers with its own.
+        let mut bytes = request.clone().into_bytes();
+        bytes.extend_from_slice(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0");
+        stream.write_all(&bytes).await.unwrap();
+        let answer = response(&mut stream, &mut pending).await;
+        assert!(answer.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        let rest = until_closed(&mut stream).await;
+        assert!(
+            pending.is_empty() && rest.is_empty(),
+            "after /healthz: {after_healthz}: {pending:?} {rest:?}"
+        );
+    }
+}
