@@ -36,6 +36,10 @@ use crate::tls::{Accepted, Acceptor};
 const RESERVED_FILES: u64 = 128;
 /// After an `accept` error other than a vanished client, wait this long before the next try.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// The largest request head hyper reads (431 beyond it), nginx's default total: a connection
+/// sending one holds this much until its header-read time is up, where hyper's default let
+/// each one hold ~400 KiB. Bodies are read through the same buffer in pieces of at most this.
+const MAX_HEAD: usize = 32 * 1024;
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit (systemd's soft default, 1,024, is far
 /// below what a public server needs); returns how many connections fit below it.
@@ -92,7 +96,7 @@ impl Shared {
         // A client that shuts its sending side after its request (`nc -N`, some health checkers)
         // still gets the answer, as from the fast lane; otherwise hyper drops it at the end of
         // the stream. The request and idle timeouts bound how long such a connection stays.
-        builder.http1().half_close(true);
+        builder.http1().half_close(true).max_buf_size(MAX_HEAD);
         let http1 = builder.clone().http1_only();
         Shared {
             connections,

@@ -195,3 +195,45 @@ fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
     assert_eq!(numbers, ["4096", "4096"], "{open_files}");
     served.wait_for("at most 3968 connections at once");
 }
+
+/// Before: hyper's read buffer grew to its default of ~400 KiB for one request head, so each
+/// connection under the cap could hold that much until its header-read time was up (1,000
+/// connections sending 300 KB heads: 290 MB more resident). Now a head beyond 32 KiB (nginx's
+/// default total) is refused with 431 and the connection closed, in both lanes. hyper looks at
+/// the buffer's size after each read, so the refusal is certain from twice that.
+#[tokio::test]
+async fn a_request_head_beyond_32_kib_is_refused_in_both_lanes() {
+    let server = TestServer::start(crate::support::demo_config()).await;
+    let start =
+        "GET /mail/config-v1.1.xml?emailaddress=jane@example.com HTTP/1.1\r\nHost: x\r\nX-Pad: ";
+    for (size, status) in [(30 * 1024, "200 OK"), (64 * 1024, "431 ")] {
+        let mut head = start.to_owned();
+        head.push_str(&"a".repeat(size - start.len() - 4));
+        head.push_str("\r\n\r\n");
+        assert_eq!(head.len(), size);
+        for after_healthz in [false, true] {
+            let mut stream = TcpStream::connect(server.addr).await.unwrap();
+            if after_healthz {
+                stream
+                    .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .await
+                    .unwrap();
+                let mut answer = [0u8; 1024];
+                let n = stream.read(&mut answer).await.unwrap();
+                assert!(answer[..n].ends_with(b"\r\n\r\nok\n"));
+            }
+            // A refused head may be answered before all of it is read.
+            let _ = stream.write_all(head.as_bytes()).await;
+            let mut answer = [0u8; 64];
+            let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+                .await
+                .expect("an answer within 10 s")
+                .unwrap();
+            let answer = String::from_utf8_lossy(&answer[..n]);
+            assert!(
+                answer.starts_with(&format!("HTTP/1.1 {status}")),
+                "{size} bytes, after /healthz: {after_healthz}: {answer}"
+            );
+        }
+    }
+}
