@@ -59,9 +59,29 @@ const POX: &str = "/autodiscover/autodiscover.xml";
 pub enum Outcome {
     /// Closed (by the client, an I/O error, or a drain after an answer).
     Closed,
-    /// For hyper, which reads `bytes` first. `answered`: the lane answered requests on the
-    /// connection before, so the bytes do not begin it.
-    HandOff { bytes: Vec<u8>, answered: bool },
+    /// For hyper, which reads `bytes` first. `http1`: the connection is HTTP/1 for certain (see
+    /// [`http1_for_certain`]), so hyper need not look for the HTTP/2 preface.
+    HandOff { bytes: Vec<u8>, http1: bool },
+}
+
+/// What an HTTP/2 connection without TLS begins with (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether a connection handed over with `bytes` is HTTP/1: the lane answered on it (its first
+/// bytes chose already, and a preface now is a bad request), or they do not begin the preface.
+/// hyper-util's sniffing otherwise reads the first 24 bytes on their own, and hyper, having
+/// parsed those alone, parses again only once a head looks complete: a head broken by a bare CR
+/// would then wait for the header-read timeout instead of getting its 400.
+fn http1_for_certain(bytes: &[u8], answered: bool) -> bool {
+    let start = bytes.len().min(H2_PREFACE.len());
+    answered || bytes[..start] != H2_PREFACE[..start]
+}
+
+fn hand_off(bytes: Vec<u8>, answered: bool) -> Outcome {
+    Outcome::HandOff {
+        http1: http1_for_certain(&bytes, answered),
+        bytes,
+    }
 }
 
 /// One connection's side of the fast lane.
@@ -134,16 +154,10 @@ impl Lane<'_> {
                 match parse(&buf, self.peer, &state, self.https_routes) {
                     Ok(hot) => break (state, hot),
                     Err(NotHot::Other) => {
-                        return Outcome::HandOff {
-                            bytes: buf,
-                            answered,
-                        };
+                        return hand_off(buf, answered);
                     }
                     Err(NotHot::Partial) if buf.len() >= MAX_REQUEST => {
-                        return Outcome::HandOff {
-                            bytes: buf,
-                            answered,
-                        };
+                        return hand_off(buf, answered);
                     }
                     Err(NotHot::Partial) => {
                         // Between requests the buffer is allocated only once bytes are there.
@@ -160,10 +174,7 @@ impl Lane<'_> {
                         match io.read_buf(&mut buf).await {
                             // A closed connection with half a head: hyper says what it says.
                             Ok(0) if !buf.is_empty() => {
-                                return Outcome::HandOff {
-                                    bytes: buf,
-                                    answered,
-                                };
+                                return hand_off(buf, answered);
                             }
                             Ok(0) | Err(_) => return Outcome::Closed,
                             Ok(_) => {}

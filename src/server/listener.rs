@@ -68,9 +68,8 @@ pub struct Shared {
     pub connections: Arc<Connections>,
     /// HTTP/1.1 or HTTP/2, as a connection's first bytes (or ALPN) say.
     pub builder: Arc<auto::Builder<TokioExecutor>>,
-    /// HTTP/1.1 only: for a connection the fast lane has answered on, whose protocol its first
-    /// bytes chose already. The bytes handed over begin no connection, so an HTTP/2 preface
-    /// among them is a bad HTTP/1.1 request, not a change of protocol.
+    /// HTTP/1.1 only: for a connection the fast lane hands over as HTTP/1 for certain (it
+    /// answered on it, or its bytes do not begin the HTTP/2 preface).
     pub http1: Arc<auto::Builder<TokioExecutor>>,
     /// The current configuration; each request takes its router once.
     pub live: Arc<Live>,
@@ -282,8 +281,8 @@ async fn serve_connection<I>(
         due: tokio::time::Instant::now() + connections.settings().header_read_timeout,
         draining: false,
     };
-    // Whether the fast lane answered requests before handing the connection over.
-    let mut continued = false;
+    // Whether the fast lane handed the connection over as HTTP/1 for certain.
+    let mut http1 = false;
     if !h2 {
         let lane = fast_lane::Lane {
             peer,
@@ -298,9 +297,12 @@ async fn serve_connection<I>(
         let served = lane.serve(&mut io);
         let outcome = supervise(pin!(served), tracker, shared, &mut clock, |_| {}).await;
         match outcome {
-            Some(Outcome::HandOff { bytes, answered }) => {
+            Some(Outcome::HandOff {
+                bytes,
+                http1: certain,
+            }) => {
                 io.replay(bytes);
-                continued = answered;
+                http1 = certain;
             }
             Some(Outcome::Closed) | None => return,
         }
@@ -331,7 +333,7 @@ async fn serve_connection<I>(
         })
     };
     // Boxed when it is needed: hyper's connection state is most of a connection's memory.
-    let builder = if continued {
+    let builder = if http1 {
         &shared.http1
     } else {
         &shared.builder

@@ -414,3 +414,44 @@ async fn an_http2_preface_behind_an_http1_request_does_not_switch_protocols() {
         );
     }
 }
+
+/// Before: a head the lane could not parse went to hyper-util's protocol sniffing, which reads
+/// the first 24 bytes on their own; hyper then parsed those alone (incomplete), and from then
+/// on parsed only once a blank line arrived, so a head broken by a bare CR was never refused:
+/// no answer, and the connection held until its header-read time was up. hyper refused the same
+/// bytes at once on a connection it had already. Now it gets them whole: 400 at once, in both
+/// lanes, for the lane's routes and the others.
+#[tokio::test]
+async fn a_head_broken_by_a_bare_cr_is_refused_at_once_in_both_lanes() {
+    let server = TestServer::start(crate::support::demo_config()).await;
+    for request in [
+        "GET /mail/config-v1.1.xml?emailaddress=jane@example.com HTTP/1.1\r\nHost: x\r\n\r\r",
+        "GET /mobileconfig?emailaddress=jane@example.com HTTP/1.1\r\nHost: x\r@\n",
+        "GET /healthz HTTP/1.1\r\r",
+    ] {
+        for after_healthz in [false, true] {
+            let mut stream = TcpStream::connect(server.addr).await.unwrap();
+            let mut pending = Vec::new();
+            if after_healthz {
+                stream
+                    .write_all(get("/healthz", "x", "").as_bytes())
+                    .await
+                    .unwrap();
+                response(&mut stream, &mut pending).await;
+            }
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut answer = [0u8; 64];
+            let read =
+                tokio::time::timeout(std::time::Duration::from_secs(3), stream.read(&mut answer))
+                    .await;
+            let answer = match read {
+                Ok(Ok(n)) => String::from_utf8_lossy(&answer[..n]).into_owned(),
+                _ => "no answer within 3 s".into(),
+            };
+            assert!(
+                answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+                "after /healthz: {after_healthz}: {request:?}: {answer}"
+            );
+        }
+    }
+}
