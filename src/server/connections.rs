@@ -87,6 +87,9 @@ pub struct Tracker {
     /// Chosen to make room at the cap.
     evicted: AtomicBool,
     evict: Notify,
+    /// The server drains while a head arrives: its task waits for the request to begin.
+    drain_wanted: AtomicBool,
+    began: Notify,
     /// Whom it counts against for `max-connections-per-client`; `None`: exempt.
     client: Option<ClientKey>,
 }
@@ -174,6 +177,8 @@ impl Connections {
             since: AtomicU64::new(self.now()),
             evicted: AtomicBool::new(false),
             evict: Notify::new(),
+            drain_wanted: AtomicBool::new(false),
+            began: Notify::new(),
             client,
         });
         open.by_id.insert(id, Arc::clone(&tracker));
@@ -256,6 +261,9 @@ impl Connections {
     pub fn begin(self: &Arc<Self>, tracker: &Arc<Tracker>) -> Busy {
         tracker.busy.fetch_add(1, Ordering::Relaxed);
         tracker.reading.store(false, Ordering::Relaxed);
+        if tracker.drain_wanted.load(Ordering::Relaxed) {
+            tracker.began.notify_one();
+        }
         Busy {
             connections: Arc::clone(self),
             tracker: Arc::clone(tracker),
@@ -284,6 +292,22 @@ impl Tracker {
     /// Chosen to make room: close now.
     pub async fn evicted(&self) {
         self.evict.notified().await;
+    }
+
+    /// Answering a request.
+    pub fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::Relaxed) > 0
+    }
+
+    /// Ready once a request begins, from the call of [`Tracker::want_drain`] on.
+    pub async fn began(&self) {
+        self.began.notified().await;
+    }
+
+    /// The server drains while this connection's head arrives: [`Tracker::began`] tells when
+    /// its request begins.
+    pub fn want_drain(&self) {
+        self.drain_wanted.store(true, Ordering::Relaxed);
     }
 
     /// Between requests: no request being answered and no head arriving.

@@ -357,7 +357,8 @@ struct Clock {
 
 /// Runs `connection` to its end (`Some`), or until its header-read or idle time is up, it is
 /// chosen to make room, or the server drains while it is idle (`None`). When the server drains
-/// during a request, `drain` tells the connection once, and it runs on to answer it.
+/// during a request, or while its head arrives, `drain` tells the connection once the request
+/// has begun, and it runs on to answer it.
 async fn supervise<F: Future>(
     mut connection: Pin<&mut F>,
     tracker: &Tracker,
@@ -367,6 +368,8 @@ async fn supervise<F: Future>(
 ) -> Option<F::Output> {
     let connections = &shared.connections;
     let mut stopping = shared.stopping.clone();
+    // Draining while a head arrives: the connection is told once its request has begun.
+    let mut drain_when_begun = false;
     loop {
         tokio::select! {
             // The connection first: bytes handed over from the fast lane are read (and their
@@ -384,8 +387,19 @@ async fn supervise<F: Future>(
                 if tracker.is_idle() {
                     return None;
                 }
-                drain(connection.as_mut());
+                // hyper takes a shutdown before it has begun a request as closing an idle
+                // connection, dropping the head that is arriving.
+                if tracker.is_busy() {
+                    drain(connection.as_mut());
+                } else {
+                    tracker.want_drain();
+                    drain_when_begun = true;
+                }
                 clock.draining = true;
+            }
+            () = tracker.began(), if drain_when_begun => {
+                drain_when_begun = false;
+                drain(connection.as_mut());
             }
         }
     }

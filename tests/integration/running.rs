@@ -263,6 +263,48 @@ async fn sigterm_drains_a_request_in_flight_and_exits_0() {
     );
 }
 
+/// Before: on a connection hyper had, a request whose head was arriving when SIGTERM came got
+/// no answer: told to shut down before it had begun the request, hyper closed the connection
+/// as idle. Now it is told once the request has begun: the request is answered, then the
+/// connection closed, as the fast lane does on a fresh connection (which also says
+/// `connection: close`; hyper has usually written its head by then).
+#[tokio::test]
+async fn sigterm_answers_a_request_whose_head_is_arriving_in_both_lanes() {
+    for after_healthz in [false, true] {
+        let mut served = Served::start(&[], &[]);
+        let mut stream = TcpStream::connect(served.addr).await.unwrap();
+        if after_healthz {
+            assert!(
+                exchange(&mut stream, "/healthz")
+                    .await
+                    .ends_with("\r\n\r\nok\n")
+            );
+        }
+        let request = format!("GET {AUTOCONFIG} HTTP/1.1\r\nHost: example.com\r\n\r\n");
+        let (head, rest) = request.split_at(30);
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // The server has read those bytes before the signal (a head begun), not after it.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        served.signal(Signal::TERM);
+        served.wait_for("stopping");
+        stream.write_all(rest.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut answer),
+        )
+        .await
+        .expect("answered and closed within 10 s")
+        .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 200 OK\r\n") && answer.ends_with("</clientConfig>\n"),
+            "after /healthz: {after_healthz}: {answer:?}"
+        );
+        assert!(served.wait_exit().success(), "{}", served.log());
+    }
+}
+
 #[tokio::test]
 async fn systemd_hears_ready_reloading_and_stopping() {
     let notify = NotifySocket::bind();
