@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::from_fn_with_state;
@@ -306,15 +307,14 @@ fn fold_autodiscover_case(mut request: Request) -> Request {
 /// A renderer's answer as an HTTP response; an error document is marked as one for the
 /// limiter.
 pub(crate) fn respond(rendered: Rendered) -> Response {
-    let mut response = (
-        error::status(rendered.status),
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(rendered.content_type),
-        )],
-        rendered.body,
-    )
-        .into_response();
+    // Built directly: the tuple's `into_response` set `application/octet-stream` for the
+    // `Vec` body first and then replaced it, two header insertions on every answer.
+    let mut response = Response::new(Body::from(rendered.body));
+    *response.status_mut() = error::status(rendered.status);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(rendered.content_type),
+    );
     if rendered.error_document {
         response.extensions_mut().insert(limit::ErrorDocument);
     }
