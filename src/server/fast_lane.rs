@@ -24,11 +24,12 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse as _, Response};
 use futures_util::FutureExt as _;
 use http_body_util::BodyExt as _;
+use hyper::body::Body as _;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::watch;
 
@@ -403,7 +404,7 @@ fn header_map(lines: &[httparse::Header<'_>]) -> Option<HeaderMap> {
 /// the body. Every answer on these routes has its whole body at hand.
 async fn encode(response: Response, close: bool) -> Result<Vec<u8>, axum::Error> {
     let (parts, body) = response.into_parts();
-    let body = body.collect().await?.to_bytes();
+    let body = whole(body).await?;
     let mut out = Vec::with_capacity(body.len() + 256);
     let status = parts.status;
     if status == StatusCode::OK {
@@ -415,7 +416,12 @@ async fn encode(response: Response, close: bool) -> Result<Vec<u8>, axum::Error>
         out.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    // Whether the answer has its own `content-length` and `date`, seen on the way (two map
+    // lookups less per answer).
+    let (mut has_length, mut has_date) = (false, false);
     for (name, value) in &parts.headers {
+        has_length |= name == header::CONTENT_LENGTH;
+        has_date |= name == header::DATE;
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
@@ -424,12 +430,12 @@ async fn encode(response: Response, close: bool) -> Result<Vec<u8>, axum::Error>
     if close {
         out.extend_from_slice(b"connection: close\r\n");
     }
-    if !parts.headers.contains_key(header::CONTENT_LENGTH) {
+    if !has_length {
         out.extend_from_slice(b"content-length: ");
         out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if !parts.headers.contains_key(header::DATE) {
+    if !has_date {
         out.extend_from_slice(b"date: ");
         extend_date(&mut out);
         out.extend_from_slice(b"\r\n");
@@ -437,6 +443,24 @@ async fn encode(response: Response, close: bool) -> Result<Vec<u8>, axum::Error>
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&body);
     Ok(out)
+}
+
+/// The whole body. The answers on these routes have one frame (a `Full` body), taken as it
+/// is; `collect` would gather it into a list first.
+async fn whole(mut body: Body) -> Result<Bytes, axum::Error> {
+    let first = match body.frame().await {
+        None => return Ok(Bytes::new()),
+        // Trailers are not part of the bytes, as `collect().to_bytes()` leaves them out.
+        Some(frame) => frame?.into_data().unwrap_or_default(),
+    };
+    if body.is_end_stream() {
+        return Ok(first);
+    }
+    let rest = body.collect().await?.to_bytes();
+    let mut all = Vec::with_capacity(first.len() + rest.len());
+    all.extend_from_slice(&first);
+    all.extend_from_slice(&rest);
+    Ok(all.into())
 }
 
 thread_local! {
