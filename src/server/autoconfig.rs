@@ -12,6 +12,7 @@ use super::extract::{self, Origin};
 use super::{AppState, respond};
 use crate::account::Domain;
 use crate::answer::Refusal;
+use crate::protocol::Rendered;
 
 /// GET/HEAD `/mail/config-v1.1.xml` and `/.well-known/autoconfig/mail/config-v1.1.xml`.
 pub async fn config(
@@ -29,14 +30,27 @@ pub async fn answer(
     query: Option<&str>,
     origin: impl FnOnce() -> Result<Origin, Refusal>,
 ) -> Result<Response, Refusal> {
-    let rendered = match extract::email_in_query(query, "emailaddress")? {
-        Some(email) => state.answers.autoconfig(&email).await?,
+    let address = extract::query_value(query, ADDRESS);
+    Ok(respond(rendered(state, address, origin).await?))
+}
+
+/// The query parameter with the address.
+pub const ADDRESS: &str = "emailaddress";
+
+/// [`answer`] before it becomes a response, for the raw (still percent-encoded) `address`
+/// from the query: the fast lane has it from its parse, and writes the answer as it is.
+pub async fn rendered(
+    state: &AppState,
+    address: Option<&str>,
+    origin: impl FnOnce() -> Result<Origin, Refusal>,
+) -> Result<Rendered, Refusal> {
+    match extract::email_in_value(address)? {
+        Some(email) => state.answers.autoconfig(&email).await,
         None => {
             let domain = origin()?.domain("autoconfig.").ok_or(Refusal::BadHost)?;
-            state.answers.autoconfig_domain(&domain)?
+            state.answers.autoconfig_domain(&domain)
         }
-    };
-    Ok(respond(rendered))
+    }
 }
 
 /// GET/HEAD `/v1.1/{domain}`: what Thunderbird's `mailnews.auto_config_url` fetches.

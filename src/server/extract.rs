@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::Range;
 
 use std::sync::Arc;
 
@@ -27,11 +28,16 @@ static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// The raw (still percent-encoded) value of `key` in a query string; keys compare
 /// case-insensitively (`Email`, `email`; `Protocol`, `protocol`).
 pub fn query_value<'q>(query: Option<&'q str>, key: &str) -> Option<&'q str> {
+    let query = query?;
+    query.get(query_value_at(query, key)?)
+}
+
+/// Where [`query_value`] finds its value in `query`.
+pub fn query_value_at(query: &str, key: &str) -> Option<Range<usize>> {
     // Byte scans rather than `split('&')` and `split_once('=')`, whose char searchers cost
     // several times as much on every request (callgrind): each pair's name is compared with
     // `key` in place, and only the matching pair's value is scanned to its end. `&` and `=`
     // are ASCII, so each cut falls on a character boundary.
-    let query = query?;
     let (bytes, key) = (query.as_bytes(), key.as_bytes());
     if key.iter().any(|&b| b == b'&' || b == b'=') {
         return None; // never a pair's name
@@ -51,7 +57,7 @@ pub fn query_value<'q>(query: Option<&'q str>, key: &str) -> Option<&'q str> {
             && matches!(bytes.get(name_end), None | Some(b'=' | b'&'))
         {
             let end = next_pair(name_end);
-            return query.get((name_end + 1).min(end)..end);
+            return Some((name_end + 1).min(end)..end);
         }
         let end = next_pair(start);
         if end == bytes.len() {
@@ -76,7 +82,12 @@ pub fn decode(raw: &str) -> Result<Cow<'_, str>, Refusal> {
 /// The address in query parameter `key`, if present: percent-decoded, trimmed, domain
 /// lower-cased, never echoed in encoded form (docs/protocols.md, "Addresses are decoded once").
 pub fn email_in_query(query: Option<&str>, key: &str) -> Result<Option<EmailAddress>, Refusal> {
-    match query_value(query, key) {
+    email_in_value(query_value(query, key))
+}
+
+/// [`email_in_query`] for the raw value already found.
+pub fn email_in_value(raw: Option<&str>) -> Result<Option<EmailAddress>, Refusal> {
+    match raw {
         None | Some("") => Ok(None),
         Some(raw) => Ok(Some(answer::parse_address(&decode(raw)?)?)),
     }

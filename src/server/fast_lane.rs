@@ -34,14 +34,15 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::watch;
 
 use super::connections::{Connections, ReadReady, Tracker};
+use super::error::status;
 use super::extract::{self, Origin, is_trusted};
 use super::reload::Live;
 use super::request_log::{self, Line};
 use super::{
-    AppState, PROFILE_ROUTE, REQUEST_TIMEOUT, autoconfig, autodiscover, internal_error, limit,
-    mobileconfig, security,
+    AppState, PROFILE_ROUTE, REQUEST_TIMEOUT, autoconfig, internal_error, limit, mobileconfig,
+    respond, security,
 };
-use crate::answer::Refusal;
+use crate::protocol::Rendered;
 
 /// A request (head and body) larger than this goes to hyper, which bounds and refuses
 /// oversized ones. A POX request is about 1 KiB with its head.
@@ -130,6 +131,14 @@ struct Hot {
     /// empty.
     headers: HeaderMap,
     body: Range<usize>,
+    /// Autoconfig: where the raw `emailaddress` value is in the query, found once.
+    address: Option<Range<usize>>,
+}
+
+impl Hot {
+    fn address(&self) -> Option<&str> {
+        self.uri.query()?.get(self.address.clone()?)
+    }
 }
 
 /// Why the front of the buffer is not a [`Hot`] request.
@@ -208,7 +217,7 @@ impl Lane<'_> {
     /// The answer with the router's layers' behaviours, outermost first: the request line
     /// and count, the panic guard, the timeout, then (inside) the limiter and the security
     /// headers.
-    async fn answer(&self, state: &AppState, hot: &Hot, body: &[u8]) -> Response {
+    async fn answer(&self, state: &AppState, hot: &Hot, body: &[u8]) -> Answer {
         let line = request_log::wanted()
             .then(|| Line::start(state, &hot.route.method(), &hot.headers, Some(self.peer)));
         let answered = AssertUnwindSafe(tokio::time::timeout(
@@ -217,47 +226,90 @@ impl Lane<'_> {
         ))
         .catch_unwind()
         .await;
-        let response = match answered {
-            Ok(Ok(response)) => response,
-            Ok(Err(_)) => timed_out(),
-            Err(_) => internal_error(),
+        let answer = match answered {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => timed_out().into(),
+            Err(_) => internal_error().into(),
         };
         if let Some(line) = line {
-            line.finish(hot.route.endpoint(), &response);
+            line.finish(hot.route.endpoint(), answer.status());
         }
-        response
+        answer
     }
 
-    async fn limited(&self, state: &AppState, hot: &Hot, body: &[u8]) -> Response {
+    async fn limited(&self, state: &AppState, hot: &Hot, body: &[u8]) -> Answer {
         let client = limit::client(state, &hot.headers, self.peer);
         let handled = async {
             let answer = match hot.route {
-                Route::Autoconfig(_) => {
-                    autoconfig::answer(state, hot.uri.query(), || {
-                        Origin::of_request(
-                            &hot.headers,
-                            None,
-                            Some(self.peer),
-                            self.over_tls,
-                            state,
-                        )
-                    })
-                    .await
-                }
-                Route::Pox => autodiscover::answer_pox(state, body).await,
+                Route::Autoconfig(_) => autoconfig::rendered(state, hot.address(), || {
+                    Origin::of_request(&hot.headers, None, Some(self.peer), self.over_tls, state)
+                })
+                .await
+                .map(Answer::from),
+                // What `autodiscover::answer_pox` responds with, not yet a response.
+                Route::Pox => state.answers.pox_body(body).await.map(Answer::from),
                 // Boxed: the profile's future (signing, the signature cache) is several KiB, and
                 // inline it made every request's future that large, moved five times per
                 // autoconfig and POX answer (callgrind: +2,400 instructions per request).
-                Route::Profile => {
-                    Ok(Box::pin(mobileconfig::answer_query(state, hot.uri.query())).await)
-                }
+                Route::Profile => Ok(Answer::Response(
+                    Box::pin(mobileconfig::answer_query(state, hot.uri.query())).await,
+                )),
             };
-            answer.unwrap_or_else(Refusal::into_response)
+            answer.unwrap_or_else(|refusal| Answer::Response(refusal.into_response()))
         };
         let profile = hot.route == Route::Profile;
-        let mut response = limit::limited(state, client, profile, handled).await;
-        security::set(state, &mut response);
-        response
+        let mut answer = limit::limited(state, client, profile, handled).await;
+        // A rendered answer gets its one security header (`nosniff`) where it is written.
+        if let Answer::Response(response) = &mut answer {
+            security::set(state, response);
+        }
+        answer
+    }
+}
+
+/// A fast-lane answer: a document as rendered (nearly every answer on these routes), written
+/// as it is, or any other response (refusals, profiles, 408, 500). The rendered one never
+/// becomes a `Response`: building one, its header map, the security layer's insertion and
+/// taking the body back out again cost more than the rest of the answer (callgrind).
+enum Answer {
+    Rendered(Rendered),
+    Response(Response),
+}
+
+impl From<Rendered> for Answer {
+    fn from(rendered: Rendered) -> Self {
+        // A page gets more security headers than `nosniff`: the layer's function sets them.
+        if rendered.content_type.starts_with("text/html") {
+            Answer::Response(respond(rendered))
+        } else {
+            Answer::Rendered(rendered)
+        }
+    }
+}
+
+impl From<Response> for Answer {
+    fn from(response: Response) -> Self {
+        Answer::Response(response)
+    }
+}
+
+impl limit::Answered for Answer {
+    fn is_client_error(&self) -> bool {
+        match self {
+            Answer::Rendered(rendered) => {
+                limit::counts_as_client_error(status(rendered.status), rendered.error_document)
+            }
+            Answer::Response(response) => limit::Answered::is_client_error(response),
+        }
+    }
+}
+
+impl Answer {
+    fn status(&self) -> StatusCode {
+        match self {
+            Answer::Rendered(rendered) => status(rendered.status),
+            Answer::Response(response) => response.status(),
+        }
     }
 }
 
@@ -340,7 +392,13 @@ fn parse(
     if body.end > buf.len() {
         return Err(NotHot::Other);
     }
-    let headers = if needs_headers(route, &uri, peer, state) {
+    let address = match route {
+        Route::Autoconfig(_) => uri
+            .query()
+            .and_then(|query| extract::query_value_at(query, autoconfig::ADDRESS)),
+        Route::Pox | Route::Profile => None,
+    };
+    let headers = if needs_headers(route, address.as_ref(), peer, state) {
         match header_map(request.headers) {
             Some(headers) => headers,
             None => return Err(NotHot::Other),
@@ -353,6 +411,7 @@ fn parse(
         uri,
         headers,
         body,
+        address,
     })
 }
 
@@ -379,13 +438,14 @@ fn content_length(value: &[u8]) -> Option<usize> {
 /// limiter, origin) is in `X-Forwarded-*`, and an autoconfig request without an address
 /// answers for the domain in `Host`. Anything else reads none, so the common request builds
 /// no header map.
-fn needs_headers(route: Route, uri: &Uri, peer: SocketAddr, state: &AppState) -> bool {
+fn needs_headers(
+    route: Route,
+    address: Option<&Range<usize>>,
+    peer: SocketAddr,
+    state: &AppState,
+) -> bool {
     is_trusted(peer.ip(), &state.answers.config.trusted_proxies)
-        || (matches!(route, Route::Autoconfig(_))
-            && matches!(
-                extract::query_value(uri.query(), "emailaddress"),
-                None | Some("")
-            ))
+        || (matches!(route, Route::Autoconfig(_)) && address.is_none_or(Range::is_empty))
 }
 
 /// The header lines as hyper gives them to the router. `None` for a line it could not hold.
@@ -399,14 +459,48 @@ fn header_map(lines: &[httparse::Header<'_>]) -> Option<HeaderMap> {
     Some(headers)
 }
 
-/// Writes `response` as hyper does for an HTTP/1.1 keep-alive request: the status line, the
+/// Writes `answer` as hyper does for an HTTP/1.1 keep-alive request: the status line, the
 /// header lines in order, `connection: close` when the server drains, `content-length`, `date`,
-/// the body. Every answer on these routes has its whole body at hand.
-async fn encode(response: Response, close: bool) -> Result<Vec<u8>, axum::Error> {
+/// the body. Every answer on these routes has its whole body at hand. A rendered answer's
+/// lines are the ones its response would have: `content-type` (as [`respond`] sets it), then
+/// `x-content-type-options` (as [`security::set`] adds it).
+async fn encode(answer: Answer, close: bool) -> Result<Vec<u8>, axum::Error> {
+    let response = match answer {
+        Answer::Rendered(rendered) => {
+            let mut out = Vec::with_capacity(rendered.body.len() + 256);
+            status_line(&mut out, status(rendered.status));
+            header_line(
+                &mut out,
+                header::CONTENT_TYPE.as_str(),
+                rendered.content_type.as_bytes(),
+            );
+            header_line(
+                &mut out,
+                header::X_CONTENT_TYPE_OPTIONS.as_str(),
+                security::NOSNIFF.as_bytes(),
+            );
+            finish(&mut out, close, false, false, &rendered.body);
+            return Ok(out);
+        }
+        Answer::Response(response) => response,
+    };
     let (parts, body) = response.into_parts();
     let body = whole(body).await?;
     let mut out = Vec::with_capacity(body.len() + 256);
-    let status = parts.status;
+    status_line(&mut out, parts.status);
+    // Whether the answer has its own `content-length` and `date`, seen on the way (two map
+    // lookups less per answer).
+    let (mut has_length, mut has_date) = (false, false);
+    for (name, value) in &parts.headers {
+        has_length |= name == header::CONTENT_LENGTH;
+        has_date |= name == header::DATE;
+        header_line(&mut out, name.as_str(), value.as_bytes());
+    }
+    finish(&mut out, close, has_length, has_date, &body);
+    Ok(out)
+}
+
+fn status_line(out: &mut Vec<u8>, status: StatusCode) {
     if status == StatusCode::OK {
         out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     } else {
@@ -416,17 +510,17 @@ async fn encode(response: Response, close: bool) -> Result<Vec<u8>, axum::Error>
         out.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    // Whether the answer has its own `content-length` and `date`, seen on the way (two map
-    // lookups less per answer).
-    let (mut has_length, mut has_date) = (false, false);
-    for (name, value) in &parts.headers {
-        has_length |= name == header::CONTENT_LENGTH;
-        has_date |= name == header::DATE;
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
+}
+
+fn header_line(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The lines hyper adds after the answer's own (unless it has them), the blank line, the body.
+fn finish(out: &mut Vec<u8>, close: bool, has_length: bool, has_date: bool, body: &[u8]) {
     if close {
         out.extend_from_slice(b"connection: close\r\n");
     }
@@ -437,12 +531,11 @@ async fn encode(response: Response, close: bool) -> Result<Vec<u8>, axum::Error>
     }
     if !has_date {
         out.extend_from_slice(b"date: ");
-        extend_date(&mut out);
+        extend_date(out);
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(&body);
-    Ok(out)
+    out.extend_from_slice(body);
 }
 
 /// The whole body. The answers on these routes have one frame (a `Full` body), taken as it

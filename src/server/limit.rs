@@ -49,12 +49,12 @@ pub fn client(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> Option
 /// when over one, a client error recorded after it. `None` (exempt, limits off, or no TCP
 /// peer: a request built in process): neither counted nor refused. The router's layer and
 /// the fast lane both count through it.
-pub async fn limited(
+pub async fn limited<A: Answered>(
     state: &AppState,
     client: Option<ClientKey>,
     profile: bool,
-    run: impl Future<Output = Response>,
-) -> Response {
+    run: impl Future<Output = A>,
+) -> A {
     let Some(client) = client else {
         return run.await;
     };
@@ -65,13 +65,25 @@ pub async fn limited(
         Cost::Request
     };
     if let Err(refused) = limiter.admit(client, cost).await {
-        return too_many(refused, profile);
+        return too_many(refused, profile).into();
     }
     let response = run.await;
-    if is_client_error(&response) {
+    if response.is_client_error() {
         limiter.record_error(client).await;
     }
     response
+}
+
+/// What [`limited`] counts: a response, or the fast lane's answer that may not be one yet.
+pub trait Answered: From<Response> {
+    /// Whether it counts against `client-error-limit`.
+    fn is_client_error(&self) -> bool;
+}
+
+impl Answered for Response {
+    fn is_client_error(&self) -> bool {
+        is_client_error(self)
+    }
 }
 
 /// The 429; for the profile route with the form's message attached (its fields stay empty:
@@ -95,7 +107,13 @@ fn too_many(refused: Refused, profile: bool) -> Response {
 /// domains, wrong methods, oversized bodies, refused form submissions, unrouted paths) and
 /// Autodiscover's error documents (600, 601, 500), which go out as 200.
 fn is_client_error(response: &Response) -> bool {
-    let status = response.status();
-    (status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS)
-        || response.extensions().get::<ErrorDocument>().is_some()
+    counts_as_client_error(
+        response.status(),
+        response.extensions().get::<ErrorDocument>().is_some(),
+    )
+}
+
+/// The rule of [`is_client_error`], for a status and whether the answer is an error document.
+pub(crate) fn counts_as_client_error(status: StatusCode, error_document: bool) -> bool {
+    (status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS) || error_document
 }

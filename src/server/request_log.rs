@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -57,9 +57,9 @@ impl Line {
     }
 
     /// `endpoint` is the route as written, `-` for an unrouted path.
-    pub fn finish(self, endpoint: &str, response: &Response) {
+    pub fn finish(self, endpoint: &str, status: StatusCode) {
         let elapsed = self.start.elapsed();
-        let status = response.status().as_u16();
+        let status = status.as_u16();
         crate::metrics::request(endpoint, status, elapsed);
         if enabled() {
             tracing::info!(
@@ -89,7 +89,7 @@ pub async fn log(State(state): State<Arc<AppState>>, request: Request, next: Nex
     let response = next.run(request).await;
     line.finish(
         endpoint.as_ref().map_or("-", MatchedPath::as_str),
-        &response,
+        response.status(),
     );
     response
 }

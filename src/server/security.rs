@@ -17,12 +17,15 @@ pub fn headers(state: Arc<AppState>) -> MapResponseLayer<impl Fn(Response) -> Re
     })
 }
 
+/// `X-Content-Type-Options` on every response (the fast lane writes it too).
+pub const NOSNIFF: &str = "nosniff";
+
 /// Sets the security headers on one response (the layer's, and the fast lane's).
 pub fn set(state: &AppState, response: &mut Response) {
     let headers = response.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
+        HeaderValue::from_static(NOSNIFF),
     );
     let page = headers
         .get(header::CONTENT_TYPE)
