@@ -156,9 +156,11 @@ impl Origin {
                 .filter(|v| !v.is_empty())
         };
         let forwarded_host = trusted.then(|| first(&X_FORWARDED_HOST)).flatten();
+        // An absolute-form target's authority wins over `Host` (RFC 9112 §3.2.2: the origin
+        // server must ignore `Host` then), as it does for HTTP/2's `:authority`.
         let host = forwarded_host
-            .or_else(|| first(&header::HOST))
             .or(uri_authority)
+            .or_else(|| first(&header::HOST))
             .ok_or(Refusal::BadHost)?;
         let scheme = match trusted.then(|| first(&X_FORWARDED_PROTO)).flatten() {
             Some(proto) if proto.eq_ignore_ascii_case("https") => "https",
@@ -254,15 +256,28 @@ pub fn client_ip(headers: &HeaderMap, peer: IpAddr, proxies: &[IpNet]) -> IpAddr
 /// `host[:port]` with a valid host (domain, IP literal, `localhost`) and numeric port,
 /// lower-cased; `None` for anything else.
 fn validate_authority(text: &str) -> Option<String> {
-    let (host, _port) = split_port(text)?;
-    let host_ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        inner.parse::<Ipv6Addr>().is_ok()
+    let (host, port) = split_port(text)?;
+    let host = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        inner.parse::<Ipv6Addr>().is_ok().then_some(host)
     } else {
-        host.eq_ignore_ascii_case("localhost")
+        // `autoconfig.example.com.` is the same name written absolute; the URLs handed out
+        // carry it without the dot, the form certificates are issued for.
+        let host = host.strip_suffix('.').unwrap_or(host);
+        (host.eq_ignore_ascii_case("localhost")
             || host.parse::<Ipv4Addr>().is_ok()
-            || Domain::parse(host).is_ok_and(|d| d.as_str().eq_ignore_ascii_case(host))
-    };
-    host_ok.then(|| text.to_ascii_lowercase())
+            || Domain::parse(host).is_ok_and(|d| d.as_str().eq_ignore_ascii_case(host)))
+        .then_some(host)
+    }?;
+    Some(with_port(host, port))
+}
+
+/// `host[:port]`, lower-cased.
+fn with_port(host: &str, port: Option<u16>) -> String {
+    let host = host.to_ascii_lowercase();
+    match port {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
+    }
 }
 
 /// Splits `host[:port]` (`[v6]:port` too); `None` when the port is not a number.
@@ -435,6 +450,9 @@ mod tests {
             "example.com:",
             "ex\"ample.com",
             "xn--",
+            ".",
+            "example.com..",
+            "[::1].",
         ] {
             assert_eq!(origin(bad), Err(Refusal::BadHost), "{bad}");
         }
@@ -442,5 +460,43 @@ mod tests {
             Origin::from_headers(&HeaderMap::new(), None, None, &demo),
             Err(Refusal::BadHost)
         );
+    }
+
+    #[test]
+    fn an_absolute_name_is_the_same_host_without_its_dot() {
+        let demo = state("");
+        let origin =
+            |host: &str| Origin::from_headers(&headers(&[("host", host)]), None, None, &demo);
+        for (host, authority) in [
+            ("AutoConfig.Example.COM.", "autoconfig.example.com"),
+            (
+                "autoconfig.example.com.:8443",
+                "autoconfig.example.com:8443",
+            ),
+            ("localhost.", "localhost"),
+        ] {
+            assert_eq!(origin(host).unwrap().authority, authority, "{host}");
+        }
+        assert_eq!(
+            origin("autoconfig.example.com.")
+                .unwrap()
+                .domain("autoconfig.")
+                .unwrap()
+                .as_str(),
+            "example.com"
+        );
+    }
+
+    #[test]
+    fn an_absolute_form_target_names_the_host_not_the_host_header() {
+        let demo = state("");
+        let origin = Origin::from_headers(
+            &headers(&[("host", "autoconfig.other.example")]),
+            Some("autoconfig.example.com"),
+            None,
+            &demo,
+        )
+        .unwrap();
+        assert_eq!(origin.authority, "autoconfig.example.com");
     }
 }

@@ -136,6 +136,12 @@ async fn the_fast_lane_answers_byte_for_byte_what_the_router_answers() {
         ),
         (get(autoconfig, "autoconfig.example.com", ""), "200 OK"),
         (get(autoconfig, "autoconfig.example.com:8080", ""), "200 OK"),
+        // The same name written absolute, with the DNS root's dot.
+        (get(autoconfig, "autoconfig.example.com.", ""), "200 OK"),
+        (
+            get(autoconfig, "autoconfig.example.com.:8080", ""),
+            "200 OK",
+        ),
         (get(autoconfig, "bad_host!", ""), "400 Bad Request"),
         (
             get(&format!("{autoconfig}?emailaddress=nobody@"), "x", ""),
@@ -237,6 +243,22 @@ async fn the_fast_lane_answers_byte_for_byte_what_the_router_answers() {
     let (fast, full) = both_lanes(server.addr, Ipv4Addr::new(127, 0, 0, 2), &forwarded).await;
     assert_eq!(fast, full);
     assert!(fast.starts_with("HTTP/1.1 200 OK\r\n"), "{fast}");
+}
+
+#[tokio::test]
+async fn an_absolute_form_target_names_the_domain_not_the_host_header() {
+    let server = TestServer::start(crate::support::demo_config()).await;
+    let relative = get("/mail/config-v1.1.xml", "autoconfig.example.com", "");
+    let absolute = get(
+        "http://autoconfig.example.com/mail/config-v1.1.xml",
+        "autoconfig.unknown.example",
+        "",
+    );
+    let (expected, _) = both_lanes(server.addr, Ipv4Addr::LOCALHOST, &relative).await;
+    assert!(expected.starts_with("HTTP/1.1 200 OK\r\n"), "{expected}");
+    let (fast, full) = both_lanes(server.addr, Ipv4Addr::LOCALHOST, &absolute).await;
+    assert_eq!(fast, full);
+    assert_eq!(fast, expected);
 }
 
 #[tokio::test]
