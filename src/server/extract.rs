@@ -160,7 +160,8 @@ impl Origin {
         // server must ignore `Host` then), as it does for HTTP/2's `:authority`.
         let host = forwarded_host
             .or(uri_authority)
-            .or_else(|| first(&header::HOST))
+            // `Host` is one authority, never a list: `a,b` is refused, not read as `a`.
+            .or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()))
             .ok_or(Refusal::BadHost)?;
         let scheme = match trusted.then(|| first(&X_FORWARDED_PROTO)).flatten() {
             Some(proto) if proto.eq_ignore_ascii_case("https") => "https",
@@ -453,6 +454,8 @@ mod tests {
             ".",
             "example.com..",
             "[::1].",
+            "example.com,evil.example",
+            "",
         ] {
             assert_eq!(origin(bad), Err(Refusal::BadHost), "{bad}");
         }

@@ -143,6 +143,11 @@ async fn the_fast_lane_answers_byte_for_byte_what_the_router_answers() {
             "200 OK",
         ),
         (get(autoconfig, "bad_host!", ""), "400 Bad Request"),
+        // One authority, never a list.
+        (
+            get(autoconfig, "autoconfig.example.com,evil.example", ""),
+            "400 Bad Request",
+        ),
         (
             get(&format!("{autoconfig}?emailaddress=nobody@"), "x", ""),
             "400 Bad Request",
