@@ -873,6 +873,18 @@ fn automx_values_mxconf_cannot_hold_are_refused_with_their_line() {
             "imap_auth_identity = a\u{7f}b",
             ":15: [example.org] imap_auth_identity: contains the control character U+007F",
         ),
+        // A tab is kept where automx's values may run over several lines (SQL, filters), but
+        // a name or a login is sent as it is, and check-config refuses a tab in either.
+        (
+            "imap_auth_identity = ${uid}",
+            "imap_auth_identity = a\tb",
+            ":15: [example.org] imap_auth_identity: contains the control character U+0009",
+        ),
+        (
+            "domains = example.org\n",
+            "domains = example.org\naccount_name_short = Example\tInc.\n",
+            ":4: [automx] account_name_short: contains the control character U+0009",
+        ),
     ] {
         let (_dir, conf) = temp_file("automx.conf", &base.replace(from, to));
         let output = import("automx", &conf);

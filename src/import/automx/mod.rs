@@ -155,11 +155,12 @@ impl<'t> AutomxConf<'t> {
         Ok(conf)
     }
 
-    /// A value with a control character (other than tabs, and the line breaks of
-    /// continuation lines in the options that may take several lines) is no setting automx
-    /// could use, and most of mxconf's keys refuse one: it is refused here, with its line,
-    /// rather than carried into the output. Names, servers, ports and login identities are one
-    /// line each.
+    /// A value with a control character (other than the tabs and the line breaks of
+    /// continuation lines in the options that may take several lines, such as SQL queries) is
+    /// no setting automx could use, and most of mxconf's keys refuse one: it is refused here,
+    /// with its line, rather than carried into the output. Names, servers, ports and login
+    /// identities are one line each, without tabs: clients show names and send logins as they
+    /// are, and `check-config` refuses a tab in either.
     fn refuse_control_characters(&self) -> Result<(), ImportError> {
         for section in self.ini.get_map_ref().keys() {
             for (key, value) in self.own(section) {
@@ -169,7 +170,7 @@ impl<'t> AutomxConf<'t> {
                         .any(|suffix| key.ends_with(suffix));
                 if let Some(c) = value
                     .chars()
-                    .find(|c| c.is_control() && !(*c == '\t' || (*c == '\n' && !one_line)))
+                    .find(|c| c.is_control() && (one_line || !matches!(c, '\t' | '\n')))
                 {
                     return Err(self.invalid(
                         section,
