@@ -356,6 +356,21 @@ async fn the_lanes_profiles_count_against_the_profile_budget() {
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
 }
 
+/// A fresh connection (the fast lane's), or with `after_healthz` one that answered a
+/// `/healthz` request first (hyper's from then on), with the bytes read past that answer.
+async fn connection(addr: SocketAddr, after_healthz: bool) -> (TcpStream, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut pending = Vec::new();
+    if after_healthz {
+        stream
+            .write_all(get("/healthz", "x", "").as_bytes())
+            .await
+            .unwrap();
+        response(&mut stream, &mut pending).await;
+    }
+    (stream, pending)
+}
+
 /// Everything the server sends on `stream` until it closes the connection, within 10 s.
 async fn until_closed(stream: &mut TcpStream) -> String {
     let mut bytes = Vec::new();
@@ -386,15 +401,7 @@ async fn a_request_followed_by_a_half_close_is_answered_in_both_lanes() {
         get("/healthz", "x", ""),
     ] {
         for after_healthz in [false, true] {
-            let mut stream = TcpStream::connect(server.addr).await.unwrap();
-            let mut pending = Vec::new();
-            if after_healthz {
-                stream
-                    .write_all(get("/healthz", "x", "").as_bytes())
-                    .await
-                    .unwrap();
-                response(&mut stream, &mut pending).await;
-            }
+            let (mut stream, _) = connection(server.addr, after_healthz).await;
             stream.write_all(request.as_bytes()).await.unwrap();
             stream.shutdown().await.unwrap();
             let answer = until_closed(&mut stream).await;
@@ -419,15 +426,7 @@ async fn an_http2_preface_behind_an_http1_request_does_not_switch_protocols() {
         "",
     );
     for after_healthz in [false, true] {
-        let mut stream = TcpStream::connect(server.addr).await.unwrap();
-        let mut pending = Vec::new();
-        if after_healthz {
-            stream
-                .write_all(get("/healthz", "x", "").as_bytes())
-                .await
-                .unwrap();
-            response(&mut stream, &mut pending).await;
-        }
+        let (mut stream, mut pending) = connection(server.addr, after_healthz).await;
         // The preface and an empty SETTINGS frame: an HTTP/2 server answers with its own.
         let mut bytes = request.clone().into_bytes();
         bytes.extend_from_slice(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0");
@@ -457,15 +456,7 @@ async fn a_head_broken_by_a_bare_cr_is_refused_at_once_in_both_lanes() {
         "GET /healthz HTTP/1.1\r\r",
     ] {
         for after_healthz in [false, true] {
-            let mut stream = TcpStream::connect(server.addr).await.unwrap();
-            let mut pending = Vec::new();
-            if after_healthz {
-                stream
-                    .write_all(get("/healthz", "x", "").as_bytes())
-                    .await
-                    .unwrap();
-                response(&mut stream, &mut pending).await;
-            }
+            let (mut stream, _) = connection(server.addr, after_healthz).await;
             stream.write_all(request.as_bytes()).await.unwrap();
             let mut answer = [0u8; 64];
             let read =
