@@ -969,3 +969,26 @@ fn hostile_ispdb_values_import_cleanly_or_fail_cleanly() {
         }
     }
 }
+
+/// A `?` in an automx query (a literal in a string or a LIKE pattern: automx pasted values in
+/// with `%s`) is what mxconf's queries keep for bound parameters, so `check-config` refuses it.
+/// Before, the importer wrote it into the query and the output did not load; now the lookup is
+/// left out with a comment saying why, and the rest loads.
+#[test]
+fn automx_queries_with_a_question_mark_are_left_out_with_the_reason() {
+    let (_dir, conf) = temp_file(
+        "automx.conf",
+        "[automx]\nprovider = example.org\ndomains = example.org\n\n\
+         [example.org]\nbackend = sql\nhost = sqlite:////var/lib/automx/users.db\n\
+         query = SELECT login FROM users WHERE address = '%s' AND note <> 'why?'\n\
+         result_attrs = login\n\
+         imap = yes\nimap_server = imap.example.org\nimap_port = 993\nimap_encryption = ssl\n\
+         imap_auth = plaintext\nimap_auth_identity = ${login}\n",
+    );
+    let (text, config) = import_and_check("automx", &conf);
+    assert!(config.backends.is_empty(), "{text}");
+    assert!(
+        text.contains("which cannot carry over: its query holds a `?`"),
+        "{text}"
+    );
+}

@@ -19,7 +19,7 @@ use toml::Spanned;
 
 pub use self::command::CommandSettings;
 pub use self::ldap::{LdapScope, LdapSettings, is_loopback_host};
-pub use self::sql::{SqlDatabase, SqlSettings};
+pub use self::sql::{SqlDatabase, SqlSettings, has_foreign_parameters};
 use super::checker::Checker;
 use crate::account::EmailAddress;
 use crate::account::names::named_enum;

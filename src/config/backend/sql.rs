@@ -78,14 +78,7 @@ pub(super) fn check(
         }
         Some(query) => {
             let text = query.get_ref().trim();
-            // $1..$3 are the only values there are; a $4 would bind to nothing. `?` would be
-            // the positional form of SQLite and MySQL, read differently by PostgreSQL: one
-            // style for every database (mxconf turns `$N` into MySQL's `?` itself).
-            let bad_parameter = text.split('$').skip(1).any(|rest| {
-                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-                !digits.is_empty() && !matches!(digits.as_str(), "1" | "2" | "3")
-            }) || text.contains('?');
-            if text.is_empty() || bad_parameter {
+            if text.is_empty() || has_foreign_parameters(text) {
                 checker.report(
                     Some(&query.span()),
                     format!("{label}.query"),
@@ -110,4 +103,16 @@ pub(super) fn check(
         query: query?,
         max_connections: u32::try_from(max_connections).unwrap_or(u32::MAX),
     })
+}
+
+/// Whether `query` names a parameter other than `$1`..`$3`, the only values there are: a `$4`
+/// would bind to nothing, and `?` is the positional form of SQLite and MySQL, read differently
+/// by PostgreSQL, so one style serves every database (mxconf turns `$N` into MySQL's `?`
+/// itself). A `?` inside a string literal counts too: the check does not parse SQL.
+pub fn has_foreign_parameters(query: &str) -> bool {
+    query.contains('?')
+        || query.split('$').skip(1).any(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            !digits.is_empty() && !matches!(digits.as_str(), "1" | "2" | "3")
+        })
 }

@@ -5,6 +5,7 @@
 use super::evaluate::Lookup;
 use super::text::{is_true, macros, split_list};
 use crate::account::Template;
+use crate::config::backend::has_foreign_parameters;
 use crate::import::{BackendOut, TableOut, TomlValue};
 
 impl Lookup {
@@ -255,6 +256,13 @@ impl Lookup {
             "automx query: {query}\nautomx pasted the address into that text; mxconf binds it \
              ($1 address, $2 local part, $3 domain) and names columns after fields."
         ));
+        let bound = bind_parameters(query);
+        if has_foreign_parameters(&bound) {
+            return Err(format!(
+                "its query holds a `?` or a `$` number beyond $3 ({query}), which mxconf's \
+                 queries keep for bound parameters; rewrite it without them"
+            ));
+        }
         let select: Vec<String> = mapping
             .iter()
             .map(|(field, column)| format!("{column} AS {field}"))
@@ -262,9 +270,8 @@ impl Lookup {
         keys.push((
             "query",
             TomlValue::Str(format!(
-                "SELECT {} FROM ({}) AS automx",
+                "SELECT {} FROM ({bound}) AS automx",
                 select.join(", "),
-                bind_parameters(query)
             )),
         ));
         Ok(())
