@@ -988,7 +988,7 @@ fn automx_queries_with_a_question_mark_are_left_out_with_the_reason() {
     let (text, config) = import_and_check("automx", &conf);
     assert!(config.backends.is_empty(), "{text}");
     assert!(
-        text.contains("which cannot carry over: its query holds a `?`"),
+        text.contains("which cannot carry over: its query or a column it names holds a `?`"),
         "{text}"
     );
 }

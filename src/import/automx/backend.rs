@@ -256,24 +256,24 @@ impl Lookup {
             "automx query: {query}\nautomx pasted the address into that text; mxconf binds it \
              ($1 address, $2 local part, $3 domain) and names columns after fields."
         ));
-        let bound = bind_parameters(query);
-        if has_foreign_parameters(&bound) {
-            return Err(format!(
-                "its query holds a `?` or a `$` number beyond $3 ({query}), which mxconf's \
-                 queries keep for bound parameters; rewrite it without them"
-            ));
-        }
         let select: Vec<String> = mapping
             .iter()
             .map(|(field, column)| format!("{column} AS {field}"))
             .collect();
-        keys.push((
-            "query",
-            TomlValue::Str(format!(
-                "SELECT {} FROM ({bound}) AS automx",
-                select.join(", "),
-            )),
-        ));
+        let rewritten = format!(
+            "SELECT {} FROM ({}) AS automx",
+            select.join(", "),
+            bind_parameters(query)
+        );
+        // The columns come from `${…}` names, so they are checked along with the query.
+        if has_foreign_parameters(&rewritten) {
+            return Err(format!(
+                "its query or a column it names holds a `?` or a `$` number beyond $3 \
+                 ({rewritten}), which mxconf's queries keep for bound parameters; rewrite it \
+                 without them"
+            ));
+        }
+        keys.push(("query", TomlValue::Str(rewritten)));
         Ok(())
     }
 
